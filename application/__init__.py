@@ -1,0 +1,1 @@
+"""Use cases over the domain: the ports (Protocols) and the trading service that drives the engine."""

@@ -1,0 +1,104 @@
+"""OHLCV bars.
+
+A :class:`Bar` cannot exist in an invalid state: its start is a timezone-aware UTC instant on a whole
+second, its prices are finite and positive with ``low <= open, close <= high``, its volume is a
+non-negative integer. It also keeps its start and end as integer epoch seconds, which is what the
+per-bar arithmetic (bucketing, comparisons) runs on; ``ts`` stays the authoritative aware datetime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from domain.errors import InvalidBar
+
+_INF = float("inf")
+_ZERO = timedelta(0)
+
+
+class Bar:
+    """One OHLCV bar covering ``[ts, ts + seconds)``. Immutable by contract (slots, no setters used)."""
+
+    __slots__ = ("close", "end_epoch", "epoch", "high", "low", "open", "seconds", "ts", "volume")
+
+    ts: datetime
+    epoch: int
+    end_epoch: int
+    seconds: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+    def __init__(
+        self,
+        ts: datetime,
+        seconds: int,
+        open: float,  # noqa: A002 - the field is called open everywhere in market data
+        high: float,
+        low: float,
+        close: float,
+        volume: int,
+    ) -> None:
+        offset = ts.utcoffset()
+        if offset is None or offset != _ZERO:
+            raise InvalidBar(f"bar time {ts!r} must be timezone-aware UTC")
+        if ts.microsecond:
+            raise InvalidBar(f"bar time {ts.isoformat()} must be on a whole second")
+        if seconds <= 0:
+            raise InvalidBar(f"bar at {ts.isoformat()}: duration must be positive, got {seconds}s")
+        # Chained comparisons are False for NaN, so this also refuses NaN; `high < inf` refuses inf.
+        if not (0.0 < low <= open <= high < _INF and low <= close <= high):
+            raise InvalidBar(
+                f"bar at {ts.isoformat()}: prices must be finite, positive and satisfy "
+                f"low <= open, close <= high (o={open} h={high} l={low} c={close})"
+            )
+        if volume < 0:
+            raise InvalidBar(f"bar at {ts.isoformat()}: negative volume {volume}")
+        self.ts = ts
+        self.epoch = int(ts.timestamp())
+        self.end_epoch = self.epoch + seconds
+        self.seconds = seconds
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+
+    @classmethod
+    def at_epoch(
+        cls,
+        epoch: int,
+        seconds: int,
+        open: float,  # noqa: A002
+        high: float,
+        low: float,
+        close: float,
+        volume: int,
+    ) -> Bar:
+        """Build a bar from its start as epoch seconds (the form feeds and aggregation work in)."""
+        return cls(datetime.fromtimestamp(epoch, UTC), seconds, open, high, low, close, volume)
+
+    @property
+    def end(self) -> datetime:
+        """The instant the bar closes (exclusive end of its interval)."""
+        return self.ts + timedelta(seconds=self.seconds)
+
+    def _key(self) -> tuple[int, int, float, float, float, float, int]:
+        return (self.epoch, self.seconds, self.open, self.high, self.low, self.close, self.volume)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Bar):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Bar({self.ts.isoformat()}, {self.seconds}s, o={self.open} h={self.high} "
+            f"l={self.low} c={self.close} v={self.volume})"
+        )
+

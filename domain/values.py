@@ -1,0 +1,96 @@
+"""Value objects: position sides, the instrument and exact price/money arithmetic.
+
+Prices that are booked (fills, brackets, P&L) are ``Decimal`` and land on the instrument's tick grid;
+money is ``Decimal`` US dollars. Bars carry ``float`` prices, which are exact for any price on a
+power-of-two tick grid such as MES's 0.25, and are converted with :meth:`Instrument.ticks` where
+they are booked, which refuses a price that is off the grid instead of rounding it silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from domain.errors import DomainError
+
+ZERO = Decimal(0)
+
+
+class Side(Enum):
+    """Direction of a position. ``sign`` is +1 for long and -1 for short."""
+
+    LONG = 1
+    SHORT = -1
+
+    @property
+    def sign(self) -> int:
+        return self.value
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SHORT if self is Side.LONG else Side.LONG
+
+    @property
+    def entry_action(self) -> Action:
+        return Action.BUY if self is Side.LONG else Action.SELL
+
+    @property
+    def exit_action(self) -> Action:
+        return Action.SELL if self is Side.LONG else Action.BUY
+
+
+class Action(Enum):
+    """Order action as a broker sees it."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Action.BUY else -1
+
+
+class OffTickError(DomainError):
+    """A price that should be on the instrument's tick grid is not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A futures contract's economics: the tick and the dollar value of one index point."""
+
+    symbol: str
+    tick_size: Decimal
+    multiplier: Decimal
+
+    def __post_init__(self) -> None:
+        if self.tick_size <= 0 or self.multiplier <= 0:
+            raise DomainError(f"{self.symbol}: tick size and multiplier must be positive")
+
+    @property
+    def tick_value(self) -> Decimal:
+        """Dollars per tick per contract (MES: 0.25 x 5 = 1.25)."""
+        return self.tick_size * self.multiplier
+
+    def ticks(self, price: Decimal | float) -> int:
+        """The price as a whole number of ticks; raises :class:`OffTickError` if it is off the grid."""
+        exact = price if isinstance(price, Decimal) else Decimal(price)
+        n, rem = divmod(exact, self.tick_size)
+        if rem != 0 or not exact.is_finite():
+            raise OffTickError(f"{self.symbol}: price {price} is not on the {self.tick_size} tick grid")
+        return int(n)
+
+    def price(self, ticks: int) -> Decimal:
+        """The price of a whole number of ticks."""
+        return self.tick_size * ticks
+
+    def points_to_ticks(self, points: Decimal, rounding: str) -> int:
+        """Index points as ticks, rounded with a ``decimal`` rounding mode."""
+        return int((points / self.tick_size).to_integral_value(rounding=rounding))
+
+    def dollars_to_points(self, dollars: Decimal, qty: int) -> Decimal:
+        """How many index points a move must be to make ``dollars`` on ``qty`` contracts."""
+        return dollars / (self.multiplier * qty)
+
+
+MES = Instrument(symbol="MES", tick_size=Decimal("0.25"), multiplier=Decimal(5))
