@@ -1,5 +1,5 @@
 """Exact rolling z-score in Rust (see ``_native.pyi`` for the API)."""
 
-from native_core._native import __version__
+from native_core._native import RollingZScore, __version__
 
-__all__ = ["__version__"]
+__all__ = ["RollingZScore", "__version__"]
