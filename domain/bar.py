@@ -35,7 +35,7 @@ class Bar:
         self,
         ts: datetime,
         seconds: int,
-        open: float,  # noqa: A002 - the field is called open everywhere in market data
+        open: float,
         high: float,
         low: float,
         close: float,
@@ -56,7 +56,9 @@ class Bar:
             )
         if volume < 0:
             raise InvalidBar(f"bar at {ts.isoformat()}: negative volume {volume}")
-        self.ts = ts
+        # A zone that is at UTC+0 only today (Europe/London in winter) would make `end` wall-clock
+        # arithmetic in that zone, an hour off across its DST switch: keep the instant in UTC.
+        self.ts = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
         self.epoch = int(ts.timestamp())
         self.end_epoch = self.epoch + seconds
         self.seconds = seconds
@@ -71,7 +73,7 @@ class Bar:
         cls,
         epoch: int,
         seconds: int,
-        open: float,  # noqa: A002
+        open: float,
         high: float,
         low: float,
         close: float,
@@ -101,4 +103,3 @@ class Bar:
             f"Bar({self.ts.isoformat()}, {self.seconds}s, o={self.open} h={self.high} "
             f"l={self.low} c={self.close} v={self.volume})"
         )
-

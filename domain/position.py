@@ -123,6 +123,11 @@ class Position:
     def opened_at(self) -> datetime | None:
         return self._opened_at
 
+    @property
+    def commissions_paid(self) -> Decimal:
+        """Commissions paid so far on the open position (entries and any partial exits)."""
+        return self._commissions
+
     def snapshot(self) -> OpenPosition | None:
         if self._side is None or self._opened_at is None:
             return None
@@ -137,18 +142,40 @@ class Position:
         ticks = sum((mark_ticks - price) * qty for qty, price in self._lots) * self._side.sign
         return self._instrument.tick_value * ticks
 
+    @property
+    def trip_realized_pnl(self) -> Decimal:
+        """Gross P&L already realized by partial exits of the open position (0 when flat)."""
+        return self._instrument.tick_value * self._realized_ticks
+
+    def mark_for_open_pnl(self, open_pnl: Decimal) -> float:
+        """The mark at which :meth:`open_pnl` equals ``open_pnl`` (open P&L is linear in the mark).
+
+        For a long position any lower mark gives less; for a short one any higher mark does.
+        """
+        if self._side is None:
+            raise ValueError("no open position")
+        cost_ticks = sum(qty * price for qty, price in self._lots)
+        ticks = (
+            open_pnl / (self._instrument.tick_value * self._side.sign) + cost_ticks
+        ) / self._qty
+        return float(ticks * self._instrument.tick_size)
+
     def apply(self, fill: Fill, exit_reason: ExitReason) -> list[RoundTrip]:
         """Book a fill. Returns the round trips it completes (two only if it flips the position)."""
         price_ticks = self._instrument.ticks(fill.price)
         if self._side is None:
-            self._open(Side.LONG if fill.action is Action.BUY else Side.SHORT, fill.qty, price_ticks, fill)
+            self._open(
+                Side.LONG if fill.action is Action.BUY else Side.SHORT, fill.qty, price_ticks, fill
+            )
             return []
         if fill.action is self._side.entry_action:
             self._add(fill.qty, price_ticks, fill.commission)
             return []
         closing = min(fill.qty, self._qty)
-        per_contract = fill.commission / fill.qty
-        self._close(closing, price_ticks, per_contract * closing)
+        # Multiply before dividing: commission / qty * qty is not exact in Decimal (1 / 3 * 3 is
+        # 0.999...9), and a fill that only closes must book its whole commission.
+        closing_commission = fill.commission * closing / fill.qty
+        self._close(closing, price_ticks, closing_commission)
         done: list[RoundTrip] = []
         if self._qty == 0:
             done.append(self._finish(fill.ts, exit_reason))
@@ -156,8 +183,13 @@ class Position:
         if remainder:
             side = Side.LONG if fill.action is Action.BUY else Side.SHORT
             opening = Fill(
-                fill.exec_id, fill.order_key, fill.action, remainder, fill.price, fill.ts,
-                fill.commission - per_contract * closing,
+                fill.exec_id,
+                fill.order_key,
+                fill.action,
+                remainder,
+                fill.price,
+                fill.ts,
+                fill.commission - closing_commission,
             )
             self._open(side, remainder, price_ticks, opening)
         return done
@@ -191,7 +223,8 @@ class Position:
         self._commissions += commission
 
     def _finish(self, ts: datetime, reason: ExitReason) -> RoundTrip:
-        assert self._side is not None and self._opened_at is not None
+        assert self._side is not None
+        assert self._opened_at is not None
         tick = self._instrument.price(1)
         self._seq += 1
         trip = RoundTrip(

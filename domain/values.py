@@ -9,7 +9,7 @@ they are booked, which refuses a price that is off the grid instead of rounding 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 
 from domain.errors import DomainError
@@ -75,10 +75,17 @@ class Instrument:
     def ticks(self, price: Decimal | float) -> int:
         """The price as a whole number of ticks; raises :class:`OffTickError` if it is off the grid."""
         exact = price if isinstance(price, Decimal) else Decimal(price)
-        n, rem = divmod(exact, self.tick_size)
-        if rem != 0 or not exact.is_finite():
-            raise OffTickError(f"{self.symbol}: price {price} is not on the {self.tick_size} tick grid")
-        return int(n)
+        # Finiteness first: divmod raises InvalidOperation (not OffTickError) on an infinity, a
+        # signalling NaN or a quotient beyond the context's precision.
+        if exact.is_finite():
+            try:
+                n, rem = divmod(exact, self.tick_size)
+            except InvalidOperation:
+                pass
+            else:
+                if rem == 0:
+                    return int(n)
+        raise OffTickError(f"{self.symbol}: price {price} is not on the {self.tick_size} tick grid")
 
     def price(self, ticks: int) -> Decimal:
         """The price of a whole number of ticks."""
@@ -90,6 +97,8 @@ class Instrument:
 
     def dollars_to_points(self, dollars: Decimal, qty: int) -> Decimal:
         """How many index points a move must be to make ``dollars`` on ``qty`` contracts."""
+        if qty <= 0:
+            raise DomainError(f"{self.symbol}: quantity must be positive, got {qty}")
         return dollars / (self.multiplier * qty)
 
 

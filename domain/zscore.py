@@ -16,7 +16,7 @@ case the exact test would decide differently.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from domain.errors import DomainError
@@ -41,7 +41,13 @@ class Threshold:
     _q2: int
 
     def __init__(self, value: Decimal | int | str) -> None:
-        exact = Fraction(Decimal(value))
+        try:
+            text = Decimal(value)
+        except InvalidOperation:
+            raise DomainError(f"z threshold {value!r} is not a decimal number") from None
+        if not text.is_finite():
+            raise DomainError(f"z threshold must be finite, got {value}")
+        exact = Fraction(text)
         if exact < 0:
             raise DomainError(f"z threshold must be >= 0, got {value}")
         self.exact = exact

@@ -1,0 +1,187 @@
+"""Commands the engine returns for the application to carry out, and the records it journals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from domain.circuit_breaker import BreakerReset, BreakerTripped
+from domain.position import Fill, RoundTrip
+from domain.values import Action, Side
+
+# -- orders ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceBracket:
+    """A market entry with its broker-held stop and target (children GTC, outside RTH, one OCA group).
+
+    Keys are idempotency keys: journaled as an intent before sending, carried in IB's ``orderRef``.
+    """
+
+    entry_key: str
+    stop_key: str | None
+    target_key: str | None
+    side: Side
+    qty: int
+    reference_price: Decimal
+    """The signal bar's close: what the bracket prices were computed from."""
+    stop_price: Decimal | None
+    target_price: Decimal | None
+    oca_group: str
+    ts: datetime
+
+    @property
+    def action(self) -> Action:
+        return self.side.entry_action
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceExit:
+    """A market order closing ``qty`` of the position, in the bracket's OCA group when there is one."""
+
+    key: str
+    action: Action
+    qty: int
+    reason: str
+    oca_group: str | None
+    reference_price: Decimal | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrders:
+    keys: tuple[str, ...]
+    reason: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Ask the broker what our position really is; the answer comes back as BrokerPositionReported."""
+
+    reason: str
+    ts: datetime
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+class AlertKind(Enum):
+    ENTRY_FILLED = "entry_filled"
+    EXIT_FILLED = "exit_filled"
+    PROTECTIVE_EXIT = "protective_exit"
+    ORDER_REJECTED = "order_rejected"
+    BREAKER_TRIPPED = "breaker_tripped"
+    BREAKER_RESET = "breaker_reset"
+    RECONCILE_MISMATCH = "reconcile_mismatch"
+    OPERATOR = "operator"
+    ANOMALY = "anomaly"
+
+
+class Severity(Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: AlertKind
+    severity: Severity
+    text: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    alert: Alert
+
+
+# -- journal records ---------------------------------------------------------------------------
+
+
+class SignalAction(Enum):
+    ENTER = "enter"
+    EXIT = "exit"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A strategy decision on a bar: an entry or exit signal, or an entry signal the gates refused."""
+
+    ts: datetime
+    bar_start: datetime
+    close: float
+    z: float | None
+    action: SignalAction
+    side: Side | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntentRecord:
+    """Written before an order is sent (intent before action)."""
+
+    key: str
+    role: str
+    action: Action
+    qty: int
+    order_type: str
+    price: Decimal | None
+    ts: datetime
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEventRecord:
+    key: str
+    status: str
+    ts: datetime
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    fill: Fill
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTripRecord:
+    trip: RoundTrip
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRecord:
+    event: BreakerTripped | BreakerReset
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    command: str
+    by: str
+    ts: datetime
+    outcome: str
+
+
+JournalRecord = (
+    SignalRecord
+    | OrderIntentRecord
+    | OrderEventRecord
+    | FillRecord
+    | RoundTripRecord
+    | BreakerRecord
+    | OperatorRecord
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    record: JournalRecord
+
+
+EngineCommand = PlaceBracket | PlaceExit | CancelOrders | Reconcile | Notify | Journal

@@ -1,0 +1,965 @@
+"""The engine: a state machine that turns events into commands (DESIGN section 2).
+
+States are ``IDLE, ENTERING_LONG, LONG, EXITING_LONG, ENTERING_SHORT, SHORT, EXITING_SHORT``; entry
+gates (operator pause, circuit breaker, reconcile-required, session rules) are orthogonal to them.
+
+Fills drive state, not the order in which the broker reports statuses: after every order event the
+state is derived from the position (built only from fills) and the orders still working. So a
+cancel that arrives before the fill it raced, a duplicate status or a partial fill all land in the
+same, right place. Every (state, event) pair has a defined outcome; the unexpected ones (a fill on an
+order we never placed, a broker position that disagrees with ours) halt entries, alert and ask for a
+reconcile instead of being ignored.
+
+Decisions on a bar use its close time as "now"; the engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from domain.bar import Bar
+from domain.bracket import bracket_prices, stop_distance_ticks, target_distance_ticks
+from domain.calendar import Session, SessionCalendar
+from domain.circuit_breaker import (
+    BreakerReset,
+    BreakerRule,
+    BreakerStatus,
+    BreakerTripped,
+    CircuitBreaker,
+    RiskLimits,
+)
+from domain.commands import (
+    Alert,
+    AlertKind,
+    BreakerRecord,
+    CancelOrders,
+    EngineCommand,
+    FillRecord,
+    Journal,
+    Notify,
+    OperatorRecord,
+    OrderEventRecord,
+    OrderIntentRecord,
+    PlaceBracket,
+    PlaceExit,
+    Reconcile,
+    RoundTripRecord,
+    Severity,
+    SignalAction,
+    SignalRecord,
+)
+from domain.errors import CalendarCoverageError, DomainError
+from domain.events import (
+    BarClosed,
+    BoundaryKind,
+    BreakerResetRequested,
+    BrokerPositionReported,
+    EngineEvent,
+    FlattenRequested,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PauseRequested,
+    ProtectiveExitFilled,
+    ResumeRequested,
+    SessionBoundary,
+)
+from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
+from domain.values import Action, Instrument, OffTickError, Side
+from domain.zscore import Threshold, ZScore
+
+
+class EngineState(Enum):
+    IDLE = "IDLE"
+    ENTERING_LONG = "ENTERING_LONG"
+    LONG = "LONG"
+    EXITING_LONG = "EXITING_LONG"
+    ENTERING_SHORT = "ENTERING_SHORT"
+    SHORT = "SHORT"
+    EXITING_SHORT = "EXITING_SHORT"
+
+
+_ENTERING = {Side.LONG: EngineState.ENTERING_LONG, Side.SHORT: EngineState.ENTERING_SHORT}
+_HOLDING = {Side.LONG: EngineState.LONG, Side.SHORT: EngineState.SHORT}
+_EXITING = {Side.LONG: EngineState.EXITING_LONG, Side.SHORT: EngineState.EXITING_SHORT}
+
+
+class OrderRole(Enum):
+    ENTRY = "entry"
+    EXIT = "exit"
+    STOP = "stop"
+    TARGET = "target"
+
+
+_PROTECTIVE = (OrderRole.STOP, OrderRole.TARGET)
+
+
+@dataclass(slots=True)
+class WorkingOrder:
+    key: str
+    role: OrderRole
+    action: Action
+    qty: int
+    oca: str | None
+    reason: ExitReason | None = None
+    filled: int = 0
+    accepted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParams:
+    entry: Threshold
+    exit: Threshold
+    min_volume: int = 0
+
+    def __post_init__(self) -> None:
+        if self.exit.exact >= self.entry.exact:
+            raise DomainError("the exit threshold must be below the entry threshold")
+        if self.min_volume < 0:
+            raise DomainError("min_volume must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRules:
+    """Session-time rules. ``enabled=False`` (calendar "none") switches off the close-time rules."""
+
+    calendar: SessionCalendar
+    no_entry_before_close: timedelta = timedelta(minutes=15)
+    flatten_before_close: timedelta | None = timedelta(minutes=5)
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    instrument: Instrument
+    strategy: StrategyParams
+    qty: int
+    stop_loss_dollars: Decimal | None
+    take_profit_dollars: Decimal | None
+    limits: RiskLimits
+    sessions: SessionRules
+    key_prefix: str = "QS"
+
+    def __post_init__(self) -> None:
+        if self.qty < 1:
+            raise DomainError("max_position_size must be >= 1")
+        # Fail at start, not at the first signal, when a bracket leg would be under one tick.
+        if self.stop_loss_dollars is not None:
+            stop_distance_ticks(self.instrument, self.stop_loss_dollars, self.qty)
+        if self.take_profit_dollars is not None:
+            target_distance_ticks(self.instrument, self.take_profit_dollars, self.qty)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """A read-only view for status queries."""
+
+    state: EngineState
+    position: OpenPosition | None
+    paused: bool
+    reconcile_required: str | None
+    entry_blocker: str | None
+    breaker: BreakerStatus
+    working_orders: tuple[str, ...]
+    last_bar_end: datetime | None
+    last_close: float | None
+    last_z: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WakeSpec:
+    """Conditions under which the next bar needs the engine (see :meth:`Engine.wake_spec`).
+
+    Any one matching is enough; ``None`` means no such condition.
+    """
+
+    every_bar: bool = False
+    z_abs_at_least: float | None = None
+    z_abs_at_most: float | None = None
+    close_at_most: float | None = None
+    close_at_least: float | None = None
+    start_at_least: int | None = None
+    """A bar starting at or after this epoch second."""
+    end_at_least: int | None = None
+    """A bar ending at or after this epoch second."""
+
+
+_MAX_REMEMBERED = 4096
+
+
+class _Recent:
+    """A set that forgets its oldest members past a bound (for exec ids and retired keys)."""
+
+    __slots__ = ("_order", "_set")
+
+    def __init__(self) -> None:
+        self._set: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def add(self, item: str) -> None:
+        if item in self._set:
+            return
+        self._set.add(item)
+        self._order.append(item)
+        if len(self._order) > _MAX_REMEMBERED:
+            self._set.discard(self._order.popleft())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._set
+
+
+class Engine:
+    """The trading engine. Feed it events with :meth:`handle` (or :meth:`on_bar` on the hot path)."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.state = EngineState.IDLE
+        self.position = Position(config.instrument)
+        self.breaker = CircuitBreaker(config.limits)
+        self.paused = False
+        self.reconcile_required: str | None = None
+        self._orders: dict[str, WorkingOrder] = {}
+        self._retired = _Recent()
+        self._seen_exec = _Recent()
+        self._seq = 0
+        self._oca: str | None = None
+        self._flatten_after_entry = False
+        self._protection_uncertain = False
+        self._last_bar: Bar | None = None
+        self._last_z: float | None = None
+        self._session: Session | None = None
+        self._session_uncovered = False
+        # When a FLATTEN/CLOSE boundary arrived: the session segment open at that time takes no entries.
+        self._closed_at: int | None = None
+        self._entry = config.strategy.entry
+        self._exit = config.strategy.exit
+        self._min_volume = config.strategy.min_volume
+        self._handlers: dict[type[Any], Callable[[Any], list[EngineCommand]]] = {
+            BarClosed: self._on_bar_closed,
+            OrderAccepted: self._on_accepted,
+            OrderFilled: self._on_filled,
+            ProtectiveExitFilled: self._on_protective_filled,
+            OrderRejected: self._on_rejected,
+            OrderCancelled: self._on_cancelled,
+            FlattenRequested: self._on_flatten,
+            PauseRequested: self._on_pause,
+            ResumeRequested: self._on_resume,
+            BreakerResetRequested: self._on_breaker_reset,
+            SessionBoundary: self._on_boundary,
+            BrokerPositionReported: self._on_broker_position,
+        }
+
+    # == public API ===========================================================================
+
+    def handle(self, event: EngineEvent) -> list[EngineCommand]:
+        """Apply one event; returns the commands to carry out, in order."""
+        return self._handlers[type(event)](event)
+
+    def on_bar(self, bar: Bar, z: ZScore | None) -> list[EngineCommand]:
+        """Same as ``handle(BarClosed(bar, z))``, without building the event (the per-bar hot path)."""
+        out: list[EngineCommand] = []
+        self._last_bar = bar
+        self._last_z = z.value if z is not None else None
+        session = self._session
+        if session is None or not (session.open_epoch <= bar.epoch < session.close_epoch):
+            self._enter_session(bar, out)
+        state = self.state
+        if state is EngineState.IDLE:
+            if z is None:
+                return out
+            if z.at_or_below_negative(self._entry):
+                self._try_enter(Side.LONG, bar, z, out)
+            elif z.at_or_above(self._entry):
+                self._try_enter(Side.SHORT, bar, z, out)
+            return out
+        if state is EngineState.LONG or state is EngineState.SHORT:
+            self._check_exit(bar, z, out)
+        return out
+
+    def wake_spec(self) -> WakeSpec:
+        """What the next bars must show for :meth:`on_bar` to do anything.
+
+        On a bar matching none of these conditions ``on_bar`` returns no command and changes nothing but
+        the last-bar bookkeeping (:meth:`note_quiet`), so a runner holding many bars at once may skip
+        straight to the first bar that matches one. Conditions are the engine's own, stated as plain
+        numbers; a runner must compare with a margin in the waking direction (these are floats), and
+        waking early is always safe: ``on_bar`` decides, exactly, as for any bar.
+        """
+        session = self._session
+        if session is None or self._session_uncovered:
+            return WakeSpec(every_bar=True)
+        # A bar outside the cached session enters the next one (breaker reset, session rules).
+        start_at_least = session.close_epoch
+        state = self.state
+        if state is EngineState.IDLE:
+            return WakeSpec(z_abs_at_least=self._entry.value, start_at_least=start_at_least)
+        if state is not EngineState.LONG and state is not EngineState.SHORT:
+            return WakeSpec(start_at_least=start_at_least)
+        position = self.position
+        rules = self.config.sessions
+        end_at_least: int | None = None
+        if rules.enabled:
+            if self._closed_at is not None and session.open_epoch <= self._closed_at:
+                return WakeSpec(every_bar=True)
+            if rules.flatten_before_close is not None:
+                end_at_least = session.close_epoch - int(rules.flatten_before_close.total_seconds())
+        duration = self.breaker.limits.max_position_duration
+        opened = position.opened_at
+        if duration is not None and opened is not None:
+            expires = int(opened.timestamp()) + int(duration.total_seconds())
+            end_at_least = expires if end_at_least is None else min(end_at_least, expires)
+        close_at_most = close_at_least = None
+        cap = self.breaker.limits.max_daily_loss
+        if cap is not None and not self.breaker.daily_loss_halt:
+            # realized + open - commissions <= -cap, solved for the mark (open P&L is linear in it).
+            budget = (
+                -cap
+                - self.breaker.realized_pnl
+                + position.commissions_paid
+                - position.trip_realized_pnl
+            )
+            breach = position.mark_for_open_pnl(budget)
+            if position.side is Side.LONG:
+                close_at_most = breach
+            else:
+                close_at_least = breach
+        return WakeSpec(
+            z_abs_at_most=self._exit.value,
+            close_at_most=close_at_most,
+            close_at_least=close_at_least,
+            start_at_least=start_at_least,
+            end_at_least=end_at_least,
+        )
+
+    def note_quiet(self, bar: Bar, z: float | None) -> None:
+        """Record ``bar`` as the last bar seen, for bars skipped under :meth:`wake_spec`."""
+        self._last_bar = bar
+        self._last_z = z
+
+    @property
+    def working_orders(self) -> dict[str, WorkingOrder]:
+        return dict(self._orders)
+
+    def entry_blocker(self, now: datetime) -> str | None:
+        """Why a new entry would be refused now (None: entries are open)."""
+        if self.reconcile_required is not None:
+            return f"reconcile required: {self.reconcile_required}"
+        if self.paused:
+            return "paused by operator"
+        rule = self.breaker.entry_blocker(now)
+        if rule is not None:
+            return f"circuit breaker: {rule.value}"
+        return self._session_blocker(int(now.timestamp()))
+
+    def status(self) -> EngineStatus:
+        bar = self._last_bar
+        now = bar.end if bar is not None else None
+        return EngineStatus(
+            state=self.state,
+            position=self.position.snapshot(),
+            paused=self.paused,
+            reconcile_required=self.reconcile_required,
+            entry_blocker=self.entry_blocker(now) if now is not None else None,
+            breaker=self.breaker.status(),
+            working_orders=tuple(self._orders),
+            last_bar_end=now,
+            last_close=bar.close if bar is not None else None,
+            last_z=self._last_z,
+        )
+
+    # == bars ==================================================================================
+
+    def _on_bar_closed(self, event: BarClosed) -> list[EngineCommand]:
+        return self.on_bar(event.bar, event.z)
+
+    def _enter_session(self, bar: Bar, out: list[EngineCommand]) -> None:
+        try:
+            session = self.config.sessions.calendar.session_at(bar.epoch)
+        except CalendarCoverageError:
+            self._session = None
+            self._session_uncovered = True
+            return
+        self._session_uncovered = False
+        self._session = session
+        if session is not None:
+            self._start_session(session.trade_date, bar.end, out)
+
+    def _start_session(self, trade_date: date, ts: datetime, out: list[EngineCommand]) -> None:
+        reset = self.breaker.start_session(trade_date, ts)
+        if reset is not None:
+            self._journal_breaker(reset, out)
+
+    def _session_blocker(self, now: int) -> str | None:
+        rules = self.config.sessions
+        if not rules.enabled:
+            return None
+        if self._session_uncovered:
+            return "session calendar does not cover this date (fail closed)"
+        session = self._session
+        if session is None or not (session.open_epoch <= now - 1 < session.close_epoch):
+            return "market closed"
+        if self._closed_at is not None and session.open_epoch <= self._closed_at:
+            return "session closed for entries"
+        if now >= session.close_epoch - rules.no_entry_before_close.total_seconds():
+            return "too close to the session close"
+        return None
+
+    def _in_flatten_window(self, now: int) -> bool:
+        rules = self.config.sessions
+        if not rules.enabled:
+            return False
+        if self._session_uncovered:
+            return True
+        session = self._session
+        if session is None:
+            return True
+        if self._closed_at is not None and session.open_epoch <= self._closed_at:
+            return True
+        flatten = rules.flatten_before_close
+        return flatten is not None and now >= session.close_epoch - flatten.total_seconds()
+
+    def _try_enter(self, side: Side, bar: Bar, z: ZScore, out: list[EngineCommand]) -> None:
+        now = bar.end
+        blocker = self.entry_blocker(now)
+        if blocker is None and bar.volume < self._min_volume:
+            blocker = f"volume {bar.volume} < min_volume {self._min_volume}"
+        if blocker is None:
+            try:
+                reference = Decimal(bar.close)
+                prices = bracket_prices(
+                    self.config.instrument,
+                    side,
+                    self.config.qty,
+                    reference,
+                    self.config.stop_loss_dollars,
+                    self.config.take_profit_dollars,
+                )
+            except OffTickError as exc:
+                blocker = str(exc)
+                self._alert(out, AlertKind.ANOMALY, Severity.WARNING, f"entry skipped: {exc}", now)
+        if blocker is not None:
+            out.append(
+                Journal(
+                    SignalRecord(
+                        now, bar.ts, bar.close, z.value, SignalAction.SKIPPED, side, blocker
+                    )
+                )
+            )
+            return
+        cfg = self.config
+        base = self._next_key(bar.end_epoch)
+        entry_key = base + "-E"
+        stop_key = base + "-S" if prices.stop is not None else None
+        target_key = base + "-T" if prices.target is not None else None
+        qty = cfg.qty
+        self._oca = base
+        self._flatten_after_entry = False
+        self._orders[entry_key] = WorkingOrder(
+            entry_key, OrderRole.ENTRY, side.entry_action, qty, base
+        )
+        out.append(
+            Journal(SignalRecord(now, bar.ts, bar.close, z.value, SignalAction.ENTER, side, ""))
+        )
+        out.append(
+            Journal(
+                OrderIntentRecord(
+                    entry_key, "entry", side.entry_action, qty, "MKT", None, now, f"ref {reference}"
+                )
+            )
+        )
+        for key, role, price, kind in (
+            (stop_key, OrderRole.STOP, prices.stop, "STP"),
+            (target_key, OrderRole.TARGET, prices.target, "LMT"),
+        ):
+            if key is not None:
+                self._orders[key] = WorkingOrder(key, role, side.exit_action, qty, base)
+                out.append(
+                    Journal(
+                        OrderIntentRecord(
+                            key,
+                            role.value,
+                            side.exit_action,
+                            qty,
+                            kind,
+                            price,
+                            now,
+                            "bracket child",
+                        )
+                    )
+                )
+        out.append(
+            PlaceBracket(
+                entry_key=entry_key,
+                stop_key=stop_key,
+                target_key=target_key,
+                side=side,
+                qty=qty,
+                reference_price=reference,
+                stop_price=prices.stop,
+                target_price=prices.target,
+                oca_group=base,
+                ts=now,
+            )
+        )
+        self.state = _ENTERING[side]
+        trip = self.breaker.on_entry(now)
+        if trip is not None:
+            self._journal_breaker(trip, out)
+
+    def _check_exit(self, bar: Bar, z: ZScore | None, out: list[EngineCommand]) -> None:
+        position = self.position
+        breaker = self.breaker
+        now_epoch = bar.end_epoch
+        reason: ExitReason | None = None
+        if breaker.limits.max_daily_loss is not None:
+            # Open P&L plus what partial exits of this trip already realized.
+            trip = breaker.check_open_loss(
+                position.open_pnl(bar.close) + position.trip_realized_pnl,
+                position.commissions_paid,
+                bar.end,
+            )
+            if trip is not None:
+                self._journal_breaker(trip, out)
+                reason = ExitReason.DAILY_LOSS
+        if reason is None and breaker.limits.max_position_duration is not None:
+            opened = position.opened_at
+            if opened is not None and breaker.position_expired(opened, bar.end):
+                reason = ExitReason.MAX_DURATION
+                tripped = BreakerTripped(
+                    BreakerRule.MAX_DURATION, bar.end, f"position open since {opened.isoformat()}"
+                )
+                self._journal_breaker(tripped, out)
+        if reason is None and self._in_flatten_window(now_epoch):
+            reason = ExitReason.SESSION
+        if reason is None and z is not None and z.abs_at_most(self._exit):
+            reason = ExitReason.SIGNAL
+        if reason is not None:
+            side = position.side
+            out.append(
+                Journal(
+                    SignalRecord(
+                        bar.end,
+                        bar.ts,
+                        bar.close,
+                        z.value if z is not None else None,
+                        SignalAction.EXIT,
+                        side,
+                        reason.value,
+                    )
+                )
+            )
+            self._place_exit(reason, bar.end, Decimal(bar.close), out)
+
+    # == orders and fills ======================================================================
+
+    def _next_key(self, epoch: int) -> str:
+        self._seq += 1
+        return f"{self.config.key_prefix}-{epoch}-{self._seq}"
+
+    def _place_exit(
+        self,
+        reason: ExitReason,
+        ts: datetime,
+        reference: Decimal | None,
+        out: list[EngineCommand],
+    ) -> None:
+        side = self.position.side
+        if side is None or any(o.role is OrderRole.EXIT for o in self._orders.values()):
+            return
+        key = self._next_key(int(ts.timestamp())) + "-X"
+        qty = self.position.qty
+        action = side.exit_action
+        self._orders[key] = WorkingOrder(key, OrderRole.EXIT, action, qty, self._oca, reason=reason)
+        out.append(
+            Journal(OrderIntentRecord(key, "exit", action, qty, "MKT", None, ts, reason.value))
+        )
+        out.append(PlaceExit(key, action, qty, reason.value, self._oca, reference, ts))
+        self.state = _EXITING[side]
+
+    def _on_accepted(self, event: OrderAccepted) -> list[EngineCommand]:
+        order = self._orders.get(event.key)
+        if order is not None:
+            order.accepted = True
+            return [Journal(OrderEventRecord(event.key, "accepted", event.ts, ""))]
+        if event.key in self._retired:
+            return [Journal(OrderEventRecord(event.key, "accepted", event.ts, "late, order done"))]
+        return self._anomaly(
+            f"broker accepted an order we did not place ({event.key})", event.ts, reconcile=True
+        )
+
+    def _on_filled(self, event: OrderFilled) -> list[EngineCommand]:
+        return self._apply_fill(event.fill, None)
+
+    def _on_protective_filled(self, event: ProtectiveExitFilled) -> list[EngineCommand]:
+        return self._apply_fill(event.fill, event.kind.value)
+
+    def _apply_fill(self, fill: Fill, protective: str | None) -> list[EngineCommand]:
+        if fill.exec_id in self._seen_exec:
+            return []  # the same execution reported twice
+        self._seen_exec.add(fill.exec_id)
+        out: list[EngineCommand] = []
+        order = self._orders.get(fill.order_key)
+        expected = True
+        if order is None:
+            expected = False
+            role_name = protective or "unknown"
+            reason = ExitReason.EXTERNAL
+        else:
+            role_name = order.role.value
+            if order.role is OrderRole.STOP:
+                reason = ExitReason.STOP
+            elif order.role is OrderRole.TARGET:
+                reason = ExitReason.TARGET
+            else:
+                reason = order.reason or ExitReason.EXTERNAL
+            order.filled += fill.qty
+            if order.filled >= order.qty:
+                self._retire(order.key)
+                if order.filled > order.qty:
+                    out.extend(
+                        self._anomaly(
+                            f"order {order.key} overfilled: {order.filled} > {order.qty}",
+                            fill.ts,
+                            reconcile=True,
+                        )
+                    )
+        was_flat = self.position.is_flat
+        held = self.position.side
+        if expected and (
+            protective is not None or (order is not None and order.role in _PROTECTIVE)
+        ):
+            # A bracket leg only ever reduces the position it protects.
+            if held is None or fill.action is not held.exit_action or fill.qty > self.position.qty:
+                expected = False
+        trips = self.position.apply(fill, reason)
+        out.append(Journal(FillRecord(fill, role_name)))
+        if not expected:
+            if order is not None:
+                what = (
+                    f"{order.role.value} order {fill.order_key} that does not reduce the position"
+                )
+            elif fill.order_key in self._retired:
+                what = f"finished order {fill.order_key}"
+            else:
+                what = f"unknown order {fill.order_key}"
+            out.extend(
+                self._anomaly(
+                    f"fill of {fill.action.value} {fill.qty} @ {fill.price} on {what}",
+                    fill.ts,
+                    reconcile=True,
+                )
+            )
+        elif order is not None and order.role is OrderRole.ENTRY and was_flat:
+            self._alert(
+                out,
+                AlertKind.ENTRY_FILLED,
+                Severity.INFO,
+                f"entered {self.position.side.name if self.position.side else ''} "
+                f"{fill.qty} @ {fill.price}",
+                fill.ts,
+            )
+        for trip in trips:
+            self._book(trip, fill.ts, out)
+        if self.position.is_flat and self._oca is not None:
+            # The broker's OCA group cancels the bracket's remaining legs (and a racing exit).
+            for key in [k for k, o in self._orders.items() if o.oca == self._oca]:
+                self._retire(key)
+            self._oca = None
+        elif (
+            self._flatten_after_entry
+            and not self.position.is_flat
+            and not any(o.role is OrderRole.ENTRY for o in self._orders.values())
+        ):
+            self._flatten_after_entry = False
+            self._place_exit(ExitReason.OPERATOR, fill.ts, None, out)
+        self._derive_state()
+        return out
+
+    def _book(self, trip: RoundTrip, ts: datetime, out: list[EngineCommand]) -> None:
+        out.append(Journal(RoundTripRecord(trip)))
+        protective = trip.exit_reason in (ExitReason.STOP, ExitReason.TARGET)
+        self._alert(
+            out,
+            AlertKind.PROTECTIVE_EXIT if protective else AlertKind.EXIT_FILLED,
+            Severity.INFO,
+            f"closed {trip.side.name} {trip.qty} @ {trip.exit_price} ({trip.exit_reason.value}): "
+            f"net {trip.net_pnl:+.2f} USD",
+            ts,
+        )
+        for tripped in self.breaker.on_round_trip(trip, ts):
+            self._journal_breaker(tripped, out)
+
+    def _on_rejected(self, event: OrderRejected) -> list[EngineCommand]:
+        out: list[EngineCommand] = [
+            Journal(
+                OrderEventRecord(event.key, "rejected", event.ts, f"{event.code}: {event.reason}")
+            )
+        ]
+        order = self._orders.get(event.key)
+        if order is None:
+            if event.key not in self._retired:
+                self._alert(
+                    out,
+                    AlertKind.ORDER_REJECTED,
+                    Severity.WARNING,
+                    f"rejection for unknown order {event.key}: {event.reason}",
+                    event.ts,
+                )
+            return out
+        self._retire(order.key)
+        self._alert(
+            out,
+            AlertKind.ORDER_REJECTED,
+            Severity.WARNING
+            if order.role in (OrderRole.ENTRY, OrderRole.EXIT)
+            else Severity.CRITICAL,
+            f"{order.role.value} order {order.key} rejected ({event.code}): {event.reason}",
+            event.ts,
+        )
+        self._after_order_gone(order, event.ts, out)
+        return out
+
+    def _on_cancelled(self, event: OrderCancelled) -> list[EngineCommand]:
+        out: list[EngineCommand] = [
+            Journal(OrderEventRecord(event.key, "cancelled", event.ts, event.reason))
+        ]
+        order = self._orders.get(event.key)
+        if order is None:
+            return out  # already done (e.g. the OCA cancel of a leg whose sibling filled)
+        self._retire(order.key)
+        if order.role in _PROTECTIVE and not self.position.is_flat:
+            # Possibly the OCA cancel of a leg whose sibling's fill has not reached us yet: ask the
+            # broker before acting, rather than flattening a position that may already be flat.
+            self._protection_uncertain = True
+            self._alert(
+                out,
+                AlertKind.ANOMALY,
+                Severity.WARNING,
+                f"{order.role.value} leg {order.key} cancelled while a position is open",
+                event.ts,
+            )
+            out.append(Reconcile(f"{order.role.value} leg cancelled", event.ts))
+            self._derive_state()
+            return out
+        self._after_order_gone(order, event.ts, out)
+        return out
+
+    def _after_order_gone(
+        self, order: WorkingOrder, ts: datetime, out: list[EngineCommand]
+    ) -> None:
+        """An order was rejected or cancelled without filling (fully): restore a consistent state."""
+        position = self.position
+        if order.role is OrderRole.ENTRY:
+            if position.is_flat:
+                # Children cannot go live without their parent.
+                for key in [
+                    k
+                    for k, o in self._orders.items()
+                    if o.oca == order.oca and o.role in _PROTECTIVE
+                ]:
+                    self._retire(key)
+                self._oca = None
+                self._flatten_after_entry = False
+            elif self._flatten_after_entry:
+                self._flatten_after_entry = False
+                self._place_exit(ExitReason.OPERATOR, ts, None, out)
+        elif order.role in _PROTECTIVE:
+            if position.is_flat:
+                # A leg failed before the entry filled: do not let the entry go naked.
+                entries = [k for k, o in self._orders.items() if o.role is OrderRole.ENTRY]
+                if entries:
+                    self._flatten_after_entry = True
+                    out.append(CancelOrders(tuple(entries), f"{order.role.value} leg failed", ts))
+            else:
+                self._alert(
+                    out,
+                    AlertKind.ANOMALY,
+                    Severity.CRITICAL,
+                    f"position lost its {order.role.value} leg: closing it",
+                    ts,
+                )
+                self._place_exit(ExitReason.PROTECTION_LOST, ts, None, out)
+        self._derive_state()
+
+    def _retire(self, key: str) -> None:
+        self._orders.pop(key, None)
+        self._retired.add(key)
+
+    def _derive_state(self) -> None:
+        position = self.position
+        side = position.side
+        entry: WorkingOrder | None = None
+        exiting = False
+        for order in self._orders.values():
+            if order.role is OrderRole.ENTRY:
+                entry = order
+            elif order.role is OrderRole.EXIT:
+                exiting = True
+        if side is None:
+            if entry is not None:
+                self.state = _ENTERING[Side.LONG if entry.action is Action.BUY else Side.SHORT]
+            else:
+                self.state = EngineState.IDLE
+        elif exiting:
+            self.state = _EXITING[side]
+        elif entry is not None:
+            self.state = _ENTERING[side]
+        else:
+            self.state = _HOLDING[side]
+
+    # == operator, session and broker reports ==================================================
+
+    def _on_flatten(self, event: FlattenRequested) -> list[EngineCommand]:
+        out: list[EngineCommand] = []
+        if event.pause:
+            self.paused = True
+        state = self.state
+        if state is EngineState.IDLE:
+            outcome = "already flat"
+        elif state in (EngineState.LONG, EngineState.SHORT):
+            self._place_exit(ExitReason.OPERATOR, event.ts, None, out)
+            outcome = "exit placed"
+        elif state in (EngineState.ENTERING_LONG, EngineState.ENTERING_SHORT):
+            entries = tuple(k for k, o in self._orders.items() if o.role is OrderRole.ENTRY)
+            self._flatten_after_entry = True
+            out.append(CancelOrders(entries, "flatten requested", event.ts))
+            outcome = "entry cancelled; any filled part will be closed"
+        else:
+            outcome = "exit already working"
+        out.insert(0, Journal(OperatorRecord("flatten", event.by, event.ts, outcome)))
+        self._alert(
+            out, AlertKind.OPERATOR, Severity.INFO, f"flatten by {event.by}: {outcome}", event.ts
+        )
+        return out
+
+    def _on_pause(self, event: PauseRequested) -> list[EngineCommand]:
+        outcome = "already paused" if self.paused else "entries paused"
+        self.paused = True
+        out: list[EngineCommand] = [Journal(OperatorRecord("pause", event.by, event.ts, outcome))]
+        self._alert(
+            out, AlertKind.OPERATOR, Severity.INFO, f"pause by {event.by}: {outcome}", event.ts
+        )
+        return out
+
+    def _on_resume(self, event: ResumeRequested) -> list[EngineCommand]:
+        outcome = "entries resumed" if self.paused else "was not paused"
+        self.paused = False
+        out: list[EngineCommand] = [Journal(OperatorRecord("resume", event.by, event.ts, outcome))]
+        self._alert(
+            out, AlertKind.OPERATOR, Severity.INFO, f"resume by {event.by}: {outcome}", event.ts
+        )
+        return out
+
+    def _on_breaker_reset(self, event: BreakerResetRequested) -> list[EngineCommand]:
+        out: list[EngineCommand] = [
+            Journal(OperatorRecord("breaker reset", event.by, event.ts, "reset"))
+        ]
+        self._journal_breaker(self.breaker.reset(event.ts), out)
+        return out
+
+    def _on_boundary(self, event: SessionBoundary) -> list[EngineCommand]:
+        out: list[EngineCommand] = []
+        if event.kind is BoundaryKind.OPEN:
+            self._closed_at = None
+            self._start_session(event.trade_date, event.ts, out)
+            return out
+        self._closed_at = int(event.ts.timestamp())
+        if not self.config.sessions.enabled:
+            return out
+        state = self.state
+        if state in (EngineState.LONG, EngineState.SHORT):
+            self._place_exit(ExitReason.SESSION, event.ts, None, out)
+        elif state in (EngineState.ENTERING_LONG, EngineState.ENTERING_SHORT):
+            entries = tuple(k for k, o in self._orders.items() if o.role is OrderRole.ENTRY)
+            self._flatten_after_entry = True
+            out.append(CancelOrders(entries, f"session {event.kind.value}", event.ts))
+        return out
+
+    def _on_broker_position(self, event: BrokerPositionReported) -> list[EngineCommand]:
+        ours = self.position.signed_qty
+        out: list[EngineCommand] = []
+        if event.signed_qty != ours:
+            self.reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
+            self._protection_uncertain = False
+            out.append(
+                Journal(
+                    OrderEventRecord("-", "reconcile_mismatch", event.ts, self.reconcile_required)
+                )
+            )
+            self._alert(
+                out,
+                AlertKind.RECONCILE_MISMATCH,
+                Severity.CRITICAL,
+                f"position mismatch: {self.reconcile_required}; entries halted until an operator "
+                "reconciles or flattens",
+                event.ts,
+            )
+            return out
+        out.append(Journal(OrderEventRecord("-", "reconciled", event.ts, f"position {ours}")))
+        if self._protection_uncertain:
+            self._protection_uncertain = False
+            legs = {o.role for o in self._orders.values() if o.role in _PROTECTIVE}
+            wanted = {
+                role
+                for role, configured in (
+                    (OrderRole.STOP, self.config.stop_loss_dollars),
+                    (OrderRole.TARGET, self.config.take_profit_dollars),
+                )
+                if configured is not None
+            }
+            if ours != 0 and legs != wanted:
+                self._alert(
+                    out,
+                    AlertKind.ANOMALY,
+                    Severity.CRITICAL,
+                    "position confirmed at the broker without its full bracket: closing it",
+                    event.ts,
+                )
+                self._place_exit(ExitReason.PROTECTION_LOST, event.ts, None, out)
+        return out
+
+    # == helpers ===============================================================================
+
+    def _anomaly(self, text: str, ts: datetime, *, reconcile: bool) -> list[EngineCommand]:
+        out: list[EngineCommand] = []
+        if reconcile:
+            self.reconcile_required = text
+        self._alert(out, AlertKind.ANOMALY, Severity.CRITICAL, text, ts)
+        if reconcile:
+            out.append(Reconcile(text, ts))
+        return out
+
+    def _journal_breaker(
+        self, event: BreakerTripped | BreakerReset, out: list[EngineCommand]
+    ) -> None:
+        out.append(Journal(BreakerRecord(event)))
+        if isinstance(event, BreakerTripped):
+            until = f" until {event.until.isoformat()}" if event.until is not None else ""
+            self._alert(
+                out,
+                AlertKind.BREAKER_TRIPPED,
+                Severity.WARNING,
+                f"circuit breaker {event.rule.value}: {event.detail}{until}",
+                event.ts,
+            )
+        else:
+            self._alert(
+                out,
+                AlertKind.BREAKER_RESET,
+                Severity.INFO,
+                f"breaker reset ({event.reason})",
+                event.ts,
+            )
+
+    @staticmethod
+    def _alert(
+        out: list[EngineCommand], kind: AlertKind, severity: Severity, text: str, ts: datetime
+    ) -> None:
+        out.append(Notify(Alert(kind, severity, text, ts)))
