@@ -632,12 +632,16 @@ class Engine:
                     )
         was_flat = self.position.is_flat
         held = self.position.side
-        if expected and (
-            protective is not None or (order is not None and order.role in _PROTECTIVE)
+        is_leg = protective is not None or (order is not None and order.role in _PROTECTIVE)
+        # A bracket leg only ever reduces the position it protects.
+        if (
+            expected
+            and is_leg
+            and (
+                held is None or fill.action is not held.exit_action or fill.qty > self.position.qty
+            )
         ):
-            # A bracket leg only ever reduces the position it protects.
-            if held is None or fill.action is not held.exit_action or fill.qty > self.position.qty:
-                expected = False
+            expected = False
         trips = self.position.apply(fill, reason)
         out.append(Journal(FillRecord(fill, role_name)))
         if not expected:

@@ -33,7 +33,6 @@ from domain.position import ExitReason
 from domain.values import Action, Side
 from tests.support.builders import T0, bar, engine, fill, minutes, z, z_exact
 
-
 T = TypeVar("T")
 
 
@@ -84,7 +83,7 @@ def test_volume_filter_applies_to_entries_only() -> None:
     assert [s.action for s in _signals(thin)] == [SignalAction.SKIPPED]
     assert "min_volume" in _signals(thin)[0].detail
     _only(eng.on_bar(bar(T0 + minutes(5), volume=900), z(-2.5)), PlaceBracket)
-    eng.handle(OrderFilled(fill(list(eng.working_orders)[0], Action.BUY, "5000")))
+    eng.handle(OrderFilled(fill(next(iter(eng.working_orders)), Action.BUY, "5000")))
     # A thin bar still lets the position out.
     out = eng.on_bar(bar(T0 + minutes(10), volume=1), z(0.0))
     assert _only(out, PlaceExit).reason == "signal"
@@ -113,7 +112,8 @@ def test_a_duplicate_execution_is_applied_once() -> None:
 def test_oca_cancel_reported_before_the_sibling_fill_ends_flat_without_a_second_exit() -> None:
     eng = engine()
     bracket = _enter_long(eng)
-    assert bracket.target_key is not None and bracket.stop_key is not None
+    assert bracket.target_key is not None
+    assert bracket.stop_key is not None
     # The broker reports the target's OCA cancel before the stop's execution.
     out = eng.handle(OrderCancelled(bracket.target_key, T0 + minutes(3), "OCA"))
     assert not any(isinstance(c, PlaceExit) for c in out)
@@ -300,7 +300,8 @@ def test_wake_spec_states_what_each_state_waits_for() -> None:
     assert eng.wake_spec().every_bar  # no bar seen yet: no session known
     eng.on_bar(bar(T0), z(1.0))
     idle = eng.wake_spec()
-    assert idle.z_abs_at_least == 2.0 and idle.z_abs_at_most is None
+    assert idle.z_abs_at_least == 2.0
+    assert idle.z_abs_at_most is None
     assert idle.start_at_least is not None
     _enter_long(eng, at=T0 + minutes(5), price="5000")
     held = eng.wake_spec()

@@ -135,7 +135,7 @@ row("EXITING", "broker_disagrees", "EXITING", {J, N}, {"reconcile"})
 
 def test_the_table_covers_every_state_and_event() -> None:
     assert set(TABLE) == {(s, e) for s in STAGES for e in EVENTS}
-    assert {name for name in EngineState.__members__} == {
+    assert set(EngineState.__members__) == {
         "IDLE",
         *(f"{p}{s}" for p in ("ENTERING_", "", "EXITING_") for s in ("LONG", "SHORT")),
     }
@@ -159,7 +159,8 @@ def reach(stage: str, side: Side) -> tuple[Engine, dict[str, str]]:
     placed = [c for c in eng.on_bar(bar(T0), z(-2.5 * side.sign)) if isinstance(c, PlaceBracket)]
     assert len(placed) == 1
     bracket = placed[0]
-    assert bracket.stop_key is not None and bracket.target_key is not None
+    assert bracket.stop_key is not None
+    assert bracket.target_key is not None
     keys.update(entry=bracket.entry_key, stop=bracket.stop_key, target=bracket.target_key)
     if stage == "ENTERING":
         return eng, keys
@@ -219,7 +220,7 @@ def _kinds(commands: list[EngineCommand]) -> frozenset[str]:
 
 
 @pytest.mark.parametrize("side", [Side.LONG, Side.SHORT], ids=lambda s: s.name)
-@pytest.mark.parametrize(("stage", "event"), sorted(TABLE), ids=lambda v: str(v))
+@pytest.mark.parametrize(("stage", "event"), sorted(TABLE), ids=str)
 def test_every_state_event_pair_has_its_defined_outcome(stage: str, event: str, side: Side) -> None:
     eng, keys = reach(stage, side)
     assert eng.state is _state(stage, side)
