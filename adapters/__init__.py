@@ -1,1 +1,2 @@
-"""Implementations of the application's ports: simulated ones for replay and tests, real ones for production."""
+"""Implementations of the application's ports: simulated ones for replay and tests, real ones
+for production."""

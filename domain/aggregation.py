@@ -126,6 +126,29 @@ class BarAggregator:
     def bar_seconds(self) -> int:
         return self._n
 
+    def accepts_pass_through(self, first_epoch: int) -> bool:
+        """Whether strategy-sized, clock-aligned, increasing bars starting at ``first_epoch`` would
+        all pass through untouched: no bucket is open, they are newer than anything seen, and no
+        session calendar can cut or drop them."""
+        return self._calendar is None and self._bucket is None and first_epoch > self._done_start
+
+    def note_pass_through(self, count: int, gaps: int, last: Bar) -> None:
+        """Account for ``count`` bars that passed through without :meth:`add` (see
+        :meth:`accepts_pass_through`), ``gaps`` of them starting after the previous one ended, the
+        last being ``last``: the state and counters end up as if each had been added."""
+        stats = self.stats
+        stats.bars_in += count
+        stats.bars_out += count
+        stats.gaps += gaps
+        self._done_start = last.epoch
+        self._done_seen = {last.epoch: last}
+        self._prev_end = last.end_epoch
+
+    @property
+    def last_end(self) -> int:
+        """End of the latest bar accepted (-1 before the first)."""
+        return self._prev_end
+
     def close_before(self, epoch: int) -> Bar | None:
         """Emit the open bucket if it ends at or before ``epoch`` (time has passed it)."""
         bucket = self._bucket

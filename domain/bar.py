@@ -17,11 +17,14 @@ _ZERO = timedelta(0)
 
 
 class Bar:
-    """One OHLCV bar covering ``[ts, ts + seconds)``. Immutable by contract (slots, no setters used)."""
+    """One OHLCV bar covering ``[ts, ts + seconds)``.
 
-    __slots__ = ("close", "end_epoch", "epoch", "high", "low", "open", "seconds", "ts", "volume")
+    Immutable by contract: slots, and nothing assigns after construction. ``ts`` and ``end`` are aware
+    UTC datetimes built on first use, since the hot paths (aggregation, replay) only need the epochs.
+    """
 
-    ts: datetime
+    __slots__ = ("_ts", "close", "end_epoch", "epoch", "high", "low", "open", "seconds", "volume")
+
     epoch: int
     end_epoch: int
     seconds: int
@@ -30,6 +33,7 @@ class Bar:
     low: float
     close: float
     volume: int
+    _ts: datetime | None
 
     def __init__(
         self,
@@ -46,27 +50,10 @@ class Bar:
             raise InvalidBar(f"bar time {ts!r} must be timezone-aware UTC")
         if ts.microsecond:
             raise InvalidBar(f"bar time {ts.isoformat()} must be on a whole second")
-        if seconds <= 0:
-            raise InvalidBar(f"bar at {ts.isoformat()}: duration must be positive, got {seconds}s")
-        # Chained comparisons are False for NaN, so this also refuses NaN; `high < inf` refuses inf.
-        if not (0.0 < low <= open <= high < _INF and low <= close <= high):
-            raise InvalidBar(
-                f"bar at {ts.isoformat()}: prices must be finite, positive and satisfy "
-                f"low <= open, close <= high (o={open} h={high} l={low} c={close})"
-            )
-        if volume < 0:
-            raise InvalidBar(f"bar at {ts.isoformat()}: negative volume {volume}")
         # A zone that is at UTC+0 only today (Europe/London in winter) would make `end` wall-clock
         # arithmetic in that zone, an hour off across its DST switch: keep the instant in UTC.
-        self.ts = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
-        self.epoch = int(ts.timestamp())
-        self.end_epoch = self.epoch + seconds
-        self.seconds = seconds
-        self.open = open
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
+        self._ts = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+        self._fill(int(ts.timestamp()), seconds, open, high, low, close, volume)
 
     @classmethod
     def at_epoch(
@@ -80,12 +67,52 @@ class Bar:
         volume: int,
     ) -> Bar:
         """Build a bar from its start as epoch seconds (the form feeds and aggregation work in)."""
-        return cls(datetime.fromtimestamp(epoch, UTC), seconds, open, high, low, close, volume)
+        bar = cls.__new__(cls)
+        bar._ts = None
+        bar._fill(epoch, seconds, open, high, low, close, volume)
+        return bar
+
+    def _fill(
+        self,
+        epoch: int,
+        seconds: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: int,
+    ) -> None:
+        if seconds <= 0:
+            raise InvalidBar(f"bar at epoch {epoch}: duration must be positive, got {seconds}s")
+        # Chained comparisons are False for NaN, so this also refuses NaN; `high < inf` refuses inf.
+        if not (0.0 < low <= open <= high < _INF and low <= close <= high):
+            raise InvalidBar(
+                f"bar at epoch {epoch}: prices must be finite, positive and satisfy "
+                f"low <= open, close <= high (o={open} h={high} l={low} c={close})"
+            )
+        if volume < 0:
+            raise InvalidBar(f"bar at epoch {epoch}: negative volume {volume}")
+        self.epoch = epoch
+        self.end_epoch = epoch + seconds
+        self.seconds = seconds
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+
+    @property
+    def ts(self) -> datetime:
+        """The instant the bar opens (aware UTC)."""
+        ts = self._ts
+        if ts is None:
+            ts = self._ts = datetime.fromtimestamp(self.epoch, UTC)
+        return ts
 
     @property
     def end(self) -> datetime:
         """The instant the bar closes (exclusive end of its interval)."""
-        return self.ts + timedelta(seconds=self.seconds)
+        return datetime.fromtimestamp(self.end_epoch, UTC)
 
     def _key(self) -> tuple[int, int, float, float, float, float, int]:
         return (self.epoch, self.seconds, self.open, self.high, self.low, self.close, self.volume)

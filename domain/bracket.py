@@ -9,14 +9,14 @@ value a configuration error rather than a stop at the entry price.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from domain.errors import DomainError
+from domain.record import record
 from domain.values import Instrument, Side
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BracketPrices:
     stop: Decimal | None
     target: Decimal | None

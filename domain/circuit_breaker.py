@@ -16,13 +16,13 @@ Rules (each limit may be ``None``, which switches it off):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 
 from domain.errors import DomainError
 from domain.position import RoundTrip
+from domain.record import record
 from domain.values import ZERO
 
 
@@ -33,7 +33,7 @@ class BreakerRule(Enum):
     MAX_DURATION = "max_position_duration"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RiskLimits:
     max_daily_loss: Decimal | None = Decimal(200)
     max_consecutive_losses: int | None = 3
@@ -54,7 +54,7 @@ class RiskLimits:
             raise DomainError("max_position_duration must be positive (or None)")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BreakerTripped:
     rule: BreakerRule
     ts: datetime
@@ -63,14 +63,14 @@ class BreakerTripped:
     """When the rule lifts by itself; None means at the next session open."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BreakerReset:
     ts: datetime
     reason: str
     """"session_open" for the 18:00 ET reset, "operator" for a manual reset."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BreakerStatus:
     """What ``/breaker`` shows."""
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
 from domain.circuit_breaker import BreakerReset, BreakerTripped
 from domain.position import Fill, RoundTrip
+from domain.record import record
 from domain.values import Action, Side
 
 # -- orders ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlaceBracket:
     """A market entry with its broker-held stop and target (children GTC, outside RTH, one OCA group).
 
@@ -38,7 +38,7 @@ class PlaceBracket:
         return self.side.entry_action
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlaceExit:
     """A market order closing ``qty`` of the position, in the bracket's OCA group when there is one."""
 
@@ -51,14 +51,14 @@ class PlaceExit:
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CancelOrders:
     keys: tuple[str, ...]
     reason: str
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reconcile:
     """Ask the broker what our position really is; the answer comes back as BrokerPositionReported."""
 
@@ -87,7 +87,7 @@ class Severity(Enum):
     CRITICAL = "critical"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Alert:
     kind: AlertKind
     severity: Severity
@@ -95,7 +95,7 @@ class Alert:
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Notify:
     alert: Alert
 
@@ -109,7 +109,7 @@ class SignalAction(Enum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SignalRecord:
     """A strategy decision on a bar: an entry or exit signal, or an entry signal the gates refused."""
 
@@ -122,7 +122,7 @@ class SignalRecord:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderIntentRecord:
     """Written before an order is sent (intent before action)."""
 
@@ -136,7 +136,7 @@ class OrderIntentRecord:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderEventRecord:
     key: str
     status: str
@@ -144,23 +144,23 @@ class OrderEventRecord:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FillRecord:
     fill: Fill
     role: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoundTripRecord:
     trip: RoundTrip
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BreakerRecord:
     event: BreakerTripped | BreakerReset
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OperatorRecord:
     command: str
     by: str
@@ -179,7 +179,7 @@ JournalRecord = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Journal:
     record: JournalRecord
 

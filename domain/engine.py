@@ -72,6 +72,7 @@ from domain.events import (
     SessionBoundary,
 )
 from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
+from domain.record import record
 from domain.values import Action, Instrument, OffTickError, Side
 from domain.zscore import Threshold, ZScore
 
@@ -86,6 +87,10 @@ class EngineState(Enum):
     EXITING_SHORT = "EXITING_SHORT"
 
 
+# Enum members bound once: in CPython 3.11 ``EngineState.IDLE`` is a descriptor call on every use.
+_IDLE = EngineState.IDLE
+_LONG = EngineState.LONG
+_SHORT = EngineState.SHORT
 _ENTERING = {Side.LONG: EngineState.ENTERING_LONG, Side.SHORT: EngineState.ENTERING_SHORT}
 _HOLDING = {Side.LONG: EngineState.LONG, Side.SHORT: EngineState.SHORT}
 _EXITING = {Side.LONG: EngineState.EXITING_LONG, Side.SHORT: EngineState.EXITING_SHORT}
@@ -113,7 +118,7 @@ class WorkingOrder:
     accepted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StrategyParams:
     entry: Threshold
     exit: Threshold
@@ -126,7 +131,7 @@ class StrategyParams:
             raise DomainError("min_volume must be >= 0")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionRules:
     """Session-time rules. ``enabled=False`` (calendar "none") switches off the close-time rules."""
 
@@ -136,7 +141,7 @@ class SessionRules:
     enabled: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EngineConfig:
     instrument: Instrument
     strategy: StrategyParams
@@ -157,7 +162,7 @@ class EngineConfig:
             target_distance_ticks(self.instrument, self.take_profit_dollars, self.qty)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EngineStatus:
     """A read-only view for status queries."""
 
@@ -173,7 +178,7 @@ class EngineStatus:
     last_z: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WakeSpec:
     """Conditions under which the next bar needs the engine (see :meth:`Engine.wake_spec`).
 
@@ -182,7 +187,9 @@ class WakeSpec:
 
     every_bar: bool = False
     z_abs_at_least: float | None = None
+    """A bar whose float ``|z|`` is at least this (already widened for the exact test)."""
     z_abs_at_most: float | None = None
+    """A bar whose float ``|z|`` is at most this (already widened for the exact test)."""
     close_at_most: float | None = None
     close_at_least: float | None = None
     start_at_least: int | None = None
@@ -271,7 +278,7 @@ class Engine:
         if session is None or not (session.open_epoch <= bar.epoch < session.close_epoch):
             self._enter_session(bar, out)
         state = self.state
-        if state is EngineState.IDLE:
+        if state is _IDLE:
             if z is None:
                 return out
             if z.at_or_below_negative(self._entry):
@@ -279,7 +286,7 @@ class Engine:
             elif z.at_or_above(self._entry):
                 self._try_enter(Side.SHORT, bar, z, out)
             return out
-        if state is EngineState.LONG or state is EngineState.SHORT:
+        if state is _LONG or state is _SHORT:
             self._check_exit(bar, z, out)
         return out
 
@@ -299,7 +306,7 @@ class Engine:
         start_at_least = session.close_epoch
         state = self.state
         if state is EngineState.IDLE:
-            return WakeSpec(z_abs_at_least=self._entry.value, start_at_least=start_at_least)
+            return WakeSpec(z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least)
         if state is not EngineState.LONG and state is not EngineState.SHORT:
             return WakeSpec(start_at_least=start_at_least)
         position = self.position
@@ -325,13 +332,15 @@ class Engine:
                 + position.commissions_paid
                 - position.trip_realized_pnl
             )
+            # One tick of slack covers the float rounding of an exact breach price.
             breach = position.mark_for_open_pnl(budget)
+            tick = float(self.config.instrument.tick_size)
             if position.side is Side.LONG:
-                close_at_most = breach
+                close_at_most = breach + tick
             else:
-                close_at_least = breach
+                close_at_least = breach - tick
         return WakeSpec(
-            z_abs_at_most=self._exit.value,
+            z_abs_at_most=self._exit.upper_bound,
             close_at_most=close_at_most,
             close_at_least=close_at_least,
             start_at_least=start_at_least,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 
 from domain.bar import Bar
 from domain.position import Fill
+from domain.record import record
 from domain.zscore import ZScore
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BarClosed:
     """A strategy bar closed; ``z`` is the z-score of its close (None while undefined)."""
 
@@ -24,13 +24,13 @@ class BarClosed:
         return self.bar.end
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderAccepted:
     key: str
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderFilled:
     """An execution on an entry or exit order (partial or full: the engine knows the order size)."""
 
@@ -46,7 +46,7 @@ class ProtectiveKind(Enum):
     TARGET = "target"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProtectiveExitFilled:
     """An execution on a bracket's stop or target leg."""
 
@@ -58,7 +58,7 @@ class ProtectiveExitFilled:
         return self.fill.ts
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderRejected:
     key: str
     ts: datetime
@@ -66,14 +66,14 @@ class OrderRejected:
     code: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderCancelled:
     key: str
     ts: datetime
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FlattenRequested:
     ts: datetime
     by: str
@@ -81,19 +81,19 @@ class FlattenRequested:
     """Also pause entries, so the next signal does not reopen what was just closed."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PauseRequested:
     ts: datetime
     by: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResumeRequested:
     ts: datetime
     by: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BreakerResetRequested:
     ts: datetime
     by: str
@@ -108,14 +108,14 @@ class BoundaryKind(Enum):
     """The session closed (halt, close or holiday): nothing may be open; no new entries."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionBoundary:
     kind: BoundaryKind
     ts: datetime
     trade_date: date
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BrokerPositionReported:
     """What the broker says our position is (signed contracts), e.g. after a reconnect."""
 

@@ -8,12 +8,12 @@ Decimal dollars per contract per side, as charged.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
 from domain.errors import DomainError
+from domain.record import record
 from domain.values import ZERO, Action, Instrument, Side
 
 
@@ -32,7 +32,7 @@ class ExitReason(Enum):
     EXTERNAL = "external"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fill:
     """One execution, as the broker reports it."""
 
@@ -51,7 +51,7 @@ class Fill:
             raise DomainError(f"fill {self.exec_id}: negative commission {self.commission}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoundTrip:
     """A position from flat back to flat. Prices are quantity-weighted averages."""
 
@@ -76,7 +76,7 @@ class RoundTrip:
         return self.net_pnl < 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OpenPosition:
     """A snapshot of the position for reports and status."""
 

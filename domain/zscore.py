@@ -57,6 +57,16 @@ class Threshold:
         self._p2 = exact.numerator * exact.numerator
         self._q2 = exact.denominator * exact.denominator
 
+    @property
+    def lower_bound(self) -> float:
+        """Below this, a float ``|z|`` is certainly under the threshold (no exact test needed)."""
+        return self._lo
+
+    @property
+    def upper_bound(self) -> float:
+        """Above this, a float ``|z|`` is certainly over the threshold (no exact test needed)."""
+        return self._hi
+
     def __repr__(self) -> str:
         return f"Threshold({self.exact})"
 

@@ -22,7 +22,7 @@ from typing import SupportsIndex
 import numpy as np
 import numpy.typing as npt
 
-from domain.zscore import ZScore
+from adapters.zscore.engine import CoreZScoreEngine
 
 MAX_WINDOW = 1 << 32
 """Largest window, the same as the Rust engine's."""
@@ -206,18 +206,10 @@ class RollingZScore:
         )
 
 
-class PythonZScoreEngine:
+class PythonZScoreEngine(CoreZScoreEngine):
     """The ``ZScoreEngine`` port over the pure-Python reference."""
 
-    __slots__ = ("_core", "_update_exact")
+    __slots__ = ()
 
     def __init__(self, window: int) -> None:
-        self._core = RollingZScore(window)
-        self._update_exact = self._core.update_exact
-
-    def update(self, close: float) -> ZScore | None:
-        r = self._update_exact(close)
-        return None if r is None else ZScore(r[1], r[2], r[0])
-
-    def reset(self) -> None:
-        self._core.reset()
+        super().__init__(RollingZScore, window)

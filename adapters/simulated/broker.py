@@ -1,0 +1,375 @@
+"""A deterministic simulated broker: market orders, bracket legs and OCA groups filled against bars.
+
+Fill models for market orders (entries and exits):
+
+* ``next_open`` (default): a market order fills at the open of the next market bar it sees, i.e. the
+  next *finer* bar after the strategy bar that produced the signal;
+* ``signal_close``: a market order that carries a reference price (the close of the signal bar) fills
+  there at once; an order without one (operator flatten, protection lost) waits for the next open.
+
+Slippage is ``slippage_ticks`` against us on every market fill, stops included (a triggered stop is a
+market order). Commission is ``commission_per_side`` per contract on every fill.
+
+Bracket legs become active when their parent has filled and are checked against every finer bar,
+from the bar the parent filled on:
+
+* a stop triggers when the bar trades through it (long: ``low <= stop``) and fills at the stop, or at
+  the bar's open when the bar opened beyond it (a gap fills at the worse price);
+* a target fills at its limit price when the bar trades at or through it (no price improvement is
+  assumed: conservative);
+* when one bar touches both legs, the stop is taken first (the bar's path inside is unknown, and
+  assuming the worse one is the honest choice).
+
+A fill of any member of an OCA group cancels the group's other working members, as IB's ocaType 1
+does; so a working exit and the bracket legs never both fill. Events go to the sink synchronously,
+in the order a broker would send them (accepted, then fills, then cancels).
+
+Faults can be scripted for tests: :meth:`SimulatedBroker.reject_next` and
+:meth:`SimulatedBroker.partial_fills`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from application.bar_columns import BarColumns, first_at_or_after
+from application.ports import BrokerOrder, BrokerSnapshot, OrderEventSink
+from application.services import BrokerError
+from domain.bar import Bar
+from domain.commands import CancelOrders, PlaceBracket, PlaceExit
+from domain.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    ProtectiveExitFilled,
+    ProtectiveKind,
+)
+from domain.position import Fill
+from domain.values import Action, Instrument
+
+FillModel = Literal["next_open", "signal_close"]
+
+
+class _Kind(Enum):
+    MARKET = "MKT"
+    STOP = "STP"
+    LIMIT = "LMT"
+
+
+@dataclass(slots=True)
+class _Order:
+    key: str
+    action: Action
+    qty: int
+    kind: _Kind
+    price: Decimal | None  # stop or limit price
+    reference: Decimal | None  # signal close for market orders
+    oca: str | None
+    parent: str | None
+    ts: datetime
+    active: bool = True
+    filled: int = 0
+    protective: ProtectiveKind | None = None
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejection:
+    code: int
+    reason: str
+
+
+class SimulatedBroker:
+    """Broker port over a fill model; also a bar listener that fills resting orders on each bar."""
+
+    def __init__(
+        self,
+        *,
+        instrument: Instrument,
+        sink: OrderEventSink,
+        fill_model: FillModel = "next_open",
+        slippage_ticks: int = 0,
+        commission_per_side: Decimal = Decimal("0.62"),
+    ) -> None:
+        if fill_model not in ("next_open", "signal_close"):
+            raise ValueError(f"unknown fill model {fill_model!r}")
+        if slippage_ticks < 0:
+            raise ValueError("slippage_ticks must be >= 0")
+        self._instrument = instrument
+        self._sink = sink
+        self._fill_model = fill_model
+        self._slip = instrument.tick_size * slippage_ticks
+        self._commission = commission_per_side
+        self._orders: dict[str, _Order] = {}
+        self._position = 0
+        self._exec_seq = 0
+        self._executions: list[Fill] = []
+        self._last_close: float | None = None
+        self._reject_next: list[_Rejection] = []
+        self._partial: list[int] = []
+        self.connected = True
+
+    # -- scripted faults -------------------------------------------------------------------------
+
+    def reject_next(self, code: int = 201, reason: str = "Order rejected - simulated") -> None:
+        """Reject the next order placed (a bracket is rejected as a whole, as IB does)."""
+        self._reject_next.append(_Rejection(code, reason))
+
+    def partial_fills(self, *chunks: int) -> None:
+        """Split the next market fill into executions of these sizes (the rest fills last)."""
+        self._partial = list(chunks)
+
+    # -- Broker port -----------------------------------------------------------------------------
+
+    async def place_bracket(self, order: PlaceBracket) -> None:
+        self._check_connected()
+        ts = order.ts
+        if self._reject_next:
+            rejection = self._reject_next.pop(0)
+            for key in (order.entry_key, order.stop_key, order.target_key):
+                if key is not None:
+                    self._sink.put(OrderRejected(key, ts, rejection.reason, rejection.code))
+            return
+        parent = _Order(
+            order.entry_key,
+            order.action,
+            order.qty,
+            _Kind.MARKET,
+            None,
+            order.reference_price,
+            None,
+            None,
+            ts,
+        )
+        self._orders[parent.key] = parent
+        self._sink.put(OrderAccepted(parent.key, ts))
+        exit_action = order.side.exit_action
+        for key, kind, price, protective in (
+            (order.stop_key, _Kind.STOP, order.stop_price, ProtectiveKind.STOP),
+            (order.target_key, _Kind.LIMIT, order.target_price, ProtectiveKind.TARGET),
+        ):
+            if key is None:
+                continue
+            child = _Order(
+                key,
+                exit_action,
+                order.qty,
+                kind,
+                price,
+                None,
+                order.oca_group,
+                parent.key,
+                ts,
+                active=False,
+                protective=protective,
+            )
+            self._orders[key] = child
+            parent.children.append(key)
+            self._sink.put(OrderAccepted(key, ts))
+        if self._fill_model == "signal_close" and order.reference_price is not None:
+            self._fill_market(parent, order.reference_price, ts)
+
+    async def place_exit(self, order: PlaceExit) -> None:
+        self._check_connected()
+        if self._reject_next:
+            rejection = self._reject_next.pop(0)
+            self._sink.put(OrderRejected(order.key, order.ts, rejection.reason, rejection.code))
+            return
+        exit_order = _Order(
+            order.key,
+            order.action,
+            order.qty,
+            _Kind.MARKET,
+            None,
+            order.reference_price,
+            order.oca_group,
+            None,
+            order.ts,
+        )
+        self._orders[order.key] = exit_order
+        self._sink.put(OrderAccepted(order.key, order.ts))
+        if self._fill_model == "signal_close" and order.reference_price is not None:
+            self._fill_market(exit_order, order.reference_price, order.ts)
+
+    async def cancel(self, order: CancelOrders) -> None:
+        self._check_connected()
+        for key in order.keys:
+            self._cancel(key, order.ts, order.reason)
+
+    async def flatten_all(self, ts: datetime) -> None:
+        self._check_connected()
+        for key in list(self._orders):
+            self._cancel(key, ts, "flatten all")
+        if self._position and self._last_close is not None:
+            action = Action.SELL if self._position > 0 else Action.BUY
+            flat = _Order(
+                f"FLATTEN-{self._exec_seq + 1}",
+                action,
+                abs(self._position),
+                _Kind.MARKET,
+                None,
+                None,
+                None,
+                None,
+                ts,
+            )
+            price = Decimal(self._last_close) + action.sign * self._slip
+            self._execute(flat, price, abs(self._position), ts)
+
+    async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot:
+        self._check_connected()
+        open_orders = tuple(
+            BrokerOrder(
+                o.key,
+                o.action.value,
+                o.qty - o.filled,
+                o.kind.value,
+                str(o.price) if o.price is not None else None,
+            )
+            for o in self._orders.values()
+        )
+        executions = tuple(
+            f for f in self._executions if executions_since is None or f.ts >= executions_since
+        )
+        return BrokerSnapshot(self._position, open_orders, executions)
+
+    # -- the market --------------------------------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> None:
+        """Fill resting market orders at this bar's open, then check active legs against its range."""
+        self._last_close = bar.close
+        if not self._orders:
+            return
+        opened_at = bar.ts
+        for order in [o for o in self._orders.values() if o.kind is _Kind.MARKET]:
+            if order.key in self._orders:
+                self._fill_market(order, Decimal(bar.open), opened_at)
+        legs = [o for o in self._orders.values() if o.active and o.kind is not _Kind.MARKET]
+        if not legs:
+            return
+        # Stops before targets: when one bar touches both, the stop is taken.
+        legs.sort(key=lambda o: o.kind is not _Kind.STOP)
+        high = Decimal(bar.high)
+        low = Decimal(bar.low)
+        open_ = Decimal(bar.open)
+        for leg in legs:
+            if leg.key not in self._orders or leg.price is None:
+                continue
+            selling = leg.action is Action.SELL
+            if leg.kind is _Kind.STOP:
+                if selling and low <= leg.price:
+                    price = min(open_, leg.price) - self._slip
+                elif not selling and high >= leg.price:
+                    price = max(open_, leg.price) + self._slip
+                else:
+                    continue
+                at = (
+                    opened_at
+                    if (open_ <= leg.price if selling else open_ >= leg.price)
+                    else bar.end
+                )
+            elif (selling and high >= leg.price) or (not selling and low <= leg.price):
+                price = leg.price
+                at = bar.end
+            else:
+                continue
+            self._execute(leg, price, leg.qty - leg.filled, at)
+
+    def next_wake(self, bars: BarColumns, start: int) -> int:
+        """The first bar that can fill something: the next one for a resting market order, else the
+        first whose range reaches an active leg's price."""
+        n = len(bars)
+        if not self._orders:
+            return n
+        low_at_most: float | None = None  # sell stops and buy limits trigger on the low
+        high_at_least: float | None = None  # buy stops and sell limits trigger on the high
+        for order in self._orders.values():
+            if order.kind is _Kind.MARKET:
+                return start
+            if not order.active or order.price is None:
+                continue
+            price = float(order.price)
+            if (order.kind is _Kind.STOP) == (order.action is Action.SELL):
+                low_at_most = price if low_at_most is None else max(low_at_most, price)
+            else:
+                high_at_least = price if high_at_least is None else min(high_at_least, price)
+        if low_at_most is None and high_at_least is None:
+            return n
+        lows, highs = bars.lows, bars.highs
+
+        def touched(lo: int, hi: int) -> npt.NDArray[np.bool_]:
+            mask = np.zeros(hi - lo, dtype=bool)
+            if low_at_most is not None:
+                mask |= lows[lo:hi] <= low_at_most
+            if high_at_least is not None:
+                mask |= highs[lo:hi] >= high_at_least
+            return mask
+
+        return first_at_or_after(touched, start, n)
+
+    def skip(self, bar: Bar) -> None:
+        """Bars up to ``bar`` went by without touching anything (see :meth:`next_wake`)."""
+        self._last_close = bar.close
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _check_connected(self) -> None:
+        if not self.connected:
+            raise BrokerError("simulated broker is disconnected")
+
+    def _fill_market(self, order: _Order, price: Decimal, ts: datetime) -> None:
+        price = price + order.action.sign * self._slip
+        remaining = order.qty - order.filled
+        chunks, self._partial = self._partial, []
+        for chunk in chunks:
+            if 0 < chunk < remaining:
+                self._execute(order, price, chunk, ts)
+                remaining -= chunk
+        self._execute(order, price, remaining, ts)
+
+    def _execute(self, order: _Order, price: Decimal, qty: int, ts: datetime) -> None:
+        self._exec_seq += 1
+        fill = Fill(
+            exec_id=f"SIM-{self._exec_seq}",
+            order_key=order.key,
+            action=order.action,
+            qty=qty,
+            price=price,
+            ts=ts,
+            commission=self._commission * qty,
+        )
+        self._instrument.ticks(price)  # a simulated fill is always on the tick grid
+        self._executions.append(fill)
+        self._position += order.action.sign * qty
+        order.filled += qty
+        if order.protective is not None:
+            self._sink.put(ProtectiveExitFilled(fill, order.protective))
+        else:
+            self._sink.put(OrderFilled(fill))
+        if order.filled < order.qty:
+            return
+        self._orders.pop(order.key, None)
+        for child_key in order.children:
+            child = self._orders.get(child_key)
+            if child is not None:
+                child.active = True
+        if order.oca is not None:
+            for other in [o for o in self._orders.values() if o.oca == order.oca]:
+                self._cancel(other.key, ts, "OCA group member filled")
+
+    def _cancel(self, key: str, ts: datetime, reason: str) -> None:
+        order = self._orders.pop(key, None)
+        if order is None:
+            return
+        self._sink.put(OrderCancelled(key, ts, reason))
+        if order.filled == 0:
+            for child_key in order.children:
+                self._cancel(child_key, ts, "parent cancelled")

@@ -1,0 +1,363 @@
+"""Recorded bars: reading CSV and Parquet files, and replaying them as a MarketData feed.
+
+File format (``../shared/data``): columns ``ts,open,high,low,close,volume`` with ``ts`` the bar *start*
+as ISO-8601 UTC with an explicit zone (``Z`` or ``+00:00``), prices decimal, volume an integer.
+Extra columns are ignored.
+
+Two kinds of bad input, treated differently:
+
+* a **malformed** row (wrong number of fields, text where a number belongs, a timestamp without a zone
+  or off a whole second, an empty field) stops the read with :class:`BarFileError` naming the file and
+  the line: the file is not what it claims to be, and guessing would lose data silently;
+* a well-formed row with impossible **values** (NaN, infinite, zero or negative price, inconsistent
+  OHLC, negative volume, a price off the instrument's tick grid) is refused and counted by reason, with
+  the first few line numbers kept as examples; the rest of the file is used.
+
+Parsing runs in pyarrow's C++ CSV reader; only when it fails does a line-by-line pass run to find and
+explain the first malformed line.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from application.bar_columns import BarColumns
+from domain.bar import Bar
+
+COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+_MAX_EXAMPLES = 5
+_ARROW_TYPES = {
+    "ts": pa.timestamp("s", tz="UTC"),
+    "open": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "close": pa.float64(),
+    "volume": pa.int64(),
+}
+_NULL_TEXTS = ["nan", "NaN", "NAN"]
+
+
+class BarFileError(Exception):
+    """A bar file that cannot be read as bars. ``str()`` names the file and, for CSV, the line."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(slots=True)
+class BarSeries:
+    """Valid rows of a bar file as columns, plus what was refused."""
+
+    source: Path
+    bar_seconds: int
+    epochs: npt.NDArray[np.int64]
+    opens: npt.NDArray[np.float64]
+    highs: npt.NDArray[np.float64]
+    lows: npt.NDArray[np.float64]
+    closes: npt.NDArray[np.float64]
+    volumes: npt.NDArray[np.int64]
+    rows_read: int
+    refused: dict[str, int] = field(default_factory=dict)
+    refused_lines: dict[str, list[int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def columns(self, start: int = 0, stop: int | None = None) -> BarColumns:
+        """Rows ``[start, stop)`` as columns (no Bar objects are built until asked for)."""
+        sl = slice(start, stop)
+        return BarColumns(
+            self.bar_seconds,
+            self.epochs[sl],
+            self.opens[sl],
+            self.highs[sl],
+            self.lows[sl],
+            self.closes[sl],
+            self.volumes[sl],
+        )
+
+    def bars(self, start: int = 0, stop: int | None = None) -> list[Bar]:
+        """Rows ``[start, stop)`` as :class:`Bar` objects."""
+        sl = slice(start, stop)
+        seconds = self.bar_seconds
+        make = Bar.at_epoch
+        return [
+            make(t, seconds, o, h, lo, c, v)
+            for t, o, h, lo, c, v in zip(
+                self.epochs[sl].tolist(),
+                self.opens[sl].tolist(),
+                self.highs[sl].tolist(),
+                self.lows[sl].tolist(),
+                self.closes[sl].tolist(),
+                self.volumes[sl].tolist(),
+                strict=True,
+            )
+        ]
+
+
+def read_bar_file(
+    path: Path,
+    *,
+    tick_size: Decimal | None = None,
+    bar_seconds: int | None = None,
+) -> BarSeries:
+    """Read a CSV or Parquet bar file (see the module docstring for what is refused and why).
+
+    ``bar_seconds`` is the size of the bars in the file; by default it is inferred as the most common
+    spacing between consecutive bars.
+    """
+    if not path.is_file():
+        raise BarFileError(path, "no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        table = _read_parquet(path)
+        first_line = None
+    elif suffix in (".csv", ".txt"):
+        table = _read_csv(path)
+        first_line = 2
+    else:
+        raise BarFileError(path, f"unknown bar file type {suffix!r} (expected .csv or .parquet)")
+    return _validate(path, table, first_line, tick_size, bar_seconds)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path) -> pa.Table:
+    header = _csv_header(path)
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise BarFileError(path, f"missing column(s) {', '.join(missing)} in the header", line=1)
+    try:
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_ARROW_TYPES,
+                include_columns=list(COLUMNS),
+                null_values=_NULL_TEXTS,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        line, message = _diagnose_csv(path, header)
+        if line is None:
+            raise BarFileError(path, f"cannot parse: {exc}") from None
+        raise BarFileError(path, message, line) from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            first = handle.readline()
+    except UnicodeDecodeError:
+        raise BarFileError(path, "not a UTF-8 text file", line=1) from None
+    if not first.strip():
+        raise BarFileError(path, "empty file (expected a header line)", line=1)
+    return [name.strip() for name in next(csv.reader([first]))]
+
+
+def _diagnose_csv(path: Path, header: list[str]) -> tuple[int | None, str]:
+    """Find the first malformed line and say what is wrong with it."""
+    index = {name: header.index(name) for name in COLUMNS}
+    width = len(header)
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for fields in reader:
+            line = reader.line_num
+            if len(fields) != width:
+                return line, f"expected {width} fields, found {len(fields)}"
+            problem = _row_problem(fields, index)
+            if problem is not None:
+                return line, problem
+    return None, ""
+
+
+def _row_problem(fields: list[str], index: dict[str, int]) -> str | None:
+    raw_ts = fields[index["ts"]].strip()
+    try:
+        ts = datetime.fromisoformat(raw_ts)
+    except ValueError:
+        return f"ts {raw_ts!r} is not an ISO-8601 timestamp"
+    if ts.utcoffset() is None:
+        return f"ts {raw_ts!r} has no time zone (expected UTC, e.g. {raw_ts}Z)"
+    if ts.microsecond:
+        return f"ts {raw_ts!r} is not on a whole second"
+    for name in PRICE_COLUMNS:
+        text = fields[index[name]].strip()
+        if text in _NULL_TEXTS:
+            continue
+        try:
+            float(text)
+        except ValueError:
+            return f"{name} {text!r} is not a number"
+    text = fields[index["volume"]].strip()
+    if text not in _NULL_TEXTS:
+        try:
+            int(text)
+        except ValueError:
+            return f"volume {text!r} is not a whole number"
+    return None
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BarFileError(path, f"not a readable Parquet file: {exc}") from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise BarFileError(path, f"missing column(s) {', '.join(missing)}")
+    ts_type = table.schema.field("ts").type
+    if not pa.types.is_timestamp(ts_type) or ts_type.tz is None:
+        raise BarFileError(path, f"column ts must be a timezone-aware timestamp, found {ts_type}")
+    columns = {}
+    for name in COLUMNS:
+        try:
+            columns[name] = pc.cast(table.column(name), _ARROW_TYPES[name])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise BarFileError(path, f"column {name}: {exc}") from None
+    return pa.table(columns)
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _validate(
+    path: Path,
+    table: pa.Table,
+    first_line: int | None,
+    tick_size: Decimal | None,
+    bar_seconds: int | None,
+) -> BarSeries:
+    n = table.num_rows
+    epochs = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    prices = {
+        name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        for name in PRICE_COLUMNS
+    }
+    volume_col = table.column("volume")
+    volumes = volume_col.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    o, h, lo, c = (prices[name] for name in PRICE_COLUMNS)
+
+    # One reason per refused row, the first that applies in this order.
+    reasons: list[tuple[str, npt.NDArray[np.bool_]]] = []
+    is_nan = (
+        np.isnan(o)
+        | np.isnan(h)
+        | np.isnan(lo)
+        | np.isnan(c)
+        | volume_col.is_null().to_numpy(zero_copy_only=False)
+    )
+    reasons.append(("nan", is_nan))
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
+        reasons.append(("non_finite", ~finite))
+        reasons.append(("non_positive_price", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)))
+        reasons.append(("ohlc", (lo > o) | (lo > c) | (h < o) | (h < c)))
+        reasons.append(("negative_volume", volumes < 0))
+        if tick_size is not None:
+            step = float(tick_size)
+            off = np.zeros(n, dtype=bool)
+            for column in (o, h, lo, c):
+                q = column / step
+                off |= q != np.round(q)
+            reasons.append(("off_tick", off))
+
+    bad = np.zeros(n, dtype=bool)
+    refused: dict[str, int] = {}
+    refused_lines: dict[str, list[int]] = {}
+    for reason, mask in reasons:
+        new = mask & ~bad
+        count = int(new.sum())
+        if count:
+            refused[reason] = count
+            rows = np.flatnonzero(new)[:_MAX_EXAMPLES]
+            base = first_line if first_line is not None else 0
+            refused_lines[reason] = [int(r) + base for r in rows]
+        bad |= new
+    keep = ~bad
+    if not bad.any():
+        keep = slice(None)  # type: ignore[assignment]  # no copy when nothing was refused
+    epochs = epochs[keep].astype(np.int64, copy=False)
+    seconds = bar_seconds if bar_seconds is not None else _infer_bar_seconds(path, epochs)
+    if seconds <= 0:
+        raise BarFileError(path, f"bar size must be positive, got {seconds}s")
+    return BarSeries(
+        source=path,
+        bar_seconds=seconds,
+        epochs=epochs,
+        opens=o[keep],
+        highs=h[keep],
+        lows=lo[keep],
+        closes=c[keep],
+        volumes=volumes[keep],
+        rows_read=n,
+        refused=refused,
+        refused_lines=refused_lines,
+    )
+
+
+def _infer_bar_seconds(path: Path, epochs: npt.NDArray[np.int64]) -> int:
+    """The most common positive spacing among the first rows (files skip bars without trades)."""
+    sample = np.diff(epochs[:10_001])
+    sample = sample[sample > 0]
+    if sample.size == 0:
+        raise BarFileError(path, "cannot infer the bar size from fewer than two distinct bars")
+    values, counts = np.unique(sample, return_counts=True)
+    return int(values[int(np.argmax(counts))])
+
+
+# -- the feed --------------------------------------------------------------------------------
+
+
+class ReplayMarketData:
+    """MarketData port over recorded bars, in batches, oldest first."""
+
+    def __init__(
+        self,
+        source: BarSeries | Sequence[Bar],
+        *,
+        batch_size: int = 4096,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self._source = source
+        self._batch = batch_size
+        self._on_progress = on_progress
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    async def batches(self) -> AsyncIterator[Sequence[Bar]]:
+        source = self._source
+        total = len(source)
+        for start in range(0, total, self._batch):
+            stop = min(start + self._batch, total)
+            if isinstance(source, BarSeries):
+                batch: Sequence[Bar] = source.columns(start, stop)
+            else:
+                batch = source[start:stop]
+            yield batch
+            if self._on_progress is not None:
+                self._on_progress(stop)

@@ -1,0 +1,142 @@
+"""Ports: what the application needs from the world, as small Protocols that speak domain types.
+
+No library type (ib_async Contract, psycopg row, aiogram Message) crosses a port. Each adapter lives in
+``adapters/`` and its conformance is checked statically where the container wires it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from application.bar_columns import BarColumns
+from domain.bar import Bar
+from domain.commands import Alert, CancelOrders, JournalRecord, PlaceBracket, PlaceExit
+from domain.contract import FutureContract
+from domain.events import EngineEvent
+from domain.position import Fill
+from domain.record import record
+from domain.zscore import ZScore
+
+
+class MarketData(Protocol):
+    """Bars for the traded contract, oldest first, in batches (live feeds send batches of one)."""
+
+    def batches(self) -> AsyncIterator[Sequence[Bar]]: ...
+
+
+@record
+class BrokerOrder:
+    """An order the broker still holds open."""
+
+    key: str
+    action: str
+    qty: int
+    order_type: str
+    price: str | None
+
+
+@record
+class BrokerSnapshot:
+    """What the broker says: our position (signed contracts), open orders, executions since T."""
+
+    position: int
+    open_orders: tuple[BrokerOrder, ...]
+    executions: tuple[Fill, ...]
+
+
+class Broker(Protocol):
+    """Places and cancels orders; reports order events to the :class:`OrderEventSink` it was given."""
+
+    async def place_bracket(self, order: PlaceBracket) -> None: ...
+
+    async def place_exit(self, order: PlaceExit) -> None: ...
+
+    async def cancel(self, order: CancelOrders) -> None: ...
+
+    async def flatten_all(self, ts: datetime) -> None:
+        """Cancel every working order, then close any position at market."""
+        ...
+
+    async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot: ...
+
+
+class OrderEventSink(Protocol):
+    """Where broker adapters deliver order events (accepted, filled, rejected, cancelled)."""
+
+    def put(self, event: EngineEvent) -> None: ...
+
+
+class BarListener(Protocol):
+    """Sees every market bar after bars that closed before it were decided, before it is aggregated.
+
+    The simulated broker is one: it fills resting orders against the bar, which is what makes a market
+    order decided on one bar fill at the next bar's open.
+    """
+
+    def on_bar(self, bar: Bar) -> None: ...
+
+
+class SkippableBarListener(BarListener, Protocol):
+    """A bar listener that can say which bars it needs, so the others can be skipped in bulk."""
+
+    def next_wake(self, bars: BarColumns, start: int) -> int:
+        """The first index >= ``start`` of ``bars`` that this listener must see (``len(bars)``: none)."""
+        ...
+
+    def skip(self, bar: Bar) -> None:
+        """Bars up to and including ``bar`` went by; none of them needed this listener."""
+        ...
+
+
+class ContractResolver(Protocol):
+    async def front_month(self, at: datetime) -> FutureContract: ...
+
+
+class Journal(Protocol):
+    """Append-only record of what happened. ``append`` never blocks trading; ``flush`` waits for it."""
+
+    def append(self, record: JournalRecord) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+class Notifier(Protocol):
+    """Alerts. ``notify`` never blocks and never raises into trading."""
+
+    def notify(self, alert: Alert) -> None: ...
+
+
+class ZScoreBatch(Protocol):
+    """The z-scores of a batch of closes: every value at once, the exact terms on demand."""
+
+    values: npt.NDArray[np.float64]
+    """One value per close, NaN where the z-score is undefined."""
+
+    def at(self, i: int) -> ZScore | None: ...
+
+
+class ZScoreEngine(Protocol):
+    """A rolling z-score over closes, with the exact terms the domain decides ties on."""
+
+    def update(self, close: float) -> ZScore | None: ...
+
+    def update_many(self, closes: npt.NDArray[np.float64]) -> ZScoreBatch:
+        """Advance over many closes at once; the same results as ``update`` on each."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+ZScoreEngineFactory = Callable[[int], ZScoreEngine]
+"""Builds a z-score engine for a lookback window."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...

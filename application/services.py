@@ -1,0 +1,366 @@
+"""The trading service: market bars and order events in, engine commands carried out through ports.
+
+One service runs the live daemon and the replay; only the adapters differ. For each market bar it
+keeps this order, which is what makes replay fills land where a live market would put them:
+
+1. a strategy bar that time has passed (it ended at or before this bar's start) is decided first, and
+   its orders go out;
+2. bar listeners see the bar (the simulated broker fills resting orders against it);
+3. order events that produced are applied;
+4. the bar is aggregated, and a strategy bar it completes is decided.
+
+Commands run one at a time, in the order the engine gave them (so an order's intent is journaled before
+the order is sent), and events arriving meanwhile are applied after the current batch of commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from application.bar_columns import BarColumns, first_at_or_after, next_true
+from application.ports import (
+    BarListener,
+    Broker,
+    Journal,
+    MarketData,
+    Notifier,
+    SkippableBarListener,
+    ZScoreEngine,
+)
+from domain.aggregation import BarAggregator
+from domain.bar import Bar
+from domain.commands import (
+    Alert,
+    AlertKind,
+    CancelOrders,
+    EngineCommand,
+    Notify,
+    PlaceBracket,
+    PlaceExit,
+    Reconcile,
+    Severity,
+)
+from domain.commands import Journal as JournalCommand
+from domain.engine import Engine, EngineStatus, WakeSpec
+from domain.events import BrokerPositionReported, EngineEvent, OrderRejected
+
+
+class BrokerError(Exception):
+    """A broker adapter could not send an order (not connected, refused before sending, ...)."""
+
+
+class EventInbox:
+    """Order events waiting for the engine. Broker adapters ``put``; the service drains."""
+
+    def __init__(self) -> None:
+        self._events: deque[EngineEvent] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, event: EngineEvent) -> None:
+        self._events.append(event)
+        self._ready.set()
+
+    def pop(self) -> EngineEvent:
+        event = self._events.popleft()
+        if not self._events:
+            self._ready.clear()
+        return event
+
+    async def wait(self) -> None:
+        await self._ready.wait()
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+@dataclass(slots=True)
+class ServiceCounters:
+    bars_in: int = 0
+    strategy_bars: int = 0
+    commands: int = 0
+    broker_errors: int = 0
+
+
+class TradingService:
+    """Feeds the engine and carries out what it decides."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        aggregator: BarAggregator,
+        zscore: ZScoreEngine,
+        broker: Broker,
+        journal: Journal,
+        notifier: Notifier,
+        inbox: EventInbox,
+        bar_listeners: Sequence[BarListener] = (),
+    ) -> None:
+        self.engine = engine
+        self.aggregator = aggregator
+        self._zscore = zscore
+        self._broker = broker
+        self._journal = journal
+        self._notifier = notifier
+        self._inbox = inbox
+        self._listeners = tuple(bar_listeners)
+        self._lock = asyncio.Lock()
+        self.counters = ServiceCounters()
+        skippable = [
+            listener
+            for listener in self._listeners
+            if hasattr(listener, "next_wake") and hasattr(listener, "skip")
+        ]
+        self._skippable: tuple[SkippableBarListener, ...] | None = (
+            tuple(cast(SkippableBarListener, listener) for listener in skippable)
+            if len(skippable) == len(self._listeners)
+            else None
+        )
+
+    # -- bars ----------------------------------------------------------------------------------
+
+    async def run(self, market_data: MarketData) -> None:
+        """Trade on ``market_data`` until it ends."""
+        async for batch in market_data.batches():
+            await self.on_bars(batch)
+        await self.settle()
+
+    async def on_bars(self, bars: Sequence[Bar]) -> None:
+        """Process market bars in order (see the module docstring for the per-bar sequence)."""
+        if isinstance(bars, BarColumns) and self._can_skip(bars):
+            await self._on_columns(bars)
+            return
+        aggregator = self.aggregator
+        close_before = aggregator.close_before
+        add = aggregator.add
+        listeners = self._listeners
+        inbox = self._inbox
+        decide = self._decide
+        counters = self.counters
+        counters.bars_in += len(bars)
+        for bar in bars:
+            closed = close_before(bar.epoch)
+            if closed is not None:
+                commands = decide(closed)
+                if commands:
+                    await self.execute(commands)
+            for listener in listeners:
+                listener.on_bar(bar)
+            if inbox:
+                await self.execute(())
+            for done in add(bar):
+                commands = decide(done)
+                if commands:
+                    await self.execute(commands)
+
+    # -- the batch path: skip quiet bars ------------------------------------------------------
+
+    def _can_skip(self, bars: BarColumns) -> bool:
+        """Whether quiet bars of this batch may be skipped: they pass through the aggregator
+        untouched (strategy-sized, clock-aligned, newer, no session calendar to cut them) and
+        every listener can say which bars it needs."""
+        return (
+            self._skippable is not None
+            and len(bars) > 0
+            and bars.seconds == self.aggregator.bar_seconds
+            and self.aggregator.accepts_pass_through(int(bars.epochs[0]))
+            and bars.is_clock_aligned()
+        )
+
+    async def _on_columns(self, bars: BarColumns) -> None:
+        """The same decisions as the per-bar path, visiting only the bars that need the engine or
+        a listener: ``Engine.wake_spec`` and each listener's ``next_wake`` say which those are, and
+        the bars in between are accounted for in bulk (they would produce no command).
+
+        The z-scores of the whole batch are computed at once; a bar that is visited goes through
+        the listeners, the aggregator and ``Engine.on_bar`` exactly as in the per-bar path.
+        """
+        assert self._skippable is not None
+        n = len(bars)
+        self.counters.bars_in += n
+        engine = self.engine
+        aggregator = self.aggregator
+        listeners = self._skippable
+        inbox = self._inbox
+        scores = self._zscore.update_many(bars.closes)
+        wakes = _Wakes(bars, np.abs(scores.values))
+        i = 0
+        while i < n:
+            j = wakes.first(engine.wake_spec(), i)
+            for listener in listeners:
+                if j == i:
+                    break
+                j = min(j, listener.next_wake(bars, i))
+            if j > i:
+                self._skip(bars, i, j, scores.values)
+            if j >= n:
+                return
+            bar = bars[j]
+            for listener in listeners:
+                listener.on_bar(bar)
+            if inbox:
+                await self.execute(())
+            for done in aggregator.add(bar):
+                self.counters.strategy_bars += 1
+                commands = engine.on_bar(done, scores.at(j))
+                if commands:
+                    await self.execute(commands)
+            i = j + 1
+
+    def _skip(self, bars: BarColumns, i: int, j: int, values: npt.NDArray[np.float64]) -> None:
+        """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
+        assert self._skippable is not None
+        epochs = bars.epochs
+        seconds = bars.seconds
+        last = bars[j - 1]
+        gaps = int(np.count_nonzero(epochs[i + 1 : j] > epochs[i : j - 1] + seconds))
+        previous_end = self.aggregator.last_end
+        if previous_end != -1 and int(epochs[i]) > previous_end:
+            gaps += 1
+        self.aggregator.note_pass_through(j - i, gaps, last)
+        self.counters.strategy_bars += j - i
+        z = float(values[j - 1])
+        self.engine.note_quiet(last, None if math.isnan(z) else z)
+        for listener in self._skippable:
+            listener.skip(last)
+
+    def _decide(self, bar: Bar) -> list[EngineCommand]:
+        self.counters.strategy_bars += 1
+        return self.engine.on_bar(bar, self._zscore.update(bar.close))
+
+    # -- events and commands -------------------------------------------------------------------
+
+    async def handle(self, event: EngineEvent) -> None:
+        """Apply an event from outside the bar loop (operator command, session timer, broker report)."""
+        await self.execute(self.engine.handle(event))
+
+    async def settle(self) -> None:
+        """Apply every event waiting in the inbox."""
+        await self.execute(())
+
+    async def execute(self, commands: Sequence[EngineCommand]) -> None:
+        """Carry out commands in order, then the engine's answers to any events they caused."""
+        async with self._lock:
+            pending: deque[EngineCommand] = deque(commands)
+            inbox = self._inbox
+            engine = self.engine
+            append = self._journal.append
+            notify = self._notifier.notify
+            counters = self.counters
+            while True:
+                while pending:
+                    command = pending.popleft()
+                    counters.commands += 1
+                    kind = type(command)
+                    # Journal and alerts never block (their ports promise it): no await for them.
+                    if kind is JournalCommand:
+                        append(command.record)  # type: ignore[union-attr]
+                    elif kind is Notify:
+                        notify(command.alert)  # type: ignore[union-attr]
+                    else:
+                        await self._run(command)
+                if not inbox:
+                    return
+                pending.extend(engine.handle(inbox.pop()))
+
+    async def _run(self, command: EngineCommand) -> None:
+        if isinstance(command, JournalCommand):
+            self._journal.append(command.record)
+        elif isinstance(command, Notify):
+            self._notifier.notify(command.alert)
+        elif isinstance(command, PlaceBracket):
+            await self._send(command.entry_key, command, self._broker.place_bracket(command))
+        elif isinstance(command, PlaceExit):
+            await self._send(command.key, command, self._broker.place_exit(command))
+        elif isinstance(command, CancelOrders):
+            try:
+                await self._broker.cancel(command)
+            except BrokerError as exc:
+                self.counters.broker_errors += 1
+                self._notifier.notify(
+                    Alert(AlertKind.ANOMALY, Severity.WARNING, f"cancel failed: {exc}", command.ts)
+                )
+        elif isinstance(command, Reconcile):
+            snapshot = await self._broker.snapshot(None)
+            self._inbox.put(BrokerPositionReported(snapshot.position, command.ts))
+
+    async def _send(
+        self,
+        key: str,
+        command: PlaceBracket | PlaceExit,
+        sending: Awaitable[None],
+    ) -> None:
+        """Await a placement; a placement the adapter could not make comes back as a rejection.
+
+        The adapter is never asked to retry: after any doubt the order is looked up by its key.
+        """
+        try:
+            await sending
+        except BrokerError as exc:
+            self.counters.broker_errors += 1
+            self._inbox.put(OrderRejected(key, command.ts, f"not sent: {exc}"))
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def status(self) -> EngineStatus:
+        return self.engine.status()
+
+
+class _Wakes:
+    """Finds, for a batch, the first bar at or after an index that matches a :class:`WakeSpec`.
+
+    The z-score conditions are answered from next-match tables built once per threshold (so each
+    query is O(1)), time conditions by bisection, price conditions by a short scan.
+    """
+
+    __slots__ = ("_abs_z", "_at_least", "_at_most", "_bars", "_closes", "_ends", "_n", "_starts")
+
+    def __init__(self, bars: BarColumns, abs_z: npt.NDArray[np.float64]) -> None:
+        self._bars = bars
+        self._n = len(bars)
+        self._abs_z = abs_z
+        self._closes = bars.closes
+        self._starts: list[int] = bars.epochs.tolist()
+        self._ends: list[int] = (bars.epochs + bars.seconds).tolist()
+        self._at_least: dict[float, list[int]] = {}
+        self._at_most: dict[float, list[int]] = {}
+
+    def first(self, spec: WakeSpec, start: int) -> int:
+        if spec.every_bar:
+            return start
+        found = self._n
+        if spec.z_abs_at_least is not None:
+            table = self._at_least.get(spec.z_abs_at_least)
+            if table is None:
+                with np.errstate(invalid="ignore"):
+                    table = next_true(self._abs_z >= spec.z_abs_at_least)
+                self._at_least[spec.z_abs_at_least] = table
+            found = min(found, table[start])
+        if spec.z_abs_at_most is not None:
+            table = self._at_most.get(spec.z_abs_at_most)
+            if table is None:
+                with np.errstate(invalid="ignore"):
+                    table = next_true(self._abs_z <= spec.z_abs_at_most)
+                self._at_most[spec.z_abs_at_most] = table
+            found = min(found, table[start])
+        if spec.start_at_least is not None:
+            found = min(found, bisect_left(self._starts, spec.start_at_least, start))
+        if spec.end_at_least is not None:
+            found = min(found, bisect_left(self._ends, spec.end_at_least, start))
+        closes = self._closes
+        if spec.close_at_most is not None and found > start:
+            limit = spec.close_at_most
+            found = first_at_or_after(lambda lo, hi: closes[lo:hi] <= limit, start, found)
+        if spec.close_at_least is not None and found > start:
+            floor = spec.close_at_least
+            found = first_at_or_after(lambda lo, hi: closes[lo:hi] >= floor, start, found)
+        return found

@@ -1,0 +1,139 @@
+"""Skipping quiet bars (the batch path) changes nothing: same journal, state and counters as the
+per-bar path, over random series and configurations (fill models, brackets, every breaker limit)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.simulated.market_data import BarSeries
+from adapters.simulated.repositories import InMemoryJournal
+from entrypoints.container import build_container
+from entrypoints.settings import load_settings
+
+
+def _series(seed: int, bars: int, drop: float, volatility: float) -> BarSeries:
+    rng = np.random.default_rng(seed)
+    steps = np.round(rng.normal(0.0, volatility, bars) * 4) / 4
+    close = 5000.0 + np.cumsum(steps) - 0.02 * np.cumsum(np.cumsum(steps)) / 50
+    close = np.round(close * 4) / 4
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    high = np.maximum(open_, close) + np.round(np.abs(rng.normal(0, 1, bars)) * 4) / 4
+    low = np.minimum(open_, close) - np.round(np.abs(rng.normal(0, 1, bars)) * 4) / 4
+    epochs = 1_893_456_000 + 300 * np.arange(bars, dtype=np.int64)
+    keep = rng.random(bars) >= drop  # missing bars make gaps
+    return BarSeries(
+        source=Path("synthetic"),
+        bar_seconds=300,
+        epochs=epochs[keep],
+        opens=open_[keep],
+        highs=high[keep],
+        lows=low[keep],
+        closes=close[keep],
+        volumes=rng.integers(1, 500, bars)[keep],
+        rows_read=int(keep.sum()),
+    )
+
+
+async def _run(environ: dict[str, str], series: BarSeries, skip: bool) -> tuple[object, ...]:
+    cfg = load_settings(None, environ)
+    container = build_container(cfg, "simulated", bar_source=series)
+    service = container.services.trading()
+    if skip:
+        await service.run(container.adapters.market_data())
+    else:
+        await service.on_bars(series.bars())  # a list of Bars: the per-bar path
+        await service.settle()
+    journal = container.adapters.journal()
+    assert isinstance(journal, InMemoryJournal)
+    engine = service.engine
+    return (
+        journal.records,
+        engine.state,
+        engine.position.snapshot(),
+        engine.status(),
+        service.aggregator.stats,
+        service.counters.bars_in,
+        service.counters.strategy_bars,
+        list(container.adapters.notifier().alerts),
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bars=st.integers(30, 900),
+    drop=st.sampled_from([0.0, 0.0, 0.05, 0.3]),
+    volatility=st.sampled_from([0.5, 1.5, 4.0]),
+    fill_model=st.sampled_from(["next_open", "signal_close"]),
+    slippage=st.integers(0, 2),
+    stop=st.sampled_from(["null", "10", "40"]),
+    target=st.sampled_from(["null", "10", "60"]),
+    daily_loss=st.sampled_from(["null", "30", "150"]),
+    losses=st.sampled_from(["null", "1", "2"]),
+    max_trades=st.sampled_from(["null", "3", "20"]),
+    duration=st.sampled_from(["null", "0.25", "2"]),
+    lookback=st.sampled_from(["2", "5", "20"]),
+    min_volume=st.sampled_from(["0", "200"]),
+)
+def test_skipping_quiet_bars_changes_no_decision(
+    seed: int,
+    bars: int,
+    drop: float,
+    volatility: float,
+    fill_model: str,
+    slippage: int,
+    stop: str,
+    target: str,
+    daily_loss: str,
+    losses: str,
+    max_trades: str,
+    duration: str,
+    lookback: str,
+    min_volume: str,
+) -> None:
+    series = _series(seed, bars, drop, volatility)
+    environ = {
+        "QS_SESSION__CALENDAR": "none",
+        "QS_EXECUTION__FILL_MODEL": fill_model,
+        "QS_EXECUTION__SLIPPAGE_TICKS": str(slippage),
+        "QS_RISK__STOP_LOSS_DOLLARS": stop,
+        "QS_RISK__TAKE_PROFIT_DOLLARS": target,
+        "QS_RISK__MAX_DAILY_LOSS": daily_loss,
+        "QS_RISK__MAX_CONSECUTIVE_LOSSES": losses,
+        "QS_RISK__MAX_TRADES_PER_DAY": max_trades,
+        "QS_RISK__MAX_POSITION_DURATION_HOURS": duration,
+        "QS_STRATEGY__LOOKBACK_PERIOD": lookback,
+        "QS_STRATEGY__MIN_VOLUME": min_volume,
+    }
+    batch = asyncio.run(_run(environ, series, skip=True))
+    per_bar = asyncio.run(_run(environ, series, skip=False))
+    assert batch == per_bar
+
+
+def test_the_batch_path_really_skips_and_really_trades() -> None:
+    """Guard against a vacuous comparison: the configuration above trades and skips bars."""
+    series = _series(7, 2000, 0.0, 1.5)
+    environ = {"QS_SESSION__CALENDAR": "none", "QS_EXECUTION__FILL_MODEL": "signal_close"}
+    records, *_ = asyncio.run(_run(environ, series, skip=True))
+    assert isinstance(records, list)
+    trips = [r for r in records if type(r).__name__ == "RoundTripRecord"]
+    assert len(trips) > 20
+    cfg = load_settings(None, environ)
+    container = build_container(cfg, "simulated", bar_source=series)
+    service = container.services.trading()
+    visited = 0
+    real_on_bar = service.engine.on_bar
+
+    def counting(bar, z):
+        nonlocal visited
+        visited += 1
+        return real_on_bar(bar, z)
+
+    service.engine.on_bar = counting
+    asyncio.run(service.run(container.adapters.market_data()))
+    assert visited < len(series) / 3  # most bars were skipped
