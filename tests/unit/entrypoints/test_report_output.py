@@ -15,12 +15,15 @@ from application.report import ReplayInputs, ReplaySummary, summarize
 from domain.position import ExitReason, OpenPosition, RoundTrip
 from domain.values import Side
 from entrypoints.report_output import (
+    _CHART_BUCKETS,
+    _decimate,
     format_summary,
     price,
     summary_json,
     trades_csv,
     usd,
     utc,
+    write_equity_chart,
     write_report,
 )
 
@@ -269,3 +272,43 @@ def test_format_summary_without_trades_says_so() -> None:
     assert any(line.split() == ["Profit", "factor", "n/a"] for line in lines)
     assert "(no round trips)" in table
     assert any(line.strip() == "flat" for line in lines)
+
+
+def test_chart_decimation_keeps_every_bucket_extreme_in_time_order() -> None:
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    values = [Decimal((i * 7919) % 1000) - 500 for i in range(50_000)]
+    values[12_345] = Decimal(-10_000)  # the deepest trough must survive
+    values[40_000] = Decimal(10_000)  # and the highest peak
+    points = [(start + timedelta(minutes=i), v) for i, v in enumerate(values)]
+    kept = _decimate(points)
+    assert len(kept) <= 4 * _CHART_BUCKETS
+    assert kept[0] == points[0]
+    assert kept[-1] == points[-1]
+    assert [t for t, _ in kept] == sorted(t for t, _ in kept)
+    assert min(v for _, v in kept) == Decimal(-10_000)
+    assert max(v for _, v in kept) == Decimal(10_000)
+    short = points[:100]
+    assert _decimate(short) == short
+
+
+def test_equity_chart_with_many_trades_is_written(tmp_path: Path) -> None:
+    start = datetime(2030, 1, 7, tzinfo=UTC)
+    trips = [
+        RoundTrip(
+            seq=i,
+            side=Side.LONG,
+            qty=1,
+            entry_ts=start + timedelta(minutes=10 * i),
+            entry_price=Decimal(5000),
+            exit_ts=start + timedelta(minutes=10 * i + 5),
+            exit_price=Decimal(5000),
+            exit_reason=ExitReason.SIGNAL,
+            pnl_ticks=(i * 37) % 11 - 5,
+            gross_pnl=Decimal("1.25") * ((i * 37) % 11 - 5),
+            commissions=Decimal("1.24"),
+        )
+        for i in range(1, 20_001)
+    ]
+    path = tmp_path / "equity.png"
+    write_equity_chart(path, trips)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

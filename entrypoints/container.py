@@ -1,0 +1,208 @@
+"""The composition root: the only module that knows dependency_injector and the concrete adapters.
+
+Containers (STYLE.md, "Composition root"):
+
+* ``Core``: the typed Settings (a Dependency) and what is derived from them alone;
+* ``SimulatedAdapters`` and ``LiveAdapters``: the ports' adapters under identical provider names;
+* ``Services``: the domain objects and the trading service, over a DependenciesContainer of adapters;
+* ``Application``: ties the three together.
+
+:func:`build_container` chooses simulated or live explicitly; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
+
+from dependency_injector import containers, providers
+
+from adapters.clock import SystemClock
+from adapters.log_notifier import LogNotifier
+from adapters.simulated.broker import SimulatedBroker
+from adapters.simulated.clock import ManualClock
+from adapters.simulated.market_data import BarSeries, ReplayMarketData
+from adapters.simulated.notifier import RecordingNotifier
+from adapters.simulated.repositories import InMemoryJournal
+from application.ports import Broker, Journal, MarketData, ZScoreEngine, ZScoreEngineFactory
+from application.services import EventInbox, TradingService
+from domain.aggregation import BarAggregator
+from domain.calendar import SessionCalendar, build_calendar
+from domain.circuit_breaker import RiskLimits
+from domain.engine import Engine, EngineConfig, SessionRules, StrategyParams
+from domain.values import MES, Instrument
+from domain.zscore import Threshold
+from entrypoints.settings import Settings
+
+Mode = Literal["simulated", "live"]
+
+_ZSCORE_ENGINES = {
+    "rust": ("adapters.zscore.rust", "RustZScoreEngine"),
+    "python": ("adapters.zscore.reference", "PythonZScoreEngine"),
+}
+
+
+def zscore_factory(engine: str) -> ZScoreEngineFactory:
+    """The engine named by ``zscore.engine``. Imported on demand, so ``python`` never needs the Rust
+    extension, and a missing extension under ``rust`` is an error, never a silent fallback."""
+    module_name, class_name = _ZSCORE_ENGINES[engine]
+    factory: ZScoreEngineFactory = getattr(importlib.import_module(module_name), class_name)
+    return factory
+
+
+def instrument_for(settings: Settings) -> Instrument:
+    symbol = settings.instrument.symbol
+    if symbol != MES.symbol:  # pragma: no cover - the settings literal admits only MES
+        raise ValueError(f"unsupported instrument {symbol}")
+    return MES
+
+
+def engine_config(settings: Settings, calendar: SessionCalendar) -> EngineConfig:
+    """Map validated settings onto the domain's configuration."""
+    strategy, risk, session = settings.strategy, settings.risk, settings.session
+    flatten = session.flatten_minutes_before_close
+    duration = risk.max_position_duration_hours
+    return EngineConfig(
+        instrument=instrument_for(settings),
+        strategy=StrategyParams(
+            entry=Threshold(strategy.z_threshold_entry),
+            exit=Threshold(strategy.z_threshold_exit),
+            min_volume=strategy.min_volume,
+        ),
+        qty=risk.max_position_size,
+        stop_loss_dollars=risk.stop_loss_dollars,
+        take_profit_dollars=risk.take_profit_dollars,
+        limits=RiskLimits(
+            max_daily_loss=risk.max_daily_loss,
+            max_consecutive_losses=risk.max_consecutive_losses,
+            pause=timedelta(minutes=risk.pause_minutes),
+            max_trades_per_day=risk.max_trades_per_day,
+            max_position_duration=(
+                timedelta(seconds=float(duration * Decimal(3600))) if duration is not None else None
+            ),
+        ),
+        sessions=SessionRules(
+            calendar=calendar,
+            no_entry_before_close=timedelta(minutes=session.no_entry_minutes_before_close),
+            flatten_before_close=timedelta(minutes=flatten) if flatten is not None else None,
+            enabled=session.calendar != "none",
+        ),
+    )
+
+
+def aggregation_calendar(settings: Settings, calendar: SessionCalendar) -> SessionCalendar | None:
+    """The calendar bars are cut at: none when session rules are off (nothing to cut at)."""
+    return None if settings.session.calendar == "none" else calendar
+
+
+def _minutes_to_seconds(minutes: int) -> int:
+    return minutes * 60
+
+
+def _make_zscore(factory: ZScoreEngineFactory, window: int) -> ZScoreEngine:
+    return factory(window)
+
+
+class Core(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    instrument = providers.Callable(instrument_for, settings)
+    calendar = providers.Singleton(build_calendar, settings.provided.session.calendar)
+    zscore_factory = providers.Callable(zscore_factory, settings.provided.zscore.engine)
+
+
+class SimulatedAdapters(containers.DeclarativeContainer):
+    """Deterministic adapters: replay feed, simulated broker, manual clock, in-memory journal."""
+
+    core = providers.DependenciesContainer()
+    bar_source = providers.Dependency(instance_of=BarSeries)
+    on_progress: providers.Object[Callable[[int], None] | None] = providers.Object(None)
+
+    inbox = providers.Singleton(EventInbox)
+    clock = providers.Singleton(ManualClock)
+    market_data = providers.Singleton(ReplayMarketData, bar_source, on_progress=on_progress)
+    broker = providers.Singleton(
+        SimulatedBroker,
+        instrument=core.instrument,
+        sink=inbox,
+        fill_model=core.settings.provided.execution.fill_model,
+        slippage_ticks=core.settings.provided.execution.slippage_ticks,
+        commission_per_side=core.settings.provided.execution.commission_per_side,
+    )
+    journal = providers.Singleton(InMemoryJournal)
+    notifier = providers.Singleton(RecordingNotifier)
+    bar_listeners = providers.List(clock, broker)
+
+
+class LiveAdapters(containers.DeclarativeContainer):
+    """Production adapters. The IB Gateway broker and feed and the SQL journal are provided by the
+    IBKR and journal work (issues #3 and #4); until then they are unset Dependencies, and
+    ``check_dependencies()`` names them instead of anything running half-wired."""
+
+    core = providers.DependenciesContainer()
+    inbox = providers.Singleton(EventInbox)
+    clock = providers.Singleton(SystemClock)
+    market_data: providers.Dependency[MarketData] = providers.Dependency()
+    broker: providers.Dependency[Broker] = providers.Dependency()
+    journal: providers.Dependency[Journal] = providers.Dependency()
+    notifier = providers.Singleton(LogNotifier)
+    bar_listeners = providers.List()
+
+
+class Services(containers.DeclarativeContainer):
+    core = providers.DependenciesContainer()
+    adapters = providers.DependenciesContainer()
+
+    engine_config = providers.Callable(engine_config, core.settings, core.calendar)
+    engine = providers.Singleton(Engine, engine_config)
+    aggregator = providers.Singleton(
+        BarAggregator,
+        bar_seconds=providers.Callable(
+            _minutes_to_seconds, core.settings.provided.strategy.bar_minutes
+        ),
+        calendar=providers.Callable(aggregation_calendar, core.settings, core.calendar),
+    )
+    zscore = providers.Singleton(
+        _make_zscore, core.zscore_factory, core.settings.provided.strategy.lookback_period
+    )
+    trading = providers.Singleton(
+        TradingService,
+        engine=engine,
+        aggregator=aggregator,
+        zscore=zscore,
+        broker=adapters.broker,
+        journal=adapters.journal,
+        notifier=adapters.notifier,
+        inbox=adapters.inbox,
+        bar_listeners=adapters.bar_listeners,
+    )
+
+
+class Application(containers.DeclarativeContainer):
+    core = providers.Container(Core)
+    adapters = providers.DependenciesContainer()
+    services = providers.Container(Services, core=core, adapters=adapters)
+
+
+def build_container(
+    settings: Settings,
+    mode: Mode,
+    *,
+    bar_source: BarSeries | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Application:
+    """The application container for ``mode``; ``bar_source`` feeds the simulated market data."""
+    core = Core(settings=settings)
+    adapters: containers.DeclarativeContainer
+    if mode == "simulated":
+        adapters = SimulatedAdapters(core=core)
+        if bar_source is not None:
+            adapters.bar_source.override(bar_source)
+        adapters.on_progress.override(on_progress)
+    elif mode == "live":
+        adapters = LiveAdapters(core=core)
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return Application(core=core, adapters=adapters)

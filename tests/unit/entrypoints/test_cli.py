@@ -1,0 +1,125 @@
+"""The command line: bad input is named precisely, exits non-zero, and never shows a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from entrypoints.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, main
+from entrypoints.progress import ProgressBar
+
+HEADER = "ts,open,high,low,close,volume\n"
+GOOD = "2025-03-04T15:00:00Z,5000,5001,4999,5000.5,10\n"
+
+
+def _write(tmp_path: Path, body: str, name: str = "bars.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + body)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("2025-03-04T15:01:00Z,5000,5001,4999\n", "expected 6 fields, found 4"),
+        ("2025-03-04T15:01:00Z,5000,abc,4999,5000,1\n", "high 'abc' is not a number"),
+        ("2025-03-04T15:01:00,5000,5001,4999,5000,1\n", "has no time zone"),
+        ("2025-03-04T15:01:00Z,5000,5001,4999,5000,1.5\n", "volume '1.5' is not a whole number"),
+        ("yesterday,5000,5001,4999,5000,1\n", "is not an ISO-8601 timestamp"),
+        ("2025-03-04T15:01:00Z,,5001,4999,5000,1\n", "open '' is not a number"),
+    ],
+)
+def test_a_malformed_row_names_the_file_and_line_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: str, message: str
+) -> None:
+    path = _write(tmp_path, GOOD + GOOD.replace("15:00", "14:55") + row)
+    assert main(["replay", str(path), "--bar-seconds", "60"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{path}:4: " in err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_impossible_values_are_refused_with_a_count_and_the_rest_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        "2025-03-04T15:00:00Z,5000,5001,4999,5000,10\n",
+        "2025-03-04T15:01:00Z,nan,5001,4999,5000,10\n",  # NaN
+        "2025-03-04T15:02:00Z,-5000,5001,-5001,5000,10\n",  # negative price
+        "2025-03-04T15:03:00Z,5000,4990,4999,5000,10\n",  # high below open
+        "2025-03-04T15:04:00Z,5000,5001,4999,5000.1,10\n",  # off the 0.25 grid
+        "2025-03-04T15:05:00Z,5000,5001,4999,5000,10\n",
+    ]
+    path = _write(tmp_path, "".join(rows))
+    report = tmp_path / "out"
+    code = main(["replay", str(path), "--bar-seconds", "60", "--report", str(report)])
+    assert code == EXIT_OK
+    out = capsys.readouterr().out
+    assert "Refused input rows: 4" in out
+    summary = (report / "summary.json").read_text()
+    assert '"bars_in": 2' in summary
+    for reason in ("nan", "non_positive_price", "ohlc", "off_tick"):
+        assert f'"{reason}": 1' in summary
+
+
+def test_a_config_with_several_mistakes_names_every_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "strategy:\n  bar_minutes: 7\n  lookbak_period: 20\n"
+        "risk:\n  max_daily_loss: -5\n"
+        "execution:\n  fill_model: next_bar\n"
+        "zscore:\n  engine: fortran\n"
+    )
+    assert main(["replay", "nothing.csv", "--config", str(config)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    for path in (
+        "strategy.bar_minutes",
+        "strategy.lookbak_period",
+        "risk.max_daily_loss",
+        "execution.fill_model",
+        "zscore.engine",
+    ):
+        assert path in err
+    assert "5 configuration problems" in err
+    assert "Traceback" not in err
+
+
+def test_a_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.csv"
+    assert main(["replay", str(missing)]) == EXIT_BAD_INPUT
+    assert f"{missing}: no such file" in capsys.readouterr().err
+
+
+def test_config_command_validates_and_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(__file__).resolve().parents[3]
+    assert main(["config", "--config", str(root / "config" / "sample.yaml")]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "OK" in captured.out
+    assert "no session rules" in captured.err
+
+
+def test_the_console_script_is_installed_and_runs() -> None:
+    script = shutil.which("quant-scalper", path=str(Path(sys.executable).parent))
+    assert script is not None
+    done = subprocess.run([script, "version"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("quant-scalper ")
+
+
+def test_the_progress_bar_draws_in_place_and_finishes_the_line() -> None:
+    import io
+
+    stream = io.StringIO()
+    bar = ProgressBar(1000, "replay", stream=stream)
+    bar(10)
+    bar(1000)
+    text = stream.getvalue()
+    assert text.startswith("\rreplay [")
+    assert "100.0%" in text
+    assert text.endswith("\n")
