@@ -1,0 +1,201 @@
+"""Replay throughput, end to end, against a bare loop that makes the same decisions.
+
+Both sides read the same seeded synthetic CSV of MES 5-minute bars (written by gen_series.py on first
+use) with the same reader, and write the same report (summary.json, trades.csv, equity.png). In
+between, the replay runs the full architecture (container, trading service, engine state machine,
+simulated broker, journal, events and commands); the bare loop is a plain Python loop over the Rust
+z-score with a handful of local variables. Settings, per the issue: ``signal_close``, no brackets,
+no session rules (and no breaker limits, so the bare loop stays a bare loop). The two trade lists
+must be identical, or the benchmark fails.
+
+Prints one JSON object to stdout.
+
+    python bench/replay_bench.py [--bars N] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from adapters.simulated.market_data import read_bar_file
+from application.report import ReplayInputs, summarize
+from domain.calendar import cme_trade_date
+from domain.position import ExitReason, RoundTrip
+from domain.values import MES, Side
+from entrypoints.replay import load_series, run_replay, trade_dates
+from entrypoints.report_output import write_report
+from entrypoints.settings import load_settings
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "replay_bench.yaml"
+TARGET_BARS_PER_S = 500_000
+TARGET_RATIO = 2.0
+
+
+def synthetic(bars: int, seed: int) -> Path:
+    path = HERE / "out" / f"synthetic_{bars}_{seed}.csv"
+    if not path.exists():
+        from bench.gen_series import generate, write_csv
+
+        write_csv(path, generate(bars, seed))
+    return path
+
+
+def architecture(path: Path, out: Path) -> list[RoundTrip]:
+    settings = load_settings(CONFIG)
+    series = load_series(settings, path)
+    result = asyncio.run(run_replay(settings, series))
+    write_report(out, result.summary, result.round_trips)
+    return result.round_trips
+
+
+def bare_loop(path: Path, out: Path) -> list[RoundTrip]:
+    """The same strategy with nothing in between: z-score, two thresholds, fills at the close."""
+    import native_core
+
+    settings = load_settings(CONFIG)
+    series = read_bar_file(path, tick_size=MES.tick_size)
+    entry = Decimal(settings.strategy.z_threshold_entry)
+    exit_ = Decimal(settings.strategy.z_threshold_exit)
+    # Exact inclusive tests on z = num/sqrt(var): |z| >= p/q  <=>  num^2 q^2 >= p^2 var.
+    ep, eq = entry.as_integer_ratio()
+    xp, xq = exit_.as_integer_ratio()
+    ep2, eq2, xp2, xq2 = ep * ep, eq * eq, xp * xp, xq * xq
+    entry_f, exit_f = float(entry), float(exit_)
+    hi_e, lo_e = entry_f * (1 + 1e-9), entry_f * (1 - 1e-9)
+    hi_x, lo_x = exit_f * (1 + 1e-9), exit_f * (1 - 1e-9)
+    zs = native_core.RollingZScore(settings.strategy.lookback_period)
+    update = zs.update_exact
+    closes = series.closes.tolist()
+    epochs = series.epochs.tolist()
+    seconds = series.bar_seconds
+    trips: list[
+        tuple[int, int, int, int, int]
+    ] = []  # side, entry epoch, entry ticks, exit epoch, exit ticks
+    side = 0
+    entry_ticks = entry_epoch = 0
+    for i, close in enumerate(closes):
+        r = update(close)
+        if r is None:
+            continue
+        value, num, var = r
+        if side == 0:
+            a = -value if value < 0 else value
+            if a > hi_e or (a >= lo_e and num * num * eq2 >= ep2 * var):
+                side = -1 if value > 0 else 1
+                entry_ticks = round(close * 4)
+                entry_epoch = epochs[i] + seconds
+        else:
+            a = -value if value < 0 else value
+            if a < lo_x or (a <= hi_x and num * num * xq2 <= xp2 * var):
+                trips.append(
+                    (side, entry_epoch, entry_ticks, epochs[i] + seconds, round(close * 4))
+                )
+                side = 0
+    commission = Decimal(settings.execution.commission_per_side) * 2
+    round_trips = [
+        RoundTrip(
+            seq=n,
+            side=Side.LONG if s == 1 else Side.SHORT,
+            qty=1,
+            entry_ts=datetime.fromtimestamp(t0, UTC),
+            entry_price=MES.tick_size * p0,
+            exit_ts=datetime.fromtimestamp(t1, UTC),
+            exit_price=MES.tick_size * p1,
+            exit_reason=ExitReason.SIGNAL,
+            pnl_ticks=(p1 - p0) * s,
+            gross_pnl=MES.tick_value * ((p1 - p0) * s),
+            commissions=commission,
+        )
+        for n, (s, t0, p0, t1, p1) in enumerate(trips, start=1)
+    ]
+    summary = summarize(
+        ReplayInputs(
+            round_trips=round_trips,
+            trade_dates=trade_dates(series),
+            trade_date_of=cme_trade_date,
+            bars_in=len(series),
+            strategy_bars=len(series),
+            breaker_trips=(),
+            final_position=None,
+            rows_refused=series.refused,
+        )
+    )
+    write_report(out, summary, round_trips)
+    return round_trips
+
+
+def _best(fn, path: Path, runs: int) -> tuple[float, list[RoundTrip]]:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    trips: list[RoundTrip] = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            trips = fn(path, Path(tmp))
+            best = min(best, time.perf_counter() - started)
+    return best, trips
+
+
+def _key(trip: RoundTrip) -> tuple[object, ...]:
+    return (
+        trip.side,
+        trip.entry_ts,
+        trip.entry_price,
+        trip.exit_ts,
+        trip.exit_price,
+        trip.pnl_ticks,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    path = synthetic(args.bars, args.seed)
+    arch_s, arch_trips = _best(architecture, path, args.runs)
+    bare_s, bare_trips = _best(bare_loop, path, args.runs)
+    same = [_key(t) for t in arch_trips] == [_key(t) for t in bare_trips]
+    arch_rate = args.bars / arch_s
+    ratio = arch_s / bare_s
+    print(
+        json.dumps(
+            {
+                "benchmark": "replay_throughput",
+                "bars": args.bars,
+                "seed": args.seed,
+                "round_trips": len(arch_trips),
+                "same_trades_as_bare_loop": same,
+                "architecture_seconds": round(arch_s, 4),
+                "architecture_bars_per_s": round(arch_rate),
+                "bare_loop_seconds": round(bare_s, 4),
+                "bare_loop_bars_per_s": round(args.bars / bare_s),
+                "architecture_over_bare_ratio": round(ratio, 3),
+                "targets": {"bars_per_s": TARGET_BARS_PER_S, "max_ratio": TARGET_RATIO},
+                "met": {
+                    "bars_per_s": arch_rate >= TARGET_BARS_PER_S,
+                    "ratio": ratio <= TARGET_RATIO,
+                },
+                "runs": args.runs,
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
+    if not same:
+        raise SystemExit("the replay and the bare loop disagree on the trades")
+
+
+if __name__ == "__main__":
+    main()
