@@ -1,6 +1,6 @@
 """Recorded bars: reading CSV and Parquet files, and replaying them as a MarketData feed.
 
-File format (``../shared/data``): columns ``ts,open,high,low,close,volume`` with ``ts`` the bar *start*
+File format (as in ``data/sample``): columns ``ts,open,high,low,close,volume`` with ``ts`` the bar *start*
 as ISO-8601 UTC with an explicit zone (``Z`` or ``+00:00``), prices decimal, volume an integer.
 Extra columns are ignored.
 

@@ -26,7 +26,7 @@ from domain.errors import CalendarCoverageError, DomainError
 
 REPO = Path(__file__).resolve().parents[3]
 ES_1MIN = REPO / "data" / "sample" / "es_1min_20131006_20131014.csv"
-SPY_5S = REPO.parent / "shared" / "data" / "spy_5s_20131007_20131011.csv"
+SPY_5S = REPO / "tests" / "support" / "data" / "spy_5s_20131007_20131011.csv"
 ET = ZoneInfo("America/New_York")
 FAR_FUTURE = 2**40
 
@@ -37,7 +37,7 @@ def et(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
 
 
 def read_bars(path: Path, seconds: int) -> list[Bar]:
-    assert path.exists(), f"recorded data {path} is missing (shared/ must sit beside the repo)"
+    assert path.exists(), f"recorded data {path} is missing"
     with path.open(newline="") as handle:
         return [
             Bar(
