@@ -17,6 +17,7 @@ from application.bar_columns import BarColumns
 from domain.bar import Bar
 from domain.commands import Alert, CancelOrders, JournalRecord, PlaceBracket, PlaceExit
 from domain.contract import FutureContract
+from domain.engine import EngineSnapshot
 from domain.events import EngineEvent
 from domain.position import Fill
 from domain.record import record
@@ -103,6 +104,14 @@ class Journal(Protocol):
     def append(self, record: JournalRecord) -> None: ...
 
     async def flush(self) -> None: ...
+
+
+class StateStore(Protocol):
+    """The engine's last snapshot, for a restart that resumes instead of starting over."""
+
+    async def save(self, snapshot: EngineSnapshot) -> None: ...
+
+    async def load(self) -> EngineSnapshot | None: ...
 
 
 class Notifier(Protocol):

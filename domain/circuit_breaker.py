@@ -84,6 +84,18 @@ class BreakerStatus:
     limits: RiskLimits
 
 
+@record
+class BreakerState:
+    """The breaker's persisted counters (everything but the limits, which come from config)."""
+
+    trade_date: date | None
+    realized_pnl: Decimal
+    trades_today: int
+    loss_streak: int
+    daily_loss_halt: bool
+    paused_until: datetime | None
+
+
 class CircuitBreaker:
     """Session risk counters and the entry gate derived from them."""
 
@@ -95,6 +107,24 @@ class CircuitBreaker:
         self.loss_streak = 0
         self.daily_loss_halt = False
         self.paused_until: datetime | None = None
+
+    def state(self) -> BreakerState:
+        return BreakerState(
+            self.trade_date,
+            self.realized_pnl,
+            self.trades_today,
+            self.loss_streak,
+            self.daily_loss_halt,
+            self.paused_until,
+        )
+
+    def restore(self, state: BreakerState) -> None:
+        self.trade_date = state.trade_date
+        self.realized_pnl = state.realized_pnl
+        self.trades_today = state.trades_today
+        self.loss_streak = state.loss_streak
+        self.daily_loss_halt = state.daily_loss_halt
+        self.paused_until = state.paused_until
 
     # -- session ---------------------------------------------------------------------------
 

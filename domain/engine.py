@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -29,6 +29,7 @@ from domain.calendar import Session, SessionCalendar
 from domain.circuit_breaker import (
     BreakerReset,
     BreakerRule,
+    BreakerState,
     BreakerStatus,
     BreakerTripped,
     CircuitBreaker,
@@ -71,7 +72,7 @@ from domain.events import (
     ResumeRequested,
     SessionBoundary,
 )
-from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
+from domain.position import ExitReason, Fill, OpenPosition, Position, PositionState, RoundTrip
 from domain.record import record
 from domain.values import Action, Instrument, OffTickError, Side
 from domain.zscore import Threshold, ZScore
@@ -179,6 +180,27 @@ class EngineStatus:
 
 
 @record
+class EngineSnapshot:
+    """What a restart must bring back (DESIGN section 3): the position with its working orders, the
+    breaker, the operator's pause, a pending reconcile, the order key sequence, the last bar."""
+
+    state: EngineState
+    position: PositionState
+    breaker: BreakerState
+    orders: tuple[WorkingOrder, ...]
+    paused: bool
+    reconcile_required: str | None
+    key_seq: int
+    oca: str | None
+    flatten_after_entry: bool
+    protection_uncertain: bool
+    closed_at: int | None
+    last_bar_end: int | None
+    recent_exec_ids: tuple[str, ...]
+    retired_keys: tuple[str, ...]
+
+
+@record
 class WakeSpec:
     """Conditions under which the next bar needs the engine (see :meth:`Engine.wake_spec`).
 
@@ -221,6 +243,9 @@ class _Recent:
     def __contains__(self, item: object) -> bool:
         return item in self._set
 
+    def items(self) -> tuple[str, ...]:
+        return tuple(self._order)
+
 
 class Engine:
     """The trading engine. Feed it events with :meth:`handle` (or :meth:`on_bar` on the hot path)."""
@@ -241,6 +266,7 @@ class Engine:
         self._protection_uncertain = False
         self._last_bar: Bar | None = None
         self._last_z: float | None = None
+        self._resumed_after: int | None = None  # last bar end recorded by a restored snapshot
         self._session: Session | None = None
         self._session_uncovered = False
         # When a FLATTEN/CLOSE boundary arrived: the session segment open at that time takes no entries.
@@ -346,6 +372,58 @@ class Engine:
             start_at_least=start_at_least,
             end_at_least=end_at_least,
         )
+
+    def snapshot(self) -> EngineSnapshot:
+        """The engine's persistent state (see :class:`EngineSnapshot`)."""
+        return EngineSnapshot(
+            state=self.state,
+            position=self.position.state(),
+            breaker=self.breaker.state(),
+            orders=tuple(replace(o) for o in self._orders.values()),
+            paused=self.paused,
+            reconcile_required=self.reconcile_required,
+            key_seq=self._seq,
+            oca=self._oca,
+            flatten_after_entry=self._flatten_after_entry,
+            protection_uncertain=self._protection_uncertain,
+            closed_at=self._closed_at,
+            last_bar_end=self.last_bar_end,
+            recent_exec_ids=self._seen_exec.items(),
+            retired_keys=self._retired.items(),
+        )
+
+    @classmethod
+    def restore(cls, config: EngineConfig, snapshot: EngineSnapshot) -> Engine:
+        """An engine in the state ``snapshot`` recorded (then reconcile it with the broker)."""
+        engine = cls(config)
+        engine.position.restore(snapshot.position)
+        engine.breaker.restore(snapshot.breaker)
+        engine._orders = {o.key: replace(o) for o in snapshot.orders}
+        engine.paused = snapshot.paused
+        engine.reconcile_required = snapshot.reconcile_required
+        engine._seq = snapshot.key_seq
+        engine._oca = snapshot.oca
+        engine._flatten_after_entry = snapshot.flatten_after_entry
+        engine._protection_uncertain = snapshot.protection_uncertain
+        engine._closed_at = snapshot.closed_at
+        engine._resumed_after = snapshot.last_bar_end
+        for exec_id in snapshot.recent_exec_ids:
+            engine._seen_exec.add(exec_id)
+        for key in snapshot.retired_keys:
+            engine._retired.add(key)
+        engine._derive_state()
+        if engine.state is not snapshot.state:
+            raise DomainError(
+                f"snapshot says {snapshot.state.value} but its position and orders give "
+                f"{engine.state.value}"
+            )
+        return engine
+
+    @property
+    def last_bar_end(self) -> int | None:
+        """End (epoch seconds) of the last bar processed; a restart resumes after it."""
+        bar = self._last_bar
+        return bar.end_epoch if bar is not None else self._resumed_after
 
     def note_quiet(self, bar: Bar, z: float | None) -> None:
         """Record ``bar`` as the last bar seen, for bars skipped under :meth:`wake_spec`."""

@@ -86,6 +86,22 @@ class OpenPosition:
     opened_at: datetime
 
 
+@record
+class PositionState:
+    """Everything a :class:`Position` holds, for a snapshot (lots are ``(qty, price_ticks)``)."""
+
+    side: Side | None
+    lots: tuple[tuple[int, int], ...]
+    opened_at: datetime | None
+    entry_qty: int
+    entry_ticks: int
+    exit_qty: int
+    exit_ticks: int
+    realized_ticks: int
+    commissions: Decimal
+    trips_booked: int
+
+
 class Position:
     """The engine's own view of its position, fed only by fills."""
 
@@ -102,6 +118,36 @@ class Position:
         self._realized_ticks = 0
         self._commissions = ZERO
         self._seq = 0
+
+    def state(self) -> PositionState:
+        return PositionState(
+            side=self._side,
+            lots=tuple((qty, price) for qty, price in self._lots),
+            opened_at=self._opened_at,
+            entry_qty=self._entry_qty,
+            entry_ticks=self._entry_ticks,
+            exit_qty=self._exit_qty,
+            exit_ticks=self._exit_ticks,
+            realized_ticks=self._realized_ticks,
+            commissions=self._commissions,
+            trips_booked=self._seq,
+        )
+
+    def restore(self, state: PositionState) -> None:
+        qty = sum(q for q, _ in state.lots)
+        if (state.side is None) != (qty == 0) or any(q <= 0 for q, _ in state.lots):
+            raise DomainError(f"inconsistent position state: {state}")
+        self._side = state.side
+        self._lots = deque([q, p] for q, p in state.lots)
+        self._qty = qty
+        self._opened_at = state.opened_at
+        self._entry_qty = state.entry_qty
+        self._entry_ticks = state.entry_ticks
+        self._exit_qty = state.exit_qty
+        self._exit_ticks = state.exit_ticks
+        self._realized_ticks = state.realized_ticks
+        self._commissions = state.commissions
+        self._seq = state.trips_booked
 
     @property
     def side(self) -> Side | None:

@@ -1,4 +1,4 @@
-"""In-memory journal: the Journal port for replay and tests."""
+"""In-memory journal and state store: the Journal and StateStore ports for replay and tests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from domain.commands import (
     RoundTripRecord,
     SignalRecord,
 )
+from domain.engine import EngineSnapshot
 from domain.position import Fill, RoundTrip
 
 
@@ -57,3 +58,18 @@ class InMemoryJournal:
             for r in self.records
             if isinstance(r, BreakerRecord) and isinstance(r.event, BreakerTripped)
         ]
+
+
+class InMemoryStateStore:
+    """Keeps the last snapshot saved."""
+
+    def __init__(self) -> None:
+        self.snapshot: EngineSnapshot | None = None
+        self.saves = 0
+
+    async def save(self, snapshot: EngineSnapshot) -> None:
+        self.snapshot = snapshot
+        self.saves += 1
+
+    async def load(self) -> EngineSnapshot | None:
+        return self.snapshot
