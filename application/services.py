@@ -51,7 +51,7 @@ from domain.commands import (
 )
 from domain.commands import Journal as JournalCommand
 from domain.engine import Engine, EngineStatus, WakeSpec
-from domain.events import BrokerPositionReported, EngineEvent, OrderRejected
+from domain.events import BrokerPositionReported, EngineEvent, OrderRejected, ReconcileFailed
 
 
 class BrokerError(Exception):
@@ -290,8 +290,13 @@ class TradingService:
                     Alert(AlertKind.ANOMALY, Severity.WARNING, f"cancel failed: {exc}", command.ts)
                 )
         elif isinstance(command, Reconcile):
-            snapshot = await self._broker.snapshot(None)
-            self._inbox.put(BrokerPositionReported(snapshot.position, command.ts))
+            try:
+                snapshot = await self._broker.snapshot(None)
+            except BrokerError as exc:
+                self.counters.broker_errors += 1
+                self._inbox.put(ReconcileFailed(command.ts, str(exc)))
+            else:
+                self._inbox.put(BrokerPositionReported(snapshot.position, command.ts))
 
     async def _send(
         self,

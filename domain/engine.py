@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
 from typing import Any
 
@@ -69,6 +69,7 @@ from domain.events import (
     OrderRejected,
     PauseRequested,
     ProtectiveExitFilled,
+    ReconcileFailed,
     ResumeRequested,
     SessionBoundary,
 )
@@ -92,6 +93,8 @@ class EngineState(Enum):
 _IDLE = EngineState.IDLE
 _LONG = EngineState.LONG
 _SHORT = EngineState.SHORT
+_ENTERING_LONG = EngineState.ENTERING_LONG
+_ENTERING_SHORT = EngineState.ENTERING_SHORT
 _ENTERING = {Side.LONG: EngineState.ENTERING_LONG, Side.SHORT: EngineState.ENTERING_SHORT}
 _HOLDING = {Side.LONG: EngineState.LONG, Side.SHORT: EngineState.SHORT}
 _EXITING = {Side.LONG: EngineState.EXITING_LONG, Side.SHORT: EngineState.EXITING_SHORT}
@@ -195,6 +198,9 @@ class EngineSnapshot:
     flatten_after_entry: bool
     protection_uncertain: bool
     closed_at: int | None
+    exit_required: ExitReason | None
+    entry_cancel_sent: bool
+    mismatch_only: bool
     last_bar_end: int | None
     recent_exec_ids: tuple[str, ...]
     retired_keys: tuple[str, ...]
@@ -264,6 +270,14 @@ class Engine:
         self._oca: str | None = None
         self._flatten_after_entry = False
         self._protection_uncertain = False
+        # An exit decided stays decided until the position is flat: if its order is rejected,
+        # cancelled or never sent, it is placed again on the next bar (never in a tight loop).
+        self._exit_required: ExitReason | None = None
+        # An entry still working at a bar close has its remainder cancelled, once.
+        self._entry_cancel_sent = False
+        # reconcile_required holds only because a broker report disagreed with the position: a
+        # later report that agrees lifts it (a race such as an OCA cancel before its sibling's fill).
+        self._mismatch_only = False
         self._last_bar: Bar | None = None
         self._last_z: float | None = None
         self._resumed_after: int | None = None  # last bar end recorded by a restored snapshot
@@ -287,6 +301,7 @@ class Engine:
             BreakerResetRequested: self._on_breaker_reset,
             SessionBoundary: self._on_boundary,
             BrokerPositionReported: self._on_broker_position,
+            ReconcileFailed: self._on_reconcile_failed,
         }
 
     # == public API ===========================================================================
@@ -313,7 +328,12 @@ class Engine:
                 self._try_enter(Side.SHORT, bar, z, out)
             return out
         if state is _LONG or state is _SHORT:
-            self._check_exit(bar, z, out)
+            if self._exit_required is not None:
+                self._retry_exit(bar, out)
+            else:
+                self._check_exit(bar, z, out)
+        elif state is _ENTERING_LONG or state is _ENTERING_SHORT:
+            self._entry_overdue(bar, out)
         return out
 
     def wake_spec(self) -> WakeSpec:
@@ -334,7 +354,11 @@ class Engine:
         if state is EngineState.IDLE:
             return WakeSpec(z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least)
         if state is not EngineState.LONG and state is not EngineState.SHORT:
-            return WakeSpec(start_at_least=start_at_least)
+            # Entering or exiting: orders are in flight, and one still working at the next bar
+            # close is dealt with then.
+            return WakeSpec(every_bar=True)
+        if self._exit_required is not None:
+            return WakeSpec(every_bar=True)
         position = self.position
         rules = self.config.sessions
         end_at_least: int | None = None
@@ -387,6 +411,9 @@ class Engine:
             flatten_after_entry=self._flatten_after_entry,
             protection_uncertain=self._protection_uncertain,
             closed_at=self._closed_at,
+            exit_required=self._exit_required,
+            entry_cancel_sent=self._entry_cancel_sent,
+            mismatch_only=self._mismatch_only,
             last_bar_end=self.last_bar_end,
             recent_exec_ids=self._seen_exec.items(),
             retired_keys=self._retired.items(),
@@ -406,6 +433,9 @@ class Engine:
         engine._flatten_after_entry = snapshot.flatten_after_entry
         engine._protection_uncertain = snapshot.protection_uncertain
         engine._closed_at = snapshot.closed_at
+        engine._exit_required = snapshot.exit_required
+        engine._entry_cancel_sent = snapshot.entry_cancel_sent
+        engine._mismatch_only = snapshot.mismatch_only
         engine._resumed_after = snapshot.last_bar_end
         for exec_id in snapshot.recent_exec_ids:
             engine._seen_exec.add(exec_id)
@@ -596,9 +626,7 @@ class Engine:
             )
         )
         self.state = _ENTERING[side]
-        trip = self.breaker.on_entry(now)
-        if trip is not None:
-            self._journal_breaker(trip, out)
+        self._entry_cancel_sent = False
 
     def _check_exit(self, bar: Bar, z: ZScore | None, out: list[EngineCommand]) -> None:
         position = self.position
@@ -608,7 +636,8 @@ class Engine:
         if breaker.limits.max_daily_loss is not None:
             # Open P&L plus what partial exits of this trip already realized.
             trip = breaker.check_open_loss(
-                position.open_pnl(bar.close) + position.trip_realized_pnl,
+                position.open_pnl_at_ticks(self._mark_ticks(bar.close))
+                + position.trip_realized_pnl,
                 position.commissions_paid,
                 bar.end,
             )
@@ -642,7 +671,57 @@ class Engine:
                     )
                 )
             )
-            self._place_exit(reason, bar.end, Decimal(bar.close), out)
+            reference = self.config.instrument.price(self._mark_ticks(bar.close))
+            self._place_exit(reason, bar.end, reference, out)
+
+    def _mark_ticks(self, close: float) -> int:
+        """The close in ticks; a price off the grid (never from a validated MES feed) is rounded
+        against the position, so a loss check can only err on the side of caution."""
+        instrument = self.config.instrument
+        try:
+            return instrument.ticks(close)
+        except OffTickError:
+            long = self.position.side is not Side.SHORT
+            rounding = ROUND_FLOOR if long else ROUND_CEILING
+            return instrument.points_to_ticks(Decimal(close), rounding)
+
+    def _retry_exit(self, bar: Bar, out: list[EngineCommand]) -> None:
+        reason = self._exit_required
+        assert reason is not None
+        out.append(
+            Journal(
+                SignalRecord(
+                    bar.end,
+                    bar.ts,
+                    bar.close,
+                    self._last_z,
+                    SignalAction.EXIT,
+                    self.position.side,
+                    f"retry: {reason.value}",
+                )
+            )
+        )
+        reference = self.config.instrument.price(self._mark_ticks(bar.close))
+        self._place_exit(reason, bar.end, reference, out)
+
+    def _entry_overdue(self, bar: Bar, out: list[EngineCommand]) -> None:
+        """An entry market order still working at the next bar close: cancel what is left of it."""
+        if self._entry_cancel_sent:
+            return
+        entries = tuple(k for k, o in self._orders.items() if o.role is OrderRole.ENTRY)
+        if not entries:
+            return
+        self._entry_cancel_sent = True
+        partial = not self.position.is_flat
+        filled = f" ({self.position.qty} filled)" if partial else ""
+        self._alert(
+            out,
+            AlertKind.ANOMALY,
+            Severity.CRITICAL if partial else Severity.WARNING,
+            f"entry {entries[0]} not complete at the next bar close{filled}: cancelling the rest",
+            bar.end,
+        )
+        out.append(CancelOrders(entries, "entry not filled by the next bar close", bar.end))
 
     # == orders and fills ======================================================================
 
@@ -660,6 +739,8 @@ class Engine:
         side = self.position.side
         if side is None or any(o.role is OrderRole.EXIT for o in self._orders.values()):
             return
+        if self._exit_required is None:
+            self._exit_required = reason
         key = self._next_key(int(ts.timestamp())) + "-X"
         qty = self.position.qty
         action = side.exit_action
@@ -709,14 +790,6 @@ class Engine:
             order.filled += fill.qty
             if order.filled >= order.qty:
                 self._retire(order.key)
-                if order.filled > order.qty:
-                    out.extend(
-                        self._anomaly(
-                            f"order {order.key} overfilled: {order.filled} > {order.qty}",
-                            fill.ts,
-                            reconcile=True,
-                        )
-                    )
         was_flat = self.position.is_flat
         held = self.position.side
         is_leg = protective is not None or (order is not None and order.role in _PROTECTIVE)
@@ -730,8 +803,19 @@ class Engine:
         ):
             expected = False
         trips = self.position.apply(fill, reason)
+        # The fill is recorded first: whatever follows (alerts, a reconcile) may fail, the fill not.
         out.append(Journal(FillRecord(fill, role_name)))
-        if not expected:
+        if order is not None and order.filled > order.qty:
+            # One alert and one reconcile for the one fault (an overfilled leg also fails to
+            # "reduce the position", which would otherwise be reported a second time).
+            out.extend(
+                self._anomaly(
+                    f"order {order.key} overfilled: {order.filled} > {order.qty}",
+                    fill.ts,
+                    reconcile=True,
+                )
+            )
+        elif not expected:
             if order is not None:
                 what = (
                     f"{order.role.value} order {fill.order_key} that does not reduce the position"
@@ -748,6 +832,10 @@ class Engine:
                 )
             )
         elif order is not None and order.role is OrderRole.ENTRY and was_flat:
+            # An entry counts toward the daily allowance when it opens a position, not when sent.
+            counted = self.breaker.on_entry(fill.ts)
+            if counted is not None:
+                self._journal_breaker(counted, out)
             self._alert(
                 out,
                 AlertKind.ENTRY_FILLED,
@@ -758,6 +846,10 @@ class Engine:
             )
         for trip in trips:
             self._book(trip, fill.ts, out)
+        if self.position.is_flat:
+            self._exit_required = None
+        if self._mismatch_only:
+            out.append(Reconcile("confirm the position after a fill", fill.ts))
         if self.position.is_flat and self._oca is not None:
             # The broker's OCA group cancels the bracket's remaining legs (and a racing exit).
             for key in [k for k, o in self._orders.items() if o.oca == self._oca]:
@@ -848,6 +940,7 @@ class Engine:
         """An order was rejected or cancelled without filling (fully): restore a consistent state."""
         position = self.position
         if order.role is OrderRole.ENTRY:
+            self._entry_cancel_sent = False
             if position.is_flat:
                 # Children cannot go live without their parent.
                 for key in [
@@ -858,9 +951,31 @@ class Engine:
                     self._retire(key)
                 self._oca = None
                 self._flatten_after_entry = False
-            elif self._flatten_after_entry:
+            else:
+                # Part of the entry filled: its legs are sized for the whole order, so the position
+                # they protect is not the one held. Close it rather than guess.
+                operator = self._flatten_after_entry
+                reason = ExitReason.OPERATOR if operator else ExitReason.PARTIAL_ENTRY
                 self._flatten_after_entry = False
-                self._place_exit(ExitReason.OPERATOR, ts, None, out)
+                self._alert(
+                    out,
+                    AlertKind.ANOMALY,
+                    Severity.CRITICAL,
+                    f"entry {order.key} ended with {order.filled} of {order.qty} filled: closing it",
+                    ts,
+                )
+                self._place_exit(reason, ts, None, out)
+        elif order.role is OrderRole.EXIT:
+            if not position.is_flat:
+                why = self._exit_required.value if self._exit_required is not None else "exit"
+                self._alert(
+                    out,
+                    AlertKind.ANOMALY,
+                    Severity.CRITICAL,
+                    f"exit {order.key} ({why}) did not complete and the position is still open: "
+                    "placing it again on the next bar",
+                    ts,
+                )
         elif order.role in _PROTECTIVE:
             if position.is_flat:
                 # A leg failed before the entry filled: do not let the entry go naked.
@@ -977,7 +1092,9 @@ class Engine:
         ours = self.position.signed_qty
         out: list[EngineCommand] = []
         if event.signed_qty != ours:
-            self.reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
+            if self.reconcile_required is None or self._mismatch_only:
+                self.reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
+                self._mismatch_only = True
             self._protection_uncertain = False
             out.append(
                 Journal(
@@ -994,6 +1111,16 @@ class Engine:
             )
             return out
         out.append(Journal(OrderEventRecord("-", "reconciled", event.ts, f"position {ours}")))
+        if self._mismatch_only:
+            self._mismatch_only = False
+            self.reconcile_required = None
+            self._alert(
+                out,
+                AlertKind.RECONCILE_MISMATCH,
+                Severity.INFO,
+                f"position agrees with the broker again ({ours}): entries resume",
+                event.ts,
+            )
         if self._protection_uncertain:
             self._protection_uncertain = False
             legs = {o.role for o in self._orders.values() if o.role in _PROTECTIVE}
@@ -1016,12 +1143,31 @@ class Engine:
                 self._place_exit(ExitReason.PROTECTION_LOST, event.ts, None, out)
         return out
 
+    def _on_reconcile_failed(self, event: ReconcileFailed) -> list[EngineCommand]:
+        # Fail closed: without the broker's word, no new entries until a report agrees with us.
+        if self.reconcile_required is None or self._mismatch_only:
+            self.reconcile_required = f"reconcile failed: {event.reason}"
+            self._mismatch_only = True
+        out: list[EngineCommand] = [
+            Journal(OrderEventRecord("-", "reconcile_failed", event.ts, event.reason))
+        ]
+        self._alert(
+            out,
+            AlertKind.RECONCILE_MISMATCH,
+            Severity.CRITICAL,
+            f"could not ask the broker for the position ({event.reason}): entries halted until a "
+            "reconcile succeeds",
+            event.ts,
+        )
+        return out
+
     # == helpers ===============================================================================
 
     def _anomaly(self, text: str, ts: datetime, *, reconcile: bool) -> list[EngineCommand]:
         out: list[EngineCommand] = []
         if reconcile:
             self.reconcile_required = text
+            self._mismatch_only = False  # an anomaly waits for an operator
         self._alert(out, AlertKind.ANOMALY, Severity.CRITICAL, text, ts)
         if reconcile:
             out.append(Reconcile(text, ts))

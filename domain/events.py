@@ -124,6 +124,14 @@ class BrokerPositionReported:
     avg_price: Decimal | None = None
 
 
+@record
+class ReconcileFailed:
+    """The broker could not be asked for our position (disconnected, timed out)."""
+
+    ts: datetime
+    reason: str
+
+
 EngineEvent = (
     BarClosed
     | OrderAccepted
@@ -137,4 +145,5 @@ EngineEvent = (
     | BreakerResetRequested
     | SessionBoundary
     | BrokerPositionReported
+    | ReconcileFailed
 )

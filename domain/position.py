@@ -28,6 +28,7 @@ class ExitReason(Enum):
     DAILY_LOSS = "daily_loss"
     OPERATOR = "operator"
     PROTECTION_LOST = "protection_lost"
+    PARTIAL_ENTRY = "partial_entry"
     SHUTDOWN = "shutdown"
     EXTERNAL = "external"
 
@@ -184,7 +185,12 @@ class Position:
         """Unrealized gross P&L at ``mark`` (a bar close; must be on the tick grid)."""
         if self._side is None:
             return ZERO
-        mark_ticks = self._instrument.ticks(mark)
+        return self.open_pnl_at_ticks(self._instrument.ticks(mark))
+
+    def open_pnl_at_ticks(self, mark_ticks: int) -> Decimal:
+        """Unrealized gross P&L at a mark given in whole ticks."""
+        if self._side is None:
+            return ZERO
         ticks = sum((mark_ticks - price) * qty for qty, price in self._lots) * self._side.sign
         return self._instrument.tick_value * ticks
 

@@ -15,6 +15,7 @@ from domain.commands import (
     Journal,
     PlaceBracket,
     PlaceExit,
+    Reconcile,
     RoundTripRecord,
     SignalAction,
     SignalRecord,
@@ -231,11 +232,15 @@ def test_consecutive_losses_pause_entries() -> None:
     _only(eng.on_bar(bar(at + minutes(30)), z(-2.5)), PlaceBracket)
 
 
-def test_max_trades_per_day_trips_and_blocks() -> None:
+def test_max_trades_per_day_counts_entries_that_filled() -> None:
     eng = engine(limits=RiskLimits(max_trades_per_day=1))
-    bracket = _only(eng.on_bar(bar(T0), z(-2.5)), PlaceBracket)
-    eng.handle(OrderRejected(bracket.entry_key, T0, "rejected"))
-    blocked = eng.on_bar(bar(T0 + minutes(5)), z(-2.5))
+    rejected = _only(eng.on_bar(bar(T0), z(-2.5)), PlaceBracket)
+    eng.handle(OrderRejected(rejected.entry_key, T0, "rejected"))
+    # A rejected entry opened nothing: the allowance is intact.
+    _enter_long(eng, at=T0 + minutes(5))
+    exit_key = _only(eng.on_bar(bar(T0 + minutes(10)), z(0.0)), PlaceExit).key
+    eng.handle(OrderFilled(fill(exit_key, Action.SELL, "5000", at=T0 + minutes(10))))
+    blocked = eng.on_bar(bar(T0 + minutes(15)), z(-2.5))
     assert "max_trades_per_day" in _signals(blocked)[0].detail
 
 
@@ -278,14 +283,89 @@ def test_outside_calendar_coverage_fails_closed() -> None:
 def test_the_breaker_resets_at_the_session_open_not_midnight() -> None:
     eng = engine(calendar=ContinuousCalendar(), limits=RiskLimits(max_trades_per_day=1))
     # 2025-03-04 22:00Z = 17:00 ET: still trade date 03-04; 23:00Z = 18:00 ET: trade date 03-05.
-    evening = datetime(2025, 3, 4, 21, 30, tzinfo=UTC)
-    bracket = _only(eng.on_bar(bar(evening), z(-2.5)), PlaceBracket)
-    eng.handle(OrderRejected(bracket.entry_key, evening, "rejected"))
+    evening = datetime(2025, 3, 4, 21, 0, tzinfo=UTC)
+    _enter_long(eng, at=evening)
+    exit_key = _only(eng.on_bar(bar(evening + minutes(5)), z(0.0)), PlaceExit).key
+    eng.handle(OrderFilled(fill(exit_key, Action.SELL, "5000", at=evening + minutes(5))))
     assert eng.breaker.trade_date == date(2025, 3, 4)
-    blocked = eng.on_bar(bar(evening + minutes(60)), z(-2.5))  # 17:35 ET
+    blocked = eng.on_bar(bar(evening + minutes(90)), z(-2.5))  # 17:35 ET
     assert _signals(blocked)[0].action is SignalAction.SKIPPED
-    _only(eng.on_bar(bar(evening + minutes(90)), z(-2.5)), PlaceBracket)  # 18:05 ET
+    _only(eng.on_bar(bar(evening + minutes(120)), z(-2.5)), PlaceBracket)  # 18:05 ET
     assert eng.breaker.trade_date == date(2025, 3, 5)
+
+
+# -- review findings: exits that must not be lost, partial entries, races ------------------------
+
+
+def test_a_rejected_daily_loss_exit_is_placed_again_on_the_next_bar() -> None:
+    eng = engine(limits=RiskLimits(max_daily_loss=Decimal(50)), stop=None, target=None)
+    _enter_long(eng, price="5000")
+    first = _only(eng.on_bar(bar(T0 + minutes(5), 4985.0), z(-2.0)), PlaceExit)
+    assert first.reason == ExitReason.DAILY_LOSS.value
+    eng.handle(OrderRejected(first.key, T0 + minutes(5), "rejected", 201))
+    assert state_of(eng) is EngineState.LONG
+    assert eng.wake_spec().every_bar
+    again = _only(eng.on_bar(bar(T0 + minutes(10), 4970.0), z(-2.0)), PlaceExit)
+    assert again.reason == ExitReason.DAILY_LOSS.value
+    assert again.key != first.key
+    eng.handle(OrderFilled(fill(again.key, Action.SELL, "4970")))
+    assert state_of(eng) is EngineState.IDLE
+    assert eng.snapshot().exit_required is None
+
+
+def test_an_operator_flatten_survives_a_cancelled_exit() -> None:
+    eng = engine()
+    _enter_long(eng)
+    exit_key = _only(eng.handle(FlattenRequested(T0 + minutes(1), "op")), PlaceExit).key
+    eng.handle(OrderCancelled(exit_key, T0 + minutes(2), "cancelled at TWS"))
+    again = _only(eng.on_bar(bar(T0 + minutes(5)), z(-2.5)), PlaceExit)
+    assert again.reason == ExitReason.OPERATOR.value
+
+
+def test_a_partly_filled_entry_is_cancelled_at_the_next_bar_and_the_part_closed() -> None:
+    eng = engine(qty=2)
+    bracket = _only(eng.on_bar(bar(T0), z(-2.5)), PlaceBracket)
+    eng.handle(OrderFilled(fill(bracket.entry_key, Action.BUY, "5000", qty=1, exec_id="p1")))
+    out = eng.on_bar(bar(T0 + minutes(5)), z(-1.0))
+    assert _only(out, CancelOrders).keys == (bracket.entry_key,)
+    assert eng.on_bar(bar(T0 + minutes(10)), z(-1.0)) == []  # cancelled once, not every bar
+    closing = eng.handle(OrderCancelled(bracket.entry_key, T0 + minutes(11)))
+    exit_order = _only(closing, PlaceExit)
+    assert exit_order.reason == ExitReason.PARTIAL_ENTRY.value
+    assert exit_order.qty == 1
+
+
+def test_an_oca_race_seen_by_a_reconcile_lifts_itself_once_the_fill_arrives() -> None:
+    eng = engine()
+    bracket = _enter_long(eng)
+    assert bracket.stop_key is not None
+    assert bracket.target_key is not None
+    eng.handle(OrderCancelled(bracket.target_key, T0 + minutes(3), "OCA"))
+    eng.handle(BrokerPositionReported(0, T0 + minutes(3)))  # the broker is flat already
+    assert eng.reconcile_required is not None
+    after_fill = eng.handle(
+        ProtectiveExitFilled(fill(bracket.stop_key, Action.SELL, "4990"), ProtectiveKind.STOP)
+    )
+    assert any(isinstance(c, Reconcile) for c in after_fill)
+    eng.handle(BrokerPositionReported(0, T0 + minutes(4)))
+    assert eng.reconcile_required is None
+    _only(eng.on_bar(bar(T0 + minutes(5)), z(-2.5)), PlaceBracket)
+
+
+def test_an_anomaly_is_not_lifted_by_a_report_that_agrees() -> None:
+    eng = engine()
+    eng.handle(OrderFilled(fill("FOREIGN", Action.BUY, "5000")))
+    eng.handle(BrokerPositionReported(1, T0))
+    assert eng.reconcile_required is not None
+
+
+def test_an_off_grid_close_while_holding_does_not_escape_on_bar() -> None:
+    eng = engine(limits=RiskLimits(max_daily_loss=Decimal(100)), stop=None, target=None)
+    _enter_long(eng, price="5000")
+    out = eng.on_bar(bar(T0 + minutes(5), 4979.9), z(-1.5))  # off the 0.25 grid
+    exit_order = _only(out, PlaceExit)
+    assert exit_order.reason == ExitReason.DAILY_LOSS.value
+    assert exit_order.reference_price == Decimal("4979.75")  # rounded against the long
 
 
 def test_daily_loss_counts_what_a_partial_exit_already_lost() -> None:

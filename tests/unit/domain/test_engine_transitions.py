@@ -29,6 +29,7 @@ from domain.events import (
     PauseRequested,
     ProtectiveExitFilled,
     ProtectiveKind,
+    ReconcileFailed,
     ResumeRequested,
     SessionBoundary,
 )
@@ -52,6 +53,7 @@ EVENTS = (
     "boundary_flatten",
     "broker_agrees",
     "broker_disagrees",
+    "reconcile_failed",
 )
 J, N, PB, PX, C, R = "Journal", "Notify", "PlaceBracket", "PlaceExit", "CancelOrders", "Reconcile"
 
@@ -80,10 +82,12 @@ row("IDLE", "boundary_open", "IDLE", set())
 row("IDLE", "boundary_flatten", "IDLE", set())
 row("IDLE", "broker_agrees", "IDLE", {J})
 row("IDLE", "broker_disagrees", "IDLE", {J, N}, {"reconcile"})
+row("IDLE", "reconcile_failed", "IDLE", {J, N}, {"reconcile"})
 
-# ENTERING: the bracket is working; bars decide nothing until it resolves.
-row("ENTERING", "bar_quiet", "ENTERING", set())
-row("ENTERING", "bar_signal", "ENTERING", set())
+# ENTERING: the bracket is working. A market entry still working at the next bar close is overdue:
+# the rest of it is cancelled (and whatever filled is closed when the cancel lands).
+row("ENTERING", "bar_quiet", "ENTERING", {N, C})
+row("ENTERING", "bar_signal", "ENTERING", {N, C})
 row("ENTERING", "accepted", "ENTERING", {J})
 row("ENTERING", "filled", "HOLDING", {J, N})
 row("ENTERING", "protective_filled", "OPPOSITE_ENTERING", {J, N, R}, {"reconcile"})
@@ -97,6 +101,7 @@ row("ENTERING", "boundary_open", "ENTERING", {J, N})
 row("ENTERING", "boundary_flatten", "ENTERING", {C})
 row("ENTERING", "broker_agrees", "ENTERING", {J})
 row("ENTERING", "broker_disagrees", "ENTERING", {J, N}, {"reconcile"})
+row("ENTERING", "reconcile_failed", "ENTERING", {J, N}, {"reconcile"})
 
 # HOLDING: the position is protected by its bracket; exits go out on signal, session or operator.
 row("HOLDING", "bar_quiet", "HOLDING", set())
@@ -114,6 +119,7 @@ row("HOLDING", "boundary_open", "HOLDING", {J, N})
 row("HOLDING", "boundary_flatten", "EXITING", {J, PX})
 row("HOLDING", "broker_agrees", "HOLDING", {J})
 row("HOLDING", "broker_disagrees", "HOLDING", {J, N}, {"reconcile"})
+row("HOLDING", "reconcile_failed", "HOLDING", {J, N}, {"reconcile"})
 
 # EXITING: the exit is working in the bracket's OCA group; whichever fills first ends the trade.
 row("EXITING", "bar_quiet", "EXITING", set())
@@ -122,7 +128,7 @@ row("EXITING", "accepted", "EXITING", {J})
 row("EXITING", "filled", "IDLE", {J, N})
 row("EXITING", "protective_filled", "IDLE", {J, N})
 row("EXITING", "rejected", "HOLDING", {J, N})
-row("EXITING", "cancelled", "HOLDING", {J})
+row("EXITING", "cancelled", "HOLDING", {J, N})
 row("EXITING", "flatten", "EXITING", {J, N})
 row("EXITING", "pause", "EXITING", {J, N}, {"paused"})
 row("EXITING", "resume", "EXITING", {J, N})
@@ -131,10 +137,15 @@ row("EXITING", "boundary_open", "EXITING", {J, N})
 row("EXITING", "boundary_flatten", "EXITING", set())
 row("EXITING", "broker_agrees", "EXITING", {J})
 row("EXITING", "broker_disagrees", "EXITING", {J, N}, {"reconcile"})
+row("EXITING", "reconcile_failed", "EXITING", {J, N}, {"reconcile"})
 
 
 def test_the_table_covers_every_state_and_event() -> None:
     assert set(TABLE) == {(s, e) for s in STAGES for e in EVENTS}
+    # Every event type the engine handles appears in the table's event builders.
+    handled = {t.__name__ for t in engine()._handlers}
+    built = {type(make_event(e, "IDLE", Side.LONG, {"stop": "S"})).__name__ for e in EVENTS}
+    assert handled == built
     assert set(EngineState.__members__) == {
         "IDLE",
         *(f"{p}{s}" for p in ("ENTERING_", "", "EXITING_") for s in ("LONG", "SHORT")),
@@ -211,6 +222,7 @@ def make_event(name: str, stage: str, side: Side, keys: dict[str, str]) -> Engin
         "boundary_flatten": lambda: SessionBoundary(BoundaryKind.FLATTEN, at, date(2025, 3, 4)),
         "broker_agrees": lambda: BrokerPositionReported(held, at),
         "broker_disagrees": lambda: BrokerPositionReported(held + 2, at),
+        "reconcile_failed": lambda: ReconcileFailed(at, "not connected"),
     }
     return builders[name]()
 
