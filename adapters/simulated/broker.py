@@ -15,10 +15,11 @@ from the bar the parent filled on:
 
 * a stop triggers when the bar trades through it (long: ``low <= stop``) and fills at the stop, or at
   the bar's open when the bar opened beyond it (a gap fills at the worse price);
-* a target fills at its limit price when the bar trades at or through it (no price improvement is
-  assumed: conservative);
-* when one bar touches both legs, the stop is taken first (the bar's path inside is unknown, and
-  assuming the worse one is the honest choice).
+* a target fills at its limit price, and only when the bar trades *through* it (a touch may not
+  reach an order at the back of the queue; no price improvement is assumed either);
+* the bar's open decides first: a bar opening through the target fills the target (and OCA cancels
+  the stop before the rest of the bar matters); inside the bar, when both legs are reached, the
+  stop is taken first (the path inside the bar is unknown, and assuming the worse one is honest).
 
 A fill of any member of an OCA group cancels the group's other working members, as IB's ocaType 1
 does; so a working exit and the bracket legs never both fill. Events go to the sink synchronously,
@@ -255,33 +256,46 @@ class SimulatedBroker:
         legs = [o for o in self._orders.values() if o.active and o.kind is not _Kind.MARKET]
         if not legs:
             return
-        # Stops before targets: when one bar touches both, the stop is taken.
-        legs.sort(key=lambda o: o.kind is not _Kind.STOP)
-        high = Decimal(bar.high)
-        low = Decimal(bar.low)
-        open_ = Decimal(bar.open)
+        open_, high, low = Decimal(bar.open), Decimal(bar.high), Decimal(bar.low)
+        triggered = []
         for leg in legs:
-            if leg.key not in self._orders or leg.price is None:
-                continue
-            selling = leg.action is Action.SELL
-            if leg.kind is _Kind.STOP:
-                if selling and low <= leg.price:
-                    price = min(open_, leg.price) - self._slip
-                elif not selling and high >= leg.price:
-                    price = max(open_, leg.price) + self._slip
-                else:
-                    continue
-                at = (
-                    opened_at
-                    if (open_ <= leg.price if selling else open_ >= leg.price)
-                    else bar.end
+            hit = self._trigger(leg, open_, high, low)
+            if hit is not None:
+                triggered.append((hit[0], leg, hit[1]))
+        # At the open first; then, inside the bar, stops before targets (the path is unknown).
+        triggered.sort(key=lambda t: t[0])
+        for priority, leg, price in triggered:
+            if leg.key in self._orders:  # an OCA sibling may have cancelled it already
+                self._execute(
+                    leg, price, leg.qty - leg.filled, bar.ts if priority == 0 else bar.end
                 )
-            elif (selling and high >= leg.price) or (not selling and low <= leg.price):
-                price = leg.price
-                at = bar.end
-            else:
-                continue
-            self._execute(leg, price, leg.qty - leg.filled, at)
+
+    def _trigger(
+        self, leg: _Order, open_: Decimal, high: Decimal, low: Decimal
+    ) -> tuple[int, Decimal] | None:
+        """(priority, fill price) if the bar reaches the leg: 0 at the open, 1 a stop inside the
+        bar, 2 a limit inside the bar; None if it does not."""
+        price = leg.price
+        if price is None:
+            return None
+        slip = self._slip
+        if leg.kind is _Kind.STOP:  # becomes a market order: gaps fill at the (worse) open
+            if leg.action is Action.SELL:
+                if open_ <= price:
+                    return 0, open_ - slip
+                return (1, price - slip) if low <= price else None
+            if open_ >= price:
+                return 0, open_ + slip
+            return (1, price + slip) if high >= price else None
+        # A limit fills at its price, and only when the market trades through it: a touch may not
+        # reach an order at the back of the queue.
+        if leg.action is Action.SELL:
+            if open_ > price:
+                return 0, price
+            return (2, price) if high > price else None
+        if open_ < price:
+            return 0, price
+        return (2, price) if low < price else None
 
     def next_wake(self, bars: BarColumns, start: int) -> int:
         """The first bar that can fill something: the next one for a resting market order, else the

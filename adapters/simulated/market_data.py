@@ -148,7 +148,8 @@ def _read_csv(path: Path) -> pa.Table:
     try:
         return pacsv.read_csv(
             path,
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
+            # The names as read by _csv_header (stripped), so "ts, open" works too.
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
             convert_options=pacsv.ConvertOptions(
                 column_types=_ARROW_TYPES,
                 include_columns=list(COLUMNS),
@@ -184,6 +185,8 @@ def _diagnose_csv(path: Path, header: list[str]) -> tuple[int | None, str]:
         next(reader)
         for fields in reader:
             line = reader.line_num
+            if not fields:
+                continue  # blank lines are skipped, as the fast path skips them
             if len(fields) != width:
                 return line, f"expected {width} fields, found {len(fields)}"
             problem = _row_problem(fields, index)
@@ -250,7 +253,9 @@ def _validate(
     bar_seconds: int | None,
 ) -> BarSeries:
     n = table.num_rows
-    epochs = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    ts_column = table.column("ts")
+    ts_missing = ts_column.is_null().to_numpy(zero_copy_only=False)
+    epochs = ts_column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
     prices = {
         name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
         for name in PRICE_COLUMNS
@@ -267,6 +272,7 @@ def _validate(
         | np.isnan(lo)
         | np.isnan(c)
         | volume_col.is_null().to_numpy(zero_copy_only=False)
+        | ts_missing
     )
     reasons.append(("nan", is_nan))
     with np.errstate(invalid="ignore"):
@@ -291,15 +297,19 @@ def _validate(
         count = int(new.sum())
         if count:
             refused[reason] = count
-            rows = np.flatnonzero(new)[:_MAX_EXAMPLES]
-            base = first_line if first_line is not None else 0
-            refused_lines[reason] = [int(r) + base for r in rows]
+            rows = np.flatnonzero(new)[:_MAX_EXAMPLES].tolist()
+            refused_lines[reason] = (
+                _line_numbers(path, rows) if first_line is not None else [int(r) for r in rows]
+            )
         bad |= new
+    # The bar size is a property of the file, inferred before any row is refused.
+    seconds = (
+        bar_seconds if bar_seconds is not None else _infer_bar_seconds(path, epochs[~ts_missing])
+    )
     keep = ~bad
     if not bad.any():
         keep = slice(None)  # type: ignore[assignment]  # no copy when nothing was refused
     epochs = epochs[keep].astype(np.int64, copy=False)
-    seconds = bar_seconds if bar_seconds is not None else _infer_bar_seconds(path, epochs)
     if seconds <= 0:
         raise BarFileError(path, f"bar size must be positive, got {seconds}s")
     return BarSeries(
@@ -315,6 +325,25 @@ def _validate(
         refused=refused,
         refused_lines=refused_lines,
     )
+
+
+def _line_numbers(path: Path, rows: list[int]) -> list[int]:
+    """File line numbers of data rows (0-based, blank lines not counted), for refusal examples."""
+    wanted = set(rows)
+    found: dict[int, int] = {}
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        row = -1
+        for fields in reader:
+            if not fields:
+                continue
+            row += 1
+            if row in wanted:
+                found[row] = reader.line_num
+                if len(found) == len(wanted):
+                    break
+    return [found[r] for r in rows]
 
 
 def _infer_bar_seconds(path: Path, epochs: npt.NDArray[np.int64]) -> int:

@@ -106,3 +106,24 @@ def test_refused_rows_keep_their_line_numbers(tmp_path: Path) -> None:
     assert len(series) == 1
     assert series.refused == {"ohlc": 1, "non_finite": 1, "negative_volume": 1}
     assert series.refused_lines == {"ohlc": [3], "non_finite": [4], "negative_volume": [5]}
+
+
+def test_a_missing_timestamp_is_refused_and_does_not_skew_the_bar_size(tmp_path: Path) -> None:
+    path = tmp_path / "nan_ts.csv"
+    path.write_text(
+        "ts, open, high, low, close, volume\n"  # spaces in the header are fine
+        "2025-03-04T15:00:00Z,5000,5001,4999,5000,1\n"
+        "nan,5000,5001,4999,5000,1\n"
+        "2025-03-04T15:05:00Z,5000,5001,4999,5000,1\n"
+        "2025-03-04T15:10:00Z,5000,5001,4999,5000.1,1\n"  # off the grid
+        "2025-03-04T15:15:00Z,5000,5001,4999,5000,1\n"
+        "\n"
+        "2025-03-04T15:20:00Z,5000,5001,4999,5000,1\n"
+        "\n"
+    )
+    series = read_bar_file(path, tick_size=Decimal("0.25"))
+    assert series.refused == {"nan": 1, "off_tick": 1}
+    assert series.refused_lines == {"nan": [3], "off_tick": [5]}
+    assert series.bar_seconds == 300
+    assert series.epochs.min() > 0
+    assert len(series) == 4

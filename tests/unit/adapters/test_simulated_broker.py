@@ -212,3 +212,23 @@ def test_bad_configuration_is_refused() -> None:
         _broker(fill_model="mid")
     with pytest.raises(ValueError, match="slippage"):
         _broker(slippage_ticks=-1)
+
+
+async def test_a_bar_opening_through_the_target_takes_the_target_first() -> None:
+    broker, inbox = _broker(fill_model="signal_close")
+    await broker.place_bracket(_bracket())  # long, stop 4990, target 5015
+    _drain(inbox)
+    broker.on_bar(bar(T0 + ONE_MIN, 4986.0, seconds=60, open_=5020.0, high=5021.0, low=4985.0))
+    events = _drain(inbox)
+    assert _fills(events) == [("K-T", Action.SELL, 1, D("5015"))]
+    assert [e.key for e in events if isinstance(e, OrderCancelled)] == ["K-S"]
+
+
+async def test_a_target_only_touched_does_not_fill() -> None:
+    broker, inbox = _broker(fill_model="signal_close")
+    await broker.place_bracket(_bracket())  # long, target 5015
+    _drain(inbox)
+    broker.on_bar(bar(T0 + ONE_MIN, 5010.0, seconds=60, open_=5005.0, high=5015.0, low=5004.0))
+    assert _fills(_drain(inbox)) == []
+    broker.on_bar(bar(T0 + 2 * ONE_MIN, 5012.0, seconds=60, open_=5010.0, high=5015.25, low=5009.0))
+    assert _fills(_drain(inbox)) == [("K-T", Action.SELL, 1, D("5015"))]
