@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.simulated.market_data import BarFileError
+from domain.errors import DomainError
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
@@ -96,8 +97,8 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         progress = ProgressBar(len(series), "replay")
     try:
         result = asyncio.run(run_replay(settings, series, on_progress=progress))
-    except ValueError as exc:  # a domain rule refusing this input/config combination
-        print(f"error: {exc}", file=sys.stderr)
+    except DomainError as exc:  # a domain rule refusing this input with this config
+        print(f"error: {args.path}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(format_summary(result.summary))
     stats = result.aggregation

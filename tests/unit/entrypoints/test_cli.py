@@ -123,3 +123,16 @@ def test_the_progress_bar_draws_in_place_and_finishes_the_line() -> None:
     assert text.startswith("\rreplay [")
     assert "100.0%" in text
     assert text.endswith("\n")
+
+
+def test_bars_coarser_than_the_strategy_bar_are_refused_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = "".join(
+        f"2025-03-04T{15 + h}:00:00Z,5000,5001,4999,5000,10\n" for h in range(3)
+    )  # hourly bars cannot make 5-minute bars
+    path = _write(tmp_path, rows)
+    assert main(["replay", str(path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "cannot build 300s bars" in err
+    assert "Traceback" not in err
