@@ -273,11 +273,8 @@ class TradingService:
                 pending.extend(engine.handle(inbox.pop()))
 
     async def _run(self, command: EngineCommand) -> None:
-        if isinstance(command, JournalCommand):
-            self._journal.append(command.record)
-        elif isinstance(command, Notify):
-            self._notifier.notify(command.alert)
-        elif isinstance(command, PlaceBracket):
+        """The commands that talk to the broker (journal and alerts are handled in execute)."""
+        if isinstance(command, PlaceBracket):
             await self._send(command.entry_key, command, self._broker.place_bracket(command))
         elif isinstance(command, PlaceExit):
             await self._send(command.key, command, self._broker.place_exit(command))

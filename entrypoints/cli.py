@@ -89,9 +89,6 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     except BarFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.bar_seconds is not None and args.bar_seconds <= 0:
-        print("error: --bar-seconds must be positive", file=sys.stderr)
-        return EXIT_USAGE
     progress = None
     if not args.no_progress and sys.stderr.isatty():
         progress = ProgressBar(len(series), "replay")
