@@ -39,19 +39,22 @@ from application.ports import (
 from domain.aggregation import BarAggregator
 from domain.bar import Bar
 from domain.commands import (
-    Alert,
-    AlertKind,
     CancelOrders,
     EngineCommand,
     Notify,
     PlaceBracket,
     PlaceExit,
     Reconcile,
-    Severity,
 )
 from domain.commands import Journal as JournalCommand
 from domain.engine import Engine, EngineStatus, WakeSpec
-from domain.events import BrokerPositionReported, EngineEvent, OrderRejected, ReconcileFailed
+from domain.events import (
+    BrokerPositionReported,
+    CancelFailed,
+    EngineEvent,
+    OrderRejected,
+    ReconcileFailed,
+)
 
 
 class BrokerError(Exception):
@@ -247,6 +250,16 @@ class TradingService:
         """Apply every event waiting in the inbox."""
         await self.execute(())
 
+    async def run_events(self) -> None:
+        """Apply broker events as they arrive, between bars too (a stop can fill at any time).
+
+        Runs until cancelled; the live daemon runs it beside :meth:`run`.
+        """
+        inbox = self._inbox
+        while True:
+            await inbox.wait()
+            await self.settle()
+
     async def execute(self, commands: Sequence[EngineCommand]) -> None:
         """Carry out commands in order, then the engine's answers to any events they caused."""
         async with self._lock:
@@ -283,9 +296,7 @@ class TradingService:
                 await self._broker.cancel(command)
             except BrokerError as exc:
                 self.counters.broker_errors += 1
-                self._notifier.notify(
-                    Alert(AlertKind.ANOMALY, Severity.WARNING, f"cancel failed: {exc}", command.ts)
-                )
+                self._inbox.put(CancelFailed(command.keys, command.ts, str(exc)))
         elif isinstance(command, Reconcile):
             try:
                 snapshot = await self._broker.snapshot(None)
@@ -293,7 +304,13 @@ class TradingService:
                 self.counters.broker_errors += 1
                 self._inbox.put(ReconcileFailed(command.ts, str(exc)))
             else:
-                self._inbox.put(BrokerPositionReported(snapshot.position, command.ts))
+                self._inbox.put(
+                    BrokerPositionReported(
+                        snapshot.position,
+                        command.ts,
+                        open_orders=tuple(order.key for order in snapshot.open_orders),
+                    )
+                )
 
     async def _send(
         self,

@@ -79,6 +79,10 @@ class AlertKind(Enum):
     RECONCILE_MISMATCH = "reconcile_mismatch"
     OPERATOR = "operator"
     ANOMALY = "anomaly"
+    CONNECTION = "connection"
+    """The broker link was lost or restored, or a connect attempt failed."""
+    STALE_DATA = "stale_data"
+    """No market bar arrived while the market was open."""
 
 
 class Severity(Enum):

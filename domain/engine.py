@@ -61,7 +61,9 @@ from domain.events import (
     BoundaryKind,
     BreakerResetRequested,
     BrokerPositionReported,
+    CancelFailed,
     EngineEvent,
+    EntryGateChanged,
     FlattenRequested,
     OrderAccepted,
     OrderCancelled,
@@ -278,6 +280,9 @@ class Engine:
         # reconcile_required holds only because a broker report disagreed with the position: a
         # later report that agrees lifts it (a race such as an OCA cancel before its sibling's fill).
         self._mismatch_only = False
+        # Gates on new entries held by the world outside (broker link down, journal unreachable):
+        # runtime facts, re-established after a restart, so not part of the snapshot.
+        self._gates: dict[str, str] = {}
         self._last_bar: Bar | None = None
         self._last_z: float | None = None
         self._resumed_after: int | None = None  # last bar end recorded by a restored snapshot
@@ -295,6 +300,7 @@ class Engine:
             ProtectiveExitFilled: self._on_protective_filled,
             OrderRejected: self._on_rejected,
             OrderCancelled: self._on_cancelled,
+            CancelFailed: self._on_cancel_failed,
             FlattenRequested: self._on_flatten,
             PauseRequested: self._on_pause,
             ResumeRequested: self._on_resume,
@@ -302,6 +308,7 @@ class Engine:
             SessionBoundary: self._on_boundary,
             BrokerPositionReported: self._on_broker_position,
             ReconcileFailed: self._on_reconcile_failed,
+            EntryGateChanged: self._on_gate,
         }
 
     # == public API ===========================================================================
@@ -461,11 +468,19 @@ class Engine:
         self._last_z = z
 
     @property
+    def entry_gates(self) -> dict[str, str]:
+        """Gates on new entries closed now, by source."""
+        return dict(self._gates)
+
+    @property
     def working_orders(self) -> dict[str, WorkingOrder]:
         return dict(self._orders)
 
     def entry_blocker(self, now: datetime) -> str | None:
         """Why a new entry would be refused now (None: entries are open)."""
+        if self._gates:
+            gate, reason = next(iter(self._gates.items()))
+            return f"{gate}: {reason}"
         if self.reconcile_required is not None:
             return f"reconcile required: {self.reconcile_required}"
         if self.paused:
@@ -934,6 +949,27 @@ class Engine:
         self._after_order_gone(order, event.ts, out)
         return out
 
+    def _on_cancel_failed(self, event: CancelFailed) -> list[EngineCommand]:
+        keys = ", ".join(event.keys)
+        out: list[EngineCommand] = [
+            Journal(OrderEventRecord(key, "cancel_failed", event.ts, event.reason))
+            for key in event.keys
+        ]
+        if any(
+            (order := self._orders.get(key)) is not None and order.role is OrderRole.ENTRY
+            for key in event.keys
+        ):
+            # The overdue entry is still working: cancel it again at the next bar close.
+            self._entry_cancel_sent = False
+        self._alert(
+            out,
+            AlertKind.ANOMALY,
+            Severity.WARNING,
+            f"cancel of {keys} not sent ({event.reason}): the order may still be working",
+            event.ts,
+        )
+        return out
+
     def _after_order_gone(
         self, order: WorkingOrder, ts: datetime, out: list[EngineCommand]
     ) -> None:
@@ -1111,6 +1147,8 @@ class Engine:
             )
             return out
         out.append(Journal(OrderEventRecord("-", "reconciled", event.ts, f"position {ours}")))
+        if event.open_orders is not None and ours != 0:
+            self._verify_protection(set(event.open_orders), event.ts, out)
         if self._mismatch_only:
             self._mismatch_only = False
             self.reconcile_required = None
@@ -1142,6 +1180,43 @@ class Engine:
                 )
                 self._place_exit(ExitReason.PROTECTION_LOST, event.ts, None, out)
         return out
+
+    def _verify_protection(self, live: set[str], ts: datetime, out: list[EngineCommand]) -> None:
+        """The broker listed its working orders: a protective leg we count on must be among them."""
+        legs = {k: o for k, o in self._orders.items() if o.role in _PROTECTIVE}
+        missing = sorted(k for k in legs if k not in live)
+        if not missing:
+            if legs:
+                names = ", ".join(f"{o.role.value} {k}" for k, o in sorted(legs.items()))
+                out.append(Journal(OrderEventRecord("-", "protection_verified", ts, names)))
+            return
+        for key in missing:
+            self._retire(key)
+        if any(o.role is OrderRole.EXIT for o in self._orders.values()):
+            self._derive_state()
+            return  # an exit is already working; it closes what the legs no longer protect
+        self._alert(
+            out,
+            AlertKind.ANOMALY,
+            Severity.CRITICAL,
+            f"the broker does not hold protective order(s) {', '.join(missing)}: closing the "
+            "position",
+            ts,
+        )
+        self._place_exit(ExitReason.PROTECTION_LOST, ts, None, out)
+        self._derive_state()
+
+    def _on_gate(self, event: EntryGateChanged) -> list[EngineCommand]:
+        if event.reason is None:
+            if self._gates.pop(event.gate, None) is None:
+                return []
+            detail = f"{event.gate}: open"
+        else:
+            if self._gates.get(event.gate) == event.reason:
+                return []
+            self._gates[event.gate] = event.reason
+            detail = f"{event.gate}: {event.reason}"
+        return [Journal(OrderEventRecord("-", "entry_gate", event.ts, detail))]
 
     def _on_reconcile_failed(self, event: ReconcileFailed) -> list[EngineCommand]:
         # Fail closed: without the broker's word, no new entries until a report agrees with us.

@@ -74,6 +74,15 @@ class OrderCancelled:
 
 
 @record
+class CancelFailed:
+    """A cancel could not be sent (the broker link was down): the orders may still be working."""
+
+    keys: tuple[str, ...]
+    ts: datetime
+    reason: str
+
+
+@record
 class FlattenRequested:
     ts: datetime
     by: str
@@ -117,11 +126,30 @@ class SessionBoundary:
 
 @record
 class BrokerPositionReported:
-    """What the broker says our position is (signed contracts), e.g. after a reconnect."""
+    """What the broker says our position is (signed contracts), e.g. after a reconnect.
+
+    ``open_orders`` are the keys of our orders the broker holds working, when the report lists them:
+    with a position open, the engine then checks that its protective legs are among them.
+    """
 
     signed_qty: int
     ts: datetime
     avg_price: Decimal | None = None
+    open_orders: tuple[str, ...] | None = None
+
+
+@record
+class EntryGateChanged:
+    """Something outside the engine opened or closed a gate on new entries.
+
+    ``gate`` names the source (``broker_link``, ``journal``, ``market_data``...); ``reason`` None
+    opens it. While any gate is closed the engine opens nothing new, but still manages (and closes)
+    an open position.
+    """
+
+    gate: str
+    reason: str | None
+    ts: datetime
 
 
 @record
@@ -139,6 +167,7 @@ EngineEvent = (
     | ProtectiveExitFilled
     | OrderRejected
     | OrderCancelled
+    | CancelFailed
     | FlattenRequested
     | PauseRequested
     | ResumeRequested
@@ -146,4 +175,5 @@ EngineEvent = (
     | SessionBoundary
     | BrokerPositionReported
     | ReconcileFailed
+    | EntryGateChanged
 )

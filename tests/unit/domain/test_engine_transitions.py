@@ -20,7 +20,9 @@ from domain.events import (
     BoundaryKind,
     BreakerResetRequested,
     BrokerPositionReported,
+    CancelFailed,
     EngineEvent,
+    EntryGateChanged,
     FlattenRequested,
     OrderAccepted,
     OrderCancelled,
@@ -54,6 +56,9 @@ EVENTS = (
     "broker_agrees",
     "broker_disagrees",
     "reconcile_failed",
+    "gate_closed",
+    "broker_legs_missing",
+    "cancel_failed",
 )
 J, N, PB, PX, C, R = "Journal", "Notify", "PlaceBracket", "PlaceExit", "CancelOrders", "Reconcile"
 
@@ -83,6 +88,9 @@ row("IDLE", "boundary_flatten", "IDLE", set())
 row("IDLE", "broker_agrees", "IDLE", {J})
 row("IDLE", "broker_disagrees", "IDLE", {J, N}, {"reconcile"})
 row("IDLE", "reconcile_failed", "IDLE", {J, N}, {"reconcile"})
+row("IDLE", "gate_closed", "IDLE", {J})
+row("IDLE", "cancel_failed", "IDLE", {J, N})
+row("IDLE", "broker_legs_missing", "IDLE", {J})
 
 # ENTERING: the bracket is working. A market entry still working at the next bar close is overdue:
 # the rest of it is cancelled (and whatever filled is closed when the cancel lands).
@@ -102,6 +110,9 @@ row("ENTERING", "boundary_flatten", "ENTERING", {C})
 row("ENTERING", "broker_agrees", "ENTERING", {J})
 row("ENTERING", "broker_disagrees", "ENTERING", {J, N}, {"reconcile"})
 row("ENTERING", "reconcile_failed", "ENTERING", {J, N}, {"reconcile"})
+row("ENTERING", "gate_closed", "ENTERING", {J})
+row("ENTERING", "cancel_failed", "ENTERING", {J, N})
+row("ENTERING", "broker_legs_missing", "ENTERING", {J})
 
 # HOLDING: the position is protected by its bracket; exits go out on signal, session or operator.
 row("HOLDING", "bar_quiet", "HOLDING", set())
@@ -120,6 +131,9 @@ row("HOLDING", "boundary_flatten", "EXITING", {J, PX})
 row("HOLDING", "broker_agrees", "HOLDING", {J})
 row("HOLDING", "broker_disagrees", "HOLDING", {J, N}, {"reconcile"})
 row("HOLDING", "reconcile_failed", "HOLDING", {J, N}, {"reconcile"})
+row("HOLDING", "gate_closed", "HOLDING", {J})
+row("HOLDING", "cancel_failed", "HOLDING", {J, N})
+row("HOLDING", "broker_legs_missing", "EXITING", {J, N, PX})
 
 # EXITING: the exit is working in the bracket's OCA group; whichever fills first ends the trade.
 row("EXITING", "bar_quiet", "EXITING", set())
@@ -138,6 +152,9 @@ row("EXITING", "boundary_flatten", "EXITING", set())
 row("EXITING", "broker_agrees", "EXITING", {J})
 row("EXITING", "broker_disagrees", "EXITING", {J, N}, {"reconcile"})
 row("EXITING", "reconcile_failed", "EXITING", {J, N}, {"reconcile"})
+row("EXITING", "gate_closed", "EXITING", {J})
+row("EXITING", "cancel_failed", "EXITING", {J, N})
+row("EXITING", "broker_legs_missing", "EXITING", {J})
 
 
 def test_the_table_covers_every_state_and_event() -> None:
@@ -223,6 +240,10 @@ def make_event(name: str, stage: str, side: Side, keys: dict[str, str]) -> Engin
         "broker_agrees": lambda: BrokerPositionReported(held, at),
         "broker_disagrees": lambda: BrokerPositionReported(held + 2, at),
         "reconcile_failed": lambda: ReconcileFailed(at, "not connected"),
+        "cancel_failed": lambda: CancelFailed((working,), at, "not connected to IB Gateway"),
+        "gate_closed": lambda: EntryGateChanged("broker_link", "connectivity lost (1100)", at),
+        # The broker agrees on the position but lists none of our orders as working.
+        "broker_legs_missing": lambda: BrokerPositionReported(held, at, open_orders=()),
     }
     return builders[name]()
 
