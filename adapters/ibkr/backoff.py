@@ -1,0 +1,152 @@
+"""Reconnect pacing for the IB connection, and what a failed connect attempt means.
+
+Operations §2 #1 and #11: reconnecting too fast after a Gateway restart gets error 326 (client id
+in use) because the old session has not cleared yet, so a 326 waits at least
+``client_id_wait_s`` before the next try.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Collection
+from enum import Enum
+
+# ib_async 2.1.0 sends "v157..178"; a server answering outside that range cannot be spoken to
+# (reference/tws-protocol.md §1).
+MIN_SERVER_VERSION = 157
+MAX_SERVER_VERSION = 178
+CLIENT_ID_IN_USE_CODE = 326
+
+
+def _finite(name: str, value: float, *, minimum: float, inclusive: bool) -> None:
+    ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
+    if not ok:
+        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        raise ValueError(f"Backoff: {name} must be a finite number {bound}, got {value!r}")
+
+
+class Backoff:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(max_s, initial_s·f^n)).
+
+    Deterministic for a seeded ``rng``. :meth:`reset` after a connection that stuck.
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        initial_s: float = 1.0,
+        factor: float = 2.0,
+        max_s: float = 60.0,
+        client_id_wait_s: float = 15.0,
+    ) -> None:
+        _finite("initial_s", initial_s, minimum=0.0, inclusive=False)
+        _finite("factor", factor, minimum=1.0, inclusive=True)
+        _finite("max_s", max_s, minimum=initial_s, inclusive=True)
+        _finite("client_id_wait_s", client_id_wait_s, minimum=0.0, inclusive=True)
+        self._rng = rng
+        self._initial_s = initial_s
+        self._factor = factor
+        self._max_s = max_s
+        self._client_id_wait_s = client_id_wait_s
+        self._attempts = 0
+        self._ceiling = initial_s
+        self._client_id_in_use = 0
+
+    @property
+    def attempts(self) -> int:
+        """Delays handed out since the last :meth:`reset`."""
+        return self._attempts
+
+    @property
+    def client_id_in_use_count(self) -> int:
+        """326 answers seen since the last :meth:`reset`."""
+        return self._client_id_in_use
+
+    @property
+    def ceiling_s(self) -> float:
+        """The upper bound of the next :meth:`next_delay`."""
+        return self._ceiling
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next attempt, in ``[0, ceiling_s]``; the ceiling then grows."""
+        delay = self._rng.uniform(0.0, self._ceiling)
+        self._attempts += 1
+        # Grown step by step and capped, so a long outage cannot overflow factor**attempts.
+        self._ceiling = min(self._max_s, self._ceiling * self._factor)
+        return delay
+
+    def after_client_id_in_use(self) -> float:
+        """Delay after error 326: ``client_id_wait_s`` plus the next jittered backoff step."""
+        self._client_id_in_use += 1
+        return self._client_id_wait_s + self.next_delay()
+
+    def reset(self) -> None:
+        self._attempts = 0
+        self._ceiling = self._initial_s
+        self._client_id_in_use = 0
+
+
+class ConnectFailure(Enum):
+    """Why a connect attempt failed, as far as the socket and IB told us."""
+
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    CLIENT_ID_IN_USE = "client id in use"
+    VERSION_REFUSED = "version refused"
+    OTHER = "other"
+
+    def message(self, host: str, port: int, client_id: int, detail: str = "") -> str:
+        """One line for a human (CLI, alert); ``detail`` is the exception or server version."""
+        at = f"{host}:{port}"
+        if self is ConnectFailure.REFUSED:
+            return f"nothing is listening on {at}: is IB Gateway running and is the API port right?"
+        if self is ConnectFailure.TIMEOUT:
+            return (
+                f"{at} accepted the connection but no API session started in time: is the Gateway "
+                "logged in, with no dialog open, and is this host in its Trusted IPs?"
+            )
+        if self is ConnectFailure.CLIENT_ID_IN_USE:
+            return (
+                f"client id {client_id} is already in use on {at} (IB error 326): another program "
+                "holds it or the previous session has not cleared yet; wait, or use another id"
+            )
+        if self is ConnectFailure.VERSION_REFUSED:
+            shown = f" ({detail})" if detail else ""
+            return (
+                f"{at} refused the API version handshake{shown}: this bot speaks server versions "
+                f"{MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}; check the Gateway and ib_async versions"
+            )
+        shown = detail or "unknown error"
+        return f"connecting to {at} as client id {client_id} failed: {shown}"
+
+
+def classify_connect_failure(
+    exc: BaseException | None,
+    *,
+    error_codes: Collection[int] = (),
+    server_version: int | None = None,
+) -> ConnectFailure:
+    """Classify a failed connect from the exception, IB error codes seen meanwhile, server version.
+
+    IB's own answers win over the socket symptom: a 326 usually surfaces as a closed socket or a
+    timeout, and a bad server version as a disconnect.
+    """
+    if CLIENT_ID_IN_USE_CODE in error_codes:
+        return ConnectFailure.CLIENT_ID_IN_USE
+    if server_version is not None and not (
+        MIN_SERVER_VERSION <= server_version <= MAX_SERVER_VERSION
+    ):
+        return ConnectFailure.VERSION_REFUSED
+    text = str(exc).lower() if exc is not None else ""
+    # ib_async's own words: "clientId N already in use?" and "TWS/gateway version must be >= 972".
+    if "already in use" in text:
+        return ConnectFailure.CLIENT_ID_IN_USE
+    if "version must be" in text:
+        return ConnectFailure.VERSION_REFUSED
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectFailure.REFUSED
+    if isinstance(exc, TimeoutError):
+        return ConnectFailure.TIMEOUT
+    return ConnectFailure.OTHER
