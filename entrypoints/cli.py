@@ -1,8 +1,9 @@
 """The ``quant-scalper`` command line.
 
 Exit codes: 0 success; 2 invalid command line or configuration; 3 unreadable or malformed input
-data; 1 anything unexpected (a bug: the traceback is shown). Expected failures print one clear
-message and no traceback.
+data; 4 IB Gateway unreachable or unusable (nothing listening, a refused version or client id, a
+timeout, no contract or bars); 1 anything unexpected (a bug: the traceback is shown). Expected
+failures print one clear message and no traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
+EXIT_UNAVAILABLE = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("config", help="validate a config file and show its warnings")
     check.add_argument("--config", type=Path, help="YAML config file")
 
+    ibkr = sub.add_parser(
+        "ibkr-check",
+        help="check that the configured IB Gateway works for the bot (places nothing by default)",
+        description="Connect to IB Gateway (ibkr.* in the config, or QS_IBKR__HOST, QS_IBKR__PORT, "
+        "QS_IBKR__CLIENT_ID), qualify the front MES contract, read accounts, positions and three "
+        "5-second bars.",
+    )
+    ibkr.add_argument("--config", type=Path, help="YAML config file")
+    ibkr.add_argument("--json", action="store_true", help="print one JSON object")
+    ibkr.add_argument(
+        "--test-order",
+        action="store_true",
+        help="also place a 1-lot buy limit far below the market and cancel it",
+    )
+    ibkr.add_argument(
+        "--bar-timeout", type=float, default=30.0, metavar="S", help="wait this long for 3 bars"
+    )
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -76,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "replay":
         return _replay(settings, args)
+    if args.command == "ibkr-check":
+        return _ibkr_check(settings, args)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
 
 
@@ -107,6 +129,27 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     if args.report is not None:
         written = write_report(args.report, result.summary, result.round_trips)
         print("report: " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+def _ibkr_check(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from entrypoints.ibkr_check import CheckFailed, run_check
+
+    try:
+        result = asyncio.run(
+            run_check(settings, bar_timeout_s=args.bar_timeout, test_order=args.test_order)
+        )
+    except CheckFailed as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if args.json:
+        print(json.dumps({"ok": True, **result.as_json()}))
+    else:
+        print("\n".join(result.lines()))
     return EXIT_OK
 
 

@@ -12,8 +12,11 @@ Containers (STYLE.md, "Composition root"):
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-from collections.abc import Callable
+import random
+import time
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
@@ -21,13 +24,21 @@ from typing import Literal
 from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
+from adapters.ibkr.backoff import Backoff
+from adapters.ibkr.broker import IbkrBroker
+from adapters.ibkr.client import IbClient
+from adapters.ibkr.contracts import IbkrContractResolver
+from adapters.ibkr.market_data import IbkrMarketData
+from adapters.ibkr.pacing import PacingLimiter
+from adapters.ibkr.session import IbkrSession
+from adapters.ibkr.staleness import StaleBarWatchdog
 from adapters.log_notifier import LogNotifier
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
-from application.ports import Broker, Journal, MarketData, ZScoreEngine, ZScoreEngineFactory
+from application.ports import Journal, ZScoreEngine, ZScoreEngineFactory
 from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
@@ -38,6 +49,9 @@ from domain.zscore import Threshold
 from entrypoints.settings import Settings
 
 Mode = Literal["simulated", "live"]
+
+ORDER_KEY_PREFIX = "QS"
+"""Every order key (IB ``orderRef``) starts with it: how the bot tells its orders from others."""
 
 _ZSCORE_ENGINES = {
     "rust": ("adapters.zscore.rust", "RustZScoreEngine"),
@@ -90,6 +104,7 @@ def engine_config(settings: Settings, calendar: SessionCalendar) -> EngineConfig
             flatten_before_close=timedelta(minutes=flatten) if flatten is not None else None,
             enabled=session.calendar != "none",
         ),
+        key_prefix=ORDER_KEY_PREFIX,
     )
 
 
@@ -136,19 +151,80 @@ class SimulatedAdapters(containers.DeclarativeContainer):
     bar_listeners = providers.List(clock, broker)
 
 
+def _pacing_limiter() -> PacingLimiter:
+    return PacingLimiter(time.monotonic, asyncio.sleep)
+
+
+def _backoff(max_s: float, client_id_wait_s: float) -> Backoff:
+    return Backoff(
+        random.Random(), initial_s=min(1.0, max_s), max_s=max_s, client_id_wait_s=client_id_wait_s
+    )
+
+
 class LiveAdapters(containers.DeclarativeContainer):
-    """Production adapters. The IB Gateway broker and feed and the SQL journal are provided by the
-    IBKR and journal work (issues #3 and #4); until then they are unset Dependencies, and
-    ``check_dependencies()`` names them instead of anything running half-wired."""
+    """Production adapters: IB Gateway through ib_async for bars, orders and contracts. The SQL
+    journal is provided by the journal work (issue #4); until then it is an unset Dependency, and
+    ``check_dependencies()`` names it instead of anything running half-wired."""
 
     core = providers.DependenciesContainer()
     inbox = providers.Singleton(EventInbox)
     clock = providers.Singleton(SystemClock)
-    market_data: providers.Dependency[MarketData] = providers.Dependency()
-    broker: providers.Dependency[Broker] = providers.Dependency()
-    journal: providers.Dependency[Journal] = providers.Dependency()
     notifier = providers.Singleton(LogNotifier)
+    journal: providers.Dependency[Journal] = providers.Dependency()
     bar_listeners = providers.List()
+
+    limiter = providers.Singleton(_pacing_limiter)
+    ibkr_client = providers.Singleton(
+        IbClient,
+        host=core.settings.provided.ibkr.host,
+        port=core.settings.provided.ibkr.port,
+        client_id=core.settings.provided.ibkr.client_id,
+        account=core.settings.provided.ibkr.account,
+        readonly=core.settings.provided.ibkr.readonly,
+        connect_timeout_s=core.settings.provided.ibkr.connect_timeout_s,
+        request_timeout_s=core.settings.provided.ibkr.request_timeout_s,
+        limiter=limiter,
+    )
+    market_data = providers.Singleton(IbkrMarketData, client=ibkr_client, clock=clock)
+    broker = providers.Singleton(
+        IbkrBroker,
+        client=ibkr_client,
+        sink=inbox,
+        instrument=core.instrument,
+        clock=clock,
+        key_prefix=ORDER_KEY_PREFIX,
+        commission_per_contract=core.settings.provided.execution.commission_per_side,
+        commission_wait_s=core.settings.provided.ibkr.commission_wait_s,
+    )
+    contracts = providers.Singleton(
+        IbkrContractResolver,
+        client=ibkr_client,
+        symbol=core.settings.provided.instrument.symbol,
+        exchange=core.settings.provided.instrument.exchange,
+        currency=core.settings.provided.instrument.currency,
+        expiry=core.settings.provided.instrument.expiry,
+    )
+    watchdog = providers.Singleton(
+        StaleBarWatchdog, core.calendar, grace_s=core.settings.provided.ibkr.stale_grace_s
+    )
+    backoff = providers.Singleton(
+        _backoff,
+        core.settings.provided.ibkr.reconnect_max_s,
+        core.settings.provided.ibkr.client_id_wait_s,
+    )
+    session = providers.Singleton(
+        IbkrSession,
+        client=ibkr_client,
+        broker=broker,
+        market_data=market_data,
+        resolver=contracts,
+        sink=inbox,
+        notifier=notifier,
+        clock=clock,
+        watchdog=watchdog,
+        backoff=backoff,
+        watchdog_interval_s=core.settings.provided.ibkr.watchdog_interval_s,
+    )
 
 
 class Services(containers.DeclarativeContainer):
@@ -192,8 +268,13 @@ def build_container(
     *,
     bar_source: BarSeries | None = None,
     on_progress: Callable[[int], None] | None = None,
+    adapter_overrides: Mapping[str, object] | None = None,
 ) -> Application:
-    """The application container for ``mode``; ``bar_source`` feeds the simulated market data."""
+    """The application container for ``mode``; ``bar_source`` feeds the simulated market data.
+
+    ``adapter_overrides`` replaces adapters by provider name (``clock``, ``journal``,
+    ``notifier``...) with ready objects, before anything is built.
+    """
     core = Core(settings=settings)
     adapters: containers.DeclarativeContainer
     if mode == "simulated":
@@ -205,4 +286,9 @@ def build_container(
         adapters = LiveAdapters(core=core)
     else:
         raise ValueError(f"unknown mode {mode!r}")
+    for name, value in (adapter_overrides or {}).items():
+        provider = getattr(adapters, name, None)
+        if not isinstance(provider, providers.Provider):
+            raise ValueError(f"no adapter named {name!r} to override in {mode} mode")
+        provider.override(providers.Object(value))
     return Application(core=core, adapters=adapters)

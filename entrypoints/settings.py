@@ -231,6 +231,34 @@ class IbkrSettings(BaseModel):
         10.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a connection."
     )
     readonly: bool = Field(False, description="Connect read-only (no orders).")
+    request_timeout_s: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="Seconds to wait for an answer to a request."
+    )
+    commission_wait_s: float = Field(
+        2.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds a fill waits for IB's commission report before the configured rate "
+        "is booked.",
+    )
+    stale_grace_s: float = Field(
+        30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A 5-second bar this late, while the market is open, means a stale feed.",
+    )
+    watchdog_interval_s: float = Field(
+        5.0, gt=0, allow_inf_nan=False, description="Seconds between feed and roll checks."
+    )
+    reconnect_max_s: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="Longest wait between reconnect attempts."
+    )
+    client_id_wait_s: float = Field(
+        15.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Wait after error 326 (client id in use) for the old session to clear.",
+    )
 
 
 class DatabaseSettings(BaseModel):

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.ibkr.broker import IbkrBroker
+from adapters.ibkr.contracts import IbkrContractResolver
+from adapters.ibkr.market_data import IbkrMarketData
 from adapters.simulated.broker import SimulatedBroker
 from adapters.zscore.reference import PythonZScoreEngine
 from adapters.zscore.rust import RustZScoreEngine
+from application.ports import Broker, ContractResolver, MarketData
 from application.services import TradingService
 from entrypoints.container import (
     LiveAdapters,
@@ -40,10 +44,27 @@ def test_the_simulated_container_wires_the_trading_service() -> None:
 
 def test_the_live_container_names_what_is_not_wired_yet() -> None:
     app = build_container(load_settings(None, {}), "live")
-    with pytest.raises(Exception, match="market_data") as raised:
+    with pytest.raises(Exception, match="journal") as raised:
         app.check_dependencies()
-    for name in ("broker", "journal"):
-        assert name in str(raised.value)
+    for name in ("market_data", "broker"):
+        assert name not in str(raised.value)
+
+
+def test_the_live_container_wires_ib_gateway_adapters_from_settings() -> None:
+    settings = load_settings(
+        None,
+        {"QS_IBKR__PORT": "4999", "QS_IBKR__CLIENT_ID": "5", "QS_INSTRUMENT__EXPIRY": "202612"},
+    )
+    adapters = build_container(settings, "live").adapters
+    broker: Broker = adapters.broker()
+    market_data: MarketData = adapters.market_data()
+    resolver: ContractResolver = adapters.contracts()
+    assert isinstance(broker, IbkrBroker)
+    assert isinstance(market_data, IbkrMarketData)
+    assert isinstance(resolver, IbkrContractResolver)
+    client = adapters.ibkr_client()
+    assert (client.host, client.port, client.client_id) == ("127.0.0.1", 4999, 5)
+    assert adapters.session().client is client
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,12 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "account": None,
         "connect_timeout_s": 10.0,
         "readonly": False,
+        "request_timeout_s": 10.0,
+        "commission_wait_s": 2.0,
+        "stale_grace_s": 30.0,
+        "watchdog_interval_s": 5.0,
+        "reconnect_max_s": 60.0,
+        "client_id_wait_s": 15.0,
     }
     assert (s.database.url, s.database.data_dir) == (None, Path("var"))
     assert s.telegram.model_dump() == {

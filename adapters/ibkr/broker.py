@@ -1,0 +1,391 @@
+"""The Broker port on IB: brackets, exits, cancels, flatten-all, and order events driven by fills.
+
+Order events reach the engine through the sink in the order the engine needs, whatever order IB sends
+its callbacks in:
+
+* an order is *accepted* the first time IB reports it working (PreSubmitted or Submitted);
+* *fills* come from executions only (never from orderStatus, which may arrive before or after them,
+  repeated, or not at all). An execution waits up to ``commission_wait_s`` for its commission report,
+  so the fill is booked with IB's own commission; past that, with the configured rate. Each
+  execution id is reported once, however often IB repeats it;
+* *rejections* (errors 201, 202 on a new order...) and *cancels* are reported once per order, after
+  any of its fills still waiting for a commission report.
+
+Every order carries its idempotency key in ``orderRef``. A placement is never retried here: after a
+reconnect :meth:`IbkrBroker.resync` looks every order up by its key (working orders, executions) and
+reports what happened while the link was down; an order IB does not know is reported cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from ib_async import CommissionReport, Contract, Execution, Order, Trade
+from ib_async import Fill as IbFill
+
+from adapters.ibkr.client import IbClient
+from adapters.ibkr.mapping import (
+    MappingError,
+    bracket_orders,
+    broker_order,
+    domain_fill,
+    exit_order,
+    protective_kind,
+)
+from application.ports import BrokerOrder, BrokerSnapshot, Clock, OrderEventSink
+from application.services import BrokerError
+from domain.commands import CancelOrders, PlaceBracket, PlaceExit
+from domain.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    ProtectiveExitFilled,
+)
+from domain.position import Fill
+from domain.values import Instrument
+
+log = logging.getLogger(__name__)
+
+_WORKING = frozenset({"PreSubmitted", "Submitted"})
+_DONE = frozenset({"Cancelled", "ApiCancelled", "Inactive"})
+_REJECT_CODES = frozenset({201, 203, 10147, 10148, 10149})
+
+
+@dataclass(slots=True)
+class _Tracked:
+    key: str
+    trade: Trade | None
+    qty: int
+    filled: int = 0
+    accepted: bool = False
+    done: bool = False
+    pending: set[str] = field(default_factory=set)
+    """Execution ids of this order waiting for their commission report."""
+    deferred: list[object] = field(default_factory=list)
+    """A terminal event held back until the pending fills are out."""
+
+
+class IbkrBroker:
+    """Broker port over an :class:`IbClient`; reports order events to ``sink``."""
+
+    def __init__(
+        self,
+        *,
+        client: IbClient,
+        sink: OrderEventSink,
+        instrument: Instrument,
+        clock: Clock,
+        key_prefix: str,
+        commission_per_contract: Decimal,
+        commission_wait_s: float = 2.0,
+        dry_run: bool = False,
+    ) -> None:
+        self._client = client
+        self._sink = sink
+        self._instrument = instrument
+        self._clock = clock
+        self._prefix = key_prefix + "-"
+        self._commission = commission_per_contract
+        self._commission_wait = commission_wait_s
+        self._dry_run = dry_run
+        self._contract: Contract | None = None
+        self._orders: dict[str, _Tracked] = {}
+        self._reported_execs: set[str] = set()
+        self._waiting: dict[str, tuple[IbFill, asyncio.TimerHandle]] = {}
+        self.last_execution: datetime | None = None
+        self.flatten_seq = 0
+        client.on_order_status(self._on_status)
+        client.on_execution(self._on_execution)
+        client.on_commission(self._on_commission)
+
+    # -- wiring -------------------------------------------------------------------------------
+
+    def use_contract(self, contract: Contract) -> None:
+        """The qualified contract orders go to (set by the session after it resolves one)."""
+        self._contract = contract
+
+    @property
+    def contract(self) -> Contract | None:
+        return self._contract
+
+    def is_ours(self, key: str) -> bool:
+        return key.startswith(self._prefix)
+
+    # -- Broker port --------------------------------------------------------------------------
+
+    async def place_bracket(self, order: PlaceBracket) -> None:
+        contract = self._ready()
+        orders = bracket_orders(order, account=self._client.account)
+        keys = [o.orderRef for o in orders]
+        if self._dry_run:
+            self._dry_run_accept(keys, order.ts)
+            return
+        parent_id = self._client.next_order_id()
+        orders[0].orderId = parent_id
+        for child in orders[1:]:
+            child.orderId = self._client.next_order_id()
+            child.parentId = parent_id
+        # placeOrder only writes to the socket: the three go out back to back, no await between.
+        for ib_order in orders:
+            self._send(contract, ib_order)
+
+    async def place_exit(self, order: PlaceExit) -> None:
+        contract = self._ready()
+        ib_order = exit_order(order, account=self._client.account)
+        if self._dry_run:
+            self._dry_run_accept([order.key], order.ts)
+            return
+        ib_order.orderId = self._client.next_order_id()
+        self._send(contract, ib_order)
+
+    async def cancel(self, order: CancelOrders) -> None:
+        self._ready()
+        for key in order.keys:
+            tracked = self._orders.get(key)
+            trade = tracked.trade if tracked is not None else self._find_working(key)
+            if self._dry_run or trade is None or trade.isDone():
+                if tracked is None or not tracked.done:
+                    # Nothing working at IB under this key: it is as cancelled as it will get.
+                    self._terminal(key, OrderCancelled(key, order.ts, "not working at the broker"))
+                continue
+            self._client.cancel(trade.order)
+
+    async def flatten_all(self, ts: datetime) -> None:
+        """Cancel every working order of ours, then close the position at market."""
+        contract = self._ready()
+        for trade in self._client.open_trades():
+            if self.is_ours(trade.order.orderRef) and not trade.isDone():
+                self._client.cancel(trade.order)
+        positions = await self._client.positions()
+        held = sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
+        if held == 0 or self._dry_run:
+            return
+        self.flatten_seq += 1
+        key = f"{self._prefix}{int(ts.timestamp())}-F{self.flatten_seq}-X"
+        ib_order = Order(
+            action="SELL" if held > 0 else "BUY",
+            totalQuantity=abs(held),
+            orderType="MKT",
+            tif="GTC",
+            outsideRth=True,
+            orderRef=key,
+            account=self._client.account,
+            transmit=True,
+        )
+        ib_order.orderId = self._client.next_order_id()
+        self._send(contract, ib_order)
+
+    async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot:
+        contract = self._ready()
+        try:
+            positions = await self._client.positions()
+            fills = await self._client.executions(executions_since)
+        except (TimeoutError, ConnectionError) as exc:
+            raise BrokerError(f"IB did not answer: {exc or type(exc).__name__}") from exc
+        position = sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
+        return BrokerSnapshot(
+            position=position,
+            open_orders=self.working_orders(),
+            executions=tuple(
+                self._map_fill(f.execution, f.commissionReport)
+                for f in fills
+                if self.is_ours(f.execution.orderRef)
+            ),
+        )
+
+    def working_orders(self) -> tuple[BrokerOrder, ...]:
+        """Our orders IB holds working now, from the connection's view."""
+        return tuple(
+            broker_order(t.order, t.orderStatus.remaining or t.order.totalQuantity)
+            for t in self._client.open_trades()
+            if self.is_ours(t.order.orderRef) and not t.isDone()
+        )
+
+    # -- after a reconnect --------------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """Report what happened while the link was down, looking every order up by its key.
+
+        Executions IB reports that we have not (fills during the outage) go out first; then orders
+        we placed that IB holds working are accepted, and orders IB does not know (never arrived,
+        or ended while we were away without a fill we could see) are reported cancelled.
+        """
+        ts = self._clock.now()
+        since = self.last_execution
+        fills = await self._client.executions(since)
+        for ib_fill in fills:
+            execution = ib_fill.execution
+            if self.is_ours(execution.orderRef):
+                self._report_fill(execution, ib_fill.commissionReport)
+        working = {
+            t.order.orderRef: t
+            for t in self._client.open_trades()
+            if self.is_ours(t.order.orderRef) and not t.isDone()
+        }
+        for key, tracked in list(self._orders.items()):
+            if tracked.done:
+                continue
+            trade = working.get(key)
+            if trade is not None:
+                tracked.trade = trade
+                if not tracked.accepted:
+                    tracked.accepted = True
+                    self._sink.put(OrderAccepted(key, ts))
+            elif tracked.filled >= tracked.qty:
+                tracked.done = True
+            else:
+                self._terminal(key, OrderCancelled(key, ts, "not working at IB after reconnect"))
+        for key, trade in working.items():
+            if key not in self._orders:
+                # Working at IB from before this process (a restart): track it from now on.
+                self._orders[key] = _Tracked(
+                    key, trade, int(trade.order.totalQuantity), accepted=True
+                )
+                self._sink.put(OrderAccepted(key, ts))
+
+    async def position(self) -> int:
+        contract = self._ready()
+        positions = await self._client.positions()
+        return sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
+
+    # -- ib_async callbacks -------------------------------------------------------------------
+
+    def _on_status(self, trade: Trade) -> None:
+        key = trade.order.orderRef
+        tracked = self._orders.get(key)
+        if tracked is None:
+            if not self.is_ours(key):
+                return
+            tracked = self._orders[key] = _Tracked(key, trade, int(trade.order.totalQuantity))
+        tracked.trade = trade
+        status = trade.orderStatus.status
+        ts = self._clock.now()
+        if status in _WORKING and not tracked.accepted and not tracked.done:
+            tracked.accepted = True
+            self._sink.put(OrderAccepted(key, ts))
+        elif status in _DONE and not tracked.done:
+            code, text = _last_error(trade)
+            if code in _REJECT_CODES or (code is not None and not tracked.accepted):
+                event: object = OrderRejected(key, ts, text, code)
+            else:
+                event = OrderCancelled(key, ts, text or status)
+            self._terminal(key, event)
+
+    def _on_execution(self, trade: Trade, ib_fill: IbFill) -> None:
+        execution = ib_fill.execution
+        if not self.is_ours(execution.orderRef) or execution.execId in self._reported_execs:
+            return
+        if execution.execId in self._waiting:
+            return
+        report = ib_fill.commissionReport
+        if report.execId == execution.execId and report.commission > 0:
+            self._report_fill(execution, report)
+            return
+        tracked = self._orders.get(execution.orderRef)
+        if tracked is not None:
+            tracked.pending.add(execution.execId)
+        handle = asyncio.get_running_loop().call_later(
+            self._commission_wait, self._commission_overdue, execution.execId
+        )
+        self._waiting[execution.execId] = (ib_fill, handle)
+
+    def _on_commission(self, trade: Trade, ib_fill: IbFill, report: CommissionReport) -> None:
+        waiting = self._waiting.pop(report.execId, None)
+        if waiting is None:
+            return
+        waiting[1].cancel()
+        self._report_fill(waiting[0].execution, report)
+
+    def _commission_overdue(self, exec_id: str) -> None:
+        waiting = self._waiting.pop(exec_id, None)
+        if waiting is None:
+            return
+        log.warning("no commission report for execution %s: booking the configured rate", exec_id)
+        self._report_fill(waiting[0].execution, None)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ready(self) -> Contract:
+        if not self._client.connected:
+            raise BrokerError("not connected to IB Gateway")
+        if self._contract is None:
+            raise BrokerError("no contract resolved yet")
+        return self._contract
+
+    def _send(self, contract: Contract, ib_order: Order) -> None:
+        key = ib_order.orderRef
+        trade = self._client.place(contract, ib_order)
+        self._orders[key] = _Tracked(key, trade, int(ib_order.totalQuantity))
+
+    def _dry_run_accept(self, keys: list[str], ts: datetime) -> None:
+        for key in keys:
+            self._orders[key] = _Tracked(key, None, 0, accepted=True)
+            self._sink.put(OrderAccepted(key, ts))
+
+    def _find_working(self, key: str) -> Trade | None:
+        for trade in self._client.open_trades():
+            if trade.order.orderRef == key:
+                return trade
+        return None
+
+    def _map_fill(self, execution: Execution, report: CommissionReport | None) -> Fill:
+        return domain_fill(
+            execution,
+            report,
+            instrument=self._instrument,
+            fallback_commission_per_contract=self._commission,
+        )
+
+    def _report_fill(self, execution: Execution, report: CommissionReport | None) -> None:
+        exec_id = execution.execId
+        if exec_id in self._reported_execs:
+            return
+        waiting = self._waiting.pop(exec_id, None)
+        if waiting is not None:
+            waiting[1].cancel()
+        try:
+            fill = self._map_fill(execution, report)
+        except MappingError as exc:
+            log.error("execution %s cannot be booked: %s", exec_id, exc)
+            return
+        self._reported_execs.add(exec_id)
+        if self.last_execution is None or fill.ts > self.last_execution:
+            self.last_execution = fill.ts
+        kind = protective_kind(fill.order_key)
+        self._sink.put(OrderFilled(fill) if kind is None else ProtectiveExitFilled(fill, kind))
+        tracked = self._orders.get(fill.order_key)
+        if tracked is None:
+            tracked = self._orders[fill.order_key] = _Tracked(fill.order_key, None, fill.qty)
+        tracked.filled += fill.qty
+        tracked.pending.discard(exec_id)
+        if tracked.filled >= tracked.qty:
+            tracked.done = True
+        if not tracked.pending and tracked.deferred:
+            for event in tracked.deferred:
+                self._sink.put(event)  # type: ignore[arg-type]
+            tracked.deferred.clear()
+
+    def _terminal(self, key: str, event: object) -> None:
+        tracked = self._orders.get(key)
+        if tracked is None:
+            tracked = self._orders[key] = _Tracked(key, None, 0)
+        if tracked.done:
+            return  # reported once: a fully filled or already ended order has nothing to add
+        tracked.done = True
+        if tracked.pending:
+            tracked.deferred.append(event)
+        else:
+            self._sink.put(event)  # type: ignore[arg-type]
+
+
+def _last_error(trade: Trade) -> tuple[int | None, str]:
+    """The last error IB attached to a trade's log (201 rejected, 202 cancelled...)."""
+    for entry in reversed(trade.log):
+        if entry.errorCode:
+            return entry.errorCode, entry.message
+    return None, ""

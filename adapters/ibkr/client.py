@@ -1,0 +1,231 @@
+"""Our thin client over ``ib_async.IB``: the few calls the adapter makes, and nothing else.
+
+It owns the IB object, checks the negotiated server version (ib_async 2.x speaks the classic text
+protocol, which IB serves up to version 178; above that the messages change and 2.x would
+mis-decode them), turns connect failures into one classified error, and sends every historical
+request through the pacing limiter. Callers get ib_async objects back but never pass them out of
+``adapters/ibkr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ib_async import (
+    IB,
+    BarDataList,
+    CommissionReport,
+    Contract,
+    ContractDetails,
+    ExecutionFilter,
+    Fill,
+    Order,
+    Position,
+    RealTimeBarList,
+    Trade,
+)
+
+from adapters.ibkr.backoff import MAX_SERVER_VERSION, ConnectFailure, classify_connect_failure
+from adapters.ibkr.pacing import PacingLimiter
+
+ErrorHandler = Callable[[int, int, str], None]
+"""(reqId, errorCode, errorString)."""
+
+
+class IbConnectError(ConnectionError):
+    """Connecting to IB Gateway failed; ``failure`` says how, ``str()`` is one line for a human."""
+
+    def __init__(self, failure: ConnectFailure, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+class IbClient:
+    """One API connection to IB Gateway or TWS."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        client_id: int,
+        account: str | None = None,
+        readonly: bool = False,
+        connect_timeout_s: float = 10.0,
+        request_timeout_s: float = 10.0,
+        limiter: PacingLimiter | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.readonly = readonly
+        self._account = account or ""
+        self._connect_timeout = connect_timeout_s
+        self._request_timeout = request_timeout_s
+        self._limiter = limiter
+        self._rt_requests = 0
+        self.ib = IB()
+        self.ib.RaiseRequestErrors = False
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect and synchronise; raises :class:`IbConnectError` naming what went wrong."""
+        codes: list[int] = []
+
+        def on_error(req_id: int, code: int, text: str, contract: object = None) -> None:
+            codes.append(code)
+
+        self.ib.errorEvent += on_error
+        try:
+            await self.ib.connectAsync(
+                self.host,
+                self.port,
+                clientId=self.client_id,
+                timeout=self._connect_timeout,
+                readonly=self.readonly,
+                account=self._account,
+            )
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            version = self.server_version or None
+            self.ib.disconnect()
+            failure = classify_connect_failure(exc, error_codes=codes, server_version=version)
+            raise self._error(failure, str(exc) or type(exc).__name__) from exc
+        finally:
+            self.ib.errorEvent -= on_error
+        version = self.server_version
+        if version > MAX_SERVER_VERSION:
+            self.ib.disconnect()
+            raise self._error(ConnectFailure.VERSION_REFUSED, f"server version {version}")
+        if not self._account:
+            accounts = self.ib.managedAccounts()
+            self._account = accounts[0] if len(accounts) == 1 else ""
+
+    def _error(self, failure: ConnectFailure, detail: str) -> IbConnectError:
+        return IbConnectError(
+            failure, failure.message(self.host, self.port, self.client_id, detail)
+        )
+
+    def disconnect(self) -> None:
+        self.ib.disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self.ib.isConnected()
+
+    @property
+    def server_version(self) -> int:
+        return int(self.ib.client.serverVersion() or 0)
+
+    @property
+    def account(self) -> str:
+        return self._account
+
+    def accounts(self) -> list[str]:
+        return list(self.ib.managedAccounts())
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on_error(self, handler: ErrorHandler) -> None:
+        def relay(req_id: int, code: int, text: str, contract: object = None) -> None:
+            handler(req_id, code, text)
+
+        self.ib.errorEvent += relay
+
+    def on_disconnected(self, handler: Callable[[], None]) -> None:
+        self.ib.disconnectedEvent += handler
+
+    def on_order_status(self, handler: Callable[[Trade], None]) -> None:
+        self.ib.orderStatusEvent += handler
+
+    def on_execution(self, handler: Callable[[Trade, Fill], None]) -> None:
+        self.ib.execDetailsEvent += handler
+
+    def on_commission(self, handler: Callable[[Trade, Fill, CommissionReport], None]) -> None:
+        self.ib.commissionReportEvent += handler
+
+    # -- contracts and data -------------------------------------------------------------------
+
+    async def contract_details(self, contract: Contract) -> list[ContractDetails]:
+        return list(
+            await asyncio.wait_for(self.ib.reqContractDetailsAsync(contract), self._request_timeout)
+        )
+
+    async def realtime_bars(self, contract: Contract) -> RealTimeBarList:
+        """Subscribe to 5-second TRADES bars, outside regular hours too."""
+        if self._limiter is not None:
+            # Real-time bars count toward pacing (60 requests per 10 minutes) but are neither an
+            # "identical historical request" nor an open one: a resubscribe must not wait 15 s.
+            self._rt_requests += 1
+            await self._limiter.acquire(
+                f"rt:{contract.conId}:{self._rt_requests}", f"{contract.conId}:TRADES"
+            )
+            self._limiter.release()
+        return self.ib.reqRealTimeBars(contract, 5, "TRADES", False)
+
+    def cancel_realtime_bars(self, bars: RealTimeBarList) -> None:
+        if self.connected:
+            self.ib.cancelRealTimeBars(bars)
+
+    async def historical_bars(
+        self, contract: Contract, end: datetime, duration_s: int, bar_size: str
+    ) -> BarDataList:
+        """Bars ending at ``end`` (UTC) over ``duration_s`` seconds, dated in UTC (formatDate 2)."""
+        key = f"hist:{contract.conId}:{end.isoformat()}:{duration_s}:{bar_size}"
+        if self._limiter is not None:
+            await self._limiter.acquire(key, f"{contract.conId}:TRADES")
+        try:
+            return await self.ib.reqHistoricalDataAsync(
+                contract,
+                end.astimezone(UTC),
+                f"{duration_s} S",
+                bar_size,
+                "TRADES",
+                useRTH=False,
+                formatDate=2,
+                timeout=self._request_timeout,
+            )
+        finally:
+            if self._limiter is not None:
+                self._limiter.release()
+
+    # -- orders and account -------------------------------------------------------------------
+
+    def next_order_id(self) -> int:
+        return int(self.ib.client.getReqId())
+
+    def place(self, contract: Contract, order: Order) -> Trade:
+        return self.ib.placeOrder(contract, order)
+
+    def cancel(self, order: Order) -> None:
+        self.ib.cancelOrder(order)
+
+    def trades(self) -> list[Trade]:
+        return list(self.ib.trades())
+
+    def open_trades(self) -> list[Trade]:
+        return list(self.ib.openTrades())
+
+    def fills(self) -> list[Fill]:
+        return list(self.ib.fills())
+
+    async def executions(self, since: datetime | None) -> list[Fill]:
+        """Executions IB reports since ``since`` (all of its day when None), with commissions."""
+        spec = ExecutionFilter(clientId=self.client_id)
+        if since is not None:
+            spec.time = since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S")
+        return list(await asyncio.wait_for(self.ib.reqExecutionsAsync(spec), self._request_timeout))
+
+    async def positions(self) -> list[Position]:
+        return list(await asyncio.wait_for(self.ib.reqPositionsAsync(), self._request_timeout))
+
+    async def open_orders(self) -> list[Trade]:
+        return list(await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self._request_timeout))
+
+    def account_values(self) -> dict[str, str]:
+        return {
+            f"{v.tag}:{v.currency}" if v.currency else v.tag: v.value
+            for v in self.ib.accountValues(self._account)
+        }

@@ -1,0 +1,326 @@
+"""The connection supervisor: keeps one IB API session healthy and tells the engine what it must know.
+
+What it answers (``reference/operations.md`` §2):
+
+* connect with jittered exponential backoff; after error 326 (client id in use) wait long enough for
+  the Gateway to clear the old session, and keep the same id (orders are visible per client id);
+* on every (re)connect: resolve the contract, (re)subscribe bars and fill the gap, report what
+  happened to our orders while away (by key), and reconcile the position and the protective orders;
+* 1100 (IB lost): close the ``broker_link`` entry gate; 1101 (restored, data lost): resubscribe,
+  backfill, reconcile, reopen; 1102 (restored, data kept): reconcile, reopen;
+* data-farm notices (2103/2105/2157...) are data events: never a reason to drop the order link; when
+  a broken farm comes back, the bar stream is resubscribed;
+* a stale-bar watchdog that knows the session calendar: quiet through halts, weekends and holidays;
+  otherwise it alerts once and resubscribes with backoff while the feed stays stale;
+* the roll: when the front month changes and we hold nothing in the old one, switch to the new one;
+* a periodic reconcile (every five minutes by default), since IB does not replay missed callbacks.
+
+Entry gates and reconcile reports go to the engine through the order-event sink; alerts go to the
+notifier. The engine's own rules decide the rest (fail closed on any mismatch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from adapters.ibkr.backoff import Backoff, ConnectFailure
+from adapters.ibkr.broker import IbkrBroker
+from adapters.ibkr.client import IbClient, IbConnectError
+from adapters.ibkr.contracts import ContractError, IbkrContractResolver
+from adapters.ibkr.market_data import IbkrMarketData
+from adapters.ibkr.staleness import Freshness, StaleBarWatchdog
+from application.ports import Clock, Notifier, OrderEventSink
+from application.services import BrokerError
+from domain.bar import Bar
+from domain.commands import Alert, AlertKind, Severity
+from domain.contract import FutureContract
+from domain.events import BrokerPositionReported, EntryGateChanged, ReconcileFailed
+
+log = logging.getLogger(__name__)
+
+GATE = "broker_link"
+
+LINK_LOST = 1100
+RESTORED_DATA_LOST = 1101
+RESTORED_DATA_KEPT = 1102
+FARM_BROKEN = frozenset({2103, 2105, 2157})
+FARM_OK = frozenset({2104, 2106, 2158})
+BAR_BUST = 10225
+
+
+class IbkrSession:
+    """Owns the connection lifecycle of one :class:`IbClient` and the adapters on it."""
+
+    def __init__(
+        self,
+        *,
+        client: IbClient,
+        broker: IbkrBroker,
+        market_data: IbkrMarketData,
+        resolver: IbkrContractResolver,
+        sink: OrderEventSink,
+        notifier: Notifier,
+        clock: Clock,
+        watchdog: StaleBarWatchdog,
+        backoff: Backoff,
+        watchdog_interval_s: float = 5.0,
+        roll_check_interval_s: float = 3600.0,
+        reconcile_interval_s: float = 300.0,
+        max_connect_attempts: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.broker = broker
+        self.market_data = market_data
+        self.resolver = resolver
+        self._sink = sink
+        self._notifier = notifier
+        self._clock = clock
+        self._watchdog = watchdog
+        self._backoff = backoff
+        self._watch_every = watchdog_interval_s
+        self._roll_every = roll_check_interval_s
+        self._reconcile_every = reconcile_interval_s
+        self._last_reconcile: float | None = None
+        self._max_attempts = max_connect_attempts
+        self._sleep = sleep
+        self.contract: FutureContract | None = None
+        self.link_up = False
+        self.reconnects = 0
+        self.stale_alerts = 0
+        self.last_error: str | None = None
+        self._farms_broken: set[int] = set()
+        self._closing = False
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_roll_check: float | None = None
+        client.on_error(self._on_error)
+        client.on_disconnected(self._on_disconnected)
+        market_data.on_bar(self._on_bar)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (retrying with backoff) and bring everything up; then watch the feed."""
+        self._gate("not connected to IB Gateway yet")
+        await self._connect()
+        self._watching = asyncio.get_running_loop().create_task(self._watch())
+
+    async def close(self) -> None:
+        """Stop watching and reconnecting, end the bar stream, disconnect."""
+        self._closing = True
+        tasks = [t for t in (self._reconnecting, self._watching, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.market_data.close()
+        self.client.disconnect()
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                await self.client.connect()
+                break
+            except IbConnectError as exc:
+                self.last_error = str(exc)
+                if self._max_attempts is not None and attempts >= self._max_attempts:
+                    raise
+                if attempts == 1:
+                    self._alert(AlertKind.CONNECTION, Severity.WARNING, f"cannot connect: {exc}")
+                if exc.failure is ConnectFailure.CLIENT_ID_IN_USE:
+                    delay = self._backoff.after_client_id_in_use()
+                else:
+                    delay = self._backoff.next_delay()
+                log.warning("connect attempt %d failed (%s); next in %.1f s", attempts, exc, delay)
+                await self._sleep(delay)
+        self._backoff.reset()
+        await self._bring_up(reconnect=self.contract is not None)
+
+    async def _bring_up(self, *, reconnect: bool) -> None:
+        """After a connect: contract, bars (with the gap filled), order resync, reconcile."""
+        now = self._clock.now()
+        if self.contract is None:
+            self.contract = await self.resolver.front_month(now)
+        ib_contract = self.resolver.ib_contract(self.contract)
+        self.broker.use_contract(ib_contract)
+        if reconnect and self.market_data.contract is not None:
+            filled = await self.market_data.recover()
+        else:
+            await self.market_data.subscribe(ib_contract)
+            filled = 0
+        await self.broker.resync()
+        await self.reconcile("connected" if not reconnect else "reconnected")
+        self.link_up = True
+        self._sink.put(EntryGateChanged(GATE, None, self._clock.now()))
+        if reconnect:
+            self.reconnects += 1
+            self._alert(
+                AlertKind.CONNECTION,
+                Severity.INFO,
+                f"reconnected to IB Gateway; {filled} missed bars filled in; position reconciled",
+            )
+        else:
+            self._alert(
+                AlertKind.CONNECTION,
+                Severity.INFO,
+                f"connected to IB Gateway (server version {self.client.server_version}), "
+                f"trading {self.contract.local_symbol}",
+            )
+
+    async def reconcile(self, reason: str) -> None:
+        """Ask IB for our position and working orders; the engine compares them with its own."""
+        ts = self._clock.now()
+        self._last_reconcile = asyncio.get_running_loop().time()
+        try:
+            position = await self.broker.position()
+            working = tuple(order.key for order in self.broker.working_orders())
+        except (BrokerError, TimeoutError, ConnectionError) as exc:
+            self._sink.put(ReconcileFailed(ts, f"{reason}: {exc or type(exc).__name__}"))
+            return
+        self._sink.put(BrokerPositionReported(position, ts, open_orders=working))
+
+    def _on_disconnected(self) -> None:
+        if self._closing:
+            return
+        self.link_up = False
+        self._gate("disconnected from IB Gateway")
+        self._alert(AlertKind.CONNECTION, Severity.WARNING, "lost the connection to IB Gateway")
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        await self._sleep(self._backoff.next_delay())
+        try:
+            await self._connect()
+        except (ContractError, BrokerError, TimeoutError, ConnectionError) as exc:
+            self.last_error = str(exc)
+            self._alert(AlertKind.CONNECTION, Severity.CRITICAL, f"reconnect failed: {exc}")
+            if not self._closing:
+                self.client.disconnect()  # fires disconnected again: the next attempt
+
+    # -- IB's notices -------------------------------------------------------------------------
+
+    def _on_error(self, req_id: int, code: int, text: str) -> None:
+        if code == LINK_LOST:
+            self.link_up = False
+            self._gate("IB lost its connection to the Gateway (1100)")
+            self._alert(AlertKind.CONNECTION, Severity.WARNING, f"IB connectivity lost: {text}")
+        elif code == RESTORED_DATA_LOST:
+            self._spawn(self._restored(data_lost=True))
+        elif code == RESTORED_DATA_KEPT:
+            self._spawn(self._restored(data_lost=False))
+        elif code in FARM_BROKEN:
+            if code not in self._farms_broken:
+                self._farms_broken.add(code)
+                log.warning("data farm notice %d: %s", code, text)
+        elif code in FARM_OK:
+            broken = {c for c in self._farms_broken if c + 1 == code}  # 2103 → 2104 and so on
+            if broken:
+                self._farms_broken -= broken
+                self._spawn(self.market_data.recover())
+        elif code == BAR_BUST:
+            log.warning("real-time bar bust (10225): ib_async resubscribes by itself")
+
+    async def _restored(self, *, data_lost: bool) -> None:
+        if data_lost:
+            filled = await self.market_data.recover()
+            note = f"data was lost: resubscribed, {filled} missed bars filled in"
+        else:
+            note = "data kept"
+        await self.broker.resync()
+        await self.reconcile("connectivity restored")
+        self.link_up = True
+        self._sink.put(EntryGateChanged(GATE, None, self._clock.now()))
+        self._alert(AlertKind.CONNECTION, Severity.INFO, f"IB connectivity restored ({note})")
+
+    # -- the feed watchdog and the roll -------------------------------------------------------
+
+    def _on_bar(self, bar: Bar) -> None:
+        self._watchdog.note_bar(bar.end_epoch)
+
+    async def _watch(self) -> None:
+        while True:
+            await self._sleep(self._watch_every)
+            await self.check_feed()
+            await self.check_roll()
+            now = asyncio.get_running_loop().time()
+            if self.link_up and (
+                self._last_reconcile is None or now - self._last_reconcile >= self._reconcile_every
+            ):
+                await self.reconcile("periodic")
+
+    async def check_feed(self) -> None:
+        """One watchdog check: alert once when the feed goes stale, resubscribe with backoff."""
+        if not self.link_up:
+            return
+        verdict = self._watchdog.check(int(self._clock.now().timestamp()))
+        if verdict.state is not Freshness.STALE:
+            return
+        checks = verdict.stale_checks
+        if checks == 1:
+            self.stale_alerts += 1
+            self._alert(
+                AlertKind.STALE_DATA,
+                Severity.WARNING,
+                f"no bar for {verdict.age_s} s while the market is open: resubscribing",
+            )
+        if checks & (checks - 1) == 0:  # 1, 2, 4, 8...: back off while it stays stale
+            await self.market_data.recover()
+
+    async def check_roll(self, *, force: bool = False) -> None:
+        """Switch to the new front month once its roll starts, if nothing is held in the old one."""
+        loop_time = asyncio.get_running_loop().time()
+        if not force and (
+            self._last_roll_check is not None
+            and loop_time - self._last_roll_check < self._roll_every
+        ):
+            return
+        self._last_roll_check = loop_time
+        if not self.link_up or self.contract is None:
+            return
+        try:
+            front = await self.resolver.front_month(self._clock.now())
+        except (ContractError, TimeoutError) as exc:
+            log.warning("roll check failed: %s", exc)
+            return
+        if front.con_id == self.contract.con_id:
+            return
+        if await self.broker.position() != 0 or self.broker.working_orders():
+            log.info("front month is now %s; waiting until flat to roll", front.local_symbol)
+            return
+        old = self.contract
+        self.contract = front
+        ib_contract = self.resolver.ib_contract(front)
+        self.broker.use_contract(ib_contract)
+        await self.market_data.subscribe(ib_contract)
+        self._alert(
+            AlertKind.CONNECTION,
+            Severity.INFO,
+            f"rolled from {old.local_symbol} to {front.local_symbol}",
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _gate(self, reason: str) -> None:
+        self._sink.put(EntryGateChanged(GATE, reason, self._clock.now()))
+
+    def _alert(self, kind: AlertKind, severity: Severity, text: str) -> None:
+        self._notifier.notify(Alert(kind, severity, text, self._clock.now()))
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("IB session task failed: %r", task.exception())
