@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import cast
+
+from application.queries import (
+    R,
+    SessionPnl,
+    in_window,
+    record_identity,
+    record_time,
+    session_pnl_of,
+)
+from domain.bar import Bar
+from domain.calendar import cme_trade_date
 from domain.circuit_breaker import BreakerTripped
 from domain.commands import (
     BreakerRecord,
@@ -16,26 +29,24 @@ from domain.position import Fill, RoundTrip
 
 
 class InMemoryJournal:
-    """Keeps every record in order. Appending the same fill twice keeps one (idempotent by exec id)."""
+    """Keeps every record in order, once per natural key (``application.queries.record_identity``):
+    appending the same fill, intent, signal or event twice keeps one. Recorded bars are kept once
+    per contract, start and size."""
 
     def __init__(self) -> None:
         self.records: list[JournalRecord] = []
-        self._exec_ids: set[str] = set()
-        self._intent_keys: set[str] = set()
+        self._keys: set[tuple[object, ...]] = set()
+        self._bars: dict[tuple[str, int, int], tuple[str, Bar]] = {}
 
     def append(self, record: JournalRecord) -> None:
-        kind = type(record)
-        if kind is FillRecord:
-            exec_id = record.fill.exec_id  # type: ignore[union-attr]
-            if exec_id in self._exec_ids:
-                return
-            self._exec_ids.add(exec_id)
-        elif kind is OrderIntentRecord:
-            key = record.key  # type: ignore[union-attr]
-            if key in self._intent_keys:
-                return
-            self._intent_keys.add(key)
+        key = record_identity(record)
+        if key in self._keys:
+            return
+        self._keys.add(key)
         self.records.append(record)
+
+    def append_bar(self, contract: str, bar: Bar) -> None:
+        self._bars.setdefault((contract, bar.epoch, bar.seconds), (contract, bar))
 
     async def flush(self) -> None:
         """Nothing is buffered."""
@@ -58,6 +69,34 @@ class InMemoryJournal:
             for r in self.records
             if isinstance(r, BreakerRecord) and isinstance(r.event, BreakerTripped)
         ]
+
+    # -- the read side (application.queries.JournalReader) ---------------------------------------
+
+    async def records_of(
+        self, kind: type[R], start: datetime | None = None, end: datetime | None = None
+    ) -> list[R]:
+        return [
+            cast(R, r)
+            for r in self.records
+            if type(r) is kind and in_window(record_time(r), start, end)
+        ]
+
+    async def bars(
+        self,
+        contract: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Bar]:
+        found = [
+            bar
+            for name, bar in self._bars.values()
+            if (contract is None or name == contract) and in_window(bar.ts, start, end)
+        ]
+        return sorted(found, key=lambda b: b.epoch)
+
+    async def session_pnl(self, trade_date: date) -> SessionPnl:
+        trips = [t for t in self.round_trips() if cme_trade_date(t.exit_ts) == trade_date]
+        return session_pnl_of(trade_date, trips)
 
 
 class InMemoryStateStore:

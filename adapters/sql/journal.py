@@ -1,0 +1,440 @@
+"""The SQL journal: ``append`` queues in process and returns at once; one writer task does the I/O.
+
+The writer takes what is queued in batches and writes each batch in one transaction of
+``INSERT ... ON CONFLICT DO NOTHING`` on every table's natural key, so a record written twice is
+kept once. When the database cannot be reached, batches go to the durable local :class:`Spool`
+instead (fsync'd per batch) and the journal reports itself unavailable; it tries the database again
+with a growing interval, replays the spool in order when it answers, and only then writes new
+records directly again. Nothing here raises into the caller of ``append``: a record the database
+refuses for its content (not for an outage) is set aside in the spool's ``.rejected`` file.
+
+Everything runs on the event loop that called :meth:`SqlJournal.start`; ``append`` must be called
+from that loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sql import schema
+from adapters.sql.serialization import (
+    JournalItem,
+    RecordedBar,
+    Row,
+    SerializationError,
+    item_from_json,
+    item_row,
+    item_to_json,
+)
+from adapters.sql.spool import Spool
+from domain.bar import Bar
+from domain.commands import JournalRecord
+
+log = logging.getLogger(__name__)
+
+_TABLES: dict[str, Table] = {t.name: t for t in schema.JOURNAL_TABLES}
+
+
+# SQLSTATE classes that refuse the data itself: data exception, integrity constraint violation,
+# program limit exceeded (say, an index row too large). Every other class (connection exception,
+# operator intervention such as a shutdown, insufficient resources such as a full disk, a missing
+# table or privilege, a serialization failure) is the store's state, which will change.
+_REFUSING_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether an error means "the database cannot take writes now" (keep the data, retry later)
+    rather than "the database refuses this data" (retrying will not help).
+
+    When in doubt it is an outage: the records wait in the spool instead of being set aside.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            return sqlstate[:2] not in _REFUSING_SQLSTATE_CLASSES
+        return isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, DisconnectionError | OSError | TimeoutError)
+
+
+class _Refused(Exception):
+    """A batch the database refused for its content."""
+
+
+class SqlJournal:
+    """The Journal port on PostgreSQL or SQLite (see the module docstring).
+
+    ``available`` is False while the database cannot be reached (the engine must then open nothing
+    new); ``on_availability`` is called with the new value on every change. ``backlog`` counts records
+    appended but not yet in the database (queued in memory or waiting in the spool).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        spool: Spool,
+        *,
+        batch_size: int = 500,
+        retry_interval_s: float = 0.5,
+        max_retry_interval_s: float = 30.0,
+        ping_interval_s: float = 5.0,
+        write_timeout_s: float = 10.0,
+        on_availability: Callable[[bool], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._engine = engine
+        self._spool = spool
+        self._batch_size = batch_size
+        self._retry_min = retry_interval_s
+        self._retry_max = max_retry_interval_s
+        self._ping_interval = ping_interval_s
+        self._write_timeout = write_timeout_s
+        self._on_availability = on_availability
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._queue: deque[JournalItem] = deque()
+        self._wake = asyncio.Event()
+        self._appended = 0  # items ever appended
+        self._done = 0  # items durable, in the database or the spool, counted in append order
+        self._in_flight = 0
+        self._spooled = 0  # items waiting in the spool
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._retry_delay = retry_interval_s
+        self._next_retry = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.available = True
+        self.written = 0
+        """Rows sent to the database (duplicates included, which it drops)."""
+        self.rejected = 0
+        """Records set aside because the database refused them."""
+
+    # -- the port ----------------------------------------------------------------------------
+
+    def append(self, record: JournalRecord) -> None:
+        """Queue a record; returns at once (no I/O, no await)."""
+        self._queue.append(record)
+        self._appended += 1
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def append_bar(self, contract: str, bar: Bar) -> None:
+        """Queue a bar of the recorded feed; returns at once."""
+        self._queue.append(RecordedBar(contract, bar))
+        self._appended += 1
+        if not self._wake.is_set():
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until every record appended before this call is durable: committed to the database,
+        or (while it is unreachable) fsync'd to the spool."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("SqlJournal.flush(): the writer is not running (call start())")
+        target = self._appended
+        if self._done >= target:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        self._wake.set()
+        await future
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue) + self._in_flight + self._spooled
+
+    async def start(self) -> None:
+        """Open the spool (an earlier run's leftovers are replayed first) and start the writer."""
+        if self._task is not None:
+            raise RuntimeError("SqlJournal.start(): already started")
+        self._spooled = await asyncio.to_thread(self._spool.open)
+        if self._spooled:
+            log.warning("journal: %d records from an earlier run wait in the spool", self._spooled)
+        self._task = asyncio.create_task(self._run(), name="sql-journal-writer")
+
+    async def close(self) -> None:
+        """Write everything queued (to the database, else the spool) and stop the writer."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        try:
+            await self._task
+        finally:
+            self._spool.close()
+
+    # -- the writer --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        # Find out at once whether the database answers, not at the first record or ping.
+        try:
+            await self._ping()
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("journal writer: the first database check failed")
+            else:
+                log.warning("journal: database unreachable at start (%s)", _brief(exc))
+            self._set_available(False)
+            self._schedule_retry()
+        while True:
+            self._wake.clear()
+            try:
+                if await self._step():
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not stop the journal for good
+                log.exception("journal writer: unexpected error; retrying")
+                await self._wait(self._retry_delay)
+
+    async def _step(self) -> bool:
+        """One round of work; True when closing and nothing is left to do."""
+        if not self.available or self._spool.pending:
+            now = time.monotonic()
+            if self.available or now >= self._next_retry or self._closing:
+                if await self._drain_spool():
+                    self._set_available(True)
+                    return False
+                self._set_available(False)
+                self._schedule_retry()
+            if self._queue:
+                await self._spool_queue()
+            if self._closing:
+                return True
+            await self._wait(max(0.0, self._next_retry - time.monotonic()))
+            return False
+        if self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+            self._in_flight = len(batch)
+            try:
+                await self._write_items(batch)
+                durable = len(batch)
+            except _Refused:
+                durable = await self._write_one_by_one(batch)
+            except Exception as exc:
+                if not is_outage(exc):
+                    self._queue.extendleft(reversed(batch))
+                    self._in_flight = 0
+                    raise
+                log.warning("journal: database unreachable (%s); spooling", _brief(exc))
+                self._set_available(False)
+                self._schedule_retry()
+                durable = len(batch) if await self._to_spool(batch) else 0
+            self._in_flight = 0
+            self._mark_done(durable)
+            return False
+        if self._closing:
+            return True
+        if not await self._wait(self._ping_interval) and not self._closing:
+            try:
+                await self._ping()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("journal: database unreachable (%s)", _brief(exc))
+                self._set_available(False)
+                self._schedule_retry()
+        return False
+
+    async def _wait(self, timeout: float) -> bool:
+        """Sleep until woken (True) or ``timeout`` seconds pass (False)."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _schedule_retry(self) -> None:
+        self._next_retry = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, self._retry_max)
+
+    def _set_available(self, value: bool) -> None:
+        if value:
+            self._retry_delay = self._retry_min
+        if value == self.available:
+            return
+        self.available = value
+        if value:
+            log.warning("journal: database reachable again; spool replayed")
+        callback = self._on_availability
+        if callback is not None:
+            try:
+                callback(value)
+            except Exception:
+                log.exception("journal: the availability callback failed")
+
+    def _mark_done(self, n: int) -> None:
+        self._done += n
+        done = self._done
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, future in self._waiters:
+            if target <= done:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((target, future))
+        self._waiters = still
+
+    # -- database ----------------------------------------------------------------------------
+
+    async def _ping(self) -> None:
+        async with asyncio.timeout(self._write_timeout), self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def _write_rows(self, conn: AsyncConnection, rows: Sequence[tuple[str, Row]]) -> None:
+        by_table: dict[str, list[Row]] = {}
+        for name, row in rows:
+            by_table.setdefault(name, []).append(row)
+        for name, table_rows in by_table.items():
+            stmt = self._insert(_TABLES[name]).on_conflict_do_nothing(
+                index_elements=list(schema.NATURAL_KEYS[name])
+            )
+            await conn.execute(stmt, table_rows)
+
+    async def _write_items(self, items: Sequence[JournalItem]) -> None:
+        """Write items in one transaction. Raises :class:`_Refused` if the database refuses the
+        data, or the outage error if it cannot be reached."""
+        try:
+            rows = [item_row(item) for item in items]
+        except (ValueError, SerializationError) as exc:
+            raise _Refused(str(exc)) from exc
+        try:
+            async with asyncio.timeout(self._write_timeout), self._engine.begin() as conn:
+                await self._write_rows(conn, rows)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            if isinstance(exc, StatementError | ValueError | TypeError):
+                raise _Refused(_brief(exc)) from exc
+            raise
+        self.written += len(rows)
+
+    async def _write_one_by_one(self, items: Sequence[JournalItem]) -> int:
+        """After a refused batch: write each item alone, set aside those refused. An outage midway
+        sends the rest to the spool. Returns how many items are now durable (all, unless even the
+        spool failed)."""
+        for i, item in enumerate(items):
+            try:
+                await self._write_items([item])
+            except _Refused as exc:
+                await self._reject(item, str(exc))
+            except Exception as exc:
+                if not is_outage(exc):
+                    self._queue.extendleft(reversed(items[i:]))
+                    raise
+                self._set_available(False)
+                self._schedule_retry()
+                return len(items) if await self._to_spool(items[i:]) else i
+        return len(items)
+
+    async def _reject(self, item: JournalItem, reason: str) -> None:
+        self.rejected += 1
+        try:
+            line = item_to_json(item)
+        except (ValueError, SerializationError):
+            line = repr(item)
+        await asyncio.to_thread(self._spool.reject, line, reason)
+
+    # -- spool -------------------------------------------------------------------------------
+
+    async def _to_spool(self, items: Sequence[JournalItem]) -> bool:
+        """Make items durable in the spool. If even that fails (disk full), they go back to the
+        front of the queue, not durable (flush keeps waiting), rather than be lost; returns False."""
+        lines: list[str] = []
+        for item in items:
+            try:
+                lines.append(item_to_json(item))
+            except (ValueError, SerializationError) as exc:
+                await self._reject(item, str(exc))
+        try:
+            await asyncio.to_thread(self._spool.append, lines)
+        except OSError:
+            log.exception("journal: cannot write the spool %s", self._spool.path)
+            self._queue.extendleft(reversed(items))
+            await self._wait(self._retry_delay)
+            return False
+        self._spooled += len(lines)
+        return True
+
+    async def _spool_queue(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+            self._in_flight = len(batch)
+            durable = await self._to_spool(batch)
+            self._in_flight = 0
+            if not durable:
+                return
+            self._mark_done(len(batch))
+
+    async def _drain_spool(self) -> bool:
+        """Write the spool to the database in order; True when it is empty and the database up."""
+        spool = self._spool
+        if not spool.pending:
+            try:
+                await self._ping()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return False
+            await asyncio.to_thread(spool.clear)
+            return True
+        while True:
+            lines, offset = await asyncio.to_thread(spool.read, self._batch_size)
+            if not lines:
+                await asyncio.to_thread(spool.clear)
+                self._spooled = 0
+                return True
+            items: list[JournalItem] = []
+            for line in lines:
+                try:
+                    items.append(item_from_json(line))
+                except SerializationError as exc:
+                    self.rejected += 1
+                    await asyncio.to_thread(spool.reject, line, str(exc))
+            try:
+                await self._write_items(items)
+            except _Refused:
+                if not await self._drain_one_by_one(items):
+                    return False
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return False
+            spool.consume(offset)
+            self._spooled = max(0, self._spooled - len(lines))
+
+    async def _drain_one_by_one(self, items: Sequence[JournalItem]) -> bool:
+        for item in items:
+            try:
+                await self._write_items([item])
+            except _Refused as exc:
+                await self._reject(item, str(exc))
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return False
+        return True
+
+
+def _brief(exc: BaseException) -> str:
+    """The first line of an error, without SQLAlchemy's long tail."""
+    orig: Any = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig) else ''}"
