@@ -107,7 +107,12 @@ class IbkrSession:
     async def start(self) -> None:
         """Connect (retrying with backoff) and bring everything up; then watch the feed."""
         self._gate("not connected to IB Gateway yet")
-        await self._connect()
+        try:
+            await self._connect()
+        except BaseException:
+            self._closing = True  # a failed start leaves nothing connected or reconnecting
+            self.client.disconnect()
+            raise
         self._watching = asyncio.get_running_loop().create_task(self._watch())
 
     async def close(self) -> None:

@@ -12,8 +12,10 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.ibkr.contracts import ContractError
 from domain.commands import AlertKind, FillRecord, OrderIntentRecord, RoundTripRecord
 from domain.engine import EngineState
+from domain.events import FlattenRequested
 from domain.position import ExitReason
 from tests.support.live_bot import (
     QUIET_CLOSES,
@@ -268,3 +270,61 @@ async def test_a_stop_cancelled_by_the_broker_while_holding_closes_the_position(
         target_order = gateway.order_by_ref(target)
         assert target_order is not None
         assert target_order.status == "Cancelled"
+
+
+async def test_an_entry_still_working_at_the_next_bar_is_cancelled_with_its_legs() -> None:
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        gateway.faults.hold_fills = True
+        t = await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        await bot.wait_for(lambda: len(gateway.orders) == 3, "the bracket")
+        await bot.push_minutes([SIGNAL_CLOSE], at=t)  # the next bar closes: the entry is overdue
+        await bot.wait_for(lambda: bot.engine.state is EngineState.IDLE, "the cancel")
+        assert {o.status for o in gateway.orders} == {"Cancelled"}
+        assert gateway.position(bot.con_id) == 0
+        assert len(bot.order_events("cancelled")) >= 1
+
+
+async def test_an_operator_flatten_exits_in_the_oca_group_and_the_legs_go() -> None:
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        _entry, stop, target = await _enter_long(bot)
+        await bot.service.handle(FlattenRequested(bot.clock.now(), "operator"))
+        await bot.wait_for(lambda: bot.engine.state is EngineState.IDLE, "the exit fill")
+        [trip] = [r.trip for r in bot.journal.records if isinstance(r, RoundTripRecord)]
+        assert trip.exit_reason is ExitReason.OPERATOR
+        exit_order = gateway.orders[-1]
+        assert (exit_order.order_type, exit_order.action) == ("MKT", "SELL")
+        assert exit_order.oca_group == gateway.order_by_ref(stop).oca_group  # type: ignore[union-attr]
+        assert {gateway.order_by_ref(k).status for k in (stop, target)} == {"Cancelled"}  # type: ignore[union-attr]
+        assert gateway.position(bot.con_id) == 0
+
+
+async def test_the_broker_snapshot_and_flatten_all_speak_for_ib() -> None:
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        _entry, stop, target = await _enter_long(bot)
+        broker = bot.session.broker
+        snapshot = await broker.snapshot(None)
+        assert snapshot.position == 1
+        assert {o.key for o in snapshot.open_orders} == {stop, target}
+        assert {(o.order_type, o.price) for o in snapshot.open_orders} == {
+            ("STP", "4980.0"),
+            ("LMT", "5005.0"),
+        }
+        assert [f.price for f in snapshot.executions] == [Decimal("4990")]
+        await broker.flatten_all(bot.clock.now())
+        await bot.wait_for(lambda: gateway.position(bot.con_id) == 0, "flat at IB")
+        assert {gateway.order_by_ref(k).status for k in (stop, target)} == {"Cancelled"}  # type: ignore[union-attr]
+        closing = gateway.orders[-1]
+        assert closing.order_ref.startswith("QS-")
+        assert closing.order_ref.endswith("-X")
+
+
+async def test_a_configured_expiry_trades_that_quarterly_and_an_unlisted_one_is_refused() -> None:
+    async with TwsGateway() as gateway:
+        settings = bot_settings(gateway.port, QS_INSTRUMENT__EXPIRY="202703")
+        async with live_bot(gateway, settings=settings) as bot:
+            assert bot.session.contract is not None
+            assert bot.session.contract.local_symbol == "MESH7"
+        settings = bot_settings(gateway.port, QS_INSTRUMENT__EXPIRY="202609")
+        with pytest.raises(ContractError, match="no MES contract expires in 202609"):
+            async with live_bot(gateway, settings=settings):
+                pass
