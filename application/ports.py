@@ -106,12 +106,28 @@ class Journal(Protocol):
     async def flush(self) -> None: ...
 
 
+@record
+class ResumePoint:
+    """What a restarted daemon needs beside the engine snapshot to carry on exactly."""
+
+    next_bar_epoch: int | None
+    """The first market bar not yet processed (its start, epoch seconds); None: from the start."""
+    closes: tuple[float, ...]
+    """The last strategy closes, oldest first: they refill the z-score window."""
+    exchange: str | None = None
+    """The simulated exchange's state (JSON); None when the broker is a real one."""
+
+
 class StateStore(Protocol):
     """The engine's last snapshot, for a restart that resumes instead of starting over."""
 
-    async def save(self, snapshot: EngineSnapshot) -> None: ...
+    async def save(self, snapshot: EngineSnapshot, resume: ResumePoint | None = None) -> None: ...
 
     async def load(self) -> EngineSnapshot | None: ...
+
+    async def load_resume(self) -> tuple[EngineSnapshot, ResumePoint | None] | None:
+        """The newest snapshot with the resume point saved with it (None: nothing saved yet)."""
+        ...
 
 
 class Notifier(Protocol):

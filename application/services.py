@@ -19,7 +19,7 @@ import asyncio
 import math
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -55,6 +55,11 @@ from domain.events import (
     OrderRejected,
     ReconcileFailed,
 )
+
+Checkpoint = Callable[[int], Awaitable[None]]
+"""Called at each strategy-bar boundary, once the bar's decisions are carried out, with the start
+(epoch) from which market bars are not processed yet: a restart that resumes there, with the engine
+as it is now, continues exactly as if nothing had happened."""
 
 
 class BrokerError(Exception):
@@ -107,6 +112,7 @@ class TradingService:
         notifier: Notifier,
         inbox: EventInbox,
         bar_listeners: Sequence[BarListener] = (),
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         self.engine = engine
         self.aggregator = aggregator
@@ -116,6 +122,7 @@ class TradingService:
         self._notifier = notifier
         self._inbox = inbox
         self._listeners = tuple(bar_listeners)
+        self._checkpoint = checkpoint
         self._lock = asyncio.Lock()
         self.counters = ServiceCounters()
         skippable = [
@@ -150,12 +157,15 @@ class TradingService:
         decide = self._decide
         counters = self.counters
         counters.bars_in += len(bars)
+        checkpoint = self._checkpoint
         for bar in bars:
             closed = close_before(bar.epoch)
             if closed is not None:
                 commands = decide(closed)
                 if commands:
                     await self.execute(commands)
+                if checkpoint is not None:
+                    await checkpoint(bar.epoch)
             for listener in listeners:
                 listener.on_bar(bar)
             if inbox:
@@ -164,6 +174,8 @@ class TradingService:
                 commands = decide(done)
                 if commands:
                     await self.execute(commands)
+                if checkpoint is not None:
+                    await checkpoint(bar.epoch + 1)
 
     # -- the batch path: skip quiet bars ------------------------------------------------------
 
@@ -173,6 +185,7 @@ class TradingService:
         every listener can say which bars it needs."""
         return (
             self._skippable is not None
+            and self._checkpoint is None
             and len(bars) > 0
             and bars.seconds == self.aggregator.bar_seconds
             and self.aggregator.accepts_pass_through(int(bars.epochs[0]))

@@ -39,7 +39,7 @@ from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from application.ports import Journal, ZScoreEngine, ZScoreEngineFactory
-from application.services import EventInbox, TradingService
+from application.services import Checkpoint, EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
 from domain.circuit_breaker import RiskLimits
@@ -243,6 +243,7 @@ class Services(containers.DeclarativeContainer):
     zscore = providers.Singleton(
         _make_zscore, core.zscore_factory, core.settings.provided.strategy.lookback_period
     )
+    checkpoint: providers.Object[Checkpoint | None] = providers.Object(None)
     trading = providers.Singleton(
         TradingService,
         engine=engine,
@@ -253,6 +254,7 @@ class Services(containers.DeclarativeContainer):
         notifier=adapters.notifier,
         inbox=adapters.inbox,
         bar_listeners=adapters.bar_listeners,
+        checkpoint=checkpoint,
     )
 
 

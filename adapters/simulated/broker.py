@@ -31,6 +31,7 @@ Faults can be scripted for tests: :meth:`SimulatedBroker.reject_next` and
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -57,6 +58,9 @@ from domain.position import Fill
 from domain.values import Action, Instrument
 
 FillModel = Literal["next_open", "signal_close"]
+
+_KEPT_EXECUTIONS = 200
+"""Executions a checkpoint keeps (for snapshot queries after a restart)."""
 
 
 class _Kind(Enum):
@@ -117,6 +121,35 @@ class SimulatedBroker:
         self._reject_next: list[_Rejection] = []
         self._partial: list[int] = []
         self.connected = True
+
+    # -- the exchange's own state, for a simulated daemon that is killed and restarted ------------
+
+    def export_state(self) -> str:
+        """Working orders, position and execution sequence as JSON (exact prices, UTC times).
+
+        A real exchange keeps its state when the bot dies; the simulated one is checkpointed with
+        the engine so that a restarted simulated daemon finds the same orders and position.
+        """
+        return json.dumps(
+            {
+                "position": self._position,
+                "exec_seq": self._exec_seq,
+                "last_close": None if self._last_close is None else repr(self._last_close),
+                "orders": [_order_json(o) for o in self._orders.values()],
+                "executions": [_fill_json(f) for f in self._executions[-_KEPT_EXECUTIONS:]],
+            },
+            sort_keys=True,
+        )
+
+    def restore_state(self, text: str) -> None:
+        """Take back what :meth:`export_state` wrote."""
+        data = json.loads(text)
+        self._position = int(data["position"])
+        self._exec_seq = int(data["exec_seq"])
+        last = data["last_close"]
+        self._last_close = None if last is None else float(last)
+        self._orders = {o.key: o for o in (_order_from_json(d) for d in data["orders"])}
+        self._executions = [_fill_from_json(d) for d in data["executions"]]
 
     # -- scripted faults -------------------------------------------------------------------------
 
@@ -387,3 +420,69 @@ class SimulatedBroker:
         if order.filled == 0:
             for child_key in order.children:
                 self._cancel(child_key, ts, "parent cancelled")
+
+
+def _order_json(order: _Order) -> dict[str, object]:
+    return {
+        "key": order.key,
+        "action": order.action.value,
+        "qty": order.qty,
+        "kind": order.kind.value,
+        "price": None if order.price is None else str(order.price),
+        "reference": None if order.reference is None else str(order.reference),
+        "oca": order.oca,
+        "parent": order.parent,
+        "ts": order.ts.isoformat(),
+        "active": order.active,
+        "filled": order.filled,
+        "protective": None if order.protective is None else order.protective.value,
+        "children": list(order.children),
+    }
+
+
+def _order_from_json(data: dict[str, object]) -> _Order:
+    def dec(value: object) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    protective = data["protective"]
+    children = data["children"]
+    assert isinstance(children, list)
+    return _Order(
+        key=str(data["key"]),
+        action=Action(data["action"]),
+        qty=int(str(data["qty"])),
+        kind=_Kind(data["kind"]),
+        price=dec(data["price"]),
+        reference=dec(data["reference"]),
+        oca=None if data["oca"] is None else str(data["oca"]),
+        parent=None if data["parent"] is None else str(data["parent"]),
+        ts=datetime.fromisoformat(str(data["ts"])),
+        active=bool(data["active"]),
+        filled=int(str(data["filled"])),
+        protective=None if protective is None else ProtectiveKind(protective),
+        children=[str(c) for c in children],
+    )
+
+
+def _fill_json(fill: Fill) -> dict[str, object]:
+    return {
+        "exec_id": fill.exec_id,
+        "order_key": fill.order_key,
+        "action": fill.action.value,
+        "qty": fill.qty,
+        "price": str(fill.price),
+        "ts": fill.ts.isoformat(),
+        "commission": str(fill.commission),
+    }
+
+
+def _fill_from_json(data: dict[str, object]) -> Fill:
+    return Fill(
+        exec_id=str(data["exec_id"]),
+        order_key=str(data["order_key"]),
+        action=Action(data["action"]),
+        qty=int(str(data["qty"])),
+        price=Decimal(str(data["price"])),
+        ts=datetime.fromisoformat(str(data["ts"])),
+        commission=Decimal(str(data["commission"])),
+    )

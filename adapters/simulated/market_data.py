@@ -19,8 +19,9 @@ explain the first malformed line.
 
 from __future__ import annotations
 
+import asyncio
 import csv
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -390,3 +391,40 @@ class ReplayMarketData:
             yield batch
             if self._on_progress is not None:
                 self._on_progress(stop)
+
+
+class PacedMarketData:
+    """A recorded feed played as a live one: one bar at a time, ``speed`` times faster than real
+    time (None: as fast as possible), from ``start_epoch`` on (a restarted daemon's resume point).
+
+    Gaps in the recording (halts, weekends) are not waited out: each bar follows the one before it
+    after one bar's length, divided by the speed.
+    """
+
+    def __init__(
+        self,
+        series: BarSeries,
+        *,
+        speed: float | None,
+        start_epoch: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self._series = series
+        self._speed = speed
+        self._start = 0 if start_epoch is None else int(np.searchsorted(series.epochs, start_epoch))
+        self._sleep = sleep
+        self.sent = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self._series) - self._start - self.sent
+
+    async def batches(self) -> AsyncIterator[Sequence[Bar]]:
+        delay = None if self._speed is None else self._series.bar_seconds / self._speed
+        for bar in self._series.bars(self._start):
+            if delay is not None and self.sent:
+                await self._sleep(delay)
+            self.sent += 1
+            yield (bar,)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import cast
 
+from application.ports import ResumePoint
 from application.queries import (
     R,
     SessionPnl,
@@ -104,11 +105,16 @@ class InMemoryStateStore:
 
     def __init__(self) -> None:
         self.snapshot: EngineSnapshot | None = None
+        self.resume: ResumePoint | None = None
         self.saves = 0
 
-    async def save(self, snapshot: EngineSnapshot) -> None:
+    async def save(self, snapshot: EngineSnapshot, resume: ResumePoint | None = None) -> None:
         self.snapshot = snapshot
+        self.resume = resume
         self.saves += 1
 
     async def load(self) -> EngineSnapshot | None:
         return self.snapshot
+
+    async def load_resume(self) -> tuple[EngineSnapshot, ResumePoint | None] | None:
+        return None if self.snapshot is None else (self.snapshot, self.resume)

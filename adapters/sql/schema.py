@@ -217,6 +217,7 @@ engine_snapshots = Table(
     Column("state", String(16), nullable=False),
     Column("last_bar_end", BigInteger, nullable=True),
     Column("body", Text, nullable=False),
+    Column("resume", Text, nullable=True),
 )
 
 sessions = Table(

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from application.ports import ResumePoint
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.circuit_breaker import BreakerReset, BreakerRule, BreakerTripped
@@ -496,3 +497,29 @@ def snapshot_from_json(text: str) -> EngineSnapshot:
         )
     snapshot: EngineSnapshot = from_json(EngineSnapshot, data.get("snapshot"), "snapshot")
     return snapshot
+
+
+def resume_to_json(resume: ResumePoint) -> str:
+    """A resume point as JSON; closes keep their exact float repr."""
+    return json.dumps(
+        {
+            "next_bar_epoch": resume.next_bar_epoch,
+            "closes": [repr(c) for c in resume.closes],
+            "exchange": resume.exchange,
+        },
+        sort_keys=True,
+    )
+
+
+def resume_from_json(text: str) -> ResumePoint:
+    try:
+        data = json.loads(text)
+        epoch = data["next_bar_epoch"]
+        exchange = data["exchange"]
+        return ResumePoint(
+            next_bar_epoch=None if epoch is None else int(epoch),
+            closes=tuple(float(c) for c in data["closes"]),
+            exchange=None if exchange is None else str(exchange),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SerializationError(f"unreadable resume point: {exc}") from exc

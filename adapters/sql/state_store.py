@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import schema
 from adapters.sql.journal import is_outage
-from adapters.sql.serialization import SerializationError, snapshot_from_json, snapshot_to_json
+from adapters.sql.serialization import (
+    SerializationError,
+    resume_from_json,
+    resume_to_json,
+    snapshot_from_json,
+    snapshot_to_json,
+)
+from application.ports import ResumePoint
 from domain.engine import EngineSnapshot
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,13 @@ def _write_atomically(path: Path, text: str) -> None:
         os.close(fd)
 
 
+def _decode(
+    row: tuple[datetime, str, str | None],
+) -> tuple[EngineSnapshot, ResumePoint | None]:
+    _, body, resume = row
+    return snapshot_from_json(body), None if resume is None else resume_from_json(resume)
+
+
 class SqlStateStore:
     """The StateStore port on PostgreSQL or SQLite (see the module docstring)."""
 
@@ -70,10 +84,11 @@ class SqlStateStore:
         self._timeout = timeout_s
         self._clock = clock
 
-    async def save(self, snapshot: EngineSnapshot) -> None:
-        """Store a snapshot (and drop all but the newest ``keep``); during an outage, store it in
-        the fallback file (without one, raise :class:`StoreUnavailableError`)."""
+    async def save(self, snapshot: EngineSnapshot, resume: ResumePoint | None = None) -> None:
+        """Store a snapshot and its resume point (and drop all but the newest ``keep``); during an
+        outage, store them in the fallback file (without one, raise :class:`StoreUnavailableError`)."""
         body = snapshot_to_json(snapshot)
+        resume_text = None if resume is None else resume_to_json(resume)
         saved_at = self._clock()
         table = schema.engine_snapshots
         try:
@@ -84,6 +99,7 @@ class SqlStateStore:
                         state=snapshot.state.value,
                         last_bar_end=snapshot.last_bar_end,
                         body=body,
+                        resume=resume_text,
                     )
                 )
                 oldest_kept = (
@@ -100,7 +116,9 @@ class SqlStateStore:
             if self._fallback is None:
                 raise StoreUnavailableError(f"cannot save the engine snapshot: {exc}") from exc
             log.warning("state store: database unreachable; snapshot saved to %s", self._fallback)
-            text = json.dumps({"saved_at": saved_at.isoformat(), "body": body})
+            text = json.dumps(
+                {"saved_at": saved_at.isoformat(), "body": body, "resume": resume_text}
+            )
             await asyncio.to_thread(_write_atomically, self._fallback, text)
             return
         if self._fallback is not None:
@@ -108,6 +126,11 @@ class SqlStateStore:
 
     async def load(self) -> EngineSnapshot | None:
         """The newest snapshot, from the database or the fallback file; None if there is none."""
+        loaded = await self.load_resume()
+        return None if loaded is None else loaded[0]
+
+    async def load_resume(self) -> tuple[EngineSnapshot, ResumePoint | None] | None:
+        """The newest snapshot and its resume point, from the database or the fallback file."""
         local = await asyncio.to_thread(self._read_fallback)
         try:
             stored = await self._latest()
@@ -119,11 +142,11 @@ class SqlStateStore:
             log.warning(
                 "state store: database unreachable; using the snapshot in the fallback file"
             )
-            return snapshot_from_json(local[1])
+            return _decode(local)
         candidates = [c for c in (stored, local) if c is not None]
         if not candidates:
             return None
-        return snapshot_from_json(max(candidates, key=lambda c: c[0])[1])
+        return _decode(max(candidates, key=lambda c: c[0]))
 
     async def count(self) -> int:
         """How many snapshots the database holds."""
@@ -131,22 +154,29 @@ class SqlStateStore:
             n = await conn.scalar(select(func.count()).select_from(schema.engine_snapshots))
         return int(n or 0)
 
-    async def _latest(self) -> tuple[datetime, str] | None:
+    async def _latest(self) -> tuple[datetime, str, str | None] | None:
         table = schema.engine_snapshots
         async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(table.c.saved_at, table.c.body).order_by(table.c.id.desc()).limit(1)
+                    select(table.c.saved_at, table.c.body, table.c.resume)
+                    .order_by(table.c.id.desc())
+                    .limit(1)
                 )
             ).first()
-        return None if row is None else (row.saved_at, row.body)
+        return None if row is None else (row.saved_at, row.body, row.resume)
 
-    def _read_fallback(self) -> tuple[datetime, str] | None:
+    def _read_fallback(self) -> tuple[datetime, str, str | None] | None:
         if self._fallback is None or not self._fallback.exists():
             return None
         try:
             data = json.loads(self._fallback.read_text(encoding="utf-8"))
-            return datetime.fromisoformat(data["saved_at"]), str(data["body"])
+            resume = data.get("resume")
+            return (
+                datetime.fromisoformat(data["saved_at"]),
+                str(data["body"]),
+                None if resume is None else str(resume),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise SerializationError(
                 f"snapshot fallback file {self._fallback} is unreadable: {exc}"

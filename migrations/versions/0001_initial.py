@@ -156,6 +156,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("last_bar_end", sa.BigInteger(), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("resume", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_engine_snapshots"),
     )
     op.create_table(
