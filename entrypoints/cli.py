@@ -1,9 +1,11 @@
 """The ``quant-scalper`` command line.
 
-Exit codes: 0 success; 2 invalid command line or configuration; 3 unreadable or malformed input
-data; 4 IB Gateway unreachable or unusable (nothing listening, a refused version or client id, a
-timeout, no contract or bars); 1 anything unexpected (a bug: the traceback is shown). Expected
-failures print one clear message and no traceback.
+Exit codes: 0 success; 2 invalid command line or configuration (including a malformed time or date,
+an output file that cannot be written, and a journal store whose schema is missing or out of date);
+3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
+window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
+or client id, a timeout, no contract or bars); 1 anything unexpected (a bug: the traceback is
+shown). Expected failures print one clear message and no traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.simulated.market_data import BarFileError
+from adapters.simulated.market_data import BarFileError, BarSeries
 from domain.errors import DomainError
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -24,6 +26,8 @@ EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_UNAVAILABLE = 4
+
+_DEFAULT_SPEED = -1.0  # --speed not given: daemon.speed from the config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,10 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser(
         "replay",
         help="run recorded bars through the engine with the simulated broker",
-        description="Replay a CSV or Parquet bar file (ts,open,high,low,close,volume) through the "
-        "same engine the daemon runs, with the simulated broker, and report the results.",
+        description="Replay a CSV or Parquet bar file (ts,open,high,low,close,volume), or the bars "
+        "the daemon recorded in the journal store (--from-db), through the same engine the daemon "
+        "runs, with the simulated broker, and report the results.",
     )
-    replay.add_argument("path", type=Path, help="bar file (.csv or .parquet)")
+    bars_from = replay.add_mutually_exclusive_group(required=True)
+    bars_from.add_argument("path", type=Path, nargs="?", help="bar file (.csv or .parquet)")
+    bars_from.add_argument(
+        "--from-db", action="store_true", help="replay the bars recorded in the journal store"
+    )
     replay.add_argument("--config", type=Path, help="YAML config file (default: built-in defaults)")
     replay.add_argument(
         "--report", type=Path, metavar="DIR", help="write summary.json, trades.csv, equity.png here"
@@ -47,9 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--bar-seconds",
         type=int,
-        help="size of the bars in the file (default: inferred from spacing)",
+        help="size of the bars in the file (default: inferred from spacing); with --from-db, the "
+        "size of the recorded bars to replay (needed only if several were recorded)",
     )
     replay.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+    replay.add_argument(
+        "--start", metavar="T", help="--from-db: first bar start, ISO-8601 with zone or a date"
+    )
+    replay.add_argument("--end", metavar="T", help="--from-db: bars starting before this")
+    replay.add_argument(
+        "--contract", metavar="LOCAL_SYMBOL", help="--from-db: one contract's bars (e.g. MESM5)"
+    )
+    _journal_parsers(sub)
 
     check = sub.add_parser("config", help="validate a config file and show its warnings")
     check.add_argument("--config", type=Path, help="YAML config file")
@@ -72,8 +90,79 @@ def _parser() -> argparse.ArgumentParser:
         "--bar-timeout", type=float, default=30.0, metavar="S", help="wait this long for 3 bars"
     )
 
+    run = sub.add_parser(
+        "run",
+        help="run the daemon (by default: the simulated broker on the shipped recorded feed)",
+        description="Trade until stopped (SIGTERM or SIGINT). With daemon.broker: simulated it "
+        "plays daemon.feed against the simulated broker, journaling to the configured store, and a "
+        "restart continues from the last bar it processed.",
+    )
+    run.add_argument("--config", type=Path, help="YAML config file")
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        default=_DEFAULT_SPEED,
+        metavar="N|max",
+        help="simulated feed: N times faster than real time, or max (default: daemon.speed)",
+    )
+    run.add_argument(
+        "--exit-at-end", action="store_true", help="simulated feed: exit when it has been played"
+    )
+
     sub.add_parser("version", help="print the version")
     return parser
+
+
+def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``db``, ``trades`` and ``report``: the commands on the journal store (database.* settings;
+    the embedded SQLite file in database.data_dir when database.url is not set)."""
+    db = sub.add_parser("db", help="the journal store's schema (alembic migrations)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser(
+        "upgrade", help="migrate the store to the newest schema (creates the SQLite file)"
+    )
+    upgrade.add_argument("--config", type=Path, help="YAML config file")
+    current = db_sub.add_parser("current", help="print the store's schema revision, or 'empty'")
+    current.add_argument("--config", type=Path, help="YAML config file")
+
+    trades = sub.add_parser("trades", help="round trips from the journal store")
+    trades_sub = trades.add_subparsers(dest="trades_command", required=True, metavar="ACTION")
+    export = trades_sub.add_parser(
+        "export",
+        help="write round trips as CSV (the replay report's trades.csv columns)",
+        description="Write the round trips that exit in [--start, --end) as CSV, with the columns "
+        "of the replay report's trades.csv. T: ISO-8601 with a zone, or a date (00:00 UTC).",
+    )
+    export.add_argument(
+        "--csv", type=Path, required=True, metavar="FILE", help="output ('-': stdout)"
+    )
+    export.add_argument("--start", metavar="T", help="round trips exiting at or after T")
+    export.add_argument("--end", metavar="T", help="round trips exiting before T")
+    export.add_argument("--config", type=Path, help="YAML config file")
+
+    report = sub.add_parser(
+        "report",
+        help="the replay's metrics for one journaled session",
+        description="Metrics of the round trips of one CME trade date (the session opening at "
+        "18:00 New York time the evening before, by exit time) and its breaker events.",
+    )
+    report.add_argument("--session", required=True, metavar="YYYY-MM-DD", help="CME trade date")
+    report.add_argument("--config", type=Path, help="YAML config file")
+    report.add_argument(
+        "--report", type=Path, metavar="DIR", help="write summary.json, trades.csv, equity.png here"
+    )
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--speed must be a positive number or max, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,29 +184,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config or 'defaults'}: OK")
         return EXIT_OK
     if args.command == "replay":
+        if args.from_db:
+            return _journal_command(settings, args)
         return _replay(settings, args)
+    if args.command in ("db", "trades", "report"):
+        return _journal_command(settings, args)
     if args.command == "ibkr-check":
         return _ibkr_check(settings, args)
+    if args.command == "run":
+        return _run(settings, args)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
 
 
-def _replay(settings: Settings, args: argparse.Namespace) -> int:
+def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | None = None) -> int:
+    """A replay of the bar file ``args.path``, or of ``series`` (the bars of ``--from-db``)."""
     from entrypoints.progress import ProgressBar
     from entrypoints.replay import load_series, run_replay
     from entrypoints.report_output import format_summary, write_report
 
-    try:
-        series = load_series(settings, args.path, args.bar_seconds)
-    except BarFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if series is None:
+        if args.start is not None or args.end is not None or args.contract is not None:
+            print("error: --start, --end and --contract apply to --from-db only", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            series = load_series(settings, args.path, args.bar_seconds)
+        except BarFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    source = args.path if args.path is not None else "--from-db"
     progress = None
     if not args.no_progress and sys.stderr.isatty():
         progress = ProgressBar(len(series), "replay")
     try:
         result = asyncio.run(run_replay(settings, series, on_progress=progress))
     except DomainError as exc:  # a domain rule refusing this input with this config
-        print(f"error: {args.path}: {exc}", file=sys.stderr)
+        print(f"error: {source}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(format_summary(result.summary))
     stats = result.aggregation
@@ -127,8 +228,86 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         f"out of order {stats.out_of_order_merged}, outside session {stats.outside_session_dropped}"
     )
     if args.report is not None:
-        written = write_report(args.report, result.summary, result.round_trips)
+        try:
+            written = write_report(args.report, result.summary, result.round_trips)
+        except OSError as exc:
+            print(
+                f"error: --report {args.report}: cannot write: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         print("report: " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The commands on the journal store (entrypoints.journal_cli), their errors as exit codes."""
+    from entrypoints import journal_cli as jc
+    from entrypoints.replay import StoreBarsError
+    from entrypoints.store import StoreError, StoreUnavailable
+
+    try:
+        if args.command == "db":
+            if args.db_command == "upgrade":
+                jc.db_upgrade(settings)
+            else:
+                jc.db_current(settings)
+        elif args.command == "trades":
+            jc.export_trades(settings, args.config, args.csv, args.start, args.end)
+        elif args.command == "report":
+            jc.session_report(settings, args.config, args.session, args.report)
+        else:
+            series = jc.store_series(
+                settings, args.config, args.start, args.end, args.contract, args.bar_seconds
+            )
+            return _replay(settings, args, series)
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (StoreError, jc.CommandInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (jc.NothingFound, StoreBarsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.daemon import RunOptions, install_stop_signals, run_daemon
+    from entrypoints.store import StoreError, StoreUnavailable
+
+    speed = settings.daemon.speed if args.speed is _DEFAULT_SPEED else args.speed
+    options = RunOptions(speed=speed, exit_at_end=args.exit_at_end, config_path=args.config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        result = await run_daemon(settings, options, stop=stop)
+        print(
+            f"stopped ({result.stopped_by}): {result.bars} bars played"
+            + (
+                f" from the checkpoint at epoch {result.resumed_from}"
+                if result.resumed_from
+                else ""
+            )
+            + f", position {result.position:+d}"
+        )
+
+    try:
+        asyncio.run(main())
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BarFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NotImplementedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -159,6 +338,9 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic logs its plugins at import and every migration context at INFO: noise around a
+    # command's output and its one-line errors. Its warnings still show.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":  # pragma: no cover

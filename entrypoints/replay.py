@@ -3,22 +3,30 @@
 The daemon's twin: the same TradingService and engine, with SimulatedAdapters and a ManualClock that
 follows the recorded timestamps. Deterministic: the same input and settings give the same journal,
 summary.json and trades.csv, byte for byte.
+
+The bars come from a file (:func:`load_series`) or from the bars the daemon recorded in the journal
+store (:func:`load_store_series`); either way they become one :class:`BarSeries` and take the same
+:func:`run_replay` path.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
 from adapters.simulated.market_data import BarSeries, read_bar_file
 from adapters.simulated.repositories import InMemoryJournal
+from application.queries import JournalReader
 from application.report import ReplayInputs, ReplaySummary, summarize
 from domain.aggregation import AggregationStats
+from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.position import RoundTrip
 from entrypoints.container import build_container, instrument_for
@@ -39,6 +47,110 @@ def load_series(settings: Settings, path: Path, bar_seconds: int | None = None) 
     return read_bar_file(
         path, tick_size=instrument_for(settings).tick_size, bar_seconds=bar_seconds
     )
+
+
+class StoreBarsError(Exception):
+    """The recorded bars of a window cannot be replayed as one series; ``str()`` is one line."""
+
+
+async def load_store_series(
+    settings: Settings,
+    reader: JournalReader,
+    start: datetime,
+    end: datetime,
+    *,
+    contract: str | None = None,
+    bar_seconds: int | None = None,
+    source: str = "journal",
+) -> BarSeries:
+    """The bars recorded in the journal that start in ``[start, end)``, as one series.
+
+    ``contract`` (a local symbol such as ``MESM5``) keeps one contract's bars; without it the bars of
+    every contract are taken, which is right across a roll (one contract's bars after the other's)
+    but refused when two contracts' bars overlap in time. ``bar_seconds`` keeps bars of one size; it
+    is needed only when bars of several sizes were recorded in the window. Rows off the instrument's
+    tick grid are refused and counted as ``off_tick``, as :func:`read_bar_file` does, so the same bars
+    give the same summary from the store as from a file.
+    """
+    where = f" of {contract}" if contract is not None else ""
+    window = f"from {_utc(start)} to {_utc(end)}"
+    bars = await reader.bars(contract, start, end)
+    if not bars:
+        raise StoreBarsError(f"no bars{where} recorded in the {source} {window}")
+    sizes = sorted({b.seconds for b in bars})
+    if bar_seconds is not None:
+        bars = [b for b in bars if b.seconds == bar_seconds]
+        if not bars:
+            raise StoreBarsError(
+                f"no {bar_seconds}s bars{where} recorded in the {source} {window} "
+                f"(recorded: {_sizes(sizes)})"
+            )
+    elif len(sizes) > 1:
+        raise StoreBarsError(
+            f"bars of several sizes ({_sizes(sizes)}){where} recorded in the {source} {window}: "
+            "choose one with --bar-seconds"
+        )
+    for previous, bar in itertools.pairwise(bars):
+        if bar.epoch < previous.end_epoch:
+            raise StoreBarsError(
+                f"recorded bars of more than one contract overlap at {_utc(bar.ts)} in the "
+                f"{source}: choose one with --contract"
+            )
+    return series_of_bars(
+        bars, tick_size=instrument_for(settings).tick_size, source=Path(f"<{source}>")
+    )
+
+
+def series_of_bars(bars: Sequence[Bar], *, tick_size: Decimal | None, source: Path) -> BarSeries:
+    """Bars of one size, oldest first, as a :class:`BarSeries` (off-tick rows refused and counted)."""
+    n = len(bars)
+    if n == 0:
+        raise ValueError("series_of_bars: no bars")
+    seconds = bars[0].seconds
+    if any(b.seconds != seconds for b in bars):
+        raise ValueError("series_of_bars: bars of one size only")
+    epochs = np.fromiter((b.epoch for b in bars), np.int64, n)
+    opens = np.fromiter((b.open for b in bars), np.float64, n)
+    highs = np.fromiter((b.high for b in bars), np.float64, n)
+    lows = np.fromiter((b.low for b in bars), np.float64, n)
+    closes = np.fromiter((b.close for b in bars), np.float64, n)
+    volumes = np.fromiter((b.volume for b in bars), np.int64, n)
+    refused: dict[str, int] = {}
+    refused_lines: dict[str, list[int]] = {}
+    if tick_size is not None:
+        # The same test as read_bar_file's, so a bar refused from a file is refused here too.
+        step = float(tick_size)
+        off = np.zeros(n, dtype=bool)
+        for column in (opens, highs, lows, closes):
+            q = column / step
+            off |= q != np.round(q)
+        if off.any():
+            refused["off_tick"] = int(off.sum())
+            refused_lines["off_tick"] = np.flatnonzero(off)[:5].tolist()
+            keep = ~off
+            epochs, volumes = epochs[keep], volumes[keep]
+            opens, highs, lows, closes = opens[keep], highs[keep], lows[keep], closes[keep]
+    return BarSeries(
+        source=source,
+        bar_seconds=seconds,
+        epochs=epochs,
+        opens=opens,
+        highs=highs,
+        lows=lows,
+        closes=closes,
+        volumes=volumes,
+        rows_read=n,
+        refused=refused,
+        refused_lines=refused_lines,
+    )
+
+
+def _utc(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _sizes(sizes: list[int]) -> str:
+    return ", ".join(f"{s}s" for s in sizes)
 
 
 async def run_replay(

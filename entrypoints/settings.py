@@ -294,6 +294,28 @@ class TelegramSettings(BaseModel):
         return self
 
 
+class DaemonSettings(BaseModel):
+    """What ``quant-scalper run`` trades against."""
+
+    model_config = _SECTION
+
+    broker: Literal["simulated", "ibkr"] = Field(
+        "simulated",
+        description="simulated: the simulated broker on a recorded feed (no IB Gateway needed); "
+        "ibkr: IB Gateway at ibkr.*.",
+    )
+    feed: Path = Field(
+        Path("data/sample/es_1min_20131006_20131014.csv"),
+        description="The recorded bar file the simulated daemon plays.",
+    )
+    speed: float = Field(
+        60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="The simulated feed plays this many times faster than real time.",
+    )
+
+
 class ZScoreSettings(BaseModel):
     """Which rolling z-score implementation runs."""
 
@@ -394,6 +416,7 @@ class Settings(BaseSettings):
     ibkr: IbkrSettings = Field(default_factory=IbkrSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     zscore: ZScoreSettings = Field(default_factory=ZScoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -1,0 +1,263 @@
+"""``quant-scalper run``: the daemon.
+
+With ``daemon.broker: simulated`` (the default) it trades the simulated broker on a recorded feed,
+paced like a live one, with the real journal and state store: a newcomer sees it trade without an IB
+Gateway, and a ``kill -9`` at any moment loses nothing. How a restart resumes exactly:
+
+* at every strategy-bar boundary, once the bar's decisions are carried out, the journal is flushed
+  and a checkpoint is saved: the engine snapshot, the z-score window, the simulated exchange's state
+  and the first market bar not processed yet;
+* a restart restores all of them and plays the feed from that bar. Whatever happened after the
+  checkpoint happens again, identically (the engine and the simulated exchange are deterministic,
+  order keys and execution ids included), and the journal keeps one copy of each record.
+
+The live IB Gateway path (``daemon.broker: ibkr``) is issue 6's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.log_notifier import LogNotifier
+from adapters.simulated.broker import SimulatedBroker
+from adapters.simulated.clock import ManualClock
+from adapters.simulated.market_data import PacedMarketData
+from adapters.sql.journal import SqlJournal
+from adapters.sql.spool import Spool
+from adapters.sql.state_store import SqlStateStore
+from adapters.zscore.window import RememberingZScoreEngine
+from application.ports import BarListener, ResumePoint
+from application.services import EventInbox, TradingService
+from domain.bar import Bar
+from domain.engine import Engine
+from domain.events import BrokerPositionReported, EntryGateChanged
+from entrypoints.container import Application, build_container
+from entrypoints.replay import load_series
+from entrypoints.settings import Settings
+from entrypoints.store import (
+    open_engine,
+    require_current_schema,
+    sqlite_file,
+    store_url,
+    upgrade_schema,
+)
+
+log = logging.getLogger("quant_scalper.daemon")
+
+SPOOL_FILE = "journal.spool"
+SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
+JOURNAL_GATE = "journal"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    speed: float | None
+    """Times faster than real time; None: as fast as possible."""
+    exit_at_end: bool = False
+    config_path: Path | None = None
+
+
+@dataclass
+class RunResult:
+    bars: int = 0
+    resumed_from: int | None = None
+    strategy_bars: int = 0
+    round_trips: int = 0
+    position: int = 0
+    stopped_by: str = "end of feed"
+    notes: list[str] = field(default_factory=list)
+
+
+class BarRecorder:
+    """Records every market bar in the journal, so any session can be replayed exactly."""
+
+    def __init__(self, journal: SqlJournal, contract: str) -> None:
+        self._journal = journal
+        self._contract = contract
+
+    def on_bar(self, bar: Bar) -> None:
+        self._journal.append_bar(self._contract, bar)
+
+
+async def run_daemon(
+    settings: Settings,
+    options: RunOptions,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> RunResult:
+    """Run until the feed ends (with ``exit_at_end``) or ``stop`` is set."""
+    if settings.daemon.broker != "simulated":
+        raise NotImplementedError(
+            "daemon.broker: ibkr is not available in this version yet (use `quant-scalper "
+            "ibkr-check` to test a Gateway); the simulated daemon runs with daemon.broker: simulated"
+        )
+    url = store_url(settings)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        # The embedded default on a fresh machine: create it. Any other store is migrated by
+        # `quant-scalper db upgrade`, never behind the operator's back.
+        revision = await asyncio.to_thread(upgrade_schema, url)
+        log.info("created the embedded journal %s at schema %s", path, revision)
+    else:
+        await asyncio.to_thread(require_current_schema, url, options.config_path)
+    series = load_series(settings, settings.daemon.feed)
+    data_dir = settings.database.data_dir
+    async with open_engine(settings) as engine:
+        store = SqlStateStore(engine, fallback=data_dir / SNAPSHOT_FALLBACK_FILE)
+        inbox = EventInbox()
+        clock = ManualClock()
+        journal = SqlJournal(
+            engine,
+            Spool(data_dir / SPOOL_FILE),
+            on_availability=lambda up: inbox.put(
+                EntryGateChanged(
+                    JOURNAL_GATE, None if up else "the journal database is unreachable", clock.now()
+                )
+            ),
+        )
+        await journal.start()
+        try:
+            return await _run(
+                settings, options, series, store, journal, inbox, clock, stop, on_ready
+            )
+        finally:
+            await journal.close()
+
+
+async def _run(
+    settings: Settings,
+    options: RunOptions,
+    series: Any,
+    store: SqlStateStore,
+    journal: SqlJournal,
+    inbox: EventInbox,
+    clock: ManualClock,
+    stop: asyncio.Event | None,
+    on_ready: Callable[[], None] | None,
+) -> RunResult:
+    result = RunResult()
+    loaded = await store.load_resume()
+    resume = loaded[1] if loaded is not None else None
+    start_epoch = resume.next_bar_epoch if resume is not None else None
+    result.resumed_from = start_epoch
+    feed = PacedMarketData(series, speed=options.speed, start_epoch=start_epoch)
+    listeners: list[BarListener] = []  # filled below, once the broker exists
+    app = build_container(
+        settings,
+        "simulated",
+        bar_source=series,
+        adapter_overrides={
+            "journal": journal,
+            "notifier": LogNotifier(),
+            "clock": clock,
+            "inbox": inbox,
+            "market_data": feed,
+            "bar_listeners": listeners,
+        },
+    )
+    lookback = settings.strategy.lookback_period
+    zscore = RememberingZScoreEngine(app.services.zscore(), lookback)
+    app.services.zscore.override(zscore)
+    if loaded is not None:
+        app.services.engine.override(Engine.restore(app.services.engine_config(), loaded[0]))
+    broker: SimulatedBroker = app.adapters.broker()
+    if resume is not None:
+        zscore.refill(resume.closes)
+        if resume.exchange is not None:
+            broker.restore_state(resume.exchange)
+    contract = f"SIM:{settings.instrument.symbol}"
+    listeners.extend([clock, broker, BarRecorder(journal, contract)])
+
+    service_box: list[TradingService] = []
+
+    async def checkpoint(next_epoch: int) -> None:
+        service = service_box[0]
+        await journal.flush()
+        await store.save(
+            service.engine.snapshot(),
+            ResumePoint(next_epoch, zscore.closes, broker.export_state()),
+        )
+
+    app.services.checkpoint.override(checkpoint)
+    service: TradingService = app.services.trading()
+    service_box.append(service)
+    if start_epoch is not None:
+        log.info("resuming from the checkpoint: market bars from epoch %d", start_epoch)
+        clock.set(datetime.fromtimestamp(start_epoch, UTC))
+        # Restart = resume, then reconcile: the exchange's word on the position and its orders.
+        held = await broker.snapshot(None)
+        await service.handle(
+            BrokerPositionReported(
+                held.position, clock.now(), open_orders=tuple(o.key for o in held.open_orders)
+            )
+        )
+    if on_ready is not None:
+        on_ready()
+    result = await _trade(app, service, feed, options, stop, result)
+    await service.settle()
+    await journal.flush()
+    result.bars = feed.sent
+    result.strategy_bars = service.counters.strategy_bars
+    result.position = service.engine.position.signed_qty
+    return result
+
+
+async def _trade(
+    app: Application,
+    service: TradingService,
+    feed: PacedMarketData,
+    options: RunOptions,
+    stop: asyncio.Event | None,
+    result: RunResult,
+) -> RunResult:
+    loop = asyncio.get_running_loop()
+    trading = loop.create_task(service.run(feed), name="trading")
+    events = loop.create_task(service.run_events(), name="broker events")
+    waiters: set[asyncio.Future[Any]] = {trading}
+    stopping: asyncio.Task[Any] | None = None
+    if stop is not None:
+        stopping = loop.create_task(stop.wait(), name="stop signal")
+        waiters.add(stopping)
+    try:
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if trading in done:
+            trading.result()  # a failure in the trading loop is a bug: let it out
+            log.info("the feed has ended (%d bars)", feed.sent)
+            if not options.exit_at_end and stopping is not None:
+                await stopping
+                result.stopped_by = "signal"
+        else:
+            result.stopped_by = "signal"
+    finally:
+        for task in (trading, events, stopping):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (trading, events, stopping):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    return result
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
+            raise SystemExit(130)
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)

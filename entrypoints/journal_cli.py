@@ -1,0 +1,347 @@
+"""The commands that work on the journal store: ``db upgrade``, ``db current``, ``trades export``,
+``report --session``, and the loading half of ``replay --from-db``.
+
+Each reads the store named by the settings (:mod:`entrypoints.store`) and refuses a store whose schema
+is missing or out of date before reading anything. Failures are exceptions whose ``str()`` is one line;
+``entrypoints.cli`` prints that line and maps the exception to an exit code:
+:class:`CommandInputError` and the store's misconfiguration or schema errors are a bad command line
+or configuration, :class:`NothingFound` and :class:`~entrypoints.replay.StoreBarsError` are input
+data that cannot be used, :class:`~entrypoints.store.StoreUnavailable` is a database that does not
+answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from adapters.simulated.market_data import BarSeries
+from adapters.sql.database import describe
+from adapters.sql.queries import SqlJournalReader
+from application.report import ReplayInputs, ReplaySummary, summarize
+from domain.aggregation import BarAggregator
+from domain.bar import Bar
+from domain.calendar import ET, build_calendar, cme_trade_date
+from domain.circuit_breaker import BreakerReset, BreakerTripped
+from domain.commands import BreakerRecord, FillRecord, RoundTripRecord
+from domain.errors import DomainError
+from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
+from entrypoints.container import aggregation_calendar, instrument_for
+from entrypoints.replay import load_store_series
+from entrypoints.report_output import format_summary, trades_csv, utc, write_report
+from entrypoints.settings import Settings
+from entrypoints.store import (
+    open_engine,
+    require_current_schema,
+    schema_revision,
+    store_url,
+    upgrade_schema,
+)
+
+STDOUT = "-"
+"""``--csv -`` writes the CSV to standard output."""
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class CommandInputError(Exception):
+    """A value on the command line that cannot be used (a malformed time, an unwritable file)."""
+
+
+class NothingFound(Exception):
+    """The store holds nothing for what was asked."""
+
+
+# ---------------------------------------------------------------- command-line values
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """``--start``/``--end``: ISO-8601 with a zone (``2025-03-04T15:00:00Z``, ``...-05:00``) or a
+    date (``2025-03-04``, meaning 00:00 UTC). Returns an aware UTC datetime."""
+    value = text.strip()
+    try:
+        day = date.fromisoformat(value) if _DATE.fullmatch(value) else None
+    except ValueError as exc:
+        raise CommandInputError(f"{option} {text!r}: not a valid date ({exc})") from None
+    if day is not None:
+        return datetime.combine(day, time(0), UTC)
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandInputError(
+            f"{option} {text!r}: not an ISO-8601 time with a zone (2025-03-04T15:00:00Z) "
+            "or a date (2025-03-04)"
+        ) from None
+    if ts.utcoffset() is None:
+        raise CommandInputError(
+            f"{option} {text!r} has no time zone: add Z for UTC or an offset such as -05:00"
+        )
+    return ts.astimezone(UTC)
+
+
+def parse_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--start``/``--end`` as a half-open window ``[start, end)``, either bound optional."""
+    lo = None if start is None else parse_time(start, "--start")
+    hi = None if end is None else parse_time(end, "--end")
+    if lo is not None and hi is not None:
+        _require_order(lo, hi)
+    return lo, hi
+
+
+def _require_order(start: datetime, end: datetime) -> None:
+    if start >= end:
+        raise CommandInputError(
+            f"--start {utc(start)} is not before --end {utc(end)}: the window is empty"
+        )
+
+
+def parse_trade_date(text: str) -> date:
+    """``--session``: a CME trade date, ``YYYY-MM-DD``, Monday to Friday."""
+    value = text.strip()
+    try:
+        if not _DATE.fullmatch(value):
+            raise ValueError("expected YYYY-MM-DD")
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandInputError(f"--session {text!r}: not a date YYYY-MM-DD ({exc})") from None
+    if day.weekday() >= 5:
+        monday = day + timedelta(days=7 - day.weekday())
+        raise CommandInputError(
+            f"--session {day.isoformat()} is a {day.strftime('%A')}, not a CME trade date "
+            f"(weekend trading belongs to Monday {monday.isoformat()})"
+        )
+    return day
+
+
+def session_bounds(trade_date: date) -> tuple[datetime, datetime]:
+    """The instants of CME trade date ``trade_date`` (a weekday): from 18:00 New York time on the
+    trading day before it (Friday for a Monday) to 18:00 on the day, as UTC. This is the window
+    :func:`domain.calendar.cme_trade_date` maps to ``trade_date``."""
+    before = trade_date - timedelta(days=3 if trade_date.weekday() == 0 else 1)
+    start = datetime.combine(before, time(18), ET).astimezone(UTC)
+    end = datetime.combine(trade_date, time(18), ET).astimezone(UTC)
+    return start, end
+
+
+def _write_output(path: Path, text: str, option: str) -> None:
+    try:
+        with path.open("w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    except OSError as exc:
+        raise CommandInputError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+
+
+# ---------------------------------------------------------------- db
+
+
+def db_upgrade(settings: Settings) -> None:
+    """``db upgrade``: migrate the configured store to the newest schema."""
+    url = store_url(settings)
+    revision = upgrade_schema(url)
+    print(f"database at {revision} ({describe(url)})")
+
+
+def db_current(settings: Settings) -> None:
+    """``db current``: the store's schema revision, or ``empty``."""
+    print(schema_revision(store_url(settings)) or "empty")
+
+
+# ---------------------------------------------------------------- trades export
+
+
+def export_trades(
+    settings: Settings,
+    config: Path | None,
+    csv_path: Path,
+    start: str | None,
+    end: str | None,
+) -> None:
+    """``trades export``: the round trips that exit in ``[start, end)`` as the replay's trades.csv."""
+    lo, hi = parse_window(start, end)
+    url = store_url(settings)
+    require_current_schema(url, config)
+    trips = asyncio.run(_round_trips(settings, lo, hi))
+    text = trades_csv(trips)
+    rows = f"{len(trips)} round trip{'s' if len(trips) != 1 else ''}"
+    if str(csv_path) == STDOUT:
+        sys.stdout.write(text)
+        print(f"{rows} written", file=sys.stderr)
+        return
+    _write_output(csv_path, text, "--csv")
+    print(f"{rows} written to {csv_path}")
+
+
+async def _round_trips(
+    settings: Settings, start: datetime | None, end: datetime | None
+) -> list[RoundTrip]:
+    async with open_engine(settings) as engine:
+        records = await SqlJournalReader(engine).records_of(RoundTripRecord, start, end)
+    return [r.trip for r in records]
+
+
+# ---------------------------------------------------------------- report --session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReport:
+    """One CME trade date from the journal, summarised like a replay."""
+
+    trade_date: date
+    start: datetime
+    end: datetime
+    summary: ReplaySummary
+    round_trips: list[RoundTrip]
+    breaker_events: list[BreakerTripped | BreakerReset]
+
+
+def session_report(
+    settings: Settings, config: Path | None, session: str, report_dir: Path | None
+) -> None:
+    """``report --session``: the replay's metrics for the round trips of one CME trade date (by exit
+    time), with that session's breaker events; ``report_dir`` also gets the replay's report files."""
+    trade_date = parse_trade_date(session)
+    url = store_url(settings)
+    require_current_schema(url, config)
+    report = asyncio.run(build_session_report(settings, trade_date))
+    if (
+        not report.round_trips
+        and not report.breaker_events
+        and report.summary.bars_in == 0
+        and report.summary.final_position is None
+    ):
+        raise NothingFound(
+            f"nothing journaled for trade date {trade_date.isoformat()} in {describe(url)} "
+            "(no round trips, bars or breaker events)"
+        )
+    print(
+        f"Session {trade_date.isoformat()}: CME trade date from {_et(report.start)} to "
+        f"{_et(report.end)} New York time ({utc(report.start)} to {utc(report.end)})"
+    )
+    text = format_summary(report.summary)
+    title, _, rest = text.partition("\n")
+    if title == "Replay summary":  # the same table; a journaled session is not a replay
+        text = f"Session {trade_date.isoformat()} summary\n{rest}"
+    print(text)
+    print(f"Breaker events: {len(report.breaker_events)}")
+    for event in report.breaker_events:
+        print(f"  {_breaker_line(event)}")
+    if report_dir is not None:
+        try:
+            written = write_report(report_dir, report.summary, report.round_trips)
+        except OSError as exc:
+            raise CommandInputError(
+                f"--report {report_dir}: cannot write: {exc.strerror or exc}"
+            ) from None
+        print("report: " + ", ".join(str(p) for p in written))
+
+
+async def build_session_report(settings: Settings, trade_date: date) -> SessionReport:
+    """Read one trade date's round trips, breaker events and recorded bars, and the position at
+    its end (rebuilt from every fill journaled before the end), and summarise them."""
+    start, end = session_bounds(trade_date)
+    async with open_engine(settings) as engine:
+        reader = SqlJournalReader(engine)
+        trip_records = await reader.records_of(RoundTripRecord, start, end)
+        breaker_records = await reader.records_of(BreakerRecord, start, end)
+        bars = await reader.bars(None, start, end)
+        fills = await reader.records_of(FillRecord, None, end)
+    # The trade-date rule itself decides, so the selection cannot drift from the domain's.
+    trips = [r.trip for r in trip_records if cme_trade_date(r.trip.exit_ts) == trade_date]
+    events = [r.event for r in breaker_records if cme_trade_date(r.event.ts) == trade_date]
+    summary = summarize(
+        ReplayInputs(
+            round_trips=trips,
+            trade_dates=[trade_date],
+            trade_date_of=cme_trade_date,
+            bars_in=len(bars),
+            strategy_bars=_strategy_bars(settings, bars),
+            breaker_trips=[(e.ts, e.rule.value) for e in events if isinstance(e, BreakerTripped)],
+            final_position=_position_after(settings, [r.fill for r in fills]),
+            rows_refused={},
+        )
+    )
+    return SessionReport(trade_date, start, end, summary, trips, events)
+
+
+def _strategy_bars(settings: Settings, bars: Sequence[Bar]) -> int:
+    """How many strategy bars the configured aggregation builds from the recorded bars, fed to it
+    as the trading service feeds it (each bar first closes what time has passed, then is added)."""
+    calendar = aggregation_calendar(settings, build_calendar(settings.session.calendar))
+    aggregator = BarAggregator(settings.strategy.bar_minutes * 60, calendar)
+    try:
+        for bar in bars:
+            aggregator.close_before(bar.epoch)
+            aggregator.add(bar)
+    except DomainError as exc:  # bars the configured strategy size cannot be built from
+        print(f"warning: strategy bars not counted: {exc}", file=sys.stderr)
+        return 0
+    return aggregator.stats.bars_out
+
+
+def _position_after(settings: Settings, fills: Sequence[Fill]) -> OpenPosition | None:
+    """The position the journaled fills leave open (None: flat)."""
+    position = Position(instrument_for(settings))
+    try:
+        for fill in fills:
+            position.apply(fill, ExitReason.EXTERNAL)  # the reason names trips, which are not kept
+    except DomainError as exc:
+        print(f"warning: open position not rebuilt from the fills: {exc}", file=sys.stderr)
+        return None
+    return position.snapshot()
+
+
+def _et(ts: datetime) -> str:
+    return ts.astimezone(ET).strftime("%Y-%m-%d %H:%M")
+
+
+def _breaker_line(event: BreakerTripped | BreakerReset) -> str:
+    if isinstance(event, BreakerTripped):
+        until = f" until {utc(event.until)}" if event.until is not None else ""
+        detail = f": {event.detail}" if event.detail else ""
+        return f"{utc(event.ts)}  tripped {event.rule.value}{until}{detail}"
+    return f"{utc(event.ts)}  reset: {event.reason}"
+
+
+# ---------------------------------------------------------------- replay --from-db
+
+
+def store_series(
+    settings: Settings,
+    config: Path | None,
+    start: str | None,
+    end: str | None,
+    contract: str | None,
+    bar_seconds: int | None,
+) -> BarSeries:
+    """The recorded bars ``replay --from-db`` replays (see :func:`entrypoints.replay.load_store_series`)."""
+    if start is None or end is None:
+        raise CommandInputError("replay --from-db needs both --start and --end")
+    lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
+    _require_order(lo, hi)
+    url = store_url(settings)
+    require_current_schema(url, config)
+    return asyncio.run(_store_series(settings, lo, hi, contract, bar_seconds))
+
+
+async def _store_series(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    contract: str | None,
+    bar_seconds: int | None,
+) -> BarSeries:
+    async with open_engine(settings) as engine:
+        return await load_store_series(
+            settings,
+            SqlJournalReader(engine),
+            start,
+            end,
+            contract=contract,
+            bar_seconds=bar_seconds,
+            source="database",
+        )

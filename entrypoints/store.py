@@ -1,0 +1,136 @@
+"""The journal store as the commands see it: which database the settings name, its schema, its engine.
+
+The one place the entrypoints turn Settings into a database URL or engine and check the schema.
+``database.url`` unset means the embedded SQLite file in ``database.data_dir``. Every error here is a
+:class:`StoreError` whose ``str()`` is one line that never shows a password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sql import migrate
+from adapters.sql.database import DatabaseUrlError, create_engine, database_url, describe
+from entrypoints.settings import Settings
+
+UPGRADE_COMMAND = "quant-scalper db upgrade --config {config}"
+
+
+class StoreError(Exception):
+    """The store cannot be used as configured; ``str()`` is one line."""
+
+
+class StoreMisconfigured(StoreError):
+    """``database.url`` or ``database.data_dir`` cannot name a usable store."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The store's schema is not the one this code needs (or it has none): one line, naming the
+    command that fixes it when there is one."""
+
+
+class StoreUnavailable(StoreError):
+    """The database does not answer (or refused the connection)."""
+
+
+def store_url(settings: Settings) -> str:
+    """The async SQLAlchemy URL of the configured store (the SQLite default when no URL is set)."""
+    secret = settings.database.url
+    try:
+        return database_url(
+            None if secret is None else secret.get_secret_value(), settings.database.data_dir
+        )
+    except DatabaseUrlError as exc:
+        raise StoreMisconfigured(str(exc)) from None
+
+
+def upgrade_hint(config: Path | None) -> str:
+    """The command that brings the configured store's schema up to date."""
+    return UPGRADE_COMMAND.format(config=config if config is not None else "FILE")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for any other database."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+@contextmanager
+def unavailable_on_database_errors(url: str) -> Iterator[None]:
+    """Turn the driver's "cannot reach or open the database" errors into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        raise StoreUnavailable(f"database {describe(url)}: {_first_line(exc)}") from None
+
+
+def schema_revision(url: str) -> str | None:
+    """The store's schema revision; None when it has none. Never creates a SQLite file."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    with unavailable_on_database_errors(url):
+        return migrate.current(url)
+
+
+def require_current_schema(url: str, config: Path | None = None) -> None:
+    """Return if the store's schema is what this code needs; else raise :class:`SchemaOutOfDate`
+    (one line naming ``quant-scalper db upgrade --config FILE``) or :class:`StoreUnavailable`."""
+    fix = f"run `{upgrade_hint(config)}`"
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise SchemaOutOfDate(
+            f"database {describe(url)} does not exist yet (no schema; the code needs "
+            f"{migrate.head()}): {fix}"
+        )
+    # Reach the database first, so that "unreachable" is not reported as "out of date".
+    schema_revision(url)
+    problem = migrate.check_schema(url, str(config) if config is not None else "FILE")
+    if problem is not None:
+        raise SchemaOutOfDate(problem)
+
+
+def upgrade_schema(url: str) -> str:
+    """Migrate the store to the newest schema (creating a SQLite file and its directory if needed);
+    returns the revision it is at."""
+    path = sqlite_file(url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreMisconfigured(
+                f"database.data_dir: cannot create {path.parent}: {exc.strerror or exc}"
+            ) from None
+    with unavailable_on_database_errors(url):
+        migrate.upgrade(url)
+        revision = migrate.current(url)
+    if revision is None:  # pragma: no cover - alembic just wrote it
+        raise StoreUnavailable(f"database {describe(url)}: no schema revision after the upgrade")
+    return revision
+
+
+@asynccontextmanager
+async def open_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The configured store's async engine, disposed on exit. Errors reaching the database while it
+    is open become :class:`StoreUnavailable`."""
+    url = store_url(settings)
+    engine = create_engine(url)
+    try:
+        with unavailable_on_database_errors(url):
+            yield engine
+    finally:
+        await engine.dispose()
