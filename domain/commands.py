@@ -83,6 +83,14 @@ class AlertKind(Enum):
     """The broker link was lost or restored, or a connect attempt failed."""
     STALE_DATA = "stale_data"
     """No market bar arrived while the market was open."""
+    BRACKET_LIVE = "bracket_live"
+    """An entry filled and the broker holds its stop and target."""
+    LIFECYCLE = "lifecycle"
+    """The daemon started or stopped."""
+    DAILY_SUMMARY = "daily_summary"
+    """The session's results at the close."""
+    ERROR = "error"
+    """An unhandled error in the daemon."""
 
 
 class Severity(Enum):

@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -39,6 +40,8 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as EnvSourceError
 from pydantic_settings.sources.utils import parse_env_vars
+
+from domain.commands import AlertKind
 
 __all__ = [
     "ENV_PREFIX",
@@ -272,6 +275,9 @@ class DatabaseSettings(BaseModel):
     data_dir: Path = Field(Path("var"), description="Local data: SQLite file, journal spool.")
 
 
+AlertMode = Literal["on", "silent", "off"]
+
+
 class TelegramSettings(BaseModel):
     """Telegram alerts and commands."""
 
@@ -286,6 +292,37 @@ class TelegramSettings(BaseModel):
         None, description="Bot API server URL; null uses Telegram's."
     )
     chat_ids: list[int] = Field(default_factory=list, description="Chats that receive alerts.")
+    alerts: dict[str, AlertMode] = Field(
+        default_factory=dict,
+        description="Per alert type (entry_filled, stale_data, ...): on, silent or off; types not "
+        "named keep their defaults.",
+    )
+    rate_limit_per_minute: int = Field(
+        20, ge=1, le=600, description="Alert messages per minute at most; the rest are batched."
+    )
+    queue_size: int = Field(
+        1000, ge=10, description="Alerts waiting to be sent at most; beyond it the oldest go."
+    )
+    dedup_window_s: float = Field(
+        60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Identical alerts within this many seconds collapse into one with a count.",
+    )
+    confirm_timeout_s: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="Confirmation buttons expire after this."
+    )
+
+    @field_validator("alerts")
+    @classmethod
+    def _known_alert_types(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {kind.value for kind in AlertKind}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown alert type(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> Self:

@@ -80,6 +80,11 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "users": {},
         "api_base_url": None,
         "chat_ids": [],
+        "alerts": {},
+        "rate_limit_per_minute": 20,
+        "queue_size": 1000,
+        "dedup_window_s": 60.0,
+        "confirm_timeout_s": 60.0,
     }
     assert s.zscore.engine == "rust"
     assert (s.logging.level, s.logging.format, s.logging.dir) == ("INFO", "text", Path("logs"))
@@ -542,3 +547,11 @@ session:
         "session.calendar is none: no session rules "
         "(CME halts, holidays and early closes are not enforced)",
     ]
+
+
+def test_an_unknown_alert_type_is_named_with_the_known_ones() -> None:
+    with pytest.raises(SettingsError, match="unknown alert type\\(s\\) fils") as raised:
+        load_settings(None, {"QS_TELEGRAM__ALERTS": '{"fils": "off", "stale_data": "silent"}'})
+    assert "stale_data" in str(raised.value)
+    ok = load_settings(None, {"QS_TELEGRAM__ALERTS": '{"stale_data": "silent"}'})
+    assert ok.telegram.alerts == {"stale_data": "silent"}
