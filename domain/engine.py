@@ -283,6 +283,7 @@ class Engine:
         # Gates on new entries held by the world outside (broker link down, journal unreachable):
         # runtime facts, re-established after a restart, so not part of the snapshot.
         self._gates: dict[str, str] = {}
+        self._bracket_announced = False  # the bracket_live alert, once per position
         self._last_bar: Bar | None = None
         self._last_z: float | None = None
         self._resumed_after: int | None = None  # last bar end recorded by a restored snapshot
@@ -770,11 +771,42 @@ class Engine:
         order = self._orders.get(event.key)
         if order is not None:
             order.accepted = True
-            return [Journal(OrderEventRecord(event.key, "accepted", event.ts, ""))]
+            out: list[EngineCommand] = [
+                Journal(OrderEventRecord(event.key, "accepted", event.ts, ""))
+            ]
+            if order.role in _PROTECTIVE:
+                self._announce_bracket(event.ts, out)
+            return out
         if event.key in self._retired:
             return [Journal(OrderEventRecord(event.key, "accepted", event.ts, "late, order done"))]
         return self._anomaly(
             f"broker accepted an order we did not place ({event.key})", event.ts, reconcile=True
+        )
+
+    def _announce_bracket(self, ts: datetime, out: list[EngineCommand]) -> None:
+        """Once per position: tell the operator when every configured leg is live at the broker."""
+        if self._bracket_announced or self.position.is_flat:
+            return
+        legs = {o.role: o for o in self._orders.values() if o.role in _PROTECTIVE}
+        wanted = [
+            role
+            for role, configured in (
+                (OrderRole.STOP, self.config.stop_loss_dollars),
+                (OrderRole.TARGET, self.config.take_profit_dollars),
+            )
+            if configured is not None
+        ]
+        if not wanted or any(r not in legs or not legs[r].accepted for r in wanted):
+            return
+        self._bracket_announced = True
+        names = ", ".join(f"{r.value} {legs[r].key}" for r in wanted)
+        self._alert(
+            out,
+            AlertKind.BRACKET_LIVE,
+            Severity.INFO,
+            f"{self.position.side.name if self.position.side else ''} {self.position.qty} "
+            f"protected at the broker: {names}",
+            ts,
         )
 
     def _on_filled(self, event: OrderFilled) -> list[EngineCommand]:
@@ -861,8 +893,11 @@ class Engine:
             )
         for trip in trips:
             self._book(trip, fill.ts, out)
+        if was_flat and not self.position.is_flat:
+            self._announce_bracket(fill.ts, out)
         if self.position.is_flat:
             self._exit_required = None
+            self._bracket_announced = False
         if self._mismatch_only:
             out.append(Reconcile("confirm the position after a fill", fill.ts))
         if self.position.is_flat and self._oca is not None:

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from domain.calendar import ContinuousCalendar
 from domain.commands import (
+    AlertKind,
     CancelOrders,
     EngineCommand,
     Journal,
+    Notify,
     OrderEventRecord,
     PlaceBracket,
     PlaceExit,
@@ -16,7 +18,13 @@ from domain.commands import (
     SignalRecord,
 )
 from domain.engine import EngineState
-from domain.events import BrokerPositionReported, CancelFailed, EntryGateChanged, OrderFilled
+from domain.events import (
+    BrokerPositionReported,
+    CancelFailed,
+    EntryGateChanged,
+    OrderAccepted,
+    OrderFilled,
+)
 from domain.position import ExitReason
 from domain.values import Action
 from tests.support.builders import T0, bar, engine, fill, z
@@ -127,3 +135,42 @@ def test_a_cancel_that_could_not_be_sent_is_sent_again_at_the_next_bar() -> None
     assert _statuses(out) == ["cancel_failed"]
     again = eng.on_bar(bar(T0 + timedelta(minutes=15)), z(-1.5))
     assert [c.keys for c in again if isinstance(c, CancelOrders)] == [(bracket.entry_key,)]
+
+
+def _alerts(commands: list[EngineCommand], kind: AlertKind) -> list[str]:
+    return [c.alert.text for c in commands if isinstance(c, Notify) and c.alert.kind is kind]
+
+
+def test_the_bracket_is_announced_once_when_the_broker_holds_both_legs() -> None:
+    eng = engine(calendar=ContinuousCalendar())
+    [bracket] = [c for c in eng.on_bar(bar(T0), z(-2.5)) if isinstance(c, PlaceBracket)]
+    assert bracket.stop_key is not None
+    assert bracket.target_key is not None
+    seen: list[str] = []
+    seen += _alerts(eng.handle(OrderAccepted(bracket.stop_key, T0)), AlertKind.BRACKET_LIVE)
+    seen += _alerts(eng.handle(OrderAccepted(bracket.target_key, T0)), AlertKind.BRACKET_LIVE)
+    assert seen == []  # legs wait for their parent: nothing is protected yet
+    filled = eng.handle(OrderFilled(fill(bracket.entry_key, Action.BUY, "5000")))
+    [text] = _alerts(filled, AlertKind.BRACKET_LIVE)
+    assert bracket.stop_key in text
+    assert bracket.target_key in text
+    again = eng.handle(OrderAccepted(bracket.stop_key, T0))
+    assert _alerts(again, AlertKind.BRACKET_LIVE) == []
+
+
+def test_a_leg_accepted_after_the_fill_completes_the_announcement() -> None:
+    eng = engine(calendar=ContinuousCalendar())
+    [bracket] = [c for c in eng.on_bar(bar(T0), z(-2.5)) if isinstance(c, PlaceBracket)]
+    assert bracket.stop_key is not None
+    assert bracket.target_key is not None
+    eng.handle(OrderAccepted(bracket.stop_key, T0))
+    assert (
+        _alerts(
+            eng.handle(OrderFilled(fill(bracket.entry_key, Action.BUY, "5000"))),
+            AlertKind.BRACKET_LIVE,
+        )
+        == []
+    )
+    assert (
+        len(_alerts(eng.handle(OrderAccepted(bracket.target_key, T0)), AlertKind.BRACKET_LIVE)) == 1
+    )
