@@ -36,6 +36,8 @@ def test_maturin_builds_one_wheel_with_the_extension_and_the_packages(tmp_path: 
         "application/services.py",
         "adapters/simulated/broker.py",
         "entrypoints/cli.py",
+        "migrations/env.py",
+        "migrations/versions/0001_initial.py",
     ):
         assert module in names, module
     assert not any(n.startswith("native_core/src/") for n in names)
@@ -43,3 +45,23 @@ def test_maturin_builds_one_wheel_with_the_extension_and_the_packages(tmp_path: 
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheels[0]).read(entry_points).decode()
     assert "quant-scalper=entrypoints.cli:main" in text.replace(" ", "")
+
+    # Installed from the wheel, the code finds its migrations and can create the journal's schema.
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheels[0]).extractall(site)
+    db = tmp_path / "journal.sqlite3"
+    probe = (
+        "import adapters.sql.migrate as m; "
+        f"m.upgrade('sqlite+aiosqlite:///{db}'); "
+        f"print(m.MIGRATIONS_DIR, m.current('sqlite+aiosqlite:///{db}'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    assert out == [str(site / "migrations"), "0001"]
