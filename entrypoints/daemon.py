@@ -23,6 +23,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,23 @@ from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import PacedMarketData
 from adapters.sql.journal import SqlJournal
+from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool
 from adapters.sql.state_store import SqlStateStore
 from adapters.zscore.window import RememberingZScoreEngine
+from application.operator import OperatorConsole
 from application.ports import BarListener, ResumePoint
 from application.services import EventInbox, TradingService
 from domain.bar import Bar
+from domain.commands import OperatorRecord
 from domain.engine import Engine
-from domain.events import BrokerPositionReported, EntryGateChanged
+from domain.events import (
+    BrokerPositionReported,
+    EntryGateChanged,
+    FlattenRequested,
+    PauseRequested,
+    ResumeRequested,
+)
 from entrypoints.container import Application, build_container
 from entrypoints.replay import load_series
 from entrypoints.settings import Settings
@@ -76,6 +86,58 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DaemonHandle:
+    """The running daemon, for whoever started it (tests, the Telegram bot)."""
+
+    service: TradingService
+    console: OperatorConsole
+    stop: asyncio.Event
+
+
+class _SimulatedHealth:
+    """Health facts of the simulated daemon: the exchange is in-process, so always connected."""
+
+    def __init__(
+        self, clock: ManualClock, journal: SqlJournal, notifier_backlog: Callable[[], int]
+    ) -> None:
+        self._clock = clock
+        self._journal = journal
+        self._notifier_backlog = notifier_backlog
+
+    def connected(self) -> bool:
+        return True
+
+    def last_bar_end(self) -> datetime | None:
+        return self._clock.now()
+
+    def journal_backlog(self) -> int:
+        return self._journal.backlog
+
+    def alert_backlog(self) -> int:
+        return self._notifier_backlog()
+
+
+async def _stop_after(
+    service: TradingService, clock: ManualClock, stop: asyncio.Event, *, flatten: bool
+) -> None:
+    """Stop the daemon; with ``flatten``, close the position first (and pause, so nothing reopens)."""
+    if flatten and not service.engine.position.is_flat:
+        await service.handle(FlattenRequested(clock.now(), "stop", pause=True))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while not service.engine.position.is_flat and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+    stop.set()
+
+
+def _version() -> str:
+    try:
+        return version("quant-scalper")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
+        return "unknown"
+
+
 class BarRecorder:
     """Records every market bar in the journal, so any session can be replayed exactly."""
 
@@ -92,7 +154,7 @@ async def run_daemon(
     options: RunOptions,
     *,
     stop: asyncio.Event | None = None,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[DaemonHandle], None] | None = None,
 ) -> RunResult:
     """Run until the feed ends (with ``exit_at_end``) or ``stop`` is set."""
     if settings.daemon.broker != "simulated":
@@ -127,7 +189,16 @@ async def run_daemon(
         await journal.start()
         try:
             return await _run(
-                settings, options, series, store, journal, inbox, clock, stop, on_ready
+                settings,
+                options,
+                series,
+                store,
+                journal,
+                SqlJournalReader(engine),
+                inbox,
+                clock,
+                stop,
+                on_ready,
             )
         finally:
             await journal.close()
@@ -139,10 +210,11 @@ async def _run(
     series: Any,
     store: SqlStateStore,
     journal: SqlJournal,
+    reader: SqlJournalReader,
     inbox: EventInbox,
     clock: ManualClock,
     stop: asyncio.Event | None,
-    on_ready: Callable[[], None] | None,
+    on_ready: Callable[[DaemonHandle], None] | None,
 ) -> RunResult:
     result = RunResult()
     loaded = await store.load_resume()
@@ -193,6 +265,7 @@ async def _run(
     if start_epoch is not None:
         log.info("resuming from the checkpoint: market bars from epoch %d", start_epoch)
         clock.set(datetime.fromtimestamp(start_epoch, UTC))
+        await _reapply_operator_state(service, reader, clock.now())
         # Restart = resume, then reconcile: the exchange's word on the position and its orders.
         held = await broker.snapshot(None)
         await service.handle(
@@ -200,8 +273,21 @@ async def _run(
                 held.position, clock.now(), open_orders=tuple(o.key for o in held.open_orders)
             )
         )
+    stop = stop if stop is not None else asyncio.Event()
+    console = OperatorConsole(
+        service=service,
+        journal=journal,
+        reader=reader,
+        broker_view=lambda: broker.snapshot(None),
+        clock=clock,
+        health=_SimulatedHealth(clock, journal, notifier_backlog=lambda: 0),
+        config=settings.redacted(),
+        version=_version(),
+        request_stop=lambda flatten: _stop_after(service, clock, stop, flatten=flatten),
+        stale_after_s=float("inf"),  # market time stands still between bars of a paced feed
+    )
     if on_ready is not None:
-        on_ready()
+        on_ready(DaemonHandle(service, console, stop))
     result = await _trade(app, service, feed, options, stop, result)
     await service.settle()
     await journal.flush()
@@ -209,6 +295,26 @@ async def _run(
     result.strategy_bars = service.counters.strategy_bars
     result.position = service.engine.position.signed_qty
     return result
+
+
+async def _reapply_operator_state(
+    service: TradingService, reader: SqlJournalReader, since: datetime
+) -> None:
+    """An operator's pause or resume after the last checkpoint is in the journal, not in the
+    checkpoint: apply the last one again, so the pause state survives any restart."""
+    records = await reader.records_of(OperatorRecord, since, None)
+    last = None
+    for rec in records:
+        if rec.command in ("pause", "resume") and not rec.outcome.startswith("refused"):
+            last = rec
+    if last is None:
+        return
+    event = (
+        PauseRequested(last.ts, last.by)
+        if last.command == "pause"
+        else ResumeRequested(last.ts, last.by)
+    )
+    await service.handle(event)
 
 
 async def _trade(

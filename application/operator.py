@@ -1,0 +1,209 @@
+"""What an operator (the Telegram bot, the health endpoint) can ask of the running daemon.
+
+:class:`OperatorConsole` is the use-case facade: read-only views (status, P&L, trades, the broker's
+view, health) and the operator's requests (pause, resume, flatten, breaker reset, reconcile, stop).
+Requests become engine events, so they take effect exactly as the engine's rules say, and every
+command is journaled with who asked and whether it was allowed. No aiogram type crosses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from application.ports import BrokerSnapshot, Clock, Journal
+from application.queries import JournalReader
+from application.services import BrokerError, TradingService
+from domain.calendar import cme_trade_date
+from domain.commands import OperatorRecord, RoundTripRecord
+from domain.engine import EngineStatus
+from domain.events import (
+    BreakerResetRequested,
+    BrokerPositionReported,
+    EngineEvent,
+    FlattenRequested,
+    PauseRequested,
+    ResumeRequested,
+)
+from domain.position import RoundTrip
+from domain.record import record
+
+Period = Literal["today", "week", "month"]
+
+_NEW_YORK = ZoneInfo("America/New_York")
+
+
+@record
+class Health:
+    """How the daemon is doing, for /health and ``GET /healthz``."""
+
+    status: str
+    """``ok``; ``degraded`` (running, but something needs attention); ``down`` (cannot trade)."""
+    state: str
+    position: int
+    connected: bool
+    last_bar_age_s: float | None
+    journal_backlog: int
+    alert_backlog: int
+    problems: tuple[str, ...]
+
+
+class HealthSource(Protocol):
+    """Facts only the adapters know: the broker link, the last bar, the backlogs."""
+
+    def connected(self) -> bool: ...
+
+    def last_bar_end(self) -> datetime | None: ...
+
+    def journal_backlog(self) -> int: ...
+
+    def alert_backlog(self) -> int: ...
+
+
+class OperatorConsole:
+    """The daemon as an operator sees it."""
+
+    def __init__(
+        self,
+        *,
+        service: TradingService,
+        journal: Journal,
+        reader: JournalReader,
+        broker_view: Callable[[], Awaitable[BrokerSnapshot]],
+        clock: Clock,
+        health: HealthSource,
+        config: Mapping[str, Any],
+        version: str,
+        request_stop: Callable[[bool], Awaitable[None]],
+        stale_after_s: float = 60.0,
+    ) -> None:
+        self._service = service
+        self._journal = journal
+        self._reader = reader
+        self._broker_view = broker_view
+        self._clock = clock
+        self._health = health
+        self._config = dict(config)
+        self.version = version
+        self._request_stop = request_stop
+        self._stale_after = stale_after_s
+
+    # -- views --------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def status(self) -> EngineStatus:
+        return self._service.status()
+
+    def config(self) -> dict[str, Any]:
+        """The settings with every secret masked."""
+        return dict(self._config)
+
+    async def round_trips(
+        self, period: Period | None = None, last: int | None = None
+    ) -> list[RoundTrip]:
+        """Closed trades, oldest first: those of ``period`` (by CME trade date), or the ``last`` n."""
+        start = None if period is None else self.period_start(period)
+        trips = [r.trip for r in await self._reader.records_of(RoundTripRecord, start, None)]
+        if period is not None:
+            first = cme_trade_date(start) if start is not None else None
+            trips = [t for t in trips if first is None or cme_trade_date(t.exit_ts) >= first]
+        return trips[-last:] if last is not None else trips
+
+    def period_start(self, period: Period) -> datetime:
+        """When ``period`` began: the current CME session's open, or that of the week's or month's
+        first session (sessions open at 18:00 New York the evening before their trade date)."""
+        now = self._clock.now()
+        today = cme_trade_date(now)
+        if period == "today":
+            first = today
+        elif period == "week":
+            first = today - timedelta(days=today.weekday())
+        else:
+            first = today.replace(day=1)
+        # The session of trade date D opens the evening before D (Sunday evening for a Monday).
+        return _session_open_before(first)
+
+    async def broker(self) -> BrokerSnapshot:
+        """What the broker reports now (position, working orders, today's executions)."""
+        return await self._broker_view()
+
+    def health(self) -> Health:
+        status = self._service.status()
+        connected = self._health.connected()
+        last = self._health.last_bar_end()
+        age = None if last is None else max(0.0, (self._clock.now() - last).total_seconds())
+        problems: list[str] = []
+        if not connected:
+            problems.append("broker link down")
+        if age is not None and age > self._stale_after:
+            problems.append(f"last bar {age:.0f} s ago")
+        if status.reconcile_required is not None:
+            problems.append(f"reconcile required: {status.reconcile_required}")
+        if self._health.journal_backlog() > 1000:
+            problems.append(f"journal backlog {self._health.journal_backlog()}")
+        position = status.position
+        signed = 0 if position is None else position.side.sign * position.qty
+        return Health(
+            status="down" if not connected else "degraded" if problems else "ok",
+            state=status.state.value,
+            position=signed,
+            connected=connected,
+            last_bar_age_s=age,
+            journal_backlog=self._health.journal_backlog(),
+            alert_backlog=self._health.alert_backlog(),
+            problems=tuple(problems),
+        )
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def pause(self, by: str) -> None:
+        await self._apply(PauseRequested(self.now(), by))
+
+    async def resume(self, by: str) -> None:
+        await self._apply(ResumeRequested(self.now(), by))
+
+    async def flatten(self, by: str, *, pause: bool = False) -> None:
+        await self._apply(FlattenRequested(self.now(), by, pause=pause))
+
+    async def reset_breaker(self, by: str) -> None:
+        await self._apply(BreakerResetRequested(self.now(), by))
+
+    async def reconcile(self, by: str) -> str:
+        """Ask the broker for the position now; the engine compares it with its own."""
+        try:
+            snapshot = await self._broker_view()
+        except BrokerError as exc:
+            return f"the broker did not answer: {exc}"
+        await self._apply(
+            BrokerPositionReported(
+                snapshot.position,
+                self.now(),
+                open_orders=tuple(o.key for o in snapshot.open_orders),
+            )
+        )
+        self.record_command("reconcile", by, allowed=True, outcome=f"broker {snapshot.position}")
+        return f"broker reports {snapshot.position}"
+
+    async def stop(self, by: str, *, flatten: bool) -> None:
+        """Stop the daemon (flattening first when asked)."""
+        self.record_command("stop", by, allowed=True, outcome="flatten first" if flatten else "")
+        await self._request_stop(flatten)
+
+    def record_command(self, command: str, by: str, *, allowed: bool, outcome: str = "") -> None:
+        """Journal an operator command, allowed or refused."""
+        verdict = "allowed" if allowed else "refused"
+        detail = f"{verdict}: {outcome}" if outcome else verdict
+        self._journal.append(OperatorRecord(command, by, self.now(), detail))
+
+    async def _apply(self, event: EngineEvent) -> None:
+        await self._service.handle(event)
+
+
+def _session_open_before(trade_date: date) -> datetime:
+    """18:00 New York on the calendar day before ``trade_date`` (Sunday for a Monday), in UTC."""
+    day = trade_date - timedelta(days=1)
+    return datetime.combine(day, time(18, 0), tzinfo=_NEW_YORK).astimezone(UTC)
