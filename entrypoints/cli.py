@@ -276,6 +276,7 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.daemon import RunOptions, install_stop_signals, run_daemon
     from entrypoints.store import StoreError, StoreUnavailable
+    from entrypoints.telegram.dispatcher import BotTokenInUse
 
     speed = settings.daemon.speed if args.speed is _DEFAULT_SPEED else args.speed
     options = RunOptions(speed=speed, exit_at_end=args.exit_at_end, config_path=args.config)
@@ -296,6 +297,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
+    except BotTokenInUse as exc:
+        print(f"error: telegram: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -27,6 +27,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from aiogram import Bot
+
+from adapters.clock import SystemClock
+from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
@@ -35,12 +39,13 @@ from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool
 from adapters.sql.state_store import SqlStateStore
+from adapters.telegram.notifier import TelegramNotifier
 from adapters.zscore.window import RememberingZScoreEngine
 from application.operator import OperatorConsole
-from application.ports import BarListener, ResumePoint
+from application.ports import BarListener, Notifier, ResumePoint
 from application.services import EventInbox, TradingService
 from domain.bar import Bar
-from domain.commands import OperatorRecord
+from domain.commands import Alert, AlertKind, OperatorRecord, Severity
 from domain.engine import Engine
 from domain.events import (
     BrokerPositionReported,
@@ -51,13 +56,19 @@ from domain.events import (
 )
 from entrypoints.container import Application, build_container
 from entrypoints.replay import load_series
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, TelegramSettings
 from entrypoints.store import (
     open_engine,
     require_current_schema,
     sqlite_file,
     store_url,
     upgrade_schema,
+)
+from entrypoints.telegram.dispatcher import (
+    build_bot,
+    build_dispatcher,
+    check_single_poller,
+    mask_token_in_logs,
 )
 
 log = logging.getLogger("quant_scalper.daemon")
@@ -116,6 +127,64 @@ class _SimulatedHealth:
 
     def alert_backlog(self) -> int:
         return self._notifier_backlog()
+
+
+class _TelegramSide:
+    """The bot inside the daemon: alerts to the configured chats, commands by long polling."""
+
+    def __init__(self, settings: TelegramSettings, bot: Bot, notifier: TelegramNotifier | None):
+        self._settings = settings
+        self._bot = bot
+        self._telegram = notifier
+        self.notifier: Notifier = (
+            FanoutNotifier(LogNotifier(), notifier) if notifier is not None else LogNotifier()
+        )
+        self._polling: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> _TelegramSide:
+        config = settings.telegram
+        bot = build_bot(config)
+        if config.token is not None:
+            mask_token_in_logs(config.token.get_secret_value())
+        try:
+            await check_single_poller(bot)
+        except BaseException:
+            await bot.session.close()
+            raise
+        notifier = None
+        if config.chat_ids:
+            notifier = TelegramNotifier(
+                bot,
+                config.chat_ids,
+                clock=SystemClock(),
+                modes=config.alerts,
+                rate_limit_per_minute=config.rate_limit_per_minute,
+                queue_size=config.queue_size,
+                dedup_window_s=config.dedup_window_s,
+            )
+            notifier.start()
+        return cls(config, bot, notifier)
+
+    def backlog(self) -> int:
+        return self._telegram.backlog if self._telegram is not None else 0
+
+    def serve(self, console: OperatorConsole) -> None:
+        """Answer commands (long polling) in the daemon's event loop."""
+        dispatcher = build_dispatcher(console, self._settings, clock=SystemClock())
+        self._polling = asyncio.get_running_loop().create_task(
+            dispatcher.start_polling(self._bot, handle_signals=False, close_bot_session=False),
+            name="telegram polling",
+        )
+
+    async def close(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+        if self._telegram is not None:
+            await self._telegram.close(timeout=5.0)
+        await self._bot.session.close()
 
 
 async def _stop_after(
@@ -223,13 +292,15 @@ async def _run(
     result.resumed_from = start_epoch
     feed = PacedMarketData(series, speed=options.speed, start_epoch=start_epoch)
     listeners: list[BarListener] = []  # filled below, once the broker exists
+    telegram = await _TelegramSide.open(settings) if settings.telegram.enabled else None
+    notifier = telegram.notifier if telegram is not None else LogNotifier()
     app = build_container(
         settings,
         "simulated",
         bar_source=series,
         adapter_overrides={
             "journal": journal,
-            "notifier": LogNotifier(),
+            "notifier": notifier,
             "clock": clock,
             "inbox": inbox,
             "market_data": feed,
@@ -280,15 +351,41 @@ async def _run(
         reader=reader,
         broker_view=lambda: broker.snapshot(None),
         clock=clock,
-        health=_SimulatedHealth(clock, journal, notifier_backlog=lambda: 0),
+        health=_SimulatedHealth(
+            clock, journal, notifier_backlog=telegram.backlog if telegram is not None else lambda: 0
+        ),
         config=settings.redacted(),
         version=_version(),
         request_stop=lambda flatten: _stop_after(service, clock, stop, flatten=flatten),
         stale_after_s=float("inf"),  # market time stands still between bars of a paced feed
     )
+    where = f"from the checkpoint at {clock.now().isoformat()}" if start_epoch else "from the start"
+    notifier.notify(
+        Alert(
+            AlertKind.LIFECYCLE,
+            Severity.INFO,
+            f"started: simulated broker on {settings.daemon.feed.name}, {where}",
+            clock.now(),
+        )
+    )
+    if telegram is not None:
+        telegram.serve(console)
     if on_ready is not None:
         on_ready(DaemonHandle(service, console, stop))
-    result = await _trade(app, service, feed, options, stop, result)
+    try:
+        result = await _trade(app, service, feed, options, stop, result)
+    finally:
+        position = service.engine.position.signed_qty
+        notifier.notify(
+            Alert(
+                AlertKind.LIFECYCLE,
+                Severity.INFO,
+                f"stopped ({result.stopped_by}), position {position:+d}",
+                clock.now(),
+            )
+        )
+        if telegram is not None:
+            await telegram.close()
     await service.settle()
     await journal.flush()
     result.bars = feed.sent
