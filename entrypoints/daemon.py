@@ -22,7 +22,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from application.operator import OperatorConsole
 from application.ports import BarListener, Notifier, ResumePoint
 from application.services import EventInbox, TradingService
 from domain.bar import Bar
+from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, OperatorRecord, Severity
 from domain.engine import Engine
 from domain.events import (
@@ -187,6 +188,51 @@ class _TelegramSide:
         await self._bot.session.close()
 
 
+def _alerting_handler(
+    notifier: Notifier, clock: ManualClock
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """An event-loop exception handler: an error nobody awaited becomes an ``error`` alert."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message", "")
+        notifier.notify(
+            Alert(AlertKind.ERROR, Severity.CRITICAL, f"unhandled: {what}", clock.now())
+        )
+        loop.default_exception_handler(context)
+
+    return handle
+
+
+class _SessionSummaries:
+    """The daily summary alert: when the CME trade date of the bars changes, the results of the
+    session that just closed (round trips by exit time, from the journal)."""
+
+    def __init__(self, reader: SqlJournalReader, notifier: Notifier, clock: ManualClock) -> None:
+        self._reader = reader
+        self._notifier = notifier
+        self._clock = clock
+        self._current: date | None = None
+
+    async def at(self, epoch: int) -> None:
+        trade_date = cme_trade_date(datetime.fromtimestamp(epoch, UTC))
+        previous, self._current = self._current, trade_date
+        if previous is None or previous == trade_date:
+            return
+        pnl = await self._reader.session_pnl(previous)
+        win_rate = f", {pnl.wins * 100 // pnl.trades}% won" if pnl.trades else ""
+        self._notifier.notify(
+            Alert(
+                AlertKind.DAILY_SUMMARY,
+                Severity.INFO,
+                f"session {previous.isoformat()} closed: {pnl.trades} trades ({pnl.wins} won, "
+                f"{pnl.losses} lost{win_rate}), net {pnl.net_pnl:+.2f} USD after "
+                f"{pnl.commissions:.2f} commissions",
+                self._clock.now(),
+            )
+        )
+
+
 async def _stop_after(
     service: TradingService, clock: ManualClock, stop: asyncio.Event, *, flatten: bool
 ) -> None:
@@ -321,6 +367,7 @@ async def _run(
     listeners.extend([clock, broker, BarRecorder(journal, contract)])
 
     service_box: list[TradingService] = []
+    sessions = _SessionSummaries(reader, notifier, clock)
 
     async def checkpoint(next_epoch: int) -> None:
         service = service_box[0]
@@ -329,6 +376,7 @@ async def _run(
             service.engine.snapshot(),
             ResumePoint(next_epoch, zscore.closes, broker.export_state()),
         )
+        await sessions.at(next_epoch)
 
     app.services.checkpoint.override(checkpoint)
     service: TradingService = app.services.trading()
@@ -372,9 +420,23 @@ async def _run(
         telegram.serve(console)
     if on_ready is not None:
         on_ready(DaemonHandle(service, console, stop))
+    loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(_alerting_handler(notifier, clock))
     try:
         result = await _trade(app, service, feed, options, stop, result)
+    except Exception as exc:
+        notifier.notify(
+            Alert(
+                AlertKind.ERROR,
+                Severity.CRITICAL,
+                f"the daemon stopped on an error: {type(exc).__name__}: {exc}",
+                clock.now(),
+            )
+        )
+        raise
     finally:
+        loop.set_exception_handler(previous_handler)
         position = service.engine.position.signed_qty
         notifier.notify(
             Alert(
