@@ -26,8 +26,12 @@ from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 
 from adapters.clock import SystemClock
 from adapters.fanout import FanoutNotifier
@@ -141,6 +145,7 @@ class _TelegramSide:
             FanoutNotifier(LogNotifier(), notifier) if notifier is not None else LogNotifier()
         )
         self._polling: asyncio.Task[None] | None = None
+        self._webhook: web.AppRunner | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> _TelegramSide:
@@ -148,11 +153,12 @@ class _TelegramSide:
         bot = build_bot(config)
         if config.token is not None:
             mask_token_in_logs(config.token.get_secret_value())
-        try:
-            await check_single_poller(bot)
-        except BaseException:
-            await bot.session.close()
-            raise
+        if config.webhook_url is None:  # a webhook replaces any poller when it is set
+            try:
+                await check_single_poller(bot)
+            except BaseException:
+                await bot.session.close()
+                raise
         notifier = None
         if config.chat_ids:
             notifier = TelegramNotifier(
@@ -170,15 +176,35 @@ class _TelegramSide:
     def backlog(self) -> int:
         return self._telegram.backlog if self._telegram is not None else 0
 
-    def serve(self, console: OperatorConsole) -> None:
-        """Answer commands (long polling) in the daemon's event loop."""
+    async def serve(self, console: OperatorConsole) -> None:
+        """Answer commands in the daemon's event loop: by long polling, or on a webhook."""
         dispatcher = build_dispatcher(console, self._settings, clock=SystemClock())
-        self._polling = asyncio.get_running_loop().create_task(
-            dispatcher.start_polling(self._bot, handle_signals=False, close_bot_session=False),
-            name="telegram polling",
+        url = self._settings.webhook_url
+        if url is None:
+            self._polling = asyncio.get_running_loop().create_task(
+                dispatcher.start_polling(self._bot, handle_signals=False, close_bot_session=False),
+                name="telegram polling",
+            )
+            return
+        secret = self._settings.webhook_secret
+        token = secret.get_secret_value() if secret is not None else None
+        app = web.Application()
+        SimpleRequestHandler(dispatcher=dispatcher, bot=self._bot, secret_token=token).register(
+            app, path=urlsplit(url).path or "/"
         )
+        setup_application(app, dispatcher, bot=self._bot)
+        self._webhook = web.AppRunner(app, access_log=None)
+        await self._webhook.setup()
+        await web.TCPSite(
+            self._webhook, self._settings.webhook_listen, self._settings.webhook_port
+        ).start()
+        await self._bot.set_webhook(url, secret_token=token)
 
     async def close(self) -> None:
+        if self._webhook is not None:
+            with contextlib.suppress(TelegramAPIError):
+                await self._bot.delete_webhook()
+            await self._webhook.cleanup()
         if self._polling is not None:
             self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -416,14 +442,14 @@ async def _run(
             clock.now(),
         )
     )
-    if telegram is not None:
-        telegram.serve(console)
-    if on_ready is not None:
-        on_ready(DaemonHandle(service, console, stop))
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(_alerting_handler(notifier, clock))
     try:
+        if telegram is not None:
+            await telegram.serve(console)
+        if on_ready is not None:
+            on_ready(DaemonHandle(service, console, stop))
         result = await _trade(app, service, feed, options, stop, result)
     except Exception as exc:
         notifier.notify(

@@ -292,6 +292,15 @@ class TelegramSettings(BaseModel):
         None, description="Bot API server URL; null uses Telegram's."
     )
     chat_ids: list[int] = Field(default_factory=list, description="Chats that receive alerts.")
+    webhook_url: Annotated[OptionalText, AfterValidator(_http_url)] = Field(
+        None,
+        description="Public URL Telegram posts updates to (webhook mode); null: long polling.",
+    )
+    webhook_listen: str = Field("127.0.0.1", min_length=1, description="Webhook: listen address.")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="Webhook: listen port.")
+    webhook_secret: OptionalSecret = Field(
+        None, description="Webhook: the secret Telegram sends in X-Telegram-Bot-Api-Secret-Token."
+    )
     alerts: dict[str, AlertMode] = Field(
         default_factory=dict,
         description="Per alert type (entry_filled, stale_data, ...): on, silent or off; types not "

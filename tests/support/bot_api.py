@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+import aiohttp
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -39,6 +40,10 @@ MAX_POLL_WAIT = 1.0
 """Longest a getUpdates long poll is held open (Telegram holds it up to ``timeout``; tests want less)."""
 
 UNAUTHORIZED = "Unauthorized"
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
+    "the webhook first"
+)
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -152,6 +157,9 @@ class FakeBotApi:
         """Requests that carried a wrong token."""
         self._messages: dict[tuple[int, int], Json] = {}
         self._updates: list[Json] = []
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_deliveries: list[asyncio.Task[int]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -335,10 +343,28 @@ class FakeBotApi:
 
     def _push(self, body: Json) -> int:
         update_id = next(self._update_ids)
-        self._updates.append({"update_id": update_id, **body})
+        update = {"update_id": update_id, **body}
+        if self.webhook_url:
+            # As Telegram does with a webhook set: POST the update to it (with the secret header).
+            self.webhook_deliveries.append(
+                asyncio.get_running_loop().create_task(self._post_to_webhook(update))
+            )
+            self._touch()
+            return update_id
+        self._updates.append(update)
         self._wake_poll(superseded=False)
         self._touch()
         return update_id
+
+    async def _post_to_webhook(self, update: Json) -> int:
+        headers = {}
+        if self.webhook_secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(self.webhook_url, json=update, headers=headers) as response,
+        ):
+            return response.status
 
     def _chat(self, chat_id: int, username: str = "user") -> Json:
         if chat_id > 0:
@@ -469,6 +495,8 @@ class FakeBotApi:
     async def _get_updates(self, params: dict[str, Any]) -> Any:
         if self._conflict:
             raise _ApiError(409, CONFLICT)
+        if self.webhook_url:
+            raise _ApiError(409, WEBHOOK_ACTIVE)
         # Any newer getUpdates terminates a long poll still held open, as Telegram does.
         self._wake_poll(superseded=True)
         offset = _int(params, "offset", 0)
@@ -497,11 +525,22 @@ class FakeBotApi:
     async def _delete_webhook(self, params: dict[str, Any]) -> Any:
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        return True
+
+    async def _set_webhook(self, params: dict[str, Any]) -> Any:
+        url = params.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise _ApiError(400, "Bad Request: bad webhook: invalid URL")
+        self.webhook_url = url
+        secret = params.get("secret_token")
+        self.webhook_secret = secret if isinstance(secret, str) else ""
         return True
 
     async def _get_webhook_info(self, params: dict[str, Any]) -> Any:
         return {
-            "url": "",
+            "url": self.webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
@@ -615,6 +654,7 @@ class FakeBotApi:
         "getme": _get_me,
         "getupdates": _get_updates,
         "deletewebhook": _delete_webhook,
+        "setwebhook": _set_webhook,
         "getwebhookinfo": _get_webhook_info,
         "sendmessage": _send_message,
         "editmessagetext": _edit_message_text,

@@ -4,8 +4,10 @@ local Bot API server, answers /status to an operator, refuses a stranger, and se
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
@@ -76,3 +78,50 @@ async def test_a_second_poller_on_the_same_token_stops_the_daemon_with_one_line(
         api.conflict(True)
         with pytest.raises(BotTokenInUse, match="already"):
             await run_daemon(_settings(api, tmp_path), RunOptions(speed=None))  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_in_webhook_mode_telegram_posts_updates_and_the_secret_is_checked(
+    tmp_path: Path,
+) -> None:
+    async with FakeBotApi() as api:
+        port = _free_port()
+        settings = load_settings(
+            CONFIG,
+            {
+                "QS_DATABASE__DATA_DIR": str(tmp_path),
+                "QS_TELEGRAM__ENABLED": "true",
+                "QS_TELEGRAM__TOKEN": api.token,
+                "QS_TELEGRAM__API_BASE_URL": api.base_url,
+                "QS_TELEGRAM__USERS": f'{{"{OPERATOR}": "operator"}}',
+                "QS_TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+                "QS_TELEGRAM__WEBHOOK_PORT": str(port),
+                "QS_TELEGRAM__WEBHOOK_SECRET": "s3cret-header",
+            },
+        )
+        handles: list[DaemonHandle] = []
+        daemon = asyncio.get_running_loop().create_task(
+            run_daemon(settings, RunOptions(speed=3000.0), on_ready=handles.append)
+        )
+        await api.wait_for(lambda: bool(handles), what="the daemon to start")
+        assert api.webhook_url == f"http://127.0.0.1:{port}/telegram"
+        api.push_message(OPERATOR, "/status")
+        await api.wait_for(
+            lambda: any(m.chat_id == OPERATOR and "State" in m.text for m in api.sent),
+            what="the /status answer through the webhook",
+        )
+        api.push_message(STRANGER, "/status")
+        await api.wait_for(lambda: any(m.chat_id == STRANGER for m in api.sent), what="refusal")
+        # A forged update without Telegram's secret header is turned away.
+        async with aiohttp.ClientSession() as client:
+            forged = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/stop"}}
+            async with client.post(f"http://127.0.0.1:{port}/telegram", json=forged) as response:
+                assert response.status == 401
+        handles[0].stop.set()
+        await asyncio.wait_for(daemon, 60)
+        assert api.webhook_url == ""  # removed on the way out
