@@ -118,6 +118,11 @@ class OperatorConsole:
         first session (sessions open at 18:00 New York the evening before their trade date)."""
         now = self._clock.now()
         today = cme_trade_date(now)
+        if _session_open_before(today) > now:
+            # A weekend or a Friday evening: the coming Monday's session has not opened yet.
+            today -= timedelta(days=1)
+            while today.weekday() >= 5:
+                today -= timedelta(days=1)
         if period == "today":
             first = today
         elif period == "week":

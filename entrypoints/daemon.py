@@ -81,6 +81,12 @@ log = logging.getLogger("quant_scalper.daemon")
 SPOOL_FILE = "journal.spool"
 SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
 JOURNAL_GATE = "journal"
+BOUNDARY_WAIT_S = 10.0
+"""A graceful stop waits this long for the next strategy-bar checkpoint, then stops anyway."""
+
+
+class StopAtBoundary(Exception):
+    """Raised out of the checkpoint that follows a stop request: the trading loop ends there."""
 
 
 @dataclass(frozen=True)
@@ -394,6 +400,7 @@ async def _run(
 
     service_box: list[TradingService] = []
     sessions = _SessionSummaries(reader, notifier, clock)
+    stop = stop if stop is not None else asyncio.Event()
 
     async def checkpoint(next_epoch: int) -> None:
         service = service_box[0]
@@ -403,10 +410,14 @@ async def _run(
             ResumePoint(next_epoch, zscore.closes, broker.export_state()),
         )
         await sessions.at(next_epoch)
+        if stop.is_set():
+            raise StopAtBoundary
 
     app.services.checkpoint.override(checkpoint)
     service: TradingService = app.services.trading()
     service_box.append(service)
+    if start_epoch is None and len(series):
+        clock.set(datetime.fromtimestamp(int(series.epochs[0]), UTC))  # market time starts here
     if start_epoch is not None:
         log.info("resuming from the checkpoint: market bars from epoch %d", start_epoch)
         clock.set(datetime.fromtimestamp(start_epoch, UTC))
@@ -418,7 +429,6 @@ async def _run(
                 held.position, clock.now(), open_orders=tuple(o.key for o in held.open_orders)
             )
         )
-    stop = stop if stop is not None else asyncio.Event()
     console = OperatorConsole(
         service=service,
         journal=journal,
@@ -433,7 +443,11 @@ async def _run(
         request_stop=lambda flatten: _stop_after(service, clock, stop, flatten=flatten),
         stale_after_s=float("inf"),  # market time stands still between bars of a paced feed
     )
-    where = f"from the checkpoint at {clock.now().isoformat()}" if start_epoch else "from the start"
+    where = (
+        f"from the checkpoint at {clock.now().isoformat()}"
+        if start_epoch is not None
+        else "from the start"
+    )
     notifier.notify(
         Alert(
             AlertKind.LIFECYCLE,
@@ -520,7 +534,7 @@ async def _trade(
         waiters.add(stopping)
     try:
         done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if trading in done:
+        if trading in done and not _stopped_at_boundary(trading):
             trading.result()  # a failure in the trading loop is a bug: let it out
             log.info("the feed has ended (%d bars)", feed.sent)
             if not options.exit_at_end and stopping is not None:
@@ -528,15 +542,25 @@ async def _trade(
                 result.stopped_by = "signal"
         else:
             result.stopped_by = "signal"
+            # Stop at the next strategy-bar boundary, once its checkpoint is saved: whatever the
+            # operator did since the last one (a flatten, a pause) is then in the store too.
+            if not trading.done():
+                await asyncio.wait({trading}, timeout=BOUNDARY_WAIT_S)
+            if trading.done() and not _stopped_at_boundary(trading):
+                trading.result()
     finally:
         for task in (trading, events, stopping):
             if task is not None and not task.done():
                 task.cancel()
         for task in (trading, events, stopping):
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, StopAtBoundary):
                     await task
     return result
+
+
+def _stopped_at_boundary(task: asyncio.Task[Any]) -> bool:
+    return not task.cancelled() and isinstance(task.exception(), StopAtBoundary)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -68,6 +68,8 @@ class _Tracked:
     """Execution ids of this order waiting for their commission report."""
     deferred: list[object] = field(default_factory=list)
     """A terminal event held back until the pending fills are out."""
+    expected: int = 0
+    """What IB says has filled when it ends the order: the fills to report before the end."""
 
 
 class IbkrBroker:
@@ -218,10 +220,16 @@ class IbkrBroker:
         ts = self._clock.now()
         since = self.last_execution
         fills = await self._client.executions(since)
+        # ib_async files commission reports on the fills it keeps (its own start-up request), not on
+        # the copies a second request returns: take the reports from there.
+        reports = {f.execution.execId: f.commissionReport for f in self._client.fills()}
         for ib_fill in fills:
             execution = ib_fill.execution
             if self.is_ours(execution.orderRef):
-                self._report_fill(execution, ib_fill.commissionReport)
+                report = reports.get(execution.execId)
+                if report is None or not report.commission > 0:
+                    report = ib_fill.commissionReport
+                self._report_fill(execution, report)
         working = {
             t.order.orderRef: t
             for t in self._client.open_trades()
@@ -274,6 +282,9 @@ class IbkrBroker:
                 event: object = OrderRejected(key, ts, text, code)
             else:
                 event = OrderCancelled(key, ts, text or status)
+            # IB may say Cancelled before the executions of a part that filled: the engine must
+            # see those fills first, so the cancel waits for them (or, at worst, for a resync).
+            tracked.expected = max(tracked.expected, int(trade.orderStatus.filled))
             self._terminal(key, event)
 
     def _on_execution(self, trade: Trade, ib_fill: IbFill) -> None:
@@ -297,6 +308,13 @@ class IbkrBroker:
     def _on_commission(self, trade: Trade, ib_fill: IbFill, report: CommissionReport) -> None:
         waiting = self._waiting.pop(report.execId, None)
         if waiting is None:
+            if report.execId in self._reported_execs:
+                log.warning(
+                    "commission %s for execution %s came after the fill was booked at the "
+                    "configured rate",
+                    report.commission,
+                    report.execId,
+                )
             return
         waiting[1].cancel()
         self._report_fill(waiting[0].execution, report)
@@ -365,7 +383,7 @@ class IbkrBroker:
         tracked.pending.discard(exec_id)
         if tracked.filled >= tracked.qty:
             tracked.done = True
-        if not tracked.pending and tracked.deferred:
+        if not tracked.pending and tracked.filled >= tracked.expected and tracked.deferred:
             for event in tracked.deferred:
                 self._sink.put(event)  # type: ignore[arg-type]
             tracked.deferred.clear()
@@ -377,10 +395,30 @@ class IbkrBroker:
         if tracked.done:
             return  # reported once: a fully filled or already ended order has nothing to add
         tracked.done = True
-        if tracked.pending:
+        if tracked.pending or tracked.filled < tracked.expected:
             tracked.deferred.append(event)
+            if not tracked.pending:
+                # Executions IB has not sent yet: wait for them, then give up waiting and let the
+                # reconcile that follows a cancel find any difference.
+                asyncio.get_running_loop().call_later(
+                    max(self._commission_wait, 1.0) * 2, self._release, key
+                )
         else:
             self._sink.put(event)  # type: ignore[arg-type]
+
+    def _release(self, key: str) -> None:
+        tracked = self._orders.get(key)
+        if tracked is None or not tracked.deferred:
+            return
+        log.warning(
+            "order %s ended with %d reported of %d filled at IB: passing its end on",
+            key,
+            tracked.filled,
+            tracked.expected,
+        )
+        for event in tracked.deferred:
+            self._sink.put(event)  # type: ignore[arg-type]
+        tracked.deferred.clear()
 
 
 def _last_error(trade: Trade) -> tuple[int | None, str]:

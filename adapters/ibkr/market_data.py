@@ -86,8 +86,8 @@ class IbkrMarketData:
     async def recover(self) -> int:
         """Resubscribe and backfill the gap since the last bar sent; returns the bars filled in."""
         contract = self._contract
-        if contract is None:
-            return 0
+        if contract is None or self._held is not None:
+            return 0  # nothing to recover, or a recovery is under way and fills the same gap
         self._held = []
         try:
             await self.subscribe(contract)

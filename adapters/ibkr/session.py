@@ -197,19 +197,28 @@ class IbkrSession:
             return
         self.link_up = False
         self._gate("disconnected from IB Gateway")
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return  # the reconnect loop dropped the link itself and carries on
         self._alert(AlertKind.CONNECTION, Severity.WARNING, "lost the connection to IB Gateway")
-        if self._reconnecting is None or self._reconnecting.done():
-            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
-        await self._sleep(self._backoff.next_delay())
-        try:
-            await self._connect()
-        except (ContractError, BrokerError, TimeoutError, ConnectionError) as exc:
-            self.last_error = str(exc)
-            self._alert(AlertKind.CONNECTION, Severity.CRITICAL, f"reconnect failed: {exc}")
-            if not self._closing:
-                self.client.disconnect()  # fires disconnected again: the next attempt
+        """Reconnect until it works: a connect that fails, or a bring-up after it that fails (a
+        resync that times out, say), is retried after the next backoff step."""
+        while not self._closing:
+            await self._sleep(self._backoff.next_delay())
+            try:
+                await self._connect()
+                return
+            except Exception as exc:  # whatever failed, the link must come back: try again
+                self.last_error = str(exc) or type(exc).__name__
+                self._alert(
+                    AlertKind.CONNECTION,
+                    Severity.CRITICAL,
+                    f"reconnect failed: {self.last_error}; trying again",
+                )
+                if not self._closing:
+                    self.client.disconnect()
 
     # -- IB's notices -------------------------------------------------------------------------
 
@@ -235,13 +244,25 @@ class IbkrSession:
             log.warning("real-time bar bust (10225): ib_async resubscribes by itself")
 
     async def _restored(self, *, data_lost: bool) -> None:
-        if data_lost:
-            filled = await self.market_data.recover()
-            note = f"data was lost: resubscribed, {filled} missed bars filled in"
-        else:
-            note = "data kept"
-        await self.broker.resync()
-        await self.reconcile("connectivity restored")
+        try:
+            if data_lost:
+                filled = await self.market_data.recover()
+                note = f"data was lost: resubscribed, {filled} missed bars filled in"
+            else:
+                note = "data kept"
+            await self.broker.resync()
+            await self.reconcile("connectivity restored")
+        except Exception as exc:
+            # Entries stay gated; a fresh connection redoes everything the recovery could not.
+            what = str(exc) or type(exc).__name__
+            self._alert(
+                AlertKind.CONNECTION,
+                Severity.CRITICAL,
+                f"recovery after IB restored connectivity failed ({what}): reconnecting",
+            )
+            if not self._closing:
+                self.client.disconnect()
+            return
         self.link_up = True
         self._sink.put(EntryGateChanged(GATE, None, self._clock.now()))
         self._alert(AlertKind.CONNECTION, Severity.INFO, f"IB connectivity restored ({note})")
@@ -252,15 +273,27 @@ class IbkrSession:
         self._watchdog.note_bar(bar.end_epoch)
 
     async def _watch(self) -> None:
+        failing: str | None = None
         while True:
             await self._sleep(self._watch_every)
-            await self.check_feed()
-            await self.check_roll()
-            now = asyncio.get_running_loop().time()
-            if self.link_up and (
-                self._last_reconcile is None or now - self._last_reconcile >= self._reconcile_every
-            ):
-                await self.reconcile("periodic")
+            try:
+                await self.check_feed()
+                await self.check_roll()
+                now = asyncio.get_running_loop().time()
+                if self.link_up and (
+                    self._last_reconcile is None
+                    or now - self._last_reconcile >= self._reconcile_every
+                ):
+                    await self.reconcile("periodic")
+                failing = None
+            except Exception as exc:  # the watchdog must outlive any one failed check
+                what = f"{type(exc).__name__}: {exc}"
+                log.warning("IB session check failed: %s", what)
+                if failing != what:
+                    failing = what
+                    self._alert(
+                        AlertKind.ANOMALY, Severity.WARNING, f"IB session check failed: {what}"
+                    )
 
     async def check_feed(self) -> None:
         """One watchdog check: alert once when the feed goes stale, resubscribe with backoff."""
@@ -293,8 +326,8 @@ class IbkrSession:
             return
         try:
             front = await self.resolver.front_month(self._clock.now())
-        except (ContractError, TimeoutError) as exc:
-            log.warning("roll check failed: %s", exc)
+        except (ContractError, TimeoutError, ConnectionError) as exc:
+            log.warning("roll check failed: %s", exc or type(exc).__name__)
             return
         if front.con_id == self.contract.con_id:
             return

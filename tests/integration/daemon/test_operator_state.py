@@ -1,8 +1,10 @@
-"""An operator's pause survives a restart of the simulated daemon, even between two checkpoints."""
+"""An operator's pause survives a restart of the simulated daemon, even between two checkpoints;
+a graceful stop waits for the next checkpoint, so a flatten before it is kept too."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
@@ -24,8 +26,11 @@ async def test_a_pause_given_after_the_last_checkpoint_survives_a_restart(tmp_pa
     handle = handles[0]
     await handle.console.pause("telegram:111")
     assert handle.console.status().paused
-    handle.stop.set()  # stopped before the next strategy-bar checkpoint could save the pause
-    await asyncio.wait_for(first, 30)
+    # Killed before the next strategy-bar checkpoint could save the pause (a graceful stop would
+    # wait for that checkpoint): only the journal knows of it.
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
 
     restarted: list[DaemonHandle] = []
     second = await run_daemon(
@@ -34,3 +39,26 @@ async def test_a_pause_given_after_the_last_checkpoint_survives_a_restart(tmp_pa
     assert second.resumed_from is not None
     assert restarted[0].console.status().paused
     assert restarted[0].service.engine.paused
+
+
+async def test_a_graceful_stop_keeps_a_flatten_given_just_before_it(tmp_path: Path) -> None:
+    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
+    handles: list[DaemonHandle] = []
+    first = asyncio.get_running_loop().create_task(
+        run_daemon(settings, RunOptions(speed=6000.0), on_ready=handles.append)
+    )
+    while not handles or handles[0].service.engine.position.is_flat:
+        await asyncio.sleep(0.005)
+        assert not first.done()
+    handle = handles[0]
+    await handle.console.flatten("telegram:111", pause=True)
+    while not handle.service.engine.position.is_flat:
+        await asyncio.sleep(0.005)
+    handle.stop.set()
+    stopped = await asyncio.wait_for(first, 30)
+    assert (stopped.stopped_by, stopped.position) == ("signal", 0)
+
+    restarted: list[DaemonHandle] = []
+    await run_daemon(settings, RunOptions(speed=None, exit_at_end=True), on_ready=restarted.append)
+    status = restarted[0].console.status()
+    assert status.paused  # the flatten's pause came back with the checkpoint

@@ -168,6 +168,8 @@ class GatewayFaults:
         self._reject: tuple[int, str] | None = None
         self._partial: tuple[int, ...] | None = None
         self._client_id_in_use: dict[int, int] = {}
+        self.unanswered: dict[int, Callable[[list[str]], bool]] = {}
+        """Client message id -> which of those requests to leave unanswered (fields -> bool)."""
 
     @property
     def fill_sequence(self) -> FillSequence:
@@ -701,6 +703,9 @@ class TwsGateway:
             return
         if not session.ready:
             return  # TWS ignores requests before startApi
+        ignore = self.faults.unanswered.get(msg_id)
+        if ignore is not None and ignore(fields):
+            return  # a request IB never answers (reqExecutions at a bad moment, say)
         handler = self._handlers.get(msg_id)
         if handler is not None:
             handler(self, session, fields)

@@ -179,3 +179,16 @@ def test_health_says_what_needs_attention() -> None:
     assert console.health().status == "down"
     service.engine.handle(OrderFilled(fill("FOREIGN", Action.BUY, "5000")))
     assert console.health().position == 1
+
+
+@pytest.mark.parametrize(
+    "now",
+    [datetime(2026, 1, 31, 15, 0, tzinfo=UTC), datetime(2026, 1, 30, 23, 30, tzinfo=UTC)],
+    ids=["saturday", "friday 18:30 New York"],
+)
+def test_periods_on_a_weekend_or_a_friday_evening_look_back_not_forward(now: datetime) -> None:
+    # Monday's session has not opened yet: "today" is Friday's, the week and month those so far.
+    console, *_ = _console(now)
+    assert console.period_start("today") == datetime(2026, 1, 29, 23, 0, tzinfo=UTC)
+    assert console.period_start("week") == datetime(2026, 1, 25, 23, 0, tzinfo=UTC)
+    assert console.period_start("month") == datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
