@@ -96,6 +96,10 @@ class ServiceCounters:
     strategy_bars: int = 0
     commands: int = 0
     broker_errors: int = 0
+    orders_sent: int = 0
+    """Placements handed to the broker (a bracket counts once)."""
+    rejections: int = 0
+    """OrderRejected events applied (a broker's refusal or a placement that could not be sent)."""
 
 
 class TradingService:
@@ -296,13 +300,18 @@ class TradingService:
                         await self._run(command)
                 if not inbox:
                     return
-                pending.extend(engine.handle(inbox.pop()))
+                event = inbox.pop()
+                if type(event) is OrderRejected:
+                    counters.rejections += 1
+                pending.extend(engine.handle(event))
 
     async def _run(self, command: EngineCommand) -> None:
         """The commands that talk to the broker (journal and alerts are handled in execute)."""
         if isinstance(command, PlaceBracket):
+            self.counters.orders_sent += 1
             await self._send(command.entry_key, command, self._broker.place_bracket(command))
         elif isinstance(command, PlaceExit):
+            self.counters.orders_sent += 1
             await self._send(command.key, command, self._broker.place_exit(command))
         elif isinstance(command, CancelOrders):
             try:

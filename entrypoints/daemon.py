@@ -59,6 +59,7 @@ from domain.events import (
     PauseRequested,
     ResumeRequested,
 )
+from entrypoints import observability
 from entrypoints.container import Application, build_container
 from entrypoints.replay import load_series
 from entrypoints.settings import Settings, TelegramSettings
@@ -459,7 +460,12 @@ async def _run(
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(_alerting_handler(notifier, clock))
+    endpoints: web.AppRunner | None = None
     try:
+        if settings.observability.port is not None:
+            endpoints = await observability.serve(
+                console, service, port=settings.observability.port
+            )
         if telegram is not None:
             await telegram.serve(console)
         if on_ready is not None:
@@ -488,6 +494,8 @@ async def _run(
         )
         if telegram is not None:
             await telegram.close()
+        if endpoints is not None:
+            await endpoints.cleanup()
     await service.settle()
     await journal.flush()
     result.bars = feed.sent

@@ -340,6 +340,19 @@ class TelegramSettings(BaseModel):
         return self
 
 
+class ObservabilitySettings(BaseModel):
+    """The daemon's health and metrics endpoints."""
+
+    model_config = _SECTION
+
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve GET /healthz and GET /metrics on 127.0.0.1 at this port; null: off.",
+    )
+
+
 class DaemonSettings(BaseModel):
     """What ``quant-scalper run`` trades against."""
 
@@ -463,6 +476,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     zscore: ZScoreSettings = Field(default_factory=ZScoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -1,0 +1,132 @@
+"""``GET /healthz`` (JSON) and ``GET /metrics`` (Prometheus text format) on 127.0.0.1.
+
+The numbers come from the operator console (health, engine status, breaker) and the trading
+service's counters; nothing here computes trading facts of its own. The Prometheus exposition format
+is written by hand: a dozen gauges and counters do not need a client library.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from application.operator import OperatorConsole
+from application.services import TradingService
+
+
+@dataclass(frozen=True)
+class Extra:
+    """Counters the console does not carry (the broker link's reconnects, say)."""
+
+    reconnects: Callable[[], int] = lambda: 0
+
+
+def health_json(console: OperatorConsole) -> dict[str, object]:
+    health = console.health()
+    return {
+        "status": health.status,
+        "state": health.state,
+        "position": health.position,
+        "connected": health.connected,
+        "last_bar_age_s": health.last_bar_age_s,
+        "journal_backlog": health.journal_backlog,
+        "alert_backlog": health.alert_backlog,
+        "problems": list(health.problems),
+    }
+
+
+def render_metrics(console: OperatorConsole, service: TradingService, extra: Extra) -> str:
+    """The metrics in Prometheus' text exposition format (version 0.0.4)."""
+    health = console.health()
+    status = console.status()
+    breaker = status.breaker
+    counters = service.counters
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, value: float, labels: str = "") -> None:
+        lines.append(f"# HELP qs_{name} {help_}")
+        lines.append(f"# TYPE qs_{name} {kind}")
+        lines.append(f"qs_{name}{labels} {value}")
+
+    metric("up", "gauge", "1 while the daemon runs.", 1)
+    metric("broker_connected", "gauge", "1 while the broker link is up.", int(health.connected))
+    metric(
+        "last_bar_age_seconds",
+        "gauge",
+        "Seconds since the last market bar ended (-1 before the first).",
+        -1 if health.last_bar_age_s is None else round(health.last_bar_age_s, 3),
+    )
+    metric("position_contracts", "gauge", "Signed position held (contracts).", health.position)
+    metric(
+        "session_realized_pnl_usd",
+        "gauge",
+        "Realized P&L of the current CME session, net of commissions.",
+        float(breaker.realized_pnl),
+    )
+    metric("session_trades", "gauge", "Entries in the current session.", breaker.trades_today)
+    metric("loss_streak", "gauge", "Losing trades in a row.", breaker.loss_streak)
+    metric(
+        "breaker_halted",
+        "gauge",
+        "1 while the daily-loss breaker halts entries.",
+        int(breaker.daily_loss_halt),
+    )
+    metric("paused", "gauge", "1 while an operator paused entries.", int(status.paused))
+    metric(
+        "entries_blocked",
+        "gauge",
+        "1 while new entries are refused for any reason.",
+        int(status.entry_blocker is not None),
+    )
+    metric("orders_total", "counter", "Orders handed to the broker.", counters.orders_sent)
+    metric("rejections_total", "counter", "Orders the broker refused.", counters.rejections)
+    metric("broker_errors_total", "counter", "Broker calls that failed.", counters.broker_errors)
+    metric("reconnects_total", "counter", "Reconnections to the broker.", extra.reconnects())
+    metric("bars_total", "counter", "Market bars processed.", counters.bars_in)
+    metric("journal_backlog", "gauge", "Journal records not yet durable.", health.journal_backlog)
+    metric("alert_backlog", "gauge", "Alerts waiting to be sent.", health.alert_backlog)
+    return "\n".join(lines) + "\n"
+
+
+def build_app(
+    console: OperatorConsole, service: TradingService, extra: Extra | None = None
+) -> web.Application:
+    extra = extra or Extra()
+
+    async def healthz(_: web.Request) -> web.Response:
+        body = health_json(console)
+        # 503 when the daemon cannot trade, so a supervisor's probe sees it without parsing.
+        return web.json_response(
+            body, status=503 if body["status"] == "down" else 200, dumps=json.dumps
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            text=render_metrics(console, service, extra),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def serve(
+    console: OperatorConsole,
+    service: TradingService,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    extra: Extra | None = None,
+) -> web.AppRunner:
+    """Start serving; ``await runner.cleanup()`` stops."""
+    runner = web.AppRunner(build_app(console, service, extra), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
