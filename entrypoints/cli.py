@@ -177,7 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings)
+    if args.command == "run":
+        from entrypoints import logs
+
+        logs.configure(
+            level=settings.logging.level,
+            fmt=settings.logging.format,
+            directory=settings.logging.dir,
+        )
+    else:
+        _configure_logging(settings)
     for warning in settings.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     if args.command == "config":

@@ -59,7 +59,7 @@ from domain.events import (
     PauseRequested,
     ResumeRequested,
 )
-from entrypoints import observability
+from entrypoints import logs, observability
 from entrypoints.container import Application, build_container
 from entrypoints.replay import load_series
 from entrypoints.settings import Settings, TelegramSettings
@@ -457,6 +457,12 @@ async def _run(
             clock.now(),
         )
     )
+    logs.set_context(
+        lambda: {
+            "session": cme_trade_date(clock.now()).isoformat(),
+            "state": service.engine.state.value,
+        }
+    )
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(_alerting_handler(notifier, clock))
@@ -496,6 +502,7 @@ async def _run(
             await telegram.close()
         if endpoints is not None:
             await endpoints.cleanup()
+        logs.set_context(None)
     await service.settle()
     await journal.flush()
     result.bars = feed.sent

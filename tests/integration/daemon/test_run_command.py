@@ -4,6 +4,7 @@ whose schema is not the code's, and the journal gate while the database is away.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.sql import migrate
 from adapters.sql.database import create_engine
+from entrypoints import logs
 from entrypoints.cli import EXIT_USAGE, main
 from entrypoints.daemon import RunOptions, run_daemon
 from entrypoints.settings import load_settings
@@ -37,10 +39,22 @@ def test_a_fresh_machine_creates_the_embedded_journal_and_trades_the_sample(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QS_DATABASE__DATA_DIR", str(tmp_path / "var"))
-    code = main(["run", "--config", str(CONFIG), "--speed", "max", "--exit-at-end"])
+    monkeypatch.setenv("QS_LOGGING__DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("QS_LOGGING__FORMAT", "json")
+    try:
+        code = main(["run", "--config", str(CONFIG), "--speed", "max", "--exit-at-end"])
+    finally:
+        logs.uninstall()  # leave no handler (and no open log file) to the tests after this one
     assert code == 0
     out = capsys.readouterr().out
     assert "stopped (end of feed): 8198 bars played, position -1" in out
+    lines = [
+        json.loads(line) for line in (tmp_path / "logs" / logs.LOG_FILE).read_text().splitlines()
+    ]
+    entries = [d for d in lines if "[entry_filled]" in d["message"]]
+    assert len(entries) == 72  # 71 closed round trips and the position still open
+    assert {d["state"] for d in entries} <= {"LONG", "SHORT"}
+    assert entries[0]["session"] == "2013-10-07"
     with sqlite3.connect(tmp_path / "var" / "quant_scalper.sqlite3") as conn:
         assert conn.execute("SELECT count(*) FROM round_trips").fetchone() == (71,)
         assert conn.execute("SELECT count(*) FROM bars").fetchone() == (8198,)
