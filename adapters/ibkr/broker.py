@@ -397,12 +397,11 @@ class IbkrBroker:
         tracked.done = True
         if tracked.pending or tracked.filled < tracked.expected:
             tracked.deferred.append(event)
-            if not tracked.pending:
-                # Executions IB has not sent yet: wait for them, then give up waiting and let the
-                # reconcile that follows a cancel find any difference.
-                asyncio.get_running_loop().call_later(
-                    max(self._commission_wait, 1.0) * 2, self._release, key
-                )
+            # Executions IB has not sent yet: wait for them, then give up waiting and let the
+            # reconcile that follows a cancel find any difference. (Released earlier, it is a no-op.)
+            asyncio.get_running_loop().call_later(
+                max(self._commission_wait, 1.0) * 2, self._release, key
+            )
         else:
             self._sink.put(event)  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@ order must still be booked right. (Found by review; each test failed before its 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -149,3 +150,36 @@ async def test_a_cancel_reported_before_the_partial_fill_s_execution_comes_after
     events = [inbox.pop() for _ in range(len(inbox))]
     kinds = [type(e) for e in events]
     assert kinds[1:] == [OrderFilled, OrderCancelled]  # after OrderAccepted
+
+
+async def test_an_end_waiting_for_fills_that_never_come_is_passed_on_after_a_while() -> None:
+    client = _Client()
+    inbox = EventInbox()
+    IbkrBroker(
+        client=client,  # type: ignore[arg-type]
+        sink=inbox,
+        instrument=MES,
+        clock=ManualClock(START),
+        key_prefix="QS",
+        commission_per_contract=Decimal("0.62"),
+        commission_wait_s=0.1,
+    )
+    order = Order(orderId=6, action="BUY", totalQuantity=3, orderType="MKT", orderRef="QS-1-2-E")
+    trade = Trade(Contract(conId=1), order, OrderStatus(orderId=6, status="Submitted"))
+    client.handlers["status"](trade)
+    execution = Execution(
+        execId="e2", time=START, orderId=6, orderRef="QS-1-2-E", side="BOT", shares=1, price=4990.0
+    )
+    # One lot reported, still waiting for its commission; IB then says 2 filled and cancels.
+    client.handlers["exec"](trade, IbFill(Contract(conId=1), execution, CommissionReport(), START))
+    trade.orderStatus = OrderStatus(orderId=6, status="Cancelled", filled=2, remaining=1)
+    client.handlers["status"](trade)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    events: list[object] = []
+    while not any(isinstance(e, OrderCancelled) for e in events) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        events += [inbox.pop() for _ in range(len(inbox))]
+    kinds = [type(e) for e in events]
+    assert OrderCancelled in kinds, "the cancel was held back for good"
+    assert kinds.index(OrderFilled) < kinds.index(OrderCancelled)
