@@ -21,7 +21,6 @@ from domain.commands import OperatorRecord, RoundTripRecord
 from domain.engine import EngineStatus
 from domain.events import (
     BreakerResetRequested,
-    BrokerPositionReported,
     EngineEvent,
     FlattenRequested,
     PauseRequested,
@@ -183,13 +182,7 @@ class OperatorConsole:
             snapshot = await self._broker_view()
         except BrokerError as exc:
             return f"the broker did not answer: {exc}"
-        await self._apply(
-            BrokerPositionReported(
-                snapshot.position,
-                self.now(),
-                open_orders=tuple(o.key for o in snapshot.open_orders),
-            )
-        )
+        await self._apply(snapshot.report(self.now()))
         self.record_command("reconcile", by, allowed=True, outcome=f"broker {snapshot.position}")
         return f"broker reports {snapshot.position}"
 

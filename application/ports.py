@@ -18,7 +18,7 @@ from domain.bar import Bar
 from domain.commands import Alert, CancelOrders, JournalRecord, PlaceBracket, PlaceExit
 from domain.contract import FutureContract
 from domain.engine import EngineSnapshot
-from domain.events import EngineEvent
+from domain.events import BrokerPositionReported, EngineEvent
 from domain.position import Fill
 from domain.record import record
 from domain.zscore import ZScore
@@ -48,6 +48,12 @@ class BrokerSnapshot:
     position: int
     open_orders: tuple[BrokerOrder, ...]
     executions: tuple[Fill, ...]
+
+    def report(self, ts: datetime) -> BrokerPositionReported:
+        """The engine's event for this answer: the position and the keys of our working orders."""
+        return BrokerPositionReported(
+            self.position, ts, open_orders=tuple(order.key for order in self.open_orders)
+        )
 
 
 class Broker(Protocol):

@@ -49,7 +49,6 @@ from domain.commands import (
 from domain.commands import Journal as JournalCommand
 from domain.engine import Engine, EngineStatus, WakeSpec
 from domain.events import (
-    BrokerPositionReported,
     CancelFailed,
     EngineEvent,
     OrderRejected,
@@ -326,13 +325,7 @@ class TradingService:
                 self.counters.broker_errors += 1
                 self._inbox.put(ReconcileFailed(command.ts, str(exc)))
             else:
-                self._inbox.put(
-                    BrokerPositionReported(
-                        snapshot.position,
-                        command.ts,
-                        open_orders=tuple(order.key for order in snapshot.open_orders),
-                    )
-                )
+                self._inbox.put(snapshot.report(command.ts))
 
     async def _send(
         self,

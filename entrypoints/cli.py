@@ -283,7 +283,7 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.daemon import RunOptions, install_stop_signals, run_daemon
+    from entrypoints.daemon import RunOptions, UnsupportedBroker, install_stop_signals, run_daemon
     from entrypoints.store import StoreError, StoreUnavailable
     from entrypoints.telegram.dispatcher import BotTokenInUse
 
@@ -318,7 +318,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     except BarFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except NotImplementedError as exc:
+    except UnsupportedBroker as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK

@@ -53,7 +53,6 @@ from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, OperatorRecord, Severity
 from domain.engine import Engine
 from domain.events import (
-    BrokerPositionReported,
     EntryGateChanged,
     FlattenRequested,
     PauseRequested,
@@ -84,6 +83,10 @@ SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
 JOURNAL_GATE = "journal"
 BOUNDARY_WAIT_S = 10.0
 """A graceful stop waits this long for the next strategy-bar checkpoint, then stops anyway."""
+
+
+class UnsupportedBroker(Exception):
+    """The configured broker mode is not available in this version (one line for the user)."""
 
 
 class StopAtBoundary(Exception):
@@ -306,7 +309,7 @@ async def run_daemon(
 ) -> RunResult:
     """Run until the feed ends (with ``exit_at_end``) or ``stop`` is set."""
     if settings.daemon.broker != "simulated":
-        raise NotImplementedError(
+        raise UnsupportedBroker(
             "daemon.broker: ibkr is not available in this version yet (use `quant-scalper "
             "ibkr-check` to test a Gateway); the simulated daemon runs with daemon.broker: simulated"
         )
@@ -424,12 +427,7 @@ async def _run(
         clock.set(datetime.fromtimestamp(start_epoch, UTC))
         await _reapply_operator_state(service, reader, clock.now())
         # Restart = resume, then reconcile: the exchange's word on the position and its orders.
-        held = await broker.snapshot(None)
-        await service.handle(
-            BrokerPositionReported(
-                held.position, clock.now(), open_orders=tuple(o.key for o in held.open_orders)
-            )
-        )
+        await service.handle((await broker.snapshot(None)).report(clock.now()))
     console = OperatorConsole(
         service=service,
         journal=journal,

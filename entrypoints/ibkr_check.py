@@ -116,6 +116,10 @@ async def run_check(
                 raise CheckFailed("no bar arrived, so there is no price to place a safe test order")
             result.test_order = await _test_order(client, ib_contract, received[-1].close)
         return result
+    except (TimeoutError, ConnectionError) as exc:
+        raise CheckFailed(
+            f"IB Gateway stopped answering during the check: {exc or type(exc).__name__}"
+        ) from exc
     finally:
         client.disconnect()
 

@@ -202,9 +202,6 @@ class IbClient:
     def cancel(self, order: Order) -> None:
         self.ib.cancelOrder(order)
 
-    def trades(self) -> list[Trade]:
-        return list(self.ib.trades())
-
     def open_trades(self) -> list[Trade]:
         return list(self.ib.openTrades())
 
@@ -220,12 +217,3 @@ class IbClient:
 
     async def positions(self) -> list[Position]:
         return list(await asyncio.wait_for(self.ib.reqPositionsAsync(), self._request_timeout))
-
-    async def open_orders(self) -> list[Trade]:
-        return list(await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self._request_timeout))
-
-    def account_values(self) -> dict[str, str]:
-        return {
-            f"{v.tag}:{v.currency}" if v.currency else v.tag: v.value
-            for v in self.ib.accountValues(self._account)
-        }

@@ -131,38 +131,26 @@ def bracket_orders(order: PlaceBracket, *, account: str) -> list[Order]:
         transmit=False,
     )
     children: list[Order] = []
-    if order.stop_key is not None and order.stop_price is not None:
-        children.append(
-            Order(
-                action=exit_action,
-                totalQuantity=order.qty,
-                orderType="STP",
-                auxPrice=float(order.stop_price),
-                tif="GTC",
-                outsideRth=True,
-                ocaGroup=order.oca_group,
-                ocaType=OCA_CANCEL_WITH_BLOCK,
-                orderRef=order.stop_key,
-                account=account,
-                transmit=False,
-            )
+    for key, kind, level, price_field in (
+        (order.stop_key, "STP", order.stop_price, "auxPrice"),
+        (order.target_key, "LMT", order.target_price, "lmtPrice"),
+    ):
+        if key is None or level is None:
+            continue
+        leg = Order(
+            action=exit_action,
+            totalQuantity=order.qty,
+            orderType=kind,
+            tif="GTC",
+            outsideRth=True,
+            ocaGroup=order.oca_group,
+            ocaType=OCA_CANCEL_WITH_BLOCK,
+            orderRef=key,
+            account=account,
+            transmit=False,
         )
-    if order.target_key is not None and order.target_price is not None:
-        children.append(
-            Order(
-                action=exit_action,
-                totalQuantity=order.qty,
-                orderType="LMT",
-                lmtPrice=float(order.target_price),
-                tif="GTC",
-                outsideRth=True,
-                ocaGroup=order.oca_group,
-                ocaType=OCA_CANCEL_WITH_BLOCK,
-                orderRef=order.target_key,
-                account=account,
-                transmit=False,
-            )
-        )
+        setattr(leg, price_field, float(level))
+        children.append(leg)
     orders = [parent, *children]
     orders[-1].transmit = True
     return orders

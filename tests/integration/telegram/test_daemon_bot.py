@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
-from entrypoints.settings import load_settings
+from entrypoints.settings import Settings, load_settings
 from entrypoints.telegram.dispatcher import BotTokenInUse
 from tests.support.bot_api import FakeBotApi
 
@@ -22,7 +22,7 @@ CONFIG = ROOT / "config" / "sample.yaml"
 OPERATOR, VIEWER, STRANGER = 111, 222, 999
 
 
-def _settings(api: FakeBotApi, data_dir: Path) -> object:
+def _settings(api: FakeBotApi, data_dir: Path) -> Settings:
     return load_settings(
         CONFIG,
         {
@@ -41,7 +41,7 @@ async def test_the_daemon_answers_an_operator_and_refuses_a_stranger(tmp_path: P
         settings = _settings(api, tmp_path)
         handles: list[DaemonHandle] = []
         daemon = asyncio.get_running_loop().create_task(
-            run_daemon(settings, RunOptions(speed=3000.0), on_ready=handles.append)  # type: ignore[arg-type]
+            run_daemon(settings, RunOptions(speed=3000.0), on_ready=handles.append)
         )
         await api.wait_for(lambda: bool(handles), what="the daemon to start")
         await api.wait_for(
@@ -77,7 +77,7 @@ async def test_a_second_poller_on_the_same_token_stops_the_daemon_with_one_line(
     async with FakeBotApi() as api:
         api.conflict(True)
         with pytest.raises(BotTokenInUse, match="already"):
-            await run_daemon(_settings(api, tmp_path), RunOptions(speed=None))  # type: ignore[arg-type]
+            await run_daemon(_settings(api, tmp_path), RunOptions(speed=None))
 
 
 def _free_port() -> int:
