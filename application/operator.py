@@ -77,6 +77,7 @@ class OperatorConsole:
         version: str,
         request_stop: Callable[[bool], Awaitable[None]],
         stale_after_s: float = 60.0,
+        expect_bars: Callable[[], bool] = lambda: True,
     ) -> None:
         self._service = service
         self._journal = journal
@@ -88,6 +89,7 @@ class OperatorConsole:
         self.version = version
         self._request_stop = request_stop
         self._stale_after = stale_after_s
+        self._expect_bars = expect_bars
 
     # -- views --------------------------------------------------------------------------------
 
@@ -143,7 +145,7 @@ class OperatorConsole:
         problems: list[str] = []
         if not connected:
             problems.append("broker link down")
-        if age is not None and age > self._stale_after:
+        if age is not None and age > self._stale_after and self._expect_bars():
             problems.append(f"last bar {age:.0f} s ago")
         if status.reconcile_required is not None:
             problems.append(f"reconcile required: {status.reconcile_required}")

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--exit-at-end", action="store_true", help="simulated feed: exit when it has been played"
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="IB Gateway: signals, journal and alerts, but no orders are sent",
+    )
 
     sub.add_parser("version", help="print the version")
     return parser
@@ -283,17 +288,26 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.daemon import RunOptions, UnsupportedBroker, install_stop_signals, run_daemon
+    from entrypoints.daemon import RunOptions, StartupError, install_stop_signals, run_daemon
     from entrypoints.store import StoreError, StoreUnavailable
     from entrypoints.telegram.dispatcher import BotTokenInUse
 
     speed = settings.daemon.speed if args.speed is _DEFAULT_SPEED else args.speed
-    options = RunOptions(speed=speed, exit_at_end=args.exit_at_end, config_path=args.config)
+    options = RunOptions(
+        speed=speed, exit_at_end=args.exit_at_end, config_path=args.config, dry_run=args.dry_run
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
         result = await run_daemon(settings, options, stop=stop)
+        if settings.daemon.broker == "ibkr":
+            steps = ", ".join(f"{step} {t:.2f} s" for step, t in result.shutdown.items())
+            print(
+                f"stopped ({result.stopped_by}): {result.bars} bars, position "
+                f"{result.position:+d}; shutdown: {steps or 'none'}"
+            )
+            return
         print(
             f"stopped ({result.stopped_by}): {result.bars} bars played"
             + (
@@ -318,9 +332,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     except BarFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except UnsupportedBroker as exc:
+    except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     return EXIT_OK
 
 

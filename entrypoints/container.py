@@ -162,9 +162,11 @@ def _backoff(max_s: float, client_id_wait_s: float) -> Backoff:
 
 
 class LiveAdapters(containers.DeclarativeContainer):
-    """Production adapters: IB Gateway through ib_async for bars, orders and contracts. The SQL
-    journal is provided by the journal work (issue #4); until then it is an unset Dependency, and
-    ``check_dependencies()`` names it instead of anything running half-wired."""
+    """Production adapters: IB Gateway through ib_async for bars, orders and contracts. The journal
+    is an unset Dependency: the daemon provides the SQL journal it opened (and tests an in-memory
+    one); ``check_dependencies()`` names it instead of anything running half-wired.
+
+    ``dry_run`` True: the broker accepts orders without sending them (signals, journal, alerts)."""
 
     core = providers.DependenciesContainer()
     inbox = providers.Singleton(EventInbox)
@@ -172,6 +174,7 @@ class LiveAdapters(containers.DeclarativeContainer):
     notifier = providers.Singleton(LogNotifier)
     journal: providers.Dependency[Journal] = providers.Dependency()
     bar_listeners = providers.List()
+    dry_run: providers.Object[bool] = providers.Object(False)
 
     limiter = providers.Singleton(_pacing_limiter)
     ibkr_client = providers.Singleton(
@@ -195,6 +198,7 @@ class LiveAdapters(containers.DeclarativeContainer):
         key_prefix=ORDER_KEY_PREFIX,
         commission_per_contract=core.settings.provided.execution.commission_per_side,
         commission_wait_s=core.settings.provided.ibkr.commission_wait_s,
+        dry_run=dry_run,
     )
     contracts = providers.Singleton(
         IbkrContractResolver,
@@ -224,6 +228,7 @@ class LiveAdapters(containers.DeclarativeContainer):
         watchdog=watchdog,
         backoff=backoff,
         watchdog_interval_s=core.settings.provided.ibkr.watchdog_interval_s,
+        max_connect_attempts=core.settings.provided.ibkr.startup_attempts,
     )
 
 

@@ -11,7 +11,10 @@ Gateway, and a ``kill -9`` at any moment loses nothing. How a restart resumes ex
   checkpoint happens again, identically (the engine and the simulated exchange are deterministic,
   order keys and execution ids included), and the journal keeps one copy of each record.
 
-The live IB Gateway path (``daemon.broker: ibkr``) is issue 6's.
+With ``daemon.broker: ibkr`` it trades on IB Gateway: :mod:`entrypoints.live`.
+
+A stop (SIGTERM, SIGINT, /stop) closes entries and, with ``shutdown.flatten`` (or the /stop
+choice), flattens first; the simulated daemon then stops at the next strategy-bar checkpoint.
 """
 
 from __future__ import annotations
@@ -21,20 +24,11 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from adapters.clock import SystemClock
-from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
@@ -43,12 +37,10 @@ from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool
 from adapters.sql.state_store import SqlStateStore
-from adapters.telegram.notifier import TelegramNotifier
 from adapters.zscore.window import RememberingZScoreEngine
 from application.operator import OperatorConsole
-from application.ports import BarListener, Notifier, ResumePoint
+from application.ports import BarListener, Clock, ResumePoint
 from application.services import EventInbox, TradingService
-from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, OperatorRecord, Severity
 from domain.engine import Engine
@@ -59,66 +51,47 @@ from domain.events import (
     ResumeRequested,
 )
 from entrypoints import logs, observability
-from entrypoints.container import Application, build_container
+from entrypoints.container import build_container
+from entrypoints.live import run_live
 from entrypoints.replay import load_series
-from entrypoints.settings import Settings, TelegramSettings
-from entrypoints.store import (
-    open_engine,
-    require_current_schema,
-    sqlite_file,
-    store_url,
-    upgrade_schema,
+from entrypoints.runtime import (
+    EXIT_USAGE,
+    JOURNAL_GATE,
+    SHUTDOWN_GATE,
+    SNAPSHOT_FALLBACK_FILE,
+    SPOOL_FILE,
+    BarRecorder,
+    DaemonHandle,
+    RunOptions,
+    RunResult,
+    SessionSummaries,
+    StartupError,
+    StopRequest,
+    TelegramSide,
+    alerting_handler,
+    daemon_version,
+    prepare_store,
 )
-from entrypoints.telegram.dispatcher import (
-    build_bot,
-    build_dispatcher,
-    check_single_poller,
-    mask_token_in_logs,
-)
+from entrypoints.settings import Settings
+from entrypoints.store import open_engine
+
+__all__ = [
+    "DaemonHandle",
+    "RunOptions",
+    "RunResult",
+    "StartupError",
+    "install_stop_signals",
+    "run_daemon",
+]
 
 log = logging.getLogger("quant_scalper.daemon")
 
-SPOOL_FILE = "journal.spool"
-SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
-JOURNAL_GATE = "journal"
 BOUNDARY_WAIT_S = 10.0
 """A graceful stop waits this long for the next strategy-bar checkpoint, then stops anyway."""
 
 
-class UnsupportedBroker(Exception):
-    """The configured broker mode is not available in this version (one line for the user)."""
-
-
 class StopAtBoundary(Exception):
     """Raised out of the checkpoint that follows a stop request: the trading loop ends there."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    speed: float | None
-    """Times faster than real time; None: as fast as possible."""
-    exit_at_end: bool = False
-    config_path: Path | None = None
-
-
-@dataclass
-class RunResult:
-    bars: int = 0
-    resumed_from: int | None = None
-    strategy_bars: int = 0
-    round_trips: int = 0
-    position: int = 0
-    stopped_by: str = "end of feed"
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DaemonHandle:
-    """The running daemon, for whoever started it (tests, the Telegram bot)."""
-
-    service: TradingService
-    console: OperatorConsole
-    stop: asyncio.Event
 
 
 class _SimulatedHealth:
@@ -144,160 +117,16 @@ class _SimulatedHealth:
         return self._notifier_backlog()
 
 
-class _TelegramSide:
-    """The bot inside the daemon: alerts to the configured chats, commands by long polling."""
-
-    def __init__(self, settings: TelegramSettings, bot: Bot, notifier: TelegramNotifier | None):
-        self._settings = settings
-        self._bot = bot
-        self._telegram = notifier
-        self.notifier: Notifier = (
-            FanoutNotifier(LogNotifier(), notifier) if notifier is not None else LogNotifier()
-        )
-        self._polling: asyncio.Task[None] | None = None
-        self._webhook: web.AppRunner | None = None
-
-    @classmethod
-    async def open(cls, settings: Settings) -> _TelegramSide:
-        config = settings.telegram
-        bot = build_bot(config)
-        if config.token is not None:
-            mask_token_in_logs(config.token.get_secret_value())
-        if config.webhook_url is None:  # a webhook replaces any poller when it is set
-            try:
-                await check_single_poller(bot)
-            except BaseException:
-                await bot.session.close()
-                raise
-        notifier = None
-        if config.chat_ids:
-            notifier = TelegramNotifier(
-                bot,
-                config.chat_ids,
-                clock=SystemClock(),
-                modes=config.alerts,
-                rate_limit_per_minute=config.rate_limit_per_minute,
-                queue_size=config.queue_size,
-                dedup_window_s=config.dedup_window_s,
-            )
-            notifier.start()
-        return cls(config, bot, notifier)
-
-    def backlog(self) -> int:
-        return self._telegram.backlog if self._telegram is not None else 0
-
-    async def serve(self, console: OperatorConsole) -> None:
-        """Answer commands in the daemon's event loop: by long polling, or on a webhook."""
-        dispatcher = build_dispatcher(console, self._settings, clock=SystemClock())
-        url = self._settings.webhook_url
-        if url is None:
-            self._polling = asyncio.get_running_loop().create_task(
-                dispatcher.start_polling(self._bot, handle_signals=False, close_bot_session=False),
-                name="telegram polling",
-            )
-            return
-        secret = self._settings.webhook_secret
-        token = secret.get_secret_value() if secret is not None else None
-        app = web.Application()
-        SimpleRequestHandler(dispatcher=dispatcher, bot=self._bot, secret_token=token).register(
-            app, path=urlsplit(url).path or "/"
-        )
-        setup_application(app, dispatcher, bot=self._bot)
-        self._webhook = web.AppRunner(app, access_log=None)
-        await self._webhook.setup()
-        await web.TCPSite(
-            self._webhook, self._settings.webhook_listen, self._settings.webhook_port
-        ).start()
-        await self._bot.set_webhook(url, secret_token=token)
-
-    async def close(self) -> None:
-        if self._webhook is not None:
-            with contextlib.suppress(TelegramAPIError):
-                await self._bot.delete_webhook()
-            await self._webhook.cleanup()
-        if self._polling is not None:
-            self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._polling
-        if self._telegram is not None:
-            await self._telegram.close(timeout=5.0)
-        await self._bot.session.close()
-
-
-def _alerting_handler(
-    notifier: Notifier, clock: ManualClock
-) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
-    """An event-loop exception handler: an error nobody awaited becomes an ``error`` alert."""
-
-    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        what = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message", "")
-        notifier.notify(
-            Alert(AlertKind.ERROR, Severity.CRITICAL, f"unhandled: {what}", clock.now())
-        )
-        loop.default_exception_handler(context)
-
-    return handle
-
-
-class _SessionSummaries:
-    """The daily summary alert: when the CME trade date of the bars changes, the results of the
-    session that just closed (round trips by exit time, from the journal)."""
-
-    def __init__(self, reader: SqlJournalReader, notifier: Notifier, clock: ManualClock) -> None:
-        self._reader = reader
-        self._notifier = notifier
-        self._clock = clock
-        self._current: date | None = None
-
-    async def at(self, epoch: int) -> None:
-        trade_date = cme_trade_date(datetime.fromtimestamp(epoch, UTC))
-        previous, self._current = self._current, trade_date
-        if previous is None or previous == trade_date:
-            return
-        pnl = await self._reader.session_pnl(previous)
-        win_rate = f", {pnl.wins * 100 // pnl.trades}% won" if pnl.trades else ""
-        self._notifier.notify(
-            Alert(
-                AlertKind.DAILY_SUMMARY,
-                Severity.INFO,
-                f"session {previous.isoformat()} closed: {pnl.trades} trades ({pnl.wins} won, "
-                f"{pnl.losses} lost{win_rate}), net {pnl.net_pnl:+.2f} USD after "
-                f"{pnl.commissions:.2f} commissions",
-                self._clock.now(),
-            )
-        )
-
-
-async def _stop_after(
-    service: TradingService, clock: ManualClock, stop: asyncio.Event, *, flatten: bool
-) -> None:
-    """Stop the daemon; with ``flatten``, close the position first (and pause, so nothing reopens)."""
-    if flatten and not service.engine.position.is_flat:
-        await service.handle(FlattenRequested(clock.now(), "stop", pause=True))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30.0
-        while not service.engine.position.is_flat and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-    stop.set()
-
-
-def _version() -> str:
-    try:
-        return version("quant-scalper")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
-        return "unknown"
-
-
-class BarRecorder:
-    """Records every market bar in the journal, so any session can be replayed exactly."""
-
-    def __init__(self, journal: SqlJournal, contract: str) -> None:
-        self._journal = journal
-        self._contract = contract
-
-    def on_bar(self, bar: Bar) -> None:
-        self._journal.append_bar(self._contract, bar)
+async def _flatten_for_stop(service: TradingService, clock: ManualClock, timeout_s: float) -> None:
+    """Entries closed for good, the position flattened (the feed plays on until it fills)."""
+    await service.handle(EntryGateChanged(SHUTDOWN_GATE, "the daemon is stopping", clock.now()))
+    if service.engine.position.is_flat:
+        return
+    await service.handle(FlattenRequested(clock.now(), "shutdown"))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not service.engine.position.is_flat and loop.time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 async def run_daemon(
@@ -306,22 +135,21 @@ async def run_daemon(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[DaemonHandle], None] | None = None,
+    clock: Clock | None = None,
 ) -> RunResult:
-    """Run until the feed ends (with ``exit_at_end``) or ``stop`` is set."""
-    if settings.daemon.broker != "simulated":
-        raise UnsupportedBroker(
-            "daemon.broker: ibkr is not available in this version yet (use `quant-scalper "
-            "ibkr-check` to test a Gateway); the simulated daemon runs with daemon.broker: simulated"
+    """Run until the feed ends (simulated, with ``exit_at_end``) or ``stop`` is set.
+
+    ``clock`` replaces the system clock of the IB Gateway daemon (a soak run's accelerated one).
+    """
+    if settings.daemon.broker == "ibkr":
+        return await run_live(settings, options, stop=stop, on_ready=on_ready, clock=clock)
+    if options.dry_run:
+        raise StartupError(
+            "--dry-run applies to daemon.broker: ibkr (the simulated broker sends no orders "
+            "anywhere); drop it or set daemon.broker: ibkr",
+            EXIT_USAGE,
         )
-    url = store_url(settings)
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
-        # The embedded default on a fresh machine: create it. Any other store is migrated by
-        # `quant-scalper db upgrade`, never behind the operator's back.
-        revision = await asyncio.to_thread(upgrade_schema, url)
-        log.info("created the embedded journal %s at schema %s", path, revision)
-    else:
-        await asyncio.to_thread(require_current_schema, url, options.config_path)
+    await prepare_store(settings, options.config_path)
     series = load_series(settings, settings.daemon.feed)
     data_dir = settings.database.data_dir
     async with open_engine(settings) as engine:
@@ -374,7 +202,7 @@ async def _run(
     result.resumed_from = start_epoch
     feed = PacedMarketData(series, speed=options.speed, start_epoch=start_epoch)
     listeners: list[BarListener] = []  # filled below, once the broker exists
-    telegram = await _TelegramSide.open(settings) if settings.telegram.enabled else None
+    telegram = await TelegramSide.open(settings) if settings.telegram.enabled else None
     notifier = telegram.notifier if telegram is not None else LogNotifier()
     app = build_container(
         settings,
@@ -403,8 +231,9 @@ async def _run(
     listeners.extend([clock, broker, BarRecorder(journal, contract)])
 
     service_box: list[TradingService] = []
-    sessions = _SessionSummaries(reader, notifier, clock)
-    stop = stop if stop is not None else asyncio.Event()
+    sessions = SessionSummaries(reader, notifier, clock)
+    stopper = StopRequest(stop if stop is not None else asyncio.Event())
+    halt = asyncio.Event()  # set once a stop has flattened (or need not): end at the next boundary
 
     async def checkpoint(next_epoch: int) -> None:
         service = service_box[0]
@@ -414,7 +243,7 @@ async def _run(
             ResumePoint(next_epoch, zscore.closes, broker.export_state()),
         )
         await sessions.at(next_epoch)
-        if stop.is_set():
+        if halt.is_set():
             raise StopAtBoundary
 
     app.services.checkpoint.override(checkpoint)
@@ -438,8 +267,8 @@ async def _run(
             clock, journal, notifier_backlog=telegram.backlog if telegram is not None else lambda: 0
         ),
         config=settings.redacted(),
-        version=_version(),
-        request_stop=lambda flatten: _stop_after(service, clock, stop, flatten=flatten),
+        version=daemon_version(),
+        request_stop=stopper.request,
         stale_after_s=float("inf"),  # market time stands still between bars of a paced feed
     )
     where = (
@@ -463,7 +292,7 @@ async def _run(
     )
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
-    loop.set_exception_handler(_alerting_handler(notifier, clock))
+    loop.set_exception_handler(alerting_handler(notifier, clock))
     endpoints: web.AppRunner | None = None
     try:
         if settings.observability.port is not None:
@@ -473,8 +302,8 @@ async def _run(
         if telegram is not None:
             await telegram.serve(console)
         if on_ready is not None:
-            on_ready(DaemonHandle(service, console, stop))
-        result = await _trade(app, service, feed, options, stop, result)
+            on_ready(DaemonHandle(service, console, stopper.event))
+        result = await _trade(settings, service, clock, feed, options, stopper, halt, result)
     except Exception as exc:
         notifier.notify(
             Alert(
@@ -530,31 +359,32 @@ async def _reapply_operator_state(
 
 
 async def _trade(
-    app: Application,
+    settings: Settings,
     service: TradingService,
+    clock: ManualClock,
     feed: PacedMarketData,
     options: RunOptions,
-    stop: asyncio.Event | None,
+    stopper: StopRequest,
+    halt: asyncio.Event,
     result: RunResult,
 ) -> RunResult:
     loop = asyncio.get_running_loop()
     trading = loop.create_task(service.run(feed), name="trading")
     events = loop.create_task(service.run_events(), name="broker events")
-    waiters: set[asyncio.Future[Any]] = {trading}
-    stopping: asyncio.Task[Any] | None = None
-    if stop is not None:
-        stopping = loop.create_task(stop.wait(), name="stop signal")
-        waiters.add(stopping)
+    stopping = loop.create_task(stopper.event.wait(), name="stop signal")
     try:
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({trading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if trading in done and not _stopped_at_boundary(trading):
             trading.result()  # a failure in the trading loop is a bug: let it out
             log.info("the feed has ended (%d bars)", feed.sent)
-            if not options.exit_at_end and stopping is not None:
+            if not options.exit_at_end:
                 await stopping
-                result.stopped_by = "signal"
+                result.stopped_by = stopper.by
         else:
-            result.stopped_by = "signal"
+            result.stopped_by = stopper.by
+            if stopper.flattens(settings) and not trading.done():
+                await _flatten_for_stop(service, clock, settings.shutdown.timeout_s)
+            halt.set()
             # Stop at the next strategy-bar boundary, once its checkpoint is saved: whatever the
             # operator did since the last one (a flatten, a pause) is then in the store too.
             if not trading.done():
@@ -563,12 +393,11 @@ async def _trade(
                 trading.result()
     finally:
         for task in (trading, events, stopping):
-            if task is not None and not task.done():
+            if not task.done():
                 task.cancel()
         for task in (trading, events, stopping):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, StopAtBoundary):
-                    await task
+            with contextlib.suppress(asyncio.CancelledError, StopAtBoundary):
+                await task
     return result
 
 

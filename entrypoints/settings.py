@@ -115,6 +115,18 @@ OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
 OptionalText = Annotated[str | None, BeforeValidator(_empty_to_none)]
 
 
+def _hh_mm(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+    if match is None:
+        raise ValueError(f"must be HH:MM on a 24-hour clock (New York time), got {value!r}")
+    return value
+
+
+RestartTime = Annotated[str | None, BeforeValidator(_empty_to_none), AfterValidator(_hh_mm)]
+
+
 def _cross_field_error(field: str, message: str) -> PydanticCustomError:
     """The error a section's model validator raises; ``load_settings`` re-derives these itself."""
     return PydanticCustomError(
@@ -200,6 +212,11 @@ class SessionSettings(BaseModel):
     flatten_minutes_before_close: int | None = Field(
         5, ge=0, description="Flatten this long before a halt or close; null never flattens."
     )
+    no_entry_in_roll_week: bool = Field(
+        True,
+        description="No entries from the roll start (Monday of expiry week) until the expiring "
+        "contract stops trading.",
+    )
 
     @model_validator(mode="after")
     def _flatten_within_no_entry(self) -> Self:
@@ -261,6 +278,23 @@ class IbkrSettings(BaseModel):
         ge=0,
         allow_inf_nan=False,
         description="Wait after error 326 (client id in use) for the old session to clear.",
+    )
+    startup_attempts: int = Field(
+        3,
+        ge=1,
+        description="Connect attempts at start-up before `run` gives up (exit 4); once running, "
+        "reconnects never give up.",
+    )
+    restart_time: RestartTime = Field(
+        "23:45",
+        description="IB Gateway's daily restart (IBC AutoRestartTime), HH:MM New York time; "
+        "null: none scheduled.",
+    )
+    restart_block_minutes: int = Field(
+        10,
+        ge=0,
+        le=120,
+        description="No entries this many minutes either side of restart_time.",
     )
 
 
@@ -375,6 +409,26 @@ class DaemonSettings(BaseModel):
     )
 
 
+class ShutdownSettings(BaseModel):
+    """What SIGTERM / SIGINT (and /stop's default) do before the daemon exits."""
+
+    model_config = _SECTION
+
+    flatten: bool = Field(
+        True,
+        description="Flatten the position before exiting; false leaves it with its broker-held "
+        "bracket.",
+    )
+    timeout_s: float = Field(
+        25.0,
+        gt=0,
+        le=120,
+        allow_inf_nan=False,
+        description="The whole graceful shutdown takes at most this long; then the daemon exits "
+        "anyway.",
+    )
+
+
 class ZScoreSettings(BaseModel):
     """Which rolling z-score implementation runs."""
 
@@ -477,6 +531,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    shutdown: ShutdownSettings = Field(default_factory=ShutdownSettings)
     zscore: ZScoreSettings = Field(default_factory=ZScoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -108,7 +108,7 @@ class IbkrSession:
         """Connect (retrying with backoff) and bring everything up; then watch the feed."""
         self._gate("not connected to IB Gateway yet")
         try:
-            await self._connect()
+            await self._connect(self._max_attempts)
         except BaseException:
             self._closing = True  # a failed start leaves nothing connected or reconnecting
             self.client.disconnect()
@@ -127,7 +127,9 @@ class IbkrSession:
 
     # -- connecting ---------------------------------------------------------------------------
 
-    async def _connect(self) -> None:
+    async def _connect(self, max_attempts: int | None = None) -> None:
+        """Connect, retrying with backoff; ``max_attempts`` bounds the tries (start-up only: once
+        running, the reconnect loop never gives up)."""
         attempts = 0
         while True:
             attempts += 1
@@ -136,7 +138,7 @@ class IbkrSession:
                 break
             except IbConnectError as exc:
                 self.last_error = str(exc)
-                if self._max_attempts is not None and attempts >= self._max_attempts:
+                if max_attempts is not None and attempts >= max_attempts:
                     raise
                 if attempts == 1:
                     self._alert(AlertKind.CONNECTION, Severity.WARNING, f"cannot connect: {exc}")

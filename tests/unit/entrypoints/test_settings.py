@@ -52,7 +52,9 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "calendar": "cme_globex_equity",
         "no_entry_minutes_before_close": 15,
         "flatten_minutes_before_close": 5,
+        "no_entry_in_roll_week": True,
     }
+    assert s.shutdown.model_dump() == {"flatten": True, "timeout_s": 25.0}
     assert s.instrument.model_dump() == {
         "symbol": "MES",
         "exchange": "CME",
@@ -72,6 +74,9 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "watchdog_interval_s": 5.0,
         "reconnect_max_s": 60.0,
         "client_id_wait_s": 15.0,
+        "startup_attempts": 3,
+        "restart_time": "23:45",
+        "restart_block_minutes": 10,
     }
     assert (s.database.url, s.database.data_dir) == (None, Path("var"))
     assert s.telegram.model_dump() == {

@@ -1,0 +1,65 @@
+"""Warming the z-score up from IB's history, so a (re)started daemon trades on its first bar.
+
+The strategy bars are rebuilt from 1-minute TRADES bars with the same aggregator (and session
+calendar) the live stream goes through, so the warm-up window holds the closes the live daemon
+would have seen, had it been running. Only bars that had ended by ``now`` count: IB also serves the
+bar still forming.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from ib_async import Contract
+
+from adapters.ibkr.client import IbClient
+from adapters.ibkr.mapping import MappingError, bar_from_historical
+from domain.aggregation import BarAggregator
+from domain.bar import Bar
+from domain.calendar import SessionCalendar
+
+log = logging.getLogger(__name__)
+
+HISTORY_BAR_SECONDS = 60
+MAX_WARMUP_S = 86_400
+"""One request for 1-minute bars covers at most a day (IB's limit for that bar size)."""
+
+
+async def recent_closes(
+    client: IbClient,
+    contract: Contract,
+    *,
+    now: datetime,
+    bar_seconds: int,
+    count: int,
+    calendar: SessionCalendar | None,
+) -> list[float]:
+    """The closes of the last ``count`` strategy bars that ended by ``now``, oldest first (fewer
+    when IB has fewer, none when it does not answer)."""
+    # Three windows' worth covers a halt or a thin overnight; a weekend takes the full day.
+    duration = min(MAX_WARMUP_S, max(3 * count * bar_seconds, 3600))
+    end = now.astimezone(UTC)
+    try:
+        items = await client.historical_bars(contract, end, duration, "1 min")
+    except (TimeoutError, ConnectionError) as exc:
+        log.warning("z-score warm-up: IB history did not come (%s)", exc or type(exc).__name__)
+        return []
+    limit = int(end.timestamp())
+    minutes: list[Bar] = []
+    for item in items:
+        try:
+            bar = bar_from_historical(item, HISTORY_BAR_SECONDS)
+        except MappingError as exc:
+            log.warning("z-score warm-up: bar skipped: %s", exc)
+            continue
+        if bar.end_epoch <= limit:
+            minutes.append(bar)
+    aggregator = BarAggregator(bar_seconds, calendar)
+    done: list[Bar] = []
+    for bar in sorted(minutes, key=lambda b: b.epoch):
+        done.extend(aggregator.add(bar))
+    last = aggregator.close_before(limit)
+    if last is not None:
+        done.append(last)
+    return [float(bar.close) for bar in done[-count:]]

@@ -1,0 +1,203 @@
+"""The IB Gateway daemon end to end (``run_daemon`` with ``daemon.broker: ibkr``): real ib_async
+against the TWS test gateway, the real SQLite journal and state store, the session timer.
+
+Bars are 1-minute strategy bars over a lookback of 10: eleven minutes of them make a LONG signal at
+4990 with its bracket (stop 4980, target 5005), as in the live trading tests.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters.sql.queries import SqlJournalReader
+from domain.commands import (
+    FillRecord,
+    OperatorRecord,
+    OrderIntentRecord,
+    RoundTripRecord,
+)
+from domain.engine import EngineState
+from domain.position import ExitReason
+from entrypoints.daemon import RunOptions, StartupError, run_daemon
+from entrypoints.settings import Settings
+from entrypoints.store import open_engine
+from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, SIGNAL_END, START
+from tests.support.live_daemon import LiveDaemon, daemon_settings, live_daemon
+from tests.support.tws import GatewayBar, TwsGateway
+
+pytestmark = pytest.mark.timeout(90)
+
+SHUTDOWN_STEPS = [
+    "entries stopped",
+    "flattened",
+    "loose orders cancelled",
+    "journal flushed",
+    "alerts flushed",
+    "disconnected",
+]
+
+
+async def _enter_long(daemon: LiveDaemon) -> None:
+    await daemon.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+    await daemon.wait_for(lambda: daemon.engine.state is EngineState.LONG, "the entry fill")
+
+
+def _working_refs(gateway: TwsGateway) -> set[str]:
+    return {o.order_ref for o in gateway.orders if o.active and o.is_working}
+
+
+async def _records(settings: Settings, kind: type) -> list:  # type: ignore[type-arg]
+    async with open_engine(settings) as db:
+        return list(await SqlJournalReader(db).records_of(kind, None, None))
+
+
+async def test_a_stop_flattens_cancels_the_legs_writes_everything_and_disconnects(
+    tmp_path: Path,
+) -> None:
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(gateway.port, tmp_path)
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await _enter_long(daemon)
+            con_id = daemon.con_id
+            assert gateway.position(con_id) == 1
+            assert len(_working_refs(gateway)) == 2  # the stop and the target
+            result = await daemon.stop()
+
+        assert list(result.shutdown) == SHUTDOWN_STEPS
+        assert list(result.shutdown.values()) == sorted(result.shutdown.values())
+        assert (result.stopped_by, result.position) == ("signal", 0)
+        assert gateway.position(con_id) == 0
+        assert _working_refs(gateway) == set()
+        await gateway.wait_for(lambda: gateway.connections == 0, what="the daemon disconnected")
+        [trip] = [r.trip for r in await _records(settings, RoundTripRecord)]
+        assert (trip.entry_price, trip.exit_price) == (Decimal("4990"), Decimal("4990"))
+        assert trip.exit_reason is ExitReason.OPERATOR
+        # Two fills, each booked once, with IB's commission.
+        fills = [r.fill for r in await _records(settings, FillRecord)]
+        assert [f.commission for f in fills] == [Decimal("0.62"), Decimal("0.62")]
+
+
+async def test_keeping_the_bracket_leaves_it_at_ib_and_a_restart_resumes_the_position(
+    tmp_path: Path,
+) -> None:
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(gateway.port, tmp_path, QS_SHUTDOWN__FLATTEN="false")
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await _enter_long(daemon)
+            con_id = daemon.con_id
+            legs = _working_refs(gateway)
+            result = await daemon.stop()
+        assert "flattened" not in result.shutdown
+        assert result.position == 1
+        assert gateway.position(con_id) == 1
+        assert _working_refs(gateway) == legs  # the broker still protects the position
+
+        later = START + SIGNAL_END + timedelta(minutes=2)
+        async with live_daemon(gateway, settings, start=later) as daemon:
+            await daemon.wait_for(
+                lambda: (
+                    daemon.engine.state is EngineState.LONG
+                    and daemon.engine.status().reconcile_required is None
+                    and daemon.handle.service.counters.commands > 0
+                ),
+                "the restored position, reconciled",
+            )
+            assert set(daemon.engine.working_orders) == legs
+            # The stop still works, and the trade is booked once.
+            await daemon.push([("4985", "4985", "4979.75", "4980")], at=later)
+            await daemon.wait_for(lambda: daemon.engine.state is EngineState.IDLE, "the stop")
+            await daemon.stop()
+        trips = [r.trip for r in await _records(settings, RoundTripRecord)]
+        assert [(t.exit_reason, t.exit_price) for t in trips] == [
+            (ExitReason.STOP, Decimal("4980"))
+        ]
+        assert gateway.position(con_id) == 0
+
+
+async def test_an_operator_stop_that_keeps_the_bracket_overrides_shutdown_flatten(
+    tmp_path: Path,
+) -> None:
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(gateway.port, tmp_path)  # shutdown.flatten: true
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await _enter_long(daemon)
+            await daemon.handle.console.stop("telegram:111", flatten=False)
+            result = await daemon.stop()
+        assert (result.stopped_by, result.position) == ("operator", 1)
+        assert gateway.position(daemon.con_id) == 1
+        commands = [r.command for r in await _records(settings, OperatorRecord)]
+        assert "stop" in commands
+
+
+async def test_a_dry_run_journals_signals_and_intents_but_sends_no_order(tmp_path: Path) -> None:
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(gateway.port, tmp_path)
+        async with live_daemon(gateway, settings, start=START, dry_run=True) as daemon:
+            await daemon.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+            await daemon.wait_for(
+                lambda: daemon.engine.state is EngineState.ENTERING_LONG, "the dry-run entry"
+            )
+            await daemon.stop()
+        assert gateway.orders == []
+        intents = await _records(settings, OrderIntentRecord)
+        assert {r.role for r in intents} == {"entry", "stop", "target"}
+
+
+async def test_the_z_score_is_warmed_up_from_ib_history_so_the_first_live_bar_can_signal(
+    tmp_path: Path,
+) -> None:
+    async with TwsGateway() as gateway:
+        con_id = gateway.contracts[0].con_id
+        # Ten quiet minutes IB already has (streamed before the daemon started).
+        t = START
+        history = []
+        for close in QUIET_CLOSES:
+            for _ in range(12):
+                history.append(GatewayBar(t, *(Decimal(close),) * 4))
+                t += timedelta(seconds=5)
+        gateway.add_history(con_id, history)
+        settings = daemon_settings(gateway.port, tmp_path)
+        async with live_daemon(gateway, settings, start=t) as daemon:
+            assert daemon.con_id == con_id
+            # One live minute at the signal close is enough: the window is already full.
+            await daemon.push_minutes([SIGNAL_CLOSE], at=t)
+            await daemon.wait_for(lambda: daemon.engine.state is EngineState.LONG, "the entry")
+            await daemon.stop()
+
+
+@pytest.mark.parametrize("fault", ["nothing listening", "client id in use"])
+async def test_a_gateway_that_cannot_be_used_at_start_up_is_one_line_and_exit_4(
+    tmp_path: Path, fault: str
+) -> None:
+    gateway = TwsGateway()
+    await gateway.start()
+    port = gateway.port
+    if fault == "nothing listening":
+        await gateway.stop()
+    else:
+        gateway.faults.client_id_in_use(17, times=5)
+    settings = daemon_settings(port, tmp_path)
+    try:
+        with pytest.raises(StartupError) as caught:
+            await run_daemon(settings, RunOptions(speed=None))
+    finally:
+        if gateway.listening:
+            await gateway.stop()
+    assert caught.value.exit_code == 4
+    line = str(caught.value)
+    assert "\n" not in line
+    assert f"127.0.0.1:{port}" in line
+    if fault == "client id in use":
+        assert "client id 17" in line
+
+
+async def test_dry_run_with_the_simulated_broker_is_refused_in_one_line(tmp_path: Path) -> None:
+    settings = daemon_settings(1, tmp_path, QS_DAEMON__BROKER="simulated")
+    with pytest.raises(StartupError) as caught:
+        await run_daemon(settings, RunOptions(speed=None, dry_run=True))
+    assert caught.value.exit_code == 2
+    assert "--dry-run" in str(caught.value)
