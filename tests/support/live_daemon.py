@@ -56,6 +56,7 @@ def daemon_settings(port: int, data_dir: Path, **overrides: str) -> Settings:
         "QS_DATABASE__DATA_DIR": str(data_dir),
         "QS_IBKR__STARTUP_ATTEMPTS": "1",
         "QS_IBKR__RESTART_TIME": "null",
+        "QS_SESSION__NO_ENTRY_IN_ROLL_WEEK": "false",
         "QS_SHUTDOWN__TIMEOUT_S": "10",
     }
     env.update(overrides)

@@ -62,3 +62,20 @@ async def test_a_graceful_stop_keeps_a_flatten_given_just_before_it(tmp_path: Pa
     await run_daemon(settings, RunOptions(speed=None, exit_at_end=True), on_ready=restarted.append)
     status = restarted[0].console.status()
     assert status.paused  # the flatten's pause came back with the checkpoint
+
+
+async def test_a_signal_with_a_position_open_flattens_before_stopping(tmp_path: Path) -> None:
+    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
+    assert settings.shutdown.flatten  # the default
+    handles: list[DaemonHandle] = []
+    stop = asyncio.Event()
+    run = asyncio.get_running_loop().create_task(
+        run_daemon(settings, RunOptions(speed=6000.0), stop=stop, on_ready=handles.append)
+    )
+    while not handles or handles[0].service.engine.position.is_flat:
+        await asyncio.sleep(0.005)
+        assert not run.done()
+    stop.set()  # what SIGTERM does
+    stopped = await asyncio.wait_for(run, 30)
+    assert (stopped.stopped_by, stopped.position) == ("signal", 0)
+    assert handles[0].service.engine.position.is_flat

@@ -65,10 +65,13 @@ def test_sigterm_stops_it_cleanly_and_the_next_run_resumes_where_it_stopped(
 ) -> None:
     data_dir = tmp_path / "var"
     args = [sys.executable, "-m", "entrypoints.cli", "run", "--config", str(CONFIG)]
+    # Kept open positions stay open (shutdown.flatten false): the resumed run must then end exactly
+    # like an uninterrupted one. (A stop that flattens is tested in test_live_process.py.)
+    env = {**_env(data_dir), "QS_SHUTDOWN__FLATTEN": "false"}
     proc = subprocess.Popen(
         [*args, "--speed", "3000"],
         cwd=ROOT,
-        env=_env(data_dir),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -91,7 +94,7 @@ def test_sigterm_stops_it_cleanly_and_the_next_run_resumes_where_it_stopped(
     resumed = subprocess.run(
         [*args, "--speed", "max", "--exit-at-end"],
         cwd=ROOT,
-        env=_env(data_dir),
+        env=env,
         capture_output=True,
         timeout=120,
         check=False,

@@ -564,3 +564,23 @@ def test_an_unknown_alert_type_is_named_with_the_known_ones() -> None:
     assert "stale_data" in str(raised.value)
     ok = load_settings(None, {"QS_TELEGRAM__ALERTS": '{"stale_data": "silent"}'})
     assert ok.telegram.alerts == {"stale_data": "silent"}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ('"24:00"', "must be HH:MM on a 24-hour clock (New York time), got '24:00'"),
+        ('"7:5"', "must be HH:MM"),
+        ("1425", "valid string"),  # YAML 1.1 reads an unquoted 23:45 as 1425 (base 60)
+    ],
+)
+def test_a_bad_ib_restart_time_is_named(tmp_path: Path, value: str, fragment: str) -> None:
+    [error] = problems_of(write(tmp_path, f"ibkr:\n  restart_time: {value}\n"))
+    assert error.startswith("ibkr.restart_time:")
+    assert fragment in error
+
+
+def test_the_ib_restart_time_can_be_switched_off_and_shutdown_keeps_the_bracket() -> None:
+    s = load_settings(None, {"QS_IBKR__RESTART_TIME": "null", "QS_SHUTDOWN__FLATTEN": "false"})
+    assert s.ibkr.restart_time is None
+    assert s.shutdown.flatten is False
