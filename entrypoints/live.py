@@ -225,7 +225,8 @@ class _LiveDaemon:
                 "notifier": self.notifier,
                 "clock": clock,
                 "inbox": inbox,
-                "bar_listeners": [],
+                # The contract IB streams: the session resolves it at start and on a roll.
+                "bar_listeners": [BarRecorder(journal, self._contract_name)],
                 "dry_run": options.dry_run,
             },
         )
@@ -237,6 +238,10 @@ class _LiveDaemon:
         self.broker: IbkrBroker = self.app.adapters.broker()
         self.market_data: IbkrMarketData = self.app.adapters.market_data()
         self.telegram: TelegramSide | None = None
+
+    def _contract_name(self) -> str:
+        contract = self.session.contract
+        return contract.local_symbol if contract is not None else "IBKR:unresolved"
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -256,10 +261,12 @@ class _LiveDaemon:
         contract = self.session.contract
         assert contract is not None  # the session resolved it, or start() raised
         self.contract_name = contract.local_symbol
-        self.app.adapters.bar_listeners.override([BarRecorder(self.journal, contract.local_symbol)])
-        await self._warm_up(loaded[1] if loaded is not None else None)
-
-        self.telegram = await TelegramSide.open(settings) if settings.telegram.enabled else None
+        try:
+            await self._warm_up(loaded[1] if loaded is not None else None)
+            self.telegram = await TelegramSide.open(settings) if settings.telegram.enabled else None
+        except BaseException:
+            await self.session.close()  # a start-up that fails after connecting leaves no link
+            raise
         if self.telegram is not None:
             self.notifier.attach(self.telegram.notifier)
         else:

@@ -253,12 +253,12 @@ def daemon_version() -> str:
 class BarRecorder:
     """Records every market bar in the journal, so any session can be replayed exactly."""
 
-    def __init__(self, journal: SqlJournal, contract: str) -> None:
+    def __init__(self, journal: SqlJournal, contract: str | Callable[[], str]) -> None:
         self._journal = journal
-        self._contract = contract
+        self._contract = contract if callable(contract) else lambda: contract
 
     def on_bar(self, bar: Bar) -> None:
-        self._journal.append_bar(self._contract, bar)
+        self._journal.append_bar(self._contract(), bar)
 
 
 async def prepare_store(settings: Settings, config_path: Path | None) -> None:

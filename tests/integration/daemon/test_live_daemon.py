@@ -71,6 +71,12 @@ async def test_a_stop_flattens_cancels_the_legs_writes_everything_and_disconnect
         assert list(result.shutdown.values()) == sorted(result.shutdown.values())
         assert (result.stopped_by, result.position) == ("signal", 0)
         assert gateway.position(con_id) == 0
+        # Every market bar is recorded, under the contract IB streamed, so the session replays.
+        contract = daemon.session.contract
+        assert contract is not None
+        async with open_engine(settings) as db:
+            bars = await SqlJournalReader(db).bars(contract.local_symbol)
+        assert len(bars) == daemon.pushed == 132
         assert _working_refs(gateway) == set()
         await gateway.wait_for(lambda: gateway.connections == 0, what="the daemon disconnected")
         [trip] = [r.trip for r in await _records(settings, RoundTripRecord)]
@@ -201,3 +207,43 @@ async def test_dry_run_with_the_simulated_broker_is_refused_in_one_line(tmp_path
         await run_daemon(settings, RunOptions(speed=None, dry_run=True))
     assert caught.value.exit_code == 2
     assert "--dry-run" in str(caught.value)
+
+
+async def test_a_quiet_feed_is_flattened_before_the_close_and_the_day_is_summed_up_at_17(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(gateway.port, tmp_path, QS_SESSION__CALENDAR="cme_globex_equity")
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await _enter_long(daemon)  # 10:11 New York
+            # No bar comes any more; the session timer alone closes the position at 16:55.
+            flatten_at = START.replace(hour=21, minute=55)  # 16:55 New York (EST)
+            with caplog.at_level("INFO"):
+                await daemon.clock.set(flatten_at)
+                await daemon.wait_for(lambda: daemon.engine.position.is_flat, "the flatten")
+                assert gateway.position(daemon.con_id) == 0
+                await daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
+                await daemon.wait_for(lambda: "[daily_summary]" in caplog.text, "the summary")
+            await daemon.stop()
+        [trip] = [r.trip for r in await _records(settings, RoundTripRecord)]
+        assert trip.exit_reason is ExitReason.SESSION
+        summary = next(
+            r.getMessage() for r in caplog.records if "[daily_summary]" in r.getMessage()
+        )
+        assert "session 2026-11-24 closed: 1 trades" in summary
+
+
+async def test_entries_are_blocked_around_the_ib_gateway_restart_time(tmp_path: Path) -> None:
+    async with TwsGateway() as gateway:
+        # START is 10:00 New York: a restart at 10:05 blocks entries from 09:55 to 10:15.
+        settings = daemon_settings(gateway.port, tmp_path, QS_IBKR__RESTART_TIME="10:05")
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await daemon.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+            await daemon.push(["4990"], at=START + SIGNAL_END)
+            status = daemon.engine.status()
+            assert daemon.engine.state is EngineState.IDLE
+            assert status.entry_blocker is not None
+            assert "IB Gateway restarts at 10:05" in status.entry_blocker
+            await daemon.stop()
+        assert gateway.orders == []
+        assert await _records(settings, OrderIntentRecord) == []
