@@ -247,7 +247,9 @@ class _LiveDaemon:
 
     async def run(self, on_ready: Callable[[DaemonHandle], None] | None) -> RunResult:
         settings = self.settings
-        loaded = await self.store.load_resume()
+        # A dry run neither resumes nor leaves a snapshot: its orders were never sent, so its
+        # engine state must not become the next real run's.
+        loaded = None if self.options.dry_run else await self.store.load_resume()
         if loaded is not None:
             config = self.app.services.engine_config()
             self.app.services.engine.override(Engine.restore(config, loaded[0]))
@@ -357,6 +359,8 @@ class _LiveDaemon:
 
     async def _save(self) -> None:
         await self.journal.flush()
+        if self.options.dry_run:
+            return
         await self.store.save(
             self.service.engine.snapshot(),
             ResumePoint(self.next_epoch, self.zscore.closes, None),

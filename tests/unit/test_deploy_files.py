@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from entrypoints.settings import ShutdownSettings
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 CONFIG_IN_CONTAINER = "/etc/quant-scalper/config.yaml"
-# The daemon exits within 30 s of SIGTERM; whoever stops it must wait longer than that.
-MIN_STOP_SECONDS = 35.0
+# The graceful shutdown takes at most shutdown.timeout_s (the simulated daemon may then wait up to
+# 10 s more for its bar checkpoint); whoever stops the daemon must wait at least that long.
+MIN_STOP_SECONDS = ShutdownSettings().timeout_s + 10.0
 # Environment keys that carry a secret and so must never have an inline value (only *_FILE).
 SECRET_KEY = re.compile(r"PASSWORD|PASSPHRASE|TOKEN|SECRET|USERID|API_KEY|DATABASE__URL", re.I)
 # A URL with a password in it: scheme://user:password@host.

@@ -153,6 +153,11 @@ async def test_a_dry_run_journals_signals_and_intents_but_sends_no_order(tmp_pat
         assert gateway.orders == []
         intents = await _records(settings, OrderIntentRecord)
         assert {r.role for r in intents} == {"entry", "stop", "target"}
+        # The next real run does not inherit the dry run's entry that was never sent.
+        async with live_daemon(gateway, settings, start=START + SIGNAL_END) as daemon:
+            assert daemon.engine.state is EngineState.IDLE
+            assert daemon.engine.working_orders == {}
+            await daemon.stop()
 
 
 async def test_the_z_score_is_warmed_up_from_ib_history_so_the_first_live_bar_can_signal(
