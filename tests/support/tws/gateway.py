@@ -349,7 +349,12 @@ class TwsGateway:
         now: Callable[[], datetime] | None = None,
         commission: Decimal = Decimal("0.62"),
         first_order_id: int = 1,
+        record_traffic: bool = True,
+        history_window: timedelta | None = None,
     ) -> None:
+        """``record_traffic`` False keeps no copy of the messages in ``sent`` and ``received``, and
+        ``history_window`` keeps only the bars that start within that span of the newest pushed
+        one: together they bound the gateway's memory over a long (soak) run."""
         if not wire.MIN_SERVER_VERSION <= server_version <= wire.MAX_SERVER_VERSION:
             raise ValueError(
                 f"server_version {server_version} is outside the supported "
@@ -359,6 +364,10 @@ class TwsGateway:
             raise ValueError(f"accounts must be non-empty names without commas, got {accounts!r}")
         if first_order_id < 1:
             raise ValueError(f"first_order_id must be positive, got {first_order_id}")
+        if history_window is not None and history_window <= timedelta(0):
+            raise ValueError(f"history_window must be positive (or None), got {history_window}")
+        self.record_traffic = record_traffic
+        self.history_window = history_window
         self.server_version = server_version
         self.accounts = tuple(accounts)
         self._clock = now
@@ -528,7 +537,10 @@ class TwsGateway:
     async def push_bar(self, con_id: int, bar: GatewayBar) -> None:
         """Store `bar`, stream it to live subscriptions, then match resting orders against it."""
         future = self._future(con_id)
-        self._history.setdefault(con_id, {})[bar.start] = bar
+        history = self._history.setdefault(con_id, {})
+        history[bar.start] = bar
+        if self.history_window is not None:
+            self._forget_history(history, bar.start - self.history_window)
         self._last_close[con_id] = bar.close
         self._last_bar_end = bar.end
         self._stream(con_id, bar)
@@ -545,6 +557,16 @@ class TwsGateway:
                 if price is not None:
                     self._fill(order, price, None, future)
         await self._drain_all()
+
+    @staticmethod
+    def _forget_history(history: dict[datetime, GatewayBar], before: datetime) -> None:
+        """Drop bars starting before ``before``. Pushes come in time order, so the oldest bars are
+        first in the dict; bars that ``add_history`` inserted out of that order go once they are."""
+        while history:
+            oldest = next(iter(history))
+            if oldest >= before:
+                return
+            del history[oldest]
 
     def _stream(self, con_id: int, bar: GatewayBar) -> None:
         fields = wire.BarFields(
@@ -633,7 +655,7 @@ class TwsGateway:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        session = _Session(writer, lambda client_id, fields: self.sent.append((client_id, fields)))
+        session = _Session(writer, self._record_sent)
         self._sessions.add(session)
         try:
             await self._run(session, reader)
@@ -673,7 +695,8 @@ class TwsGateway:
                     wire.error(-1, 320, f"Error reading request: message id {fields[0]!r}")
                 )
                 continue
-            self.received.append((msg_id, fields))
+            if self.record_traffic:
+                self.received.append((msg_id, fields))
             try:
                 self._dispatch(session, msg_id, fields)
             except wire.ProtocolError as exc:
@@ -681,6 +704,10 @@ class TwsGateway:
             await self._drain_all()
             if session.closing:
                 return
+
+    def _record_sent(self, client_id: int | None, fields: wire.Message) -> None:
+        if self.record_traffic:
+            self.sent.append((client_id, fields))
 
     def _forget(self, session: _Session) -> None:
         self._sessions.discard(session)
