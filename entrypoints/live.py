@@ -216,6 +216,7 @@ class _LiveDaemon:
         self.result = RunResult(stopped_by="signal")
         self.notifier = _HeldNotifier()
         self.changed = asyncio.Event()
+        self.saving = asyncio.Lock()
         self.next_epoch = 0
         self.app = build_container(
             settings,
@@ -358,13 +359,16 @@ class _LiveDaemon:
         await self._save()
 
     async def _save(self) -> None:
-        await self.journal.flush()
-        if self.options.dry_run:
-            return
-        await self.store.save(
-            self.service.engine.snapshot(),
-            ResumePoint(self.next_epoch, self.zscore.closes, None),
-        )
+        # One save at a time, each taking the snapshot once it holds the lock: a newer snapshot
+        # is never overwritten by an older one that finished later.
+        async with self.saving:
+            await self.journal.flush()
+            if self.options.dry_run:
+                return
+            await self.store.save(
+                self.service.engine.snapshot(),
+                ResumePoint(self.next_epoch, self.zscore.closes, None),
+            )
 
     async def _save_on_change(self) -> None:
         """Save a snapshot after every change the engine journals (fills, orders, operator)."""

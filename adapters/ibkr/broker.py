@@ -98,6 +98,7 @@ class IbkrBroker:
         self._contract: Contract | None = None
         self._orders: dict[str, _Tracked] = {}
         self._reported_execs: set[str] = set()
+        self._booked_at_rate: set[str] = set()  # fills booked without IB's commission report
         self._waiting: dict[str, tuple[IbFill, asyncio.TimerHandle]] = {}
         self.last_execution: datetime | None = None
         self.flatten_seq = 0
@@ -308,7 +309,9 @@ class IbkrBroker:
     def _on_commission(self, trade: Trade, ib_fill: IbFill, report: CommissionReport) -> None:
         waiting = self._waiting.pop(report.execId, None)
         if waiting is None:
-            if report.execId in self._reported_execs:
+            # IB repeats a known execution's report on every resync: only a fill booked at the
+            # configured rate is worth a word.
+            if report.execId in self._booked_at_rate:
                 log.warning(
                     "commission %s for execution %s came after the fill was booked at the "
                     "configured rate",
@@ -324,6 +327,7 @@ class IbkrBroker:
         if waiting is None:
             return
         log.warning("no commission report for execution %s: booking the configured rate", exec_id)
+        self._booked_at_rate.add(exec_id)
         self._report_fill(waiting[0].execution, None)
 
     # -- internals ----------------------------------------------------------------------------

@@ -141,8 +141,12 @@ class IbkrMarketData:
     def _on_update(self, bars: RealTimeBarList, has_new_bar: bool) -> None:
         if not has_new_bar or not bars:
             return
+        latest = bars[-1]
+        # ib_async appends every bar to the subscription's list for as long as it lives: keep only
+        # the newest, or a week of 5-second bars is a list that only grows.
+        del bars[:-1]
         try:
-            bar = bar_from_realtime(bars[-1])
+            bar = bar_from_realtime(latest)
         except (MappingError, ValueError) as exc:
             log.warning("real-time bar skipped: %s", exc)
             return

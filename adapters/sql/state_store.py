@@ -9,6 +9,7 @@ restart during an outage resumes from the last state, not from the last state th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -42,9 +43,14 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_TMP_SEQ = itertools.count()
+
+
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    # A temporary name of its own per write: two saves at once (a checkpoint and a snapshot after
+    # a fill) must not replace each other's half-written file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{next(_TMP_SEQ)}.tmp")
     with tmp.open("w", encoding="utf-8") as f:
         f.write(text)
         f.flush()

@@ -341,6 +341,29 @@ async def test_snapshots_survive_an_outage_through_the_fallback_file(
         await engine_.dispose()
 
 
+async def test_snapshots_saved_at_once_during_an_outage_all_land_in_the_fallback_file(
+    database: Callable[[], str], tmp_path: Path
+) -> None:
+    # The live daemon saves at a checkpoint and after a fill; both may write the file at once.
+    url = database()
+    parsed = make_url(url)
+    proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
+    engine_ = create_engine(proxy.url_for(url), connect_timeout_s=2)
+    fallback = tmp_path / "snapshot.json"
+    store = SqlStateStore(engine_, fallback=fallback)
+    base = _mid_trade_snapshot()
+    try:
+        for round_ in range(10):
+            saves = [store.save(replace(base, key_seq=round_ * 10 + i)) for i in range(4)]
+            await asyncio.gather(*saves)
+        loaded = await store.load()
+        assert loaded is not None
+        assert loaded.key_seq in range(90, 94)
+        assert [p.name for p in tmp_path.iterdir()] == ["snapshot.json"]  # no temp file left
+    finally:
+        await engine_.dispose()
+
+
 async def test_without_a_fallback_file_a_snapshot_in_an_outage_is_an_error(
     database: Callable[[], str],
 ) -> None:
