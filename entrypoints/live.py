@@ -433,6 +433,23 @@ class _LiveDaemon:
             "session timer": loop.create_task(timer.run(), name="session timer"),
             "snapshots": loop.create_task(self._save_on_change(), name="snapshots"),
         }
+
+        def helper_ended(task: asyncio.Task[Any]) -> None:
+            # The timer and the snapshot saver run until cancelled: an end is a bug worth a page.
+            if task.cancelled():
+                return
+            notifier.notify(
+                Alert(
+                    AlertKind.ERROR,
+                    Severity.CRITICAL,
+                    f"the {task.get_name()} task ended: {task.exception()!r}; trading goes on "
+                    "without it",
+                    clock.now(),
+                )
+            )
+
+        tasks["session timer"].add_done_callback(helper_ended)
+        tasks["snapshots"].add_done_callback(helper_ended)
         endpoints = None
         try:
             if settings.observability.port is not None:

@@ -277,3 +277,23 @@ async def test_healthz_and_metrics_speak_for_the_ib_link(tmp_path: Path) -> None
         assert "qs_broker_connected 1" in metrics
         assert "qs_reconnects_total 1" in metrics
         assert "qs_position_contracts 1" in metrics
+
+
+async def test_a_session_timer_that_dies_is_paged_and_trading_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: object) -> None:
+        raise RuntimeError("calendar table corrupt")
+
+    monkeypatch.setattr("entrypoints.live.SessionTimer.run", broken)
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(gateway.port, tmp_path)
+        with caplog.at_level("INFO"):
+            async with live_daemon(gateway, settings, start=START) as daemon:
+                await daemon.wait_for(
+                    lambda: "the session timer task ended" in caplog.text, "the error alert"
+                )
+                await _enter_long(daemon)
+                await daemon.stop()
+    assert "[error]" in caplog.text
+    assert "calendar table corrupt" in caplog.text
