@@ -43,7 +43,7 @@ from application.ports import BarListener, Clock, ResumePoint
 from application.services import EventInbox, TradingService
 from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, OperatorRecord, Severity
-from domain.engine import Engine
+from domain.engine import Engine, EngineState
 from domain.events import (
     EntryGateChanged,
     FlattenRequested,
@@ -117,15 +117,23 @@ class _SimulatedHealth:
         return self._notifier_backlog()
 
 
-async def _flatten_for_stop(service: TradingService, clock: ManualClock, timeout_s: float) -> None:
-    """Entries closed for good, the position flattened (the feed plays on until it fills)."""
+async def _flatten_for_stop(
+    service: TradingService, clock: ManualClock, trading: asyncio.Task[Any], timeout_s: float
+) -> None:
+    """Entries closed for good, the position (or a working entry) flattened; the feed plays on
+    until it fills, for ``timeout_s`` at most, and no longer than the feed does."""
     await service.handle(EntryGateChanged(SHUTDOWN_GATE, "the daemon is stopping", clock.now()))
-    if service.engine.position.is_flat:
+    engine = service.engine
+
+    def done() -> bool:
+        return engine.position.is_flat and engine.state is EngineState.IDLE
+
+    if done():
         return
     await service.handle(FlattenRequested(clock.now(), "shutdown"))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not service.engine.position.is_flat and loop.time() < deadline:
+    while not done() and not trading.done() and loop.time() < deadline:
         await asyncio.sleep(0.01)
 
 
@@ -383,7 +391,7 @@ async def _trade(
         else:
             result.stopped_by = stopper.by
             if stopper.flattens(settings) and not trading.done():
-                await _flatten_for_stop(service, clock, settings.shutdown.timeout_s)
+                await _flatten_for_stop(service, clock, trading, settings.shutdown.timeout_s)
             halt.set()
             # Stop at the next strategy-bar boundary, once its checkpoint is saved: whatever the
             # operator did since the last one (a flatten, a pause) is then in the store too.
@@ -409,8 +417,13 @@ def install_stop_signals(stop: asyncio.Event) -> None:
     """SIGTERM and SIGINT ask for a graceful stop; a second one exits at once."""
     loop = asyncio.get_running_loop()
 
+    signals = 0
+
     def on_signal(signum: int) -> None:
-        if stop.is_set():
+        nonlocal signals
+        signals += 1
+        # Counted, not read off ``stop``: a /stop already under way is not the first signal.
+        if signals > 1:
             log.warning("second signal %s: exiting now", signal.Signals(signum).name)
             raise SystemExit(130)
         log.info("signal %s: stopping", signal.Signals(signum).name)

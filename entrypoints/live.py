@@ -35,6 +35,7 @@ from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbConnectError
 from adapters.ibkr.contracts import ContractError
 from adapters.ibkr.history import recent_closes
+from adapters.ibkr.mapping import protective_kind
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.session import IbkrSession
 from adapters.log_notifier import LogNotifier
@@ -80,6 +81,10 @@ log = logging.getLogger("quant_scalper.daemon")
 FILL_LOOKBACK = timedelta(days=7)
 """How far back the journal is asked for our last fill (IB reports at most a day of executions)."""
 CANCEL_WAIT_S = 2.0
+
+
+class _StoppedDuringStartUp(Exception):
+    """A stop came while the daemon was still connecting."""
 
 
 class _HeldNotifier:
@@ -260,7 +265,12 @@ class _LiveDaemon:
         self.service = service
         self.broker.last_execution = await self._last_fill_time()
 
-        await self._connect()
+        try:
+            await self._connect()
+        except _StoppedDuringStartUp:
+            self.result.stopped_by = "signal during start-up"
+            log.info("stopped while connecting to IB Gateway")
+            return self.result
         contract = self.session.contract
         assert contract is not None  # the session resolved it, or start() raised
         self.contract_name = contract.local_symbol
@@ -280,8 +290,20 @@ class _LiveDaemon:
     async def _connect(self) -> None:
         ibkr = self.settings.ibkr
         where = f"IB Gateway at {ibkr.host}:{ibkr.port} (client id {ibkr.client_id})"
+        loop = asyncio.get_running_loop()
+        starting = loop.create_task(self.session.start(), name="connect")
+        stopping = loop.create_task(self.stop.event.wait(), name="stop signal")
         try:
-            await self.session.start()
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not starting.done():  # a stop during the start-up: nothing is trading yet
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            await self.session.close()
+            raise _StoppedDuringStartUp
+        try:
+            starting.result()
         except IbConnectError as exc:
             raise StartupError(
                 f"cannot connect to {where} after {ibkr.startup_attempts} attempt(s): {exc}",
@@ -377,8 +399,15 @@ class _LiveDaemon:
             self.changed.clear()
             try:
                 await self._save()
-            except Exception as exc:  # the store's outage is the journal gate's business
-                log.warning("snapshot not saved: %s", exc)
+            except Exception as exc:  # an outage goes to the fallback file: this is worse
+                self.notifier.notify(
+                    Alert(
+                        AlertKind.ERROR,
+                        Severity.CRITICAL,
+                        f"engine snapshot not saved: {exc!r}",
+                        self.clock.now(),
+                    )
+                )
 
     async def _trade(
         self,
@@ -545,7 +574,17 @@ class _LiveDaemon:
         await service.settle()
         for name in ("trading", "broker events", "session timer", "snapshots"):
             tasks[name].cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        ended = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for name, outcome in zip(tasks, ended, strict=True):
+            if isinstance(outcome, Exception):  # it failed during the shutdown: say so
+                self.notifier.notify(
+                    Alert(
+                        AlertKind.ERROR,
+                        Severity.CRITICAL,
+                        f"the {name} task failed during the shutdown: {outcome!r}",
+                        clock.now(),
+                    )
+                )
         position = engine.position.signed_qty
         kept = ""
         if position != 0:
@@ -561,7 +600,12 @@ class _LiveDaemon:
                 clock.now(),
             )
         )
-        await self._save()
+        try:
+            # Whatever is left of the budget, a second at least: a hung database must not keep
+            # the process past its supervisor's grace period.
+            await asyncio.wait_for(self._save(), max(1.0, deadline - loop.time() - 1.0))
+        except Exception as exc:
+            log.error("shutdown: the last snapshot was not written: %r", exc)
         mark("journal flushed")
         if self.telegram is not None:
             await self.telegram.close(timeout=max(0.5, deadline - loop.time() - 1.0))
@@ -571,14 +615,19 @@ class _LiveDaemon:
         mark("disconnected")
 
     async def _cancel_loose_orders(self, engine: Engine, until: float) -> None:
-        """Cancel our working orders that protect nothing: all of them when flat, else all but
-        the open position's stop and target."""
-        keep = (
-            set()
-            if engine.position.is_flat
-            else {k for k, o in engine.working_orders.items() if o.role in _PROTECTIVE_ROLES}
+        """Cancel our working orders that protect nothing. A stop or target is kept while IB holds
+        a position: the engine may not know yet of an entry that has just filled (its fill waits
+        for the commission report), and cancelling those legs would leave IB's position bare."""
+        try:
+            held = await self.broker.position()
+        except (BrokerError, TimeoutError, ConnectionError) as exc:
+            log.warning("shutdown: IB's position unknown (%s): keeping every stop and target", exc)
+            held = None
+        loose = tuple(
+            o.key
+            for o in self.broker.working_orders()
+            if held == 0 or protective_kind(o.key) is None
         )
-        loose = tuple(o.key for o in self.broker.working_orders() if o.key not in keep)
         if not loose:
             return
         try:

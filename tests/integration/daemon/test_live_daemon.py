@@ -7,6 +7,7 @@ Bars are 1-minute strategy bars over a lookback of 10: eleven minutes of them ma
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from datetime import timedelta
 from decimal import Decimal
@@ -297,3 +298,52 @@ async def test_a_session_timer_that_dies_is_paged_and_trading_goes_on(
                 await daemon.stop()
     assert "[error]" in caplog.text
     assert "calendar table corrupt" in caplog.text
+
+
+async def test_keeping_the_bracket_never_cancels_the_legs_of_an_entry_ib_has_filled(
+    tmp_path: Path,
+) -> None:
+    # The commission report comes before the execution, which ib_async drops: the fill then waits
+    # commission_wait_s for a report, and the engine does not know yet that IB holds +1.
+    async with TwsGateway() as gateway:
+        settings = daemon_settings(
+            gateway.port,
+            tmp_path,
+            QS_SHUTDOWN__FLATTEN="false",
+            QS_IBKR__COMMISSION_WAIT_S="30",
+        )
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            gateway.faults.fill_sequence = "commission_first"
+            await daemon.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+            await daemon.push([SIGNAL_CLOSE], at=START + SIGNAL_END)
+            await gateway.wait_for(lambda: gateway.position(daemon.con_id) == 1, what="the fill")
+            assert daemon.engine.position.is_flat  # not told yet
+            con_id = daemon.con_id
+            await daemon.stop()
+        assert gateway.position(con_id) == 1
+        assert sorted(o.order_type for o in gateway.orders if o.is_working) == ["LMT", "STP"]
+
+
+async def test_a_stop_while_still_connecting_ends_at_once_with_nothing_left(
+    tmp_path: Path,
+) -> None:
+    async with TwsGateway() as gateway:
+        gateway.faults.client_id_in_use(17, times=10)
+        settings = daemon_settings(
+            gateway.port,
+            tmp_path,
+            QS_IBKR__STARTUP_ATTEMPTS="5",
+            QS_IBKR__CLIENT_ID_WAIT_S="30",
+        )
+        stop = asyncio.Event()
+        run = asyncio.get_running_loop().create_task(
+            run_daemon(settings, RunOptions(speed=None), stop=stop)
+        )
+        # The first attempt is refused (326); the next waits client_id_wait_s (30 s) first.
+        await gateway.wait_for(
+            lambda: gateway.faults._client_id_in_use[17] < 10, what="a refused connect"
+        )
+        stop.set()
+        result = await asyncio.wait_for(run, 5)
+        assert result.stopped_by == "signal during start-up"
+        await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from domain.engine import EngineState
 from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
 from entrypoints.settings import load_settings
 
@@ -79,3 +80,21 @@ async def test_a_signal_with_a_position_open_flattens_before_stopping(tmp_path: 
     stopped = await asyncio.wait_for(run, 30)
     assert (stopped.stopped_by, stopped.position) == ("signal", 0)
     assert handles[0].service.engine.position.is_flat
+
+
+async def test_a_signal_while_an_entry_works_cancels_it_before_stopping(tmp_path: Path) -> None:
+    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
+    entering = (EngineState.ENTERING_LONG, EngineState.ENTERING_SHORT)
+    handles: list[DaemonHandle] = []
+    stop = asyncio.Event()
+    run = asyncio.get_running_loop().create_task(
+        run_daemon(settings, RunOptions(speed=6000.0), stop=stop, on_ready=handles.append)
+    )
+    while not handles or handles[0].service.engine.state not in entering:
+        await asyncio.sleep(0)
+        assert not run.done()
+    stop.set()
+    stopped = await asyncio.wait_for(run, 30)
+    assert stopped.position == 0
+    assert handles[0].service.engine.state is EngineState.IDLE
+    assert handles[0].service.engine.working_orders == {}
