@@ -35,7 +35,6 @@ from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import PacedMarketData
 from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
-from adapters.sql.spool import Spool
 from adapters.sql.state_store import SqlStateStore
 from adapters.zscore.window import RememberingZScoreEngine
 from application.operator import OperatorConsole
@@ -56,10 +55,8 @@ from entrypoints.live import run_live
 from entrypoints.replay import load_series
 from entrypoints.runtime import (
     EXIT_USAGE,
-    JOURNAL_GATE,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
-    SPOOL_FILE,
     BarRecorder,
     DaemonHandle,
     RunOptions,
@@ -70,6 +67,7 @@ from entrypoints.runtime import (
     TelegramSide,
     alerting_handler,
     daemon_version,
+    gated_journal,
     prepare_store,
 )
 from entrypoints.settings import Settings
@@ -160,35 +158,24 @@ async def run_daemon(
     await prepare_store(settings, options.config_path)
     series = load_series(settings, settings.daemon.feed)
     data_dir = settings.database.data_dir
-    async with open_engine(settings) as engine:
-        store = SqlStateStore(engine, fallback=data_dir / SNAPSHOT_FALLBACK_FILE)
-        inbox = EventInbox()
-        clock = ManualClock()
-        journal = SqlJournal(
-            engine,
-            Spool(data_dir / SPOOL_FILE),
-            on_availability=lambda up: inbox.put(
-                EntryGateChanged(
-                    JOURNAL_GATE, None if up else "the journal database is unreachable", clock.now()
-                )
-            ),
+    inbox = EventInbox()
+    clock = ManualClock()
+    async with (
+        open_engine(settings) as engine,
+        gated_journal(engine, data_dir, inbox, clock) as journal,
+    ):
+        return await _run(
+            settings,
+            options,
+            series,
+            SqlStateStore(engine, fallback=data_dir / SNAPSHOT_FALLBACK_FILE),
+            journal,
+            SqlJournalReader(engine),
+            inbox,
+            clock,
+            stop,
+            on_ready,
         )
-        await journal.start()
-        try:
-            return await _run(
-                settings,
-                options,
-                series,
-                store,
-                journal,
-                SqlJournalReader(engine),
-                inbox,
-                clock,
-                stop,
-                on_ready,
-            )
-        finally:
-            await journal.close()
 
 
 async def _run(

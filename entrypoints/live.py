@@ -41,7 +41,6 @@ from adapters.ibkr.session import IbkrSession
 from adapters.log_notifier import LogNotifier
 from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
-from adapters.sql.spool import Spool
 from adapters.sql.state_store import SqlStateStore
 from adapters.zscore.window import RememberingZScoreEngine
 from application.operator import OperatorConsole
@@ -57,10 +56,8 @@ from entrypoints import logs, observability
 from entrypoints.container import aggregation_calendar, build_container
 from entrypoints.runtime import (
     EXIT_UNAVAILABLE,
-    JOURNAL_GATE,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
-    SPOOL_FILE,
     BarRecorder,
     DaemonHandle,
     RunOptions,
@@ -71,6 +68,7 @@ from entrypoints.runtime import (
     TelegramSide,
     alerting_handler,
     daemon_version,
+    gated_journal,
     prepare_store,
 )
 from entrypoints.settings import Settings
@@ -170,32 +168,22 @@ async def run_live(
     await prepare_store(settings, options.config_path)
     clock = clock if clock is not None else SystemClock()
     data_dir = settings.database.data_dir
-    async with open_engine(settings) as db:
-        inbox = EventInbox()
-        journal = SqlJournal(
-            db,
-            Spool(data_dir / SPOOL_FILE),
-            on_availability=lambda up: inbox.put(
-                EntryGateChanged(
-                    JOURNAL_GATE, None if up else "the journal database is unreachable", clock.now()
-                )
-            ),
+    inbox = EventInbox()
+    async with (
+        open_engine(settings) as db,
+        gated_journal(db, data_dir, inbox, clock) as journal,
+    ):
+        daemon = _LiveDaemon(
+            settings,
+            options,
+            clock,
+            inbox,
+            journal,
+            SqlStateStore(db, fallback=data_dir / SNAPSHOT_FALLBACK_FILE),
+            SqlJournalReader(db),
+            StopRequest(stop if stop is not None else asyncio.Event()),
         )
-        await journal.start()
-        try:
-            daemon = _LiveDaemon(
-                settings,
-                options,
-                clock,
-                inbox,
-                journal,
-                SqlStateStore(db, fallback=data_dir / SNAPSHOT_FALLBACK_FILE),
-                SqlJournalReader(db),
-                StopRequest(stop if stop is not None else asyncio.Event()),
-            )
-            return await daemon.run(on_ready)
-        finally:
-            await journal.close()
+        return await daemon.run(on_ready)
 
 
 class _LiveDaemon:

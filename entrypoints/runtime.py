@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -19,19 +19,22 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock
 from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
 from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
+from adapters.sql.spool import Spool
 from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
 from application.ports import Clock, Notifier
-from application.services import TradingService
+from application.services import EventInbox, TradingService
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, Severity
+from domain.events import EntryGateChanged
 from entrypoints.settings import Settings, TelegramSettings
 from entrypoints.store import require_current_schema, sqlite_file, store_url, upgrade_schema
 from entrypoints.telegram.dispatcher import (
@@ -259,6 +262,28 @@ class BarRecorder:
 
     def on_bar(self, bar: Bar) -> None:
         self._journal.append_bar(self._contract(), bar)
+
+
+@contextlib.asynccontextmanager
+async def gated_journal(
+    engine: AsyncEngine, data_dir: Path, inbox: EventInbox, clock: Clock
+) -> AsyncIterator[SqlJournal]:
+    """The SQL journal with its outage spool in ``data_dir``, started; while the database is
+    unreachable it keeps the ``journal`` entry gate closed. Closed (flushed) on the way out."""
+    journal = SqlJournal(
+        engine,
+        Spool(data_dir / SPOOL_FILE),
+        on_availability=lambda up: inbox.put(
+            EntryGateChanged(
+                JOURNAL_GATE, None if up else "the journal database is unreachable", clock.now()
+            )
+        ),
+    )
+    await journal.start()
+    try:
+        yield journal
+    finally:
+        await journal.close()
 
 
 async def prepare_store(settings: Settings, config_path: Path | None) -> None:
