@@ -37,13 +37,13 @@ def test_the_sample_replay_prints_the_summary_and_writes_three_files(
     # Golden figures of the sample (ES 1-minute bars, 2013-10-06..14, config/sample.yaml).
     assert summary["bars_in"] == 8198
     assert summary["strategy_bars"] == 1656
-    assert summary["round_trips"] == 71
-    assert summary["net_pnl_usd"] == "-63.04"
-    assert summary["commissions_usd"] == "88.04"
-    assert summary["max_drawdown_usd"] == "123.49"
+    assert summary["round_trips"] == 70
+    assert summary["net_pnl_usd"] == "-43.05"
+    assert summary["commissions_usd"] == "86.80"
+    assert summary["max_drawdown_usd"] == "97.13"
     assert summary["final_position"]["side"] == "SHORT"
     trades = (tmp_path / "trades.csv").read_text().splitlines()
-    assert len(trades) == 1 + 71
+    assert len(trades) == 1 + 70
     assert trades[0].startswith("seq,side,qty,entry_time,entry_price,exit_time,exit_price")
     assert (tmp_path / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Net P&L is the sum of completed round trips only; the open position adds nothing.

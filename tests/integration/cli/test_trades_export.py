@@ -41,7 +41,7 @@ def test_exported_trades_equal_the_replay_reports_trades_csv(
     out = tmp_path / "exported.csv"
     assert main(["trades", "export", "--csv", str(out), "--config", str(store.config)]) == EXIT_OK
     trips = len(result.round_trips)
-    assert trips == 71
+    assert trips == 70
     assert capsys.readouterr().out == f"{trips} round trips written to {out}\n"
     assert out.read_bytes() == (replay_report / "trades.csv").read_bytes()
 

@@ -52,7 +52,7 @@ async def test_a_replay_of_the_recorded_bars_makes_the_daemon_s_signals(tmp_path
     replayed = await run_replay(settings, series)
     assert len(series) == 8198
     replay_signals = replayed.journal.signals()
-    assert len(daemon_signals) == 140
+    assert len(daemon_signals) == 143
     assert [_key(s) for s in replay_signals] == [_key(s) for s in daemon_signals]
     assert replayed.round_trips == daemon_trips
-    assert len(daemon_trips) == 71
+    assert len(daemon_trips) == 70

@@ -52,11 +52,11 @@ def test_a_fresh_machine_creates_the_embedded_journal_and_trades_the_sample(
         json.loads(line) for line in (tmp_path / "logs" / logs.LOG_FILE).read_text().splitlines()
     ]
     entries = [d for d in lines if "[entry_filled]" in d["message"]]
-    assert len(entries) == 72  # 71 closed round trips and the position still open
+    assert len(entries) == 71  # 70 closed round trips and the position still open
     assert {d["state"] for d in entries} <= {"LONG", "SHORT"}
     assert entries[0]["session"] == "2013-10-07"
     with sqlite3.connect(tmp_path / "var" / "quant_scalper.sqlite3") as conn:
-        assert conn.execute("SELECT count(*) FROM round_trips").fetchone() == (71,)
+        assert conn.execute("SELECT count(*) FROM round_trips").fetchone() == (70,)
         assert conn.execute("SELECT count(*) FROM bars").fetchone() == (8198,)
 
 
@@ -102,7 +102,7 @@ def test_sigterm_stops_it_cleanly_and_the_next_run_resumes_where_it_stopped(
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert "from the checkpoint at epoch" in resumed.stdout.decode()
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM round_trips").fetchone() == (71,)
+        assert conn.execute("SELECT count(*) FROM round_trips").fetchone() == (70,)
         assert conn.execute("SELECT count(*) FROM bars").fetchone() == (8198,)
 
 

@@ -267,13 +267,29 @@ def test_a_pass_through_bar_closes_the_open_finer_bucket_first() -> None:
     assert out[1] is whole
 
 
-def test_uncovered_2013_data_with_a_calendar_is_aggregated_without_halts() -> None:
-    bars = es_bars()
+def test_uncovered_data_with_a_calendar_is_aggregated_without_halts() -> None:
+    # The 2013 sample moved back 270 weeks, to October 2008: before the calendar's first year.
+    bars = [
+        Bar.at_epoch(b.epoch - 270 * 7 * 86_400, 60, b.open, b.high, b.low, b.close, b.volume)
+        for b in es_bars()
+    ]
     plain = BarAggregator(300)
     with_calendar = BarAggregator(300, CmeGlobexEquityCalendar())
     assert emitted(with_calendar, bars) == emitted(plain, bars)
     expected = plain.stats.as_dict() | {"uncovered": len(bars)}
     assert with_calendar.stats.as_dict() == expected
+
+
+def test_the_2013_sample_aggregates_under_its_own_calendar_with_nothing_dropped() -> None:
+    """October 2013: the 16:15-16:30 ET halt and the 17:15 ET close, both on 5-minute boundaries,
+    so no bar is dropped or cut; the halts are not counted as gaps."""
+    bars = es_bars()
+    plain = BarAggregator(300)
+    with_calendar = BarAggregator(300, CmeGlobexEquityCalendar())
+    assert emitted(with_calendar, bars) == emitted(plain, bars)
+    stats = with_calendar.stats
+    assert (stats.uncovered, stats.outside_session_dropped, stats.cut_at_halt) == (0, 0, 0)
+    assert stats.gaps < plain.stats.gaps
 
 
 # ---------------------------------------------------------------- irregular input, counted

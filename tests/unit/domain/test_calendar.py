@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,8 +11,11 @@ import pytest
 import domain.calendar as calendar_module
 from domain.calendar import (
     CME_EQUITY_EXCEPTIONS,
+    CME_EQUITY_REGIMES,
+    CME_EQUITY_REVIEWED,
     CmeGlobexEquityCalendar,
     ContinuousCalendar,
+    DailyRegime,
     ExceptionKind,
     Session,
     SessionCalendar,
@@ -272,8 +276,8 @@ def test_monday_after_spring_forward_is_a_23_hour_session(cal: CmeGlobexEquityCa
 @pytest.mark.parametrize(
     "t",
     [
-        et(2024, 12, 31, 17, 59, 59),  # just before the covered window
-        et(2020, 6, 1, 12),
+        et(2009, 12, 31, 17, 59, 59),  # just before the covered window
+        et(2008, 6, 2, 12),
         et(2027, 12, 31, 18),  # first instant after the window
         et(2028, 1, 3, 10),
     ],
@@ -289,21 +293,21 @@ def test_session_at_outside_coverage_fails_closed(cal: CmeGlobexEquityCalendar, 
 
 def test_coverage_bounds_are_documented_instants(cal: CmeGlobexEquityCalendar) -> None:
     assert cal.coverage == (
-        int(utc(2024, 12, 31, 23).timestamp()),
+        int(utc(2009, 12, 31, 23).timestamp()),
         int(utc(2027, 12, 31, 23).timestamp()),
     )
     assert (cal.sessions[0].trade_date, cal.sessions[-1].trade_date) == (
-        date(2025, 1, 2),
+        date(2010, 1, 4),
         date(2027, 12, 31),
     )
-    assert cal.sessions[0].open == utc(2025, 1, 1, 23)
+    assert cal.sessions[0].open == utc(2010, 1, 3, 23)
     assert cal.sessions[-1].close == utc(2027, 12, 31, 22)
 
 
 def test_first_covered_instant_is_new_years_day_closure(cal: CmeGlobexEquityCalendar) -> None:
     start = cal.coverage[0]
     assert cal.session_at(start) is None
-    assert cal.trade_date(start) == date(2025, 1, 2)
+    assert cal.trade_date(start) == date(2010, 1, 4)
 
 
 def test_after_the_last_close_only_the_halt_is_answered(cal: CmeGlobexEquityCalendar) -> None:
@@ -324,14 +328,17 @@ def test_cached_session_does_not_hide_a_coverage_error(cal: CmeGlobexEquityCalen
 def test_sessions_are_ordered_disjoint_and_follow_the_template(
     cal: CmeGlobexEquityCalendar,
 ) -> None:
+    """From 2021-06-28 (the reviewed table and the years before it): one segment per trade date,
+    18:00 the evening before to its close, a holiday morning sharing the next one's trade date."""
     allowed_closes = {time(17), time(13), time(13, 15), time(9, 15), time(9, 30)}
-    for prev, cur in zip(cal.sessions, cal.sessions[1:], strict=False):
+    recent = [s for s in cal.sessions if s.open >= utc(2021, 6, 27)]
+    for prev, cur in itertools.pairwise(recent):
         assert prev.close_epoch < cur.open_epoch
         # Trade dates increase, except that a holiday morning shares the next session's.
         assert prev.trade_date < cur.trade_date or (
             prev.trade_date == cur.trade_date and prev.close.astimezone(ET).time() == time(13)
         )
-    for s in cal.sessions:
+    for s in recent:
         assert s.trade_date.weekday() < 5
         # Segments are named by the day they close on (the holiday itself for a holiday morning).
         day = s.close.astimezone(ET).date()
@@ -342,23 +349,116 @@ def test_sessions_are_ordered_disjoint_and_follow_the_template(
         assert s.trade_date == day or close_et.time() == time(13)
 
 
-def test_session_count_is_weekdays_minus_full_closures(cal: CmeGlobexEquityCalendar) -> None:
+def test_all_sessions_are_ordered_and_disjoint_with_trade_dates_never_going_back(
+    cal: CmeGlobexEquityCalendar,
+) -> None:
+    for prev, cur in itertools.pairwise(cal.sessions):
+        assert prev.close_epoch < cur.open_epoch
+        assert prev.trade_date <= cur.trade_date
+        assert cur.trade_date.weekday() < 5
+
+
+def test_session_count_is_weekdays_minus_full_closures_since_the_halt_ended(
+    cal: CmeGlobexEquityCalendar,
+) -> None:
     day, weekdays = date(2025, 1, 1), 0
     while day <= date(2027, 12, 31):
         weekdays += day.weekday() < 5
         day += timedelta(days=1)
-    closed = sum(e.kind is ExceptionKind.CLOSED for e in CME_EQUITY_EXCEPTIONS)
+    closed = sum(e.kind is ExceptionKind.CLOSED for e in CME_EQUITY_REVIEWED)
     assert closed == 8
-    assert len(cal.sessions) == weekdays - closed
+    assert len([s for s in cal.sessions if s.trade_date.year >= 2025]) == weekdays - closed
 
 
 def test_exception_table_is_sorted_and_each_doubtful_entry_is_listed_in_the_docstring() -> None:
     dates = [e.trade_date for e in CME_EQUITY_EXCEPTIONS]
     assert dates == sorted(set(dates))
+    assert dates[0].year == 2010
+    assert {d.year for d in dates} == set(range(2010, 2028))
     doc = calendar_module.__doc__ or ""
     doubtful = [e.trade_date for e in CME_EQUITY_EXCEPTIONS if "verify" in e.note]
     assert len(doubtful) == 9
     assert [d for d in doubtful if d.isoformat() not in doc] == []
+
+
+# Regimes of the daily template (module docstring): the probe, its trade date (None: closed).
+REGIME_PROBES = [
+    # up to 2012-11-16: 16:15 close, an evening segment 16:30-17:30 booked to the next trade date
+    ("2011-03-15 15:00", et(2011, 3, 15, 15), date(2011, 3, 15)),
+    ("2011-03-15 16:15 close", et(2011, 3, 15, 16, 15), None),
+    ("2011-03-15 16:45 evening", et(2011, 3, 15, 16, 45), date(2011, 3, 16)),
+    ("2011-03-15 17:30 maintenance", et(2011, 3, 15, 17, 30), None),
+    ("2011-03-15 18:00 reopen", et(2011, 3, 15, 18), date(2011, 3, 16)),
+    ("2011-03-18 Friday 16:30", et(2011, 3, 18, 16, 30), None),
+    ("2012-11-16 last old Friday 16:14", et(2012, 11, 16, 16, 14), date(2012, 11, 16)),
+    ("2012-11-16 last old Friday 16:20", et(2012, 11, 16, 16, 20), None),
+    # 2012-11-19 to 2015-09-18: 17:15 close, halt 16:15-16:30
+    ("2012-11-19 first new Monday 16:20 halt", et(2012, 11, 19, 16, 20), None),
+    ("2012-11-19 16:45", et(2012, 11, 19, 16, 45), date(2012, 11, 19)),
+    ("2012-11-19 17:14", et(2012, 11, 19, 17, 14), date(2012, 11, 19)),
+    ("2012-11-19 17:15 close", et(2012, 11, 19, 17, 15), None),
+    ("2013-10-11 Friday 17:10", et(2013, 10, 11, 17, 10), date(2013, 10, 11)),
+    ("2015-09-18 Friday 17:10", et(2015, 9, 18, 17, 10), date(2015, 9, 18)),
+    # 2015-09-21 to 2021-06-25: 17:00 close, the halt kept
+    ("2015-09-21 17:05 closed", et(2015, 9, 21, 17, 5), None),
+    ("2018-06-12 16:20 halt", et(2018, 6, 12, 16, 20), None),
+    ("2018-06-12 16:40", et(2018, 6, 12, 16, 40), date(2018, 6, 12)),
+    ("2021-06-25 last halt", et(2021, 6, 25, 16, 20), None),
+    # from 2021-06-28: no halt
+    ("2021-06-28 16:20", et(2021, 6, 28, 16, 20), date(2021, 6, 28)),
+    # historical exceptions
+    ("Thanksgiving 2013 11:00", et(2013, 11, 28, 11), date(2013, 11, 29)),
+    ("Thanksgiving 2013 after 11:30 halt", et(2013, 11, 28, 11, 45), None),
+    ("Thanksgiving 2014 12:45 (halt 13:00 now)", et(2014, 11, 27, 12, 45), date(2014, 11, 28)),
+    ("Black Friday 2013 13:10", et(2013, 11, 29, 13, 10), date(2013, 11, 29)),
+    ("Black Friday 2013 13:20", et(2013, 11, 29, 13, 20), None),
+    ("Good Friday 2012 payrolls 09:00", et(2012, 4, 6, 9), date(2012, 4, 6)),
+    ("Good Friday 2012 payrolls 09:20", et(2012, 4, 6, 9, 20), None),
+    ("Good Friday 2024 closed", et(2024, 3, 29, 9), None),
+    ("Sandy 2012-10-29 10:00", et(2012, 10, 29, 10), None),
+    ("Sandy 2012-10-29 evening", et(2012, 10, 29, 20), date(2012, 10, 30)),
+    ("Bush mourning 2018-12-05 09:00", et(2018, 12, 5, 9), date(2018, 12, 5)),
+    ("Bush mourning 2018-12-05 10:00", et(2018, 12, 5, 10), None),
+    (
+        "New Year 2011 on a Saturday: Friday 2010-12-31 regular",
+        et(2010, 12, 31, 12),
+        date(2010, 12, 31),
+    ),
+    ("Christmas 2010 observed Friday 12-24", et(2010, 12, 24, 12), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "t", "expected"), REGIME_PROBES, ids=[p[0] for p in REGIME_PROBES]
+)
+def test_historical_regimes_and_exceptions(
+    cal: CmeGlobexEquityCalendar, label: str, t: int, expected: date | None
+) -> None:
+    session = cal.session_at(t)
+    assert (session.trade_date if session else None) == expected, label
+
+
+def test_the_old_evening_segment_and_the_holiday_morning_share_the_next_trade_date(
+    cal: CmeGlobexEquityCalendar,
+) -> None:
+    # Wednesday 2010-11-24: 16:30-17:30 and 18:00-Thursday 11:30 (Thanksgiving) both belong to Friday.
+    evening = cal.session_at(et(2010, 11, 24, 17))
+    morning = cal.session_at(et(2010, 11, 25, 9))
+    friday = cal.session_at(et(2010, 11, 26, 9))
+    assert evening is not None and morning is not None and friday is not None
+    assert evening.trade_date == morning.trade_date == friday.trade_date == date(2010, 11, 26)
+    assert friday.close_epoch == et(2010, 11, 26, 13, 15)
+    # After Friday's early close no evening segment; the week reopens Sunday 18:00.
+    assert cal.next_session(friday.close_epoch).open_epoch == et(2010, 11, 28, 18)
+
+
+def test_a_regime_must_be_well_formed() -> None:
+    with pytest.raises(DomainError, match="pause must end before close"):
+        DailyRegime(date(2020, 1, 1), time(16), (time(16, 15), time(16, 30)), None, "x")
+    with pytest.raises(DomainError, match="evening segment"):
+        DailyRegime(date(2020, 1, 1), time(17), None, (time(16, 30), time(17, 30)), "x")
+    with pytest.raises(DomainError, match="cover the table"):
+        CmeGlobexEquityCalendar((), date(2010, 1, 1), date(2010, 12, 31), CME_EQUITY_REGIMES[1:])
 
 
 @pytest.mark.parametrize(

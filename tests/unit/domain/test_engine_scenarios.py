@@ -274,7 +274,7 @@ def test_session_rules_block_late_entries_and_flatten_before_the_close() -> None
 
 def test_outside_calendar_coverage_fails_closed() -> None:
     eng = engine(calendar=CmeGlobexEquityCalendar())
-    old = datetime(2013, 10, 8, 15, 0, tzinfo=UTC)
+    old = datetime(2008, 10, 8, 15, 0, tzinfo=UTC)
     out = eng.on_bar(bar(old), z(-2.5))
     assert state_of(eng) is EngineState.IDLE
     assert "does not cover" in _signals(out)[0].detail
