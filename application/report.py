@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal, localcontext
 
+from domain.commands import SignalAction, SignalRecord
+from domain.engine import EntryBlock
 from domain.position import ExitReason, OpenPosition, RoundTrip
 from domain.values import ZERO, Side
 
@@ -42,6 +44,15 @@ class ReplayInputs:
     final_position: OpenPosition | None
     rows_refused: Mapping[str, int]
     """Refused input rows by reason (e.g. "nan", "ohlc", "negative")."""
+    signals_blocked: Mapping[str, int] = field(default_factory=dict)
+    """Entry signals the engine refused, by reason (see :func:`count_blocked`)."""
+
+
+def count_blocked(signals: Iterable[SignalRecord]) -> dict[str, int]:
+    """Refused entry signals by the reason that refused them (:class:`EntryBlock`'s ``reason``)."""
+    return dict(
+        Counter(EntryBlock.reason_of(s.detail) for s in signals if s.action is SignalAction.SKIPPED)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,9 @@ class ReplaySummary:
     final_position: OpenPosition | None
     rows_refused: Mapping[str, int]
     rows_refused_total: int
+    signals_blocked: Mapping[str, int]
+    """Refused entry signals by reason, the most frequent first."""
+    signals_blocked_total: int
 
 
 def summarize(inputs: ReplayInputs) -> ReplaySummary:
@@ -160,6 +174,10 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
         final_position=inputs.final_position,
         rows_refused=dict(sorted(inputs.rows_refused.items())),
         rows_refused_total=sum(inputs.rows_refused.values()),
+        signals_blocked=dict(
+            sorted(inputs.signals_blocked.items(), key=lambda item: (-item[1], item[0]))
+        ),
+        signals_blocked_total=sum(inputs.signals_blocked.values()),
     )
 
 

@@ -532,7 +532,7 @@ def _epoch_to_et(t: int) -> datetime:
 
 
 def _describe(t: int) -> str:
-    return f"{_epoch_to_et(t):%Y-%m-%d %H:%M} New York ({t})"
+    return f"{_epoch_to_et(t):%Y-%m-%d %H:%M} New York"
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -709,9 +709,8 @@ class CmeGlobexEquityCalendar:
     def _check_covered(self, t: int) -> None:
         if not self._coverage_start <= t < self._coverage_end:
             raise CalendarCoverageError(
-                f"{self.name}: {_describe(t)} is outside the covered window "
-                f"[{_describe(self._coverage_start)}, {_describe(self._coverage_end)}); "
-                "refusing to guess the session"
+                f"{self.name} covers {_describe(self._coverage_start)} to "
+                f"{_describe(self._coverage_end)}, not {_describe(t)}"
             )
 
 

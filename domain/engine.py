@@ -169,6 +169,41 @@ class EngineConfig:
 
 
 @record
+class EntryBlock:
+    """Why a new entry is refused. ``reason`` names the rule in a few stable words (never ``": "``),
+    so refusals can be counted by it; ``detail`` says more. ``persistent`` blocks last beyond the
+    moment (an entry gate, the operator's pause, the breaker, a reconcile, a date the calendar does
+    not cover): those are what an operator must be told about, unlike a market that is closed."""
+
+    reason: str
+    detail: str = ""
+    persistent: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+    @staticmethod
+    def reason_of(text: str) -> str:
+        """The ``reason`` of a block from its text (a skipped signal's journaled detail)."""
+        return text.split(": ", 1)[0]
+
+
+CALENDAR_NOT_COVERED = "calendar does not cover the date"
+MARKET_CLOSED = "market closed"
+SESSION_CLOSED = "session closed for entries"
+NEAR_CLOSE = "too close to the session close"
+PAUSED = "paused by operator"
+RECONCILE_REQUIRED = "reconcile required"
+LOW_VOLUME = "min_volume"
+OFF_TICK = "off tick"
+
+
+def breaker_reason(rule: BreakerRule) -> str:
+    """The block reason of a circuit-breaker rule."""
+    return f"circuit breaker {rule.value}"
+
+
+@record
 class EngineStatus:
     """A read-only view for status queries."""
 
@@ -288,7 +323,7 @@ class Engine:
         self._last_z: float | None = None
         self._resumed_after: int | None = None  # last bar end recorded by a restored snapshot
         self._session: Session | None = None
-        self._session_uncovered = False
+        self._session_uncovered: str | None = None  # why the calendar could not answer
         # When a FLATTEN/CLOSE boundary arrived: the session segment open at that time takes no entries.
         self._closed_at: int | None = None
         self._entry = config.strategy.entry
@@ -354,7 +389,7 @@ class Engine:
         waking early is always safe: ``on_bar`` decides, exactly, as for any bar.
         """
         session = self._session
-        if session is None or self._session_uncovered:
+        if session is None or self._session_uncovered is not None:
             return WakeSpec(every_bar=True)
         # A bar outside the cached session enters the next one (breaker reset, session rules).
         start_at_least = session.close_epoch
@@ -479,17 +514,25 @@ class Engine:
 
     def entry_blocker(self, now: datetime) -> str | None:
         """Why a new entry would be refused now (None: entries are open)."""
-        if self._gates:
-            gate, reason = next(iter(self._gates.items()))
-            return f"{gate}: {reason}"
+        blocks = self.entry_blocks(now)
+        return str(blocks[0]) if blocks else None
+
+    def entry_blocks(self, now: datetime) -> tuple[EntryBlock, ...]:
+        """Every reason a new entry would be refused now, the deciding one first."""
+        blocks = [EntryBlock(gate, reason, persistent=True) for gate, reason in self._gates.items()]
         if self.reconcile_required is not None:
-            return f"reconcile required: {self.reconcile_required}"
+            blocks.append(EntryBlock(RECONCILE_REQUIRED, self.reconcile_required, persistent=True))
         if self.paused:
-            return "paused by operator"
+            blocks.append(EntryBlock(PAUSED, persistent=True))
         rule = self.breaker.entry_blocker(now)
         if rule is not None:
-            return f"circuit breaker: {rule.value}"
-        return self._session_blocker(int(now.timestamp()))
+            until = self.breaker.paused_until if rule is BreakerRule.CONSECUTIVE_LOSSES else None
+            detail = "" if until is None else f"until {until.isoformat()}"
+            blocks.append(EntryBlock(breaker_reason(rule), detail, persistent=True))
+        session = self._session_blocker(int(now.timestamp()))
+        if session is not None:
+            blocks.append(session)
+        return tuple(blocks)
 
     def status(self) -> EngineStatus:
         bar = self._last_bar
@@ -515,11 +558,11 @@ class Engine:
     def _enter_session(self, bar: Bar, out: list[EngineCommand]) -> None:
         try:
             session = self.config.sessions.calendar.session_at(bar.epoch)
-        except CalendarCoverageError:
+        except CalendarCoverageError as exc:
             self._session = None
-            self._session_uncovered = True
+            self._session_uncovered = str(exc)
             return
-        self._session_uncovered = False
+        self._session_uncovered = None
         self._session = session
         if session is not None:
             self._start_session(session.trade_date, bar.end, out)
@@ -529,26 +572,28 @@ class Engine:
         if reset is not None:
             self._journal_breaker(reset, out)
 
-    def _session_blocker(self, now: int) -> str | None:
+    def _session_blocker(self, now: int) -> EntryBlock | None:
         rules = self.config.sessions
         if not rules.enabled:
             return None
-        if self._session_uncovered:
-            return "session calendar does not cover this date (fail closed)"
+        if self._session_uncovered is not None:
+            return EntryBlock(
+                CALENDAR_NOT_COVERED, f"{self._session_uncovered} (fail closed)", persistent=True
+            )
         session = self._session
         if session is None or not (session.open_epoch <= now - 1 < session.close_epoch):
-            return "market closed"
+            return EntryBlock(MARKET_CLOSED)
         if self._closed_at is not None and session.open_epoch <= self._closed_at:
-            return "session closed for entries"
+            return EntryBlock(SESSION_CLOSED)
         if now >= session.close_epoch - rules.no_entry_before_close.total_seconds():
-            return "too close to the session close"
+            return EntryBlock(NEAR_CLOSE)
         return None
 
     def _in_flatten_window(self, now: int) -> bool:
         rules = self.config.sessions
         if not rules.enabled:
             return False
-        if self._session_uncovered:
+        if self._session_uncovered is not None:
             return True
         session = self._session
         if session is None:
@@ -562,7 +607,7 @@ class Engine:
         now = bar.end
         blocker = self.entry_blocker(now)
         if blocker is None and bar.volume < self._min_volume:
-            blocker = f"volume {bar.volume} < min_volume {self._min_volume}"
+            blocker = str(EntryBlock(LOW_VOLUME, f"volume {bar.volume} < {self._min_volume}"))
         if blocker is None:
             try:
                 reference = Decimal(bar.close)
@@ -575,7 +620,7 @@ class Engine:
                     self.config.take_profit_dollars,
                 )
             except OffTickError as exc:
-                blocker = str(exc)
+                blocker = str(EntryBlock(OFF_TICK, str(exc)))
                 self._alert(out, AlertKind.ANOMALY, Severity.WARNING, f"entry skipped: {exc}", now)
         if blocker is not None:
             out.append(

@@ -16,10 +16,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adapters.simulated.market_data import BarFileError, BarSeries
+from adapters.simulated.market_data import BarFileError, BarSeries, BarSizeError
 from domain.errors import DomainError
 from entrypoints.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from entrypoints.replay import ReplayResult
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -35,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="quant-scalper",
         description="Z-score mean-reversion trading for MES futures (Interactive Brokers).",
     )
+    parser.add_argument("--version", action="version", version=f"quant-scalper {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay = sub.add_parser(
@@ -55,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--bar-seconds",
-        type=int,
+        type=_bar_seconds,
         help="size of the bars in the file (default: inferred from spacing); with --from-db, the "
         "size of the recorded bars to replay (needed only if several were recorded)",
     )
@@ -158,6 +163,32 @@ def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
+MAX_BAR_SECONDS = 3600
+"""The largest input bar a strategy bar can be built from (strategy bars divide an hour)."""
+
+
+def _bar_seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= MAX_BAR_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"--bar-seconds must be a whole number of seconds from 1 to {MAX_BAR_SECONDS}, "
+            f"got {text!r}"
+        )
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quant-scalper")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+        return "unknown"
+
+
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
@@ -173,9 +204,7 @@ def _speed(text: str) -> float | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
-        from importlib.metadata import version
-
-        print(f"quant-scalper {version('quant-scalper')}")
+        print(f"quant-scalper {_version()}")
         return EXIT_OK
     try:
         settings = load_settings(args.config)
@@ -220,12 +249,31 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
         if args.start is not None or args.end is not None or args.contract is not None:
             print("error: --start, --end and --contract apply to --from-db only", file=sys.stderr)
             return EXIT_USAGE
+        strategy_seconds = settings.strategy.bar_minutes * 60
+        if args.bar_seconds is not None and strategy_seconds % args.bar_seconds:
+            print(
+                f"error: --bar-seconds {args.bar_seconds} does not divide the strategy bar "
+                f"({strategy_seconds} s): such bars cannot build it",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         try:
             series = load_series(settings, args.path, args.bar_seconds)
+        except BarSizeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except BarFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     source = args.path if args.path is not None else "--from-db"
+    refused = sum(series.refused.values())
+    if refused * 2 > series.rows_read:
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in series.refused.items())
+        print(
+            f"warning: {source}: {refused:,} of {series.rows_read:,} rows refused ({reasons}); "
+            f"replaying the {len(series):,} that are left",
+            file=sys.stderr,
+        )
     progress = None
     if not args.no_progress and sys.stderr.isatty():
         progress = ProgressBar(len(series), "replay")
@@ -236,6 +284,8 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
         return EXIT_BAD_INPUT
     print(format_summary(result.summary))
     stats = result.aggregation
+    if stats.uncovered:
+        print(f"warning: {_uncovered_note(result)}", file=sys.stderr)
     print(
         f"aggregation: {stats.bars_in} bars in, {stats.bars_out} strategy bars, "
         f"gaps {stats.gaps}, duplicates {stats.duplicates}, late {stats.late_dropped}, "
@@ -252,6 +302,28 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
             return EXIT_USAGE
         print("report: " + ", ".join(str(p) for p in written))
     return EXIT_OK
+
+
+def _uncovered_note(result: ReplayResult) -> str:
+    """Why bars outside the session calendar were not traded (the calendar fails closed)."""
+    from domain.engine import CALENDAR_NOT_COVERED, EntryBlock
+
+    stats = result.aggregation
+    refused = result.summary.signals_blocked.get(CALENDAR_NOT_COVERED, 0)
+    why = next(
+        (
+            s.detail.split(": ", 1)[1]
+            for s in result.journal.signals()
+            if EntryBlock.reason_of(s.detail) == CALENDAR_NOT_COVERED
+        ),
+        "",
+    )
+    return (
+        f"{stats.uncovered:,} of {stats.bars_in:,} bars are on dates the session calendar does not "
+        f"cover, so nothing is traded there: {refused:,} entry signals refused"
+        + (f"; {why}" if why else "")
+        + ". session.calendar: none replays them without session rules"
+    )
 
 
 def _journal_command(settings: Settings, args: argparse.Namespace) -> int:

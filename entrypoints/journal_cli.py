@@ -23,12 +23,12 @@ from pathlib import Path
 from adapters.simulated.market_data import BarSeries
 from adapters.sql.database import describe
 from adapters.sql.queries import SqlJournalReader
-from application.report import ReplayInputs, ReplaySummary, summarize
+from application.report import ReplayInputs, ReplaySummary, count_blocked, summarize
 from domain.aggregation import BarAggregator
 from domain.bar import Bar
 from domain.calendar import ET, build_calendar, cme_trade_date
 from domain.circuit_breaker import BreakerReset, BreakerTripped
-from domain.commands import BreakerRecord, FillRecord, RoundTripRecord
+from domain.commands import BreakerRecord, FillRecord, RoundTripRecord, SignalRecord
 from domain.errors import DomainError
 from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
 from entrypoints.container import aggregation_calendar, instrument_for
@@ -250,6 +250,7 @@ async def build_session_report(settings: Settings, trade_date: date) -> SessionR
         breaker_records = await reader.records_of(BreakerRecord, start, end)
         bars = await reader.bars(None, start, end)
         fills = await reader.records_of(FillRecord, None, end)
+        signals = await reader.records_of(SignalRecord, start, end)
     # The trade-date rule itself decides, so the selection cannot drift from the domain's.
     trips = [r.trip for r in trip_records if cme_trade_date(r.trip.exit_ts) == trade_date]
     events = [r.event for r in breaker_records if cme_trade_date(r.event.ts) == trade_date]
@@ -263,6 +264,7 @@ async def build_session_report(settings: Settings, trade_date: date) -> SessionR
             breaker_trips=[(e.ts, e.rule.value) for e in events if isinstance(e, BreakerTripped)],
             final_position=_position_after(settings, [r.fill for r in fills]),
             rows_refused={},
+            signals_blocked=count_blocked(r for r in signals if cme_trade_date(r.ts) == trade_date),
         )
     )
     return SessionReport(trade_date, start, end, summary, trips, events)

@@ -24,7 +24,7 @@ import numpy as np
 from adapters.simulated.market_data import BarSeries, read_bar_file
 from adapters.simulated.repositories import InMemoryJournal
 from application.queries import JournalReader
-from application.report import ReplayInputs, ReplaySummary, summarize
+from application.report import ReplayInputs, ReplaySummary, count_blocked, summarize
 from domain.aggregation import AggregationStats
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
@@ -181,7 +181,7 @@ async def _replay(
         await init
     try:
         service = container.services.trading()
-        await service.run(container.adapters.market_data())
+        await service.run(container.adapters.market_data(), recording=True)
         journal = container.adapters.journal()
         assert isinstance(journal, InMemoryJournal)
         trips = journal.round_trips()
@@ -195,6 +195,7 @@ async def _replay(
                 breaker_trips=[(t.ts, t.rule.value) for t in journal.breaker_trips()],
                 final_position=service.engine.position.snapshot(),
                 rows_refused=series.refused,
+                signals_blocked=count_blocked(journal.signals()),
             )
         )
         return ReplayResult(summary, trips, service.aggregator.stats, journal, series)

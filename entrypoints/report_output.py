@@ -144,6 +144,10 @@ def format_summary(summary: ReplaySummary) -> str:
     section(f"Refused input rows: {s.rows_refused_total:,}")
     for refusal, count in s.rows_refused.items():
         row(refusal, f"{count:,}")
+
+    section(f"Signals blocked: {s.signals_blocked_total:,}")
+    for blocked, count in s.signals_blocked.items():
+        row(blocked, f"{count:,}")
     return "\n".join(lines) + "\n"
 
 
@@ -242,6 +246,8 @@ def summary_json(summary: ReplaySummary) -> str:
         "final_position": _position_json(s.final_position),
         "rows_refused": dict(s.rows_refused),
         "rows_refused_total": s.rows_refused_total,
+        "signals_blocked": dict(s.signals_blocked),
+        "signals_blocked_total": s.signals_blocked_total,
     }
     return json.dumps(document, sort_keys=True, indent=2, allow_nan=False) + "\n"
 

@@ -277,7 +277,9 @@ def test_outside_calendar_coverage_fails_closed() -> None:
     old = datetime(2008, 10, 8, 15, 0, tzinfo=UTC)
     out = eng.on_bar(bar(old), z(-2.5))
     assert state_of(eng) is EngineState.IDLE
-    assert "does not cover" in _signals(out)[0].detail
+    assert _signals(out)[0].detail.startswith(
+        "calendar does not cover the date: cme_globex_equity covers"
+    )
 
 
 def test_the_breaker_resets_at_the_session_open_not_midnight() -> None:

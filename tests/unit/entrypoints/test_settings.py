@@ -141,18 +141,16 @@ def test_example_config_takes_its_secrets_from_the_environment() -> None:
     assert s.database.url.get_secret_value() == environ["QS_DATABASE_URL"]
 
 
-def test_sample_config_is_the_defaults_without_a_session_calendar() -> None:
+def test_sample_config_is_the_defaults_with_the_live_session_rules() -> None:
     s = load_settings(CONFIG_DIR / "sample.yaml", {})
 
-    assert s.session.calendar == "none"
+    assert s.session == Settings().session
+    assert s.session.calendar == "cme_globex_equity"
     assert s.strategy == Settings().strategy
     assert s.risk == Settings().risk
     assert s.execution.fill_model == "next_open"
     assert s.execution.commission_per_side == Decimal("0.62")
-    assert s.warnings() == [
-        "session.calendar is none: no session rules "
-        "(CME halts, holidays and early closes are not enforced)"
-    ]
+    assert s.warnings() == []
 
 
 # ------------------------------------------------------------------ sources and precedence
