@@ -141,10 +141,23 @@ class TradingService:
 
     # -- bars ----------------------------------------------------------------------------------
 
-    async def run(self, market_data: MarketData) -> None:
-        """Trade on ``market_data`` until it ends."""
+    async def run(self, market_data: MarketData, *, recording: bool = False) -> None:
+        """Trade on ``market_data`` until it ends.
+
+        ``recording``: the data is a recording whose end is the end of the input (a replay, the
+        simulated feed), so a strategy bar still open then is decided as it stands. A live feed
+        ends only when the daemon stops, mid-bar, and that bar is not decided.
+        """
         async for batch in market_data.batches():
             await self.on_bars(batch)
+        if recording:
+            last = self.aggregator.flush()
+            if last is not None:
+                commands = self._decide(last)
+                if commands:
+                    await self.execute(commands)
+                if self._checkpoint is not None:
+                    await self._checkpoint(last.end_epoch)
         await self.settle()
 
     async def on_bars(self, bars: Sequence[Bar]) -> None:

@@ -156,6 +156,12 @@ class BarAggregator:
             return None
         return self._emit(bucket)
 
+    def flush(self) -> Bar | None:
+        """Emit the open bucket, whatever time it is: the input has ended inside it (a recording
+        that stops mid-bucket still makes its last bar, as any resampling of it would)."""
+        bucket = self._bucket
+        return None if bucket is None else self._emit(bucket)
+
     def add(self, bar: Bar) -> tuple[Bar, ...]:
         """Add one finer bar; returns the bars it completes (usually none or one)."""
         stats = self.stats

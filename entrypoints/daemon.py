@@ -364,7 +364,7 @@ async def _trade(
     result: RunResult,
 ) -> RunResult:
     loop = asyncio.get_running_loop()
-    trading = loop.create_task(service.run(feed), name="trading")
+    trading = loop.create_task(service.run(feed, recording=True), name="trading")
     events = loop.create_task(service.run_events(), name="broker events")
     stopping = loop.create_task(stopper.event.wait(), name="stop signal")
     try:

@@ -62,6 +62,10 @@ class BarFileError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class BarSizeError(BarFileError):
+    """The bar size asked for disagrees with the file's rows (a usage error, not bad data)."""
+
+
 @dataclass(slots=True)
 class BarSeries:
     """Valid rows of a bar file as columns, plus what was refused."""
@@ -304,15 +308,18 @@ def _validate(
             )
         bad |= new
     # The bar size is a property of the file, inferred before any row is refused.
-    seconds = (
-        bar_seconds if bar_seconds is not None else _infer_bar_seconds(path, epochs[~ts_missing])
-    )
+    seconds = _bar_seconds(path, epochs[~ts_missing], bar_seconds)
+    kept = n - int(bad.sum())
+    if kept == 0:
+        why = ", ".join(f"{reason} {count:,}" for reason, count in refused.items())
+        raise BarFileError(
+            path,
+            f"no usable bar: all {n:,} rows refused ({why})" if n else "no usable bar: no rows",
+        )
     keep = ~bad
     if not bad.any():
         keep = slice(None)  # type: ignore[assignment]  # no copy when nothing was refused
     epochs = epochs[keep].astype(np.int64, copy=False)
-    if seconds <= 0:
-        raise BarFileError(path, f"bar size must be positive, got {seconds}s")
     return BarSeries(
         source=path,
         bar_seconds=seconds,
@@ -347,12 +354,31 @@ def _line_numbers(path: Path, rows: list[int]) -> list[int]:
     return [found[r] for r in rows]
 
 
-def _infer_bar_seconds(path: Path, epochs: npt.NDArray[np.int64]) -> int:
-    """The most common positive spacing among the first rows (files skip bars without trades)."""
+def _bar_seconds(path: Path, epochs: npt.NDArray[np.int64], given: int | None) -> int:
+    """The size of the file's bars: ``given`` if the rows agree with it, else inferred."""
+    spacing = _most_common_spacing(epochs)
+    if given is None:
+        if spacing is None:
+            raise BarFileError(path, "cannot infer the bar size from fewer than two distinct bars")
+        return spacing
+    if given <= 0:
+        raise BarSizeError(path, f"bar size must be positive, got {given}s")
+    if spacing is not None and spacing != given:
+        raise BarSizeError(
+            path,
+            f"--bar-seconds {given} disagrees with the file: its rows are {spacing} s apart "
+            "(the most common spacing); drop --bar-seconds to use the file's own size",
+        )
+    return given
+
+
+def _most_common_spacing(epochs: npt.NDArray[np.int64]) -> int | None:
+    """The most common positive spacing among the first rows (files skip bars without trades);
+    None with fewer than two distinct bars."""
     sample = np.diff(epochs[:10_001])
     sample = sample[sample > 0]
     if sample.size == 0:
-        raise BarFileError(path, "cannot infer the bar size from fewer than two distinct bars")
+        return None
     values, counts = np.unique(sample, return_counts=True)
     return int(values[int(np.argmax(counts))])
 

@@ -106,3 +106,28 @@ def test_the_rust_and_python_engines_give_the_same_replay() -> None:
         result = asyncio.run(run_replay(settings, load_series(settings, SAMPLE)))
         results.append((result.summary, [comparable(r) for r in result.journal.records]))
     assert results[0] == results[1]
+
+
+def test_the_last_strategy_bar_is_built_when_the_input_ends_inside_its_bucket(
+    tmp_path: Path,
+) -> None:
+    """A recording that stops at 23:58 still makes its 23:55 bar, as resampling it would."""
+    lines = SAMPLE.read_text().splitlines()
+    assert lines[-1].startswith("2013-10-14T23:59:00Z")
+    cut = tmp_path / "ends_at_23_58.csv"
+    cut.write_text("\n".join(lines[:-1]) + "\n")
+    settings = load_settings(CONFIG)
+    series = load_series(settings, cut)
+    # An independent aggregation: clock-aligned 5-minute buckets of the rows (each lies inside one
+    # session: the 2013 halts start on 5-minute boundaries).
+    buckets = {int(epoch) // 300 for epoch in series.epochs}
+    result = asyncio.run(run_replay(settings, series))
+    assert result.summary.strategy_bars == len(buckets) == 1656
+    assert result.aggregation.bars_out == len(buckets)
+
+
+def test_the_sample_summary_counts_the_signals_the_session_rules_refused(tmp_path: Path) -> None:
+    assert main(["replay", str(SAMPLE), "--config", str(CONFIG), "--report", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["signals_blocked"] == {"too close to the session close": 4}
+    assert summary["signals_blocked_total"] == 4

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -97,12 +99,18 @@ def test_a_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert f"{missing}: no such file" in capsys.readouterr().err
 
 
-def test_config_command_validates_and_warns(capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_command_validates_and_warns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     root = Path(__file__).resolve().parents[3]
     assert main(["config", "--config", str(root / "config" / "sample.yaml")]) == EXIT_OK
     captured = capsys.readouterr()
     assert "OK" in captured.out
-    assert "no session rules" in captured.err
+    assert captured.err == ""
+    no_rules = tmp_path / "no_rules.yaml"
+    no_rules.write_text("session:\n  calendar: none\n")
+    assert main(["config", "--config", str(no_rules)]) == EXIT_OK
+    assert "no session rules" in capsys.readouterr().err
 
 
 def test_the_console_script_is_installed_and_runs() -> None:
@@ -136,3 +144,99 @@ def test_bars_coarser_than_the_strategy_bar_are_refused_clearly(
     err = capsys.readouterr().err
     assert "cannot build 300s bars" in err
     assert "Traceback" not in err
+
+
+def test_version_is_an_option_too(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("quant-scalper ")
+
+
+def _minute_rows(count: int, price: str = "5000", first: int = 0) -> str:
+    start = 1741100400  # 2025-03-04T15:00:00Z, a Tuesday in session
+    return "".join(
+        f"{datetime.fromtimestamp(start + 60 * i, UTC):%Y-%m-%dT%H:%M:%SZ},"
+        f"{price},{price},{price},{price},1\n"
+        for i in range(first, first + count)
+    )
+
+
+def test_bar_seconds_that_disagree_with_the_rows_are_refused_as_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, _minute_rows(30))
+    assert main(["replay", str(path), "--bar-seconds", "300"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--bar-seconds 300 disagrees with the file: its rows are 60 s apart" in err
+    assert main(["replay", str(path), "--bar-seconds", "60", "--no-progress"]) == EXIT_OK
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5", "99999999999999999999", "7200"])
+def test_a_bad_bar_seconds_value_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    path = _write(tmp_path, _minute_rows(3))
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", str(path), "--bar-seconds", value])
+    assert exited.value.code == EXIT_USAGE
+    assert "--bar-seconds must be a whole number of seconds" in capsys.readouterr().err
+
+
+def test_a_bar_size_that_cannot_build_the_strategy_bar_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, _minute_rows(3))
+    assert main(["replay", str(path), "--bar-seconds", "7"]) == EXIT_USAGE
+    assert "does not divide the strategy bar (300 s)" in capsys.readouterr().err
+
+
+def test_input_with_no_usable_bar_exits_3_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 6E-like file: prices off the MES 0.25 grid, every row refused.
+    path = _write(tmp_path, _minute_rows(20, price="1.0835"))
+    report = tmp_path / "out"
+    assert main(["replay", str(path), "--report", str(report)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err == f"error: {path}: no usable bar: all 20 rows refused (off_tick 20)\n"
+    assert not report.exists()
+
+
+def test_most_rows_refused_is_warned_with_the_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, _minute_rows(6) + _minute_rows(10, price="5000.1", first=6))
+    assert main(["replay", str(path), "--no-progress"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "warning:" in err
+    assert "rows refused (off_tick" in err
+    assert "replaying the 6 that are left" in err
+
+
+def test_a_replay_outside_every_calendar_says_the_calendar_is_why_nothing_traded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The shipped sample moved back to 2008, before the calendar's first year.
+    sample = (
+        Path(__file__).resolve().parents[3] / "data" / "sample" / "es_1min_20131006_20131014.csv"
+    )
+    lines = sample.read_text().splitlines()
+    shifted = [lines[0]]
+    for line in lines[1:]:
+        ts, rest = line.split(",", 1)
+        moved = datetime.fromisoformat(ts.replace("Z", "+00:00")) - timedelta(weeks=270)
+        shifted.append(f"{moved:%Y-%m-%dT%H:%M:%SZ},{rest}")
+    path = tmp_path / "es_2008.csv"
+    path.write_text("\n".join(shifted) + "\n")
+    report = tmp_path / "out"
+    assert main(["replay", str(path), "--no-progress", "--report", str(report)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "Round trips                                          0" in captured.out
+    assert "calendar does not cover the date" in captured.out
+    assert "8,198 of 8,198 bars are on dates the session calendar does not cover" in captured.err
+    assert "cme_globex_equity covers 2009-12-31 18:00 New York" in captured.err
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["round_trips"] == 0
+    assert summary["signals_blocked"] == {"calendar does not cover the date": 210}
