@@ -147,8 +147,13 @@ class OperatorConsole:
             problems.append("broker link down")
         if age is not None and age > self._stale_after and self._expect_bars():
             problems.append(f"last bar {age:.0f} s ago")
-        if status.reconcile_required is not None:
-            problems.append(f"reconcile required: {status.reconcile_required}")
+        # Every lasting reason entries are refused (a gate, the pause, the breaker, a reconcile,
+        # a date the calendar does not cover): a daemon that will not trade says why.
+        problems.extend(
+            f"entries blocked: {block}"
+            for block in self._service.engine.entry_blocks(self._clock.now())
+            if block.persistent
+        )
         if self._health.journal_backlog() > 1000:
             problems.append(f"journal backlog {self._health.journal_backlog()}")
         position = status.position

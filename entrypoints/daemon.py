@@ -40,6 +40,7 @@ from adapters.zscore.window import RememberingZScoreEngine
 from application.operator import OperatorConsole
 from application.ports import BarListener, Clock, ResumePoint
 from application.services import EventInbox, TradingService
+from application.watch import DaemonWatch
 from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, OperatorRecord, Severity
 from domain.engine import Engine, EngineState
@@ -67,6 +68,7 @@ from entrypoints.runtime import (
     TelegramSide,
     alerting_handler,
     daemon_version,
+    daemon_watch,
     gated_journal,
     prepare_store,
 )
@@ -230,8 +232,12 @@ async def _run(
     stopper = StopRequest(stop if stop is not None else asyncio.Event())
     halt = asyncio.Event()  # set once a stop has flattened (or need not): end at the next boundary
 
+    watch_box: list[DaemonWatch] = []
+
     async def checkpoint(next_epoch: int) -> None:
         service = service_box[0]
+        for watch in watch_box:  # what each strategy bar changed, said in market time
+            watch.check()
         await journal.flush()
         await store.save(
             service.engine.snapshot(),
@@ -244,11 +250,14 @@ async def _run(
     app.services.checkpoint.override(checkpoint)
     service: TradingService = app.services.trading()
     service_box.append(service)
+    watch = daemon_watch(settings, service, clock)
+    watch_box.append(watch)
     if start_epoch is None and len(series):
         clock.set(datetime.fromtimestamp(int(series.epochs[0]), UTC))  # market time starts here
     if start_epoch is not None:
-        log.info("resuming from the checkpoint: market bars from epoch %d", start_epoch)
-        clock.set(datetime.fromtimestamp(start_epoch, UTC))
+        resumed_at = datetime.fromtimestamp(start_epoch, UTC)
+        log.info("resuming from the checkpoint: market bars from %s", resumed_at.isoformat())
+        clock.set(resumed_at)
         await _reapply_operator_state(service, reader, clock.now())
         # Restart = resume, then reconcile: the exchange's word on the position and its orders.
         await service.handle((await broker.snapshot(None)).report(clock.now()))
@@ -298,7 +307,7 @@ async def _run(
             await telegram.serve(console)
         if on_ready is not None:
             on_ready(DaemonHandle(service, console, stopper.event))
-        result = await _trade(settings, service, clock, feed, options, stopper, halt, result)
+        result = await _trade(settings, service, clock, watch, feed, options, stopper, halt, result)
     except Exception as exc:
         notifier.notify(
             Alert(
@@ -357,6 +366,7 @@ async def _trade(
     settings: Settings,
     service: TradingService,
     clock: ManualClock,
+    watch: DaemonWatch,
     feed: PacedMarketData,
     options: RunOptions,
     stopper: StopRequest,
@@ -367,6 +377,7 @@ async def _trade(
     trading = loop.create_task(service.run(feed, recording=True), name="trading")
     events = loop.create_task(service.run_events(), name="broker events")
     stopping = loop.create_task(stopper.event.wait(), name="stop signal")
+    watching = loop.create_task(watch.run(), name="watch")
     try:
         done, _ = await asyncio.wait({trading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if trading in done and not _stopped_at_boundary(trading):
@@ -387,12 +398,13 @@ async def _trade(
             if trading.done() and not _stopped_at_boundary(trading):
                 trading.result()
     finally:
-        for task in (trading, events, stopping):
+        for task in (trading, events, stopping, watching):
             if not task.done():
                 task.cancel()
-        for task in (trading, events, stopping):
+        for task in (trading, events, stopping, watching):
             with contextlib.suppress(asyncio.CancelledError, StopAtBoundary):
                 await task
+        watch.check()  # what ended with the feed is said too
     return result
 
 
@@ -400,21 +412,35 @@ def _stopped_at_boundary(task: asyncio.Task[Any]) -> bool:
     return not task.cancelled() and isinstance(task.exception(), StopAtBoundary)
 
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGTERM and SIGINT ask for a graceful stop; a second one exits at once."""
-    loop = asyncio.get_running_loop()
+REPEAT_WINDOW_S = 1.0
+"""A SIGTERM again within this long is one SIGTERM sent twice (GNU ``timeout`` and some supervisors
+signal the process and then its group), not an operator insisting."""
 
-    signals = 0
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop; a second one exits at once (exit code 130).
+
+    A SIGTERM that repeats the first within :data:`REPEAT_WINDOW_S` is the same request and is
+    ignored; a second Ctrl-C (SIGINT) always forces the exit.
+    """
+    loop = asyncio.get_running_loop()
+    first: tuple[int, float] | None = None
 
     def on_signal(signum: int) -> None:
-        nonlocal signals
-        signals += 1
+        nonlocal first
+        name = signal.Signals(signum).name
+        now = loop.time()
         # Counted, not read off ``stop``: a /stop already under way is not the first signal.
-        if signals > 1:
-            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
-            raise SystemExit(130)
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
+        if first is None:
+            first = (signum, now)
+            log.info("signal %s: stopping", name)
+            stop.set()
+            return
+        if signum == first[0] == signal.SIGTERM and now - first[1] < REPEAT_WINDOW_S:
+            log.info("signal %s repeated within %.1f s: the same stop", name, REPEAT_WINDOW_S)
+            return
+        log.warning("second signal %s: exiting now", name)
+        raise SystemExit(130)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)

@@ -47,6 +47,7 @@ from application.operator import OperatorConsole
 from application.ports import Clock, Notifier, ResumePoint
 from application.services import BrokerError, EventInbox, TradingService
 from application.session_timer import SessionTimer
+from application.watch import DaemonWatch
 from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, CancelOrders, FillRecord, JournalRecord, Severity
 from domain.engine import Engine, EngineState, OrderRole
@@ -68,6 +69,7 @@ from entrypoints.runtime import (
     TelegramSide,
     alerting_handler,
     daemon_version,
+    daemon_watch,
     gated_journal,
     prepare_store,
 )
@@ -232,6 +234,7 @@ class _LiveDaemon:
         self.broker: IbkrBroker = self.app.adapters.broker()
         self.market_data: IbkrMarketData = self.app.adapters.market_data()
         self.telegram: TelegramSide | None = None
+        self.watch: DaemonWatch | None = None
 
     def _contract_name(self) -> str:
         contract = self.session.contract
@@ -366,6 +369,8 @@ class _LiveDaemon:
 
     async def _checkpoint(self, next_epoch: int) -> None:
         self.next_epoch = next_epoch
+        if self.watch is not None:
+            self.watch.check()
         await self._save()
 
     async def _save(self) -> None:
@@ -433,6 +438,7 @@ class _LiveDaemon:
                 "state": service.engine.state.value,
             }
         )
+        self.watch = daemon_watch(settings, service, clock)
         mode = "DRY RUN (no orders)" if self.options.dry_run else "trading"
         notifier.notify(
             Alert(
@@ -449,10 +455,11 @@ class _LiveDaemon:
             "broker events": loop.create_task(service.run_events(), name="broker events"),
             "session timer": loop.create_task(timer.run(), name="session timer"),
             "snapshots": loop.create_task(self._save_on_change(), name="snapshots"),
+            "watch": loop.create_task(self.watch.run(), name="watch"),
         }
 
         def helper_ended(task: asyncio.Task[Any]) -> None:
-            # The timer and the snapshot saver run until cancelled: an end is a bug worth a page.
+            # The helpers run until cancelled: an end is a bug worth a page.
             if task.cancelled():
                 return
             notifier.notify(
@@ -465,8 +472,8 @@ class _LiveDaemon:
                 )
             )
 
-        tasks["session timer"].add_done_callback(helper_ended)
-        tasks["snapshots"].add_done_callback(helper_ended)
+        for helper in ("session timer", "snapshots", "watch"):
+            tasks[helper].add_done_callback(helper_ended)
         endpoints = None
         try:
             if settings.observability.port is not None:
@@ -560,8 +567,8 @@ class _LiveDaemon:
         await self._cancel_loose_orders(engine, min(deadline, loop.time() + CANCEL_WAIT_S))
         mark("loose orders cancelled")
         await service.settle()
-        for name in ("trading", "broker events", "session timer", "snapshots"):
-            tasks[name].cancel()
+        for task in tasks.values():
+            task.cancel()
         ended = await asyncio.gather(*tasks.values(), return_exceptions=True)
         for name, outcome in zip(tasks, ended, strict=True):
             if isinstance(outcome, Exception):  # it failed during the shutdown: say so

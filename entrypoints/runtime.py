@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
 from application.ports import Clock, Notifier
 from application.services import EventInbox, TradingService
+from application.watch import DaemonWatch
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, Severity
@@ -244,6 +245,19 @@ class StopRequest:
 
     def flattens(self, settings: Settings) -> bool:
         return self.flatten if self.flatten is not None else settings.shutdown.flatten
+
+
+def daemon_watch(settings: Settings, service: TradingService, clock: Clock) -> DaemonWatch:
+    """The console's lasting-block lines and heartbeat (``logging.heartbeat_minutes``)."""
+    minutes = settings.logging.heartbeat_minutes
+    if minutes is None:
+        minutes = settings.strategy.bar_minutes
+    return DaemonWatch(
+        service,
+        clock,
+        lambda level, text: log.log(level, "%s", text),
+        heartbeat=timedelta(minutes=minutes) if minutes else None,
+    )
 
 
 def daemon_version() -> str:

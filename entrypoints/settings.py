@@ -447,6 +447,12 @@ class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["text", "json"] = Field("text", description="Human text or JSON lines.")
     dir: Path = Field(Path("logs"), description="Directory for log files.")
+    heartbeat_minutes: int | None = Field(
+        None,
+        ge=0,
+        description="The daemon's console says it is alive this often (market time); null: once "
+        "per strategy bar; 0: never.",
+    )
 
 
 # ------------------------------------------------------------------ cross-field checks

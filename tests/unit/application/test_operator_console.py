@@ -19,7 +19,7 @@ from domain.aggregation import BarAggregator
 from domain.calendar import ContinuousCalendar
 from domain.commands import OperatorRecord, PlaceBracket, RoundTripRecord
 from domain.engine import EngineState
-from domain.events import OrderFilled
+from domain.events import EntryGateChanged, OrderFilled
 from domain.position import ExitReason, RoundTrip
 from domain.values import MES, Action, Side
 from tests.support.builders import T0, bar, engine, fill, z
@@ -179,6 +179,22 @@ def test_health_says_what_needs_attention() -> None:
     assert console.health().status == "down"
     service.engine.handle(OrderFilled(fill("FOREIGN", Action.BUY, "5000")))
     assert console.health().position == 1
+
+
+def test_health_lists_every_lasting_reason_entries_are_refused() -> None:
+    console, service, _journal, _health, _ = _console()
+    asyncio.run(console.pause("operator 1"))
+    asyncio.run(
+        service.handle(EntryGateChanged("journal", "the journal database is unreachable", T0))
+    )
+    service.engine.handle(OrderFilled(fill("FOREIGN", Action.BUY, "5000")))  # reconcile required
+    blocked = console.health()
+    assert blocked.status == "degraded"
+    assert blocked.problems == (
+        "entries blocked: journal: the journal database is unreachable",
+        f"entries blocked: reconcile required: {service.engine.reconcile_required}",
+        "entries blocked: paused by operator",
+    )
 
 
 @pytest.mark.parametrize(
