@@ -15,6 +15,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -380,14 +381,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                 f"{result.position:+d}; shutdown: {steps or 'none'}"
             )
             return
+        resumed = ""
+        if result.resumed_from:
+            at = datetime.fromtimestamp(result.resumed_from, UTC)
+            resumed = f" from the checkpoint at {at:%Y-%m-%d %H:%M:%S} UTC"
         print(
-            f"stopped ({result.stopped_by}): {result.bars} bars played"
-            + (
-                f" from the checkpoint at epoch {result.resumed_from}"
-                if result.resumed_from
-                else ""
-            )
-            + f", position {result.position:+d}"
+            f"stopped ({result.stopped_by}): {result.bars} bars played{resumed}, "
+            f"position {result.position:+d}"
         )
 
     try:

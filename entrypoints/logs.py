@@ -1,5 +1,8 @@
 """The daemon's logs: the console and a rotating file under ``logging.dir``, as text or JSON lines.
 
+The file gets everything at ``logging.level``; the console gets the bot's own lines and only the
+warnings and errors of the libraries it uses.
+
 Every line carries the trading session (the CME trade date of market time), the engine's state, and
 the order key when the message names one (``QS-<epoch>-<seq>-E`` and the like), so a day's story can
 be followed by grepping a key or a session.
@@ -52,6 +55,21 @@ class ContextFilter(logging.Filter):
         return True
 
 
+_OWN_LOGGERS: Final = ("quant_scalper", "adapters", "application", "entrypoints", "domain")
+
+
+class ConsoleFilter(logging.Filter):
+    """The console shows the bot's own lines and only the warnings and errors of the libraries
+    under it (alembic's migration chatter, ib_async's connection notices and aiogram's polling
+    stay in the log file)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        name = record.name
+        return any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message and the context fields."""
 
@@ -94,9 +112,9 @@ def configure(
     formatter: logging.Formatter = (
         JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
     )
-    handlers: list[logging.Handler] = [
-        logging.StreamHandler(stream if stream is not None else sys.stderr)  # type: ignore[arg-type]
-    ]
+    console = logging.StreamHandler(stream if stream is not None else sys.stderr)  # type: ignore[arg-type]
+    console.addFilter(ConsoleFilter())
+    handlers: list[logging.Handler] = [console]
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         handlers.append(

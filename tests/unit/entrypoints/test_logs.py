@@ -83,3 +83,24 @@ def test_configuring_again_replaces_only_its_own_handlers(tmp_path: Path) -> Non
     assert len(mine) == 2  # console and file of the second call only
     assert foreign in logging.getLogger().handlers
     logging.getLogger().removeHandler(foreign)
+
+
+def test_the_libraries_info_chatter_stays_in_the_file_and_their_warnings_reach_the_console(
+    tmp_path: Path,
+) -> None:
+    console = io.StringIO()
+    logs.configure(level="INFO", fmt="text", directory=tmp_path, stream=console)
+    logging.getLogger("aiogram.dispatcher").info("Running polling")
+    logging.getLogger("ib_async.client").info("Connected")
+    logging.getLogger("ib_async.wrapper").warning("Error 1100: connectivity lost")
+    logging.getLogger("quant_scalper.daemon").info("alive")
+    logging.getLogger("adapters.ibkr.session").info("reconnected")
+    shown = console.getvalue()
+    assert "Running polling" not in shown
+    assert "Connected" not in shown
+    assert "Error 1100" in shown
+    assert "alive" in shown
+    assert "reconnected" in shown
+    kept = (tmp_path / logs.LOG_FILE).read_text()
+    for text in ("Running polling", "Connected", "Error 1100", "alive", "reconnected"):
+        assert text in kept
