@@ -63,11 +63,25 @@ async def test_a_second_signal_exits_at_once_without_waiting_for_the_flatten(
         )
         loop = asyncio.get_running_loop()
         sent = loop.time()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # the operator's Ctrl-C
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 130, err.decode()
         assert loop.time() - sent < 15
         assert gateway.position(con_id) == 1  # forced: the operator chose not to wait
+
+
+async def test_a_sigterm_sent_twice_at_once_is_one_graceful_stop(tmp_path: Path) -> None:
+    """GNU timeout signals the daemon and then its process group: the same SIGTERM twice."""
+    async with TwsGateway() as gateway:
+        proc = await _start(_env(gateway.port, tmp_path))
+        con_id = await _open_a_long(gateway, proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        assert gateway.position(con_id) == 0
+        # (The kernel may merge the two into one delivery; either way it is one graceful stop.)
+        assert "position +0" in out.decode().strip().splitlines()[-1]
 
 
 async def test_an_unreachable_gateway_is_one_line_and_exit_4(tmp_path: Path) -> None:
