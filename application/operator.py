@@ -133,6 +133,28 @@ class OperatorConsole:
         # The session of trade date D opens the evening before D (Sunday evening for a Monday).
         return _session_open_before(first)
 
+    def position_subject(self) -> str:
+        """What a /flatten or /stop question describes: the engine's state, its position and its
+        working orders. A confirmation acts only while this is still what it was when asked."""
+        status = self._service.status()
+        position = status.position
+        held = (
+            "flat"
+            if position is None
+            else f"{position.side.name} {position.qty} @ {position.avg_price} "
+            f"since {position.opened_at.isoformat()}"
+        )
+        orders = ",".join(sorted(status.working_orders)) or "none"
+        return f"{status.state.value}; {held}; orders {orders}"
+
+    def breaker_subject(self) -> str:
+        """What a /breaker reset question describes: the rules holding entries back."""
+        breaker = self._service.status().breaker
+        return (
+            f"daily loss halt {breaker.daily_loss_halt}; trade cap {breaker.max_trades_reached}; "
+            f"paused until {breaker.paused_until}"
+        )
+
     async def broker(self) -> BrokerSnapshot:
         """What the broker reports now (position, working orders, today's executions)."""
         return await self._broker_view()

@@ -4,7 +4,8 @@
 under a random id that the inline buttons carry. A press is honoured only when it comes from the
 user who asked, before the deadline measured on the injected clock, and only once: the first
 press by the asker (or a press after the deadline) takes the entry out of the book, so a second
-press finds nothing.
+press finds nothing. Each entry also keeps the subject its question described (the position and
+its orders, or the breaker): the router acts on a press only while that subject is unchanged.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class Pending:
     asked_at: datetime
     expires_at: datetime
     choices: tuple[Choice, ...]
+    subject: str = ""
+    """What the question described (the position and its orders, or the breaker): a press acts
+    only while this is unchanged."""
 
     @property
     def command(self) -> str:
@@ -118,8 +122,11 @@ class ConfirmationBook:
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, action: Action, user_id: int, choices: tuple[Choice, ...]) -> Pending:
-        """A new confirmation for ``user_id``; expired and surplus old entries are dropped."""
+    def open(
+        self, action: Action, user_id: int, choices: tuple[Choice, ...], subject: str = ""
+    ) -> Pending:
+        """A new confirmation for ``user_id`` about ``subject``; expired and surplus old entries
+        are dropped."""
         now = self._clock.now()
         for key in [k for k, p in self._open.items() if p.expires_at <= now]:
             del self._open[key]
@@ -128,7 +135,7 @@ class ConfirmationBook:
         pending_id = self._new_id()
         while pending_id in self._open:  # pragma: no cover - 72 random bits
             pending_id = self._new_id()
-        pending = Pending(pending_id, action, user_id, now, now + self.timeout, choices)
+        pending = Pending(pending_id, action, user_id, now, now + self.timeout, choices, subject)
         self._open[pending_id] = pending
         return pending
 

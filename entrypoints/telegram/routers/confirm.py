@@ -1,8 +1,10 @@
 """The confirmation buttons of /flatten, /stop and /breaker reset.
 
 A press is checked against the :class:`ConfirmationBook`: only the asker, only before the
-deadline, only once. The question is then edited to say what happened (its buttons go with the
-edit), and the press is answered so the client stops waiting.
+deadline, only once, and only while the position and orders (or the breaker) are still what the
+question described: otherwise nothing is done and the operator is asked to send the command again.
+The question is then edited to say what happened (its buttons go with the edit), and the press is
+answered so the client stops waiting.
 """
 
 from __future__ import annotations
@@ -64,7 +66,27 @@ async def on_button(
         audit.outcome = "cancelled"
         await _settle(query, f"Cancelled: {pending.command} was not done.", "Cancelled.")
         return
+    # Checked with no await before the engine acts: what is carried out is what was described.
+    now = subject_of(console, pending)
+    if now != pending.subject:
+        audit.refuse(f"changed since asked ({pending.subject} -> {now}); nothing done")
+        what = "circuit breaker" if pending.action == "breaker_reset" else "position"
+        await _settle(
+            query,
+            f"Not done: the {what} changed since you asked "
+            f"({fmt.position_line(console.status().position)} now). "
+            f"Send {pending.command} again to act on what is there now.",
+            "Changed since you asked: nothing done.",
+        )
+        return
     await _carry_out(query, pending, choice, console, audit, by)
+
+
+def subject_of(console: OperatorConsole, pending: Pending) -> str:
+    """What ``pending``'s question would describe now."""
+    if pending.action == "breaker_reset":
+        return console.breaker_subject()
+    return console.position_subject()
 
 
 async def _carry_out(
@@ -94,10 +116,11 @@ async def _carry_out(
         keep = choice is Choice.STOP_KEEP_BRACKET
         how = "the position stays, its bracket working at the broker" if keep else "flat first"
         audit.outcome = f"stopping, {how}"
-        await _settle(query, f"Stopping the daemon: {how}.", "Stopping.")
-        # Stopping may end this process: the journal line goes first.
+        # Stopping may end this process: the journal line goes first. The stop is asked for before
+        # anything is awaited, so it applies to the position the question described.
         audit.write()
         await console.stop(by, flatten=not keep)
+        await _settle(query, f"Stopping the daemon: {how}.", "Stopping.")
 
 
 async def stale_button(query: CallbackQuery, audit: Audit) -> None:

@@ -46,10 +46,11 @@ async def _ask(
     choices: tuple[Choice, ...],
     question: str,
     audit: Audit,
+    subject: str,
 ) -> None:
     user = message.from_user
     assert user is not None  # the access gate lets no message without a sender through
-    pending = confirmations.open(action, user.id, choices)
+    pending = confirmations.open(action, user.id, choices, subject)
     audit.outcome = ASKED
     expiry = fmt.duration(confirmations.timeout)
     await message.answer(
@@ -130,6 +131,7 @@ async def flatten(
         (Choice.CONFIRM, Choice.CANCEL),
         f"Flatten: {what}, and pause new entries?",
         audit,
+        console.position_subject(),
     )
 
 
@@ -152,6 +154,7 @@ async def stop(
             f"Stop the daemon? A position is open: {fmt.position_line(status.position, since=False)}. "
             "Flatten it first, or stop and leave its bracket working at the broker?",
             audit,
+            console.position_subject(),
         )
         return
     await _ask(
@@ -161,6 +164,7 @@ async def stop(
         (Choice.CONFIRM, Choice.CANCEL),
         f"Stop the daemon? No position is open (state {status.state.value}).",
         audit,
+        console.position_subject(),
     )
 
 
@@ -179,6 +183,7 @@ async def breaker_reset(
         (Choice.CONFIRM, Choice.CANCEL),
         f"Reset the circuit breaker ({holding})? Today's P&L and trade count stay.",
         audit,
+        console.breaker_subject(),
     )
 
 

@@ -16,6 +16,8 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.simulated.clock import ManualClock
+from application.ports import Clock
 from domain.engine import EngineState
 from entrypoints.settings import Settings
 from entrypoints.telegram import (
@@ -53,10 +55,14 @@ def desk(settings: Settings) -> Desk:
 
 
 @asynccontextmanager
-async def polling(api: FakeBotApi, settings: Settings, desk: Desk) -> AsyncIterator[None]:
-    """The bot as the daemon runs it: start check, then long polling until the block ends."""
+async def polling(
+    api: FakeBotApi, settings: Settings, desk: Desk, clock: Clock | None = None
+) -> AsyncIterator[None]:
+    """The bot as the daemon runs it: start check, then long polling until the block ends.
+
+    ``clock`` times the confirmation buttons (default: the desk's market clock)."""
     bot = build_bot(settings.telegram)
-    dp = build_dispatcher(desk.console, settings.telegram, clock=desk.clock)
+    dp = build_dispatcher(desk.console, settings.telegram, clock=clock or desk.clock)
     await check_single_poller(bot)
     task = asyncio.create_task(
         dp.start_polling(bot, handle_signals=False, handle_as_tasks=False, polling_timeout=5)
@@ -216,3 +222,50 @@ async def test_the_start_check_names_another_poller_of_the_same_token(
         ("getUpdates", 0),
         ("getUpdates", 0),
     ]
+
+
+async def test_a_flatten_confirmed_after_the_position_changed_does_nothing_and_says_so(
+    api: FakeBotApi, settings: Settings, desk: Desk
+) -> None:
+    await desk.open_long()
+    # The buttons' clock stands still while the market moves on: they have not expired.
+    async with polling(api, settings, desk, clock=ManualClock(desk.clock.now())):
+        api.push_message(OPERATOR, "/flatten")
+        prompt = await _reply(api, OPERATOR)
+        assert "close the long 1 @ 5000" in prompt.text
+        await desk.stop_out()  # within the expiry the long is stopped out: the question is stale
+        api.push_callback(OPERATOR, _button(prompt, "Confirm"), message_id=prompt.message_id)
+        await api.wait_for(lambda: bool(api.edits) and bool(api.answered), what="the refusal")
+        # Asked again, the operator is asked about what is there now.
+        api.push_message(OPERATOR, "/flatten")
+        again = await _reply(api, OPERATOR, 2)
+
+    [edit] = api.edits
+    assert edit.text == (
+        "Not done: the position changed since you asked (flat now). "
+        "Send /flatten again to act on what is there now."
+    )
+    assert edit.reply_markup is None
+    assert [a.text for a in api.answered] == ["Changed since you asked: nothing done."]
+    status = desk.console.status()
+    assert (status.state, status.paused) == (EngineState.IDLE, False)  # no flatten, no pause
+    assert again.text.startswith("Nothing to flatten: the engine is flat.")
+    [(_, _, outcome)] = [c for c in desk.telegram_commands() if c[0] == "/flatten confirm"]
+    assert outcome.startswith("refused: changed since asked")
+
+
+async def test_a_stop_keeping_the_bracket_is_not_done_for_a_position_it_did_not_describe(
+    api: FakeBotApi, settings: Settings, desk: Desk
+) -> None:
+    await desk.open_long()
+    async with polling(api, settings, desk, clock=ManualClock(desk.clock.now())):
+        api.push_message(OPERATOR, "/stop")
+        prompt = await _reply(api, OPERATOR)
+        await desk.stop_out()
+        api.push_callback(
+            OPERATOR, _button(prompt, "Stop, keep the bracket"), message_id=prompt.message_id
+        )
+        await api.wait_for(lambda: bool(api.edits) and bool(api.answered), what="the refusal")
+
+    assert api.edits[0].text.startswith("Not done: the position changed since you asked")
+    assert desk.stops == []  # the daemon was not asked to stop
