@@ -436,6 +436,20 @@ def test_the_unit_reads_secrets_from_an_environment_file_only(
     assert inline == []
 
 
+def test_the_unit_runs_the_daemon_on_ib_gateway_not_the_simulated_default(
+    service: dict[str, list[str]],
+) -> None:
+    assert "QS_DAEMON__BROKER=ibkr" in service["Environment"]
+
+
+def test_the_bot_has_a_health_check_on_healthz(compose: dict[str, Any]) -> None:
+    bot = compose["services"]["bot"]
+    port = _environment(bot)["QS_OBSERVABILITY__PORT"]
+    check = " ".join(bot["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/healthz" in check
+    assert duration_seconds(bot["healthcheck"]["start_period"]) >= 60
+
+
 def test_the_unit_is_hardened(service: dict[str, list[str]]) -> None:
     assert service["NoNewPrivileges"][-1] in {"yes", "true", "1", "on"}
     assert service["ProtectSystem"][-1] in {"strict", "full", "yes", "true"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -125,10 +126,11 @@ def test_example_config_names_every_section_and_key() -> None:
     }
 
 
-def test_example_config_takes_its_secrets_from_the_environment() -> None:
+def test_example_config_takes_its_secrets_from_the_variables_named_like_the_settings() -> None:
     environ = {
-        "QS_TELEGRAM_TOKEN": "123:telegram-secret",
-        "QS_DATABASE_URL": "postgresql+psycopg://bot:db-secret@localhost/qs",
+        "QS_TELEGRAM__TOKEN": "123:telegram-secret",
+        "QS_DATABASE__URL": "postgresql+psycopg://bot:db-secret@localhost/qs",
+        "QS_TELEGRAM__WEBHOOK_SECRET": "hook-secret",
         "QS_TELEGRAM__ENABLED": "true",
     }
 
@@ -138,7 +140,35 @@ def test_example_config_takes_its_secrets_from_the_environment() -> None:
     assert s.telegram.token is not None
     assert s.telegram.token.get_secret_value() == "123:telegram-secret"
     assert s.database.url is not None
-    assert s.database.url.get_secret_value() == environ["QS_DATABASE_URL"]
+    assert s.database.url.get_secret_value() == environ["QS_DATABASE__URL"]
+    assert s.telegram.webhook_secret is not None
+    assert s.telegram.webhook_secret.get_secret_value() == "hook-secret"
+
+
+def test_every_environment_variable_the_shipped_files_name_is_a_setting() -> None:
+    """The example config, the env examples and the deployment guide name only QS_ variables that
+    the settings read (QS_DATABASE__URL, not QS_DATABASE_URL)."""
+    root = CONFIG_DIR.parent
+    texts = [
+        CONFIG_DIR / "config.yaml.example",
+        root / "README.md",
+        root / "deploy" / "README.md",
+        root / "deploy" / "compose.yaml",
+        root / "deploy" / "quant-scalper.service",
+        *sorted((root / "deploy" / "env").glob("*.example")),
+    ]
+    names = {
+        name
+        for path in texts
+        for name in re.findall(r"\bQS_[A-Z0-9_]+", path.read_text(encoding="utf-8"))
+    }
+    settings_names = {
+        f"QS_{section.upper()}__{key.upper()}"
+        for section, field in Settings.model_fields.items()
+        for key in field.annotation.model_fields  # type: ignore[union-attr]
+    }
+    patterns = {"QS_", "QS_SECTION__KEY"}  # the docs' placeholders
+    assert sorted(names - settings_names - patterns) == []
 
 
 def test_sample_config_is_the_defaults_with_the_live_session_rules() -> None:
