@@ -326,6 +326,11 @@ class TelegramSettings(BaseModel):
         None, description="Bot API server URL; null uses Telegram's."
     )
     chat_ids: list[int] = Field(default_factory=list, description="Chats that receive alerts.")
+    group_chats: list[int] = Field(
+        default_factory=list,
+        description="Group chats where the allowed users' commands are answered; none: commands "
+        "are answered in private chats only.",
+    )
     webhook_url: Annotated[OptionalText, AfterValidator(_http_url)] = Field(
         None,
         description="Public URL Telegram posts updates to (webhook mode); null: long polling.",

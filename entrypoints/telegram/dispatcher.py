@@ -80,7 +80,7 @@ def build_dispatcher(
         confirmations=ConfirmationBook(clock, settings.confirm_timeout_s),
         masked_values=(token,) if token else (),
     )
-    gate = AccessGate(settings.users, console)
+    gate = AccessGate(settings.users, console, group_chats=settings.group_chats)
     dp.message.outer_middleware(gate)
     dp.callback_query.outer_middleware(gate)
     roles = RoleGate(console)

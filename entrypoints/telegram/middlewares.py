@@ -7,7 +7,9 @@ dispatcher's ``message`` and ``callback_query`` observers:
   ``telegram.users`` gets one short "Not authorised." for the life of the process and nothing after
   that; group chatter (a non-command message) from a stranger is ignored without a word. Every
   command or button press a stranger sends is still journaled as refused. Allowed users pass on,
-  with ``role`` and ``by`` (``telegram:<user id>``) in the handler data.
+  with ``role`` and ``by`` (``telegram:<user id>``) in the handler data, in a private chat or in a
+  group listed in ``telegram.group_chats``; anywhere else the bot answers nothing (what it would
+  say is the account's business, not the group's), and the command is journaled as refused.
 * :class:`RoleGate` (inner: once a handler matched) reads the handler's :class:`CommandSpec` flag:
   a viewer asking for an operator command is refused with one line; otherwise the handler runs with
   an :class:`Audit` that it fills in, and the audit is journaled when the handler is done (or
@@ -22,13 +24,13 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject
 
 from application.operator import OperatorConsole
 from entrypoints.settings import Role
@@ -92,9 +94,15 @@ class AccessGate(BaseMiddleware):
     """Outer middleware: only user ids in ``users`` get past; see the module docstring."""
 
     def __init__(
-        self, users: Mapping[int, Role], console: OperatorConsole, *, remember: int = 10_000
+        self,
+        users: Mapping[int, Role],
+        console: OperatorConsole,
+        *,
+        group_chats: Iterable[int] = (),
+        remember: int = 10_000,
     ) -> None:
         self._users = dict(users)
+        self._groups = frozenset(group_chats)
         self._console = console
         self._remember = remember
         self._refused: OrderedDict[int, None] = OrderedDict()
@@ -105,6 +113,10 @@ class AccessGate(BaseMiddleware):
             return None
         role = self._users.get(user.id)
         if role is not None:
+            chat = _chat_of(event)
+            if chat is not None and chat.type != "private" and chat.id not in self._groups:
+                await self._refuse_in_group(event, data, user.id, chat.id)
+                return None
             data["role"] = role
             data["by"] = operator_id(user.id)
             return await handler(event, data)
@@ -113,6 +125,24 @@ class AccessGate(BaseMiddleware):
         elif isinstance(event, CallbackQuery):
             await self._stranger_press(event, user.id)
         return None
+
+    async def _refuse_in_group(
+        self, event: TelegramObject, data: dict[str, Any], user_id: int, chat_id: int
+    ) -> None:
+        """An allowed user in a chat not allowed: no answer there; journaled if it was a command
+        to this bot."""
+        if isinstance(event, Message):
+            command = command_text(event.text)
+            if command is None or not await _addressed_to_us(event, data):
+                return  # group chatter, or a command for another bot
+        else:
+            command = "button"
+        self._console.record_command(
+            command,
+            operator_id(user_id),
+            allowed=False,
+            outcome=f"group chat {chat_id} not in telegram.group_chats: not answered",
+        )
 
     def _first_refusal(self, user_id: int) -> bool:
         """True the first time ``user_id`` is refused (the memory is bounded: oldest forgotten)."""
@@ -171,6 +201,28 @@ class RoleGate(BaseMiddleware):
             raise  # aiogram logs it; the journal has it too
         audit.write()
         return result
+
+
+async def _addressed_to_us(message: Message, data: dict[str, Any]) -> bool:
+    """Whether a command names no bot (``/status``) or this one (``/status@our_bot``)."""
+    head = (message.text or "").split(maxsplit=1)[0]
+    _, at, name = head.partition("@")
+    if not at:
+        return True
+    bot = data.get("bot")
+    if bot is None:
+        return True
+    me = await bot.me()
+    return bool(me.username) and name.lower() == me.username.lower()
+
+
+def _chat_of(event: TelegramObject) -> Chat | None:
+    """The chat a message came from, or the chat of the message a button belongs to."""
+    if isinstance(event, Message):
+        return event.chat
+    if isinstance(event, CallbackQuery) and isinstance(event.message, Message):
+        return event.message.chat
+    return None
 
 
 async def _tell_failure(event: TelegramObject, text: str) -> None:

@@ -86,6 +86,7 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "users": {},
         "api_base_url": None,
         "chat_ids": [],
+        "group_chats": [],
         "webhook_url": None,
         "webhook_listen": "127.0.0.1",
         "webhook_port": 8443,

@@ -21,6 +21,9 @@ VIEWER = 1002
 OPERATOR_2 = 1003
 STRANGER = 6666
 GROUP = -100500
+"""A group listed in telegram.group_chats: the bot answers its allowed users there."""
+OTHER_GROUP = -100600
+"""A group not listed: the bot answers nobody there."""
 USERS = f'{{"{OPERATOR}": "operator", "{VIEWER}": "viewer", "{OPERATOR_2}": "operator"}}'
 TIMEOUT_S = 60
 
@@ -92,6 +95,7 @@ def settings(api: FakeBotApi) -> Settings:
         api.token,
         QS_TELEGRAM__USERS=USERS,
         QS_TELEGRAM__CONFIRM_TIMEOUT_S=str(TIMEOUT_S),
+        QS_TELEGRAM__GROUP_CHATS=f"[{GROUP}]",
         # One loss trips the losing-streak pause: something for /breaker reset to lift.
         QS_RISK__MAX_CONSECUTIVE_LOSSES="1",
     )

@@ -18,6 +18,7 @@ from tests.unit.telegram.conftest import (
     GROUP,
     OPERATOR,
     OPERATOR_2,
+    OTHER_GROUP,
     STRANGER,
     TIMEOUT_S,
     VIEWER,
@@ -117,7 +118,22 @@ async def test_a_stranger_in_a_group_is_ignored_when_chatting_and_refused_once_f
     assert chat.desk.console.status().paused is False
 
 
-async def test_an_operator_in_a_group_is_answered_in_the_group(chat: Chat) -> None:
+async def test_an_operator_in_a_group_not_allowed_is_not_answered_there(chat: Chat) -> None:
+    sent = await chat.send(OPERATOR, "/status@qs_test_bot", chat=OTHER_GROUP)
+    sent += await chat.send(OPERATOR, "/pause", chat=OTHER_GROUP)
+    sent += await chat.send(OPERATOR, "good morning", chat=OTHER_GROUP)
+    sent += await chat.send(OPERATOR, "/status@other_bot", chat=OTHER_GROUP)
+
+    assert sent == []
+    refused = f"refused: group chat {OTHER_GROUP} not in telegram.group_chats: not answered"
+    assert chat.desk.telegram_commands() == [
+        ("/status", BY_OPERATOR, refused),
+        ("/pause", BY_OPERATOR, refused),
+    ]
+    assert chat.desk.console.status().paused is False
+
+
+async def test_an_operator_in_an_allowed_group_is_answered_in_the_group(chat: Chat) -> None:
     sent = await chat.send(OPERATOR, "/status@qs_test_bot", chat=GROUP)
 
     assert [m.chat_id for m in sent] == [GROUP]
