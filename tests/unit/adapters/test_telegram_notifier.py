@@ -403,8 +403,9 @@ async def test_notify_never_blocks_or_raises_while_sending_fails(
             if i % 100 == 0:
                 await asyncio.sleep(0)  # let the sender fail meanwhile
 
-    # Never waited on the failing sender (bench/notifier_bench.py measures the microseconds).
-    assert max(meter.walls) < 0.1, f"a notify() took {max(meter.walls) * 1e3:.1f} ms"
+    # Never waited on the failing sender (bench/notifier_bench.py measures the microseconds; a
+    # busy machine can hold any call for a scheduling slice, so the bound is a gross one).
+    assert max(meter.walls) < 1.0, f"a notify() took {max(meter.walls):.2f} s"
     assert notifier.retries >= 1
     assert notifier.backlog == 100
     assert notifier.dropped == 4_900
