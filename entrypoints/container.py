@@ -12,10 +12,8 @@ Containers (STYLE.md, "Composition root"):
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import random
-import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -151,8 +149,9 @@ class SimulatedAdapters(containers.DeclarativeContainer):
     bar_listeners = providers.List(clock, broker)
 
 
-def _pacing_limiter() -> PacingLimiter:
-    return PacingLimiter(time.monotonic, asyncio.sleep)
+def _pacing_limiter(clock: Clock) -> PacingLimiter:
+    """IB's pacing windows, on the daemon's clock (IB's time: an accelerated soak's too)."""
+    return PacingLimiter(lambda: clock.now().timestamp(), clock.sleep)
 
 
 def _backoff(max_s: float, client_id_wait_s: float) -> Backoff:

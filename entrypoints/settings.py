@@ -268,7 +268,10 @@ class IbkrSettings(BaseModel):
         description="A 5-second bar this late, while the market is open, means a stale feed.",
     )
     watchdog_interval_s: float = Field(
-        5.0, gt=0, allow_inf_nan=False, description="Seconds between feed and roll checks."
+        5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds between feed and roll checks, on the daemon's clock (market time).",
     )
     reconnect_max_s: float = Field(
         60.0, gt=0, allow_inf_nan=False, description="Longest wait between reconnect attempts."

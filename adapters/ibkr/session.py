@@ -49,6 +49,10 @@ RESTORED_DATA_KEPT = 1102
 FARM_BROKEN = frozenset({2103, 2105, 2157})
 FARM_OK = frozenset({2104, 2106, 2158})
 BAR_BUST = 10225
+STALE_RETRY_MAX_S = 300.0
+"""Longest wait, in market seconds, between resubscribes while the feed stays stale."""
+STALE_ALERT_GAP_S = 600.0
+"""A feed that goes stale again within this many market seconds of the last alert is only logged."""
 
 
 class IbkrSession:
@@ -70,6 +74,7 @@ class IbkrSession:
         roll_check_interval_s: float = 3600.0,
         reconcile_interval_s: float = 300.0,
         max_connect_attempts: int | None = None,
+        stale_retry_max_s: float = STALE_RETRY_MAX_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
@@ -86,7 +91,14 @@ class IbkrSession:
         self._reconcile_every = reconcile_interval_s
         self._last_reconcile: float | None = None
         self._max_attempts = max_connect_attempts
+        # The feed watchdog, its retries, the reconcile and roll checks run on the daemon's clock
+        # (market time, which the feed follows). Reconnect backoff runs on ``sleep``, wall time:
+        # it spares the Gateway, a local program, a storm of connects.
         self._sleep = sleep
+        self._stale_retry_max_s = stale_retry_max_s
+        self._stale_retry_at: float | None = None
+        self._stale_retry_delay = 0.0
+        self._last_stale_alert: float | None = None
         self.contract: FutureContract | None = None
         self.link_up = False
         self.reconnects = 0
@@ -185,7 +197,7 @@ class IbkrSession:
     async def reconcile(self, reason: str) -> None:
         """Ask IB for our position and working orders; the engine compares them with its own."""
         ts = self._clock.now()
-        self._last_reconcile = asyncio.get_running_loop().time()
+        self._last_reconcile = self._seconds()
         try:
             position = await self.broker.position()
             working = tuple(order.key for order in self.broker.working_orders())
@@ -277,11 +289,11 @@ class IbkrSession:
     async def _watch(self) -> None:
         failing: str | None = None
         while True:
-            await self._sleep(self._watch_every)
+            await self._clock.sleep(self._watch_every)
             try:
                 await self.check_feed()
                 await self.check_roll()
-                now = asyncio.get_running_loop().time()
+                now = self._seconds()
                 if self.link_up and (
                     self._last_reconcile is None
                     or now - self._last_reconcile >= self._reconcile_every
@@ -298,32 +310,43 @@ class IbkrSession:
                     )
 
     async def check_feed(self) -> None:
-        """One watchdog check: alert once when the feed goes stale, resubscribe with backoff."""
+        """One watchdog check: alert once when the feed goes stale, resubscribe with backoff.
+
+        The retries follow the daemon's clock: the first at once, then after ``stale_grace_s``,
+        doubling up to ``stale_retry_max_s`` while the feed stays stale.
+        """
         if not self.link_up:
             return
-        verdict = self._watchdog.check(int(self._clock.now().timestamp()))
+        now = self._seconds()
+        verdict = self._watchdog.check(int(now))
         if verdict.state is not Freshness.STALE:
+            self._stale_retry_at = None
             return
-        checks = verdict.stale_checks
-        if checks == 1:
-            self.stale_alerts += 1
-            self._alert(
-                AlertKind.STALE_DATA,
-                Severity.WARNING,
-                f"no bar for {verdict.age_s} s while the market is open: resubscribing",
-            )
-        if checks & (checks - 1) == 0:  # 1, 2, 4, 8...: back off while it stays stale
-            await self.market_data.recover()
+        if verdict.stale_checks == 1 or self._stale_retry_at is None:
+            text = f"no bar for {verdict.age_s} s while the market is open: resubscribing"
+            if self._last_stale_alert is None or now - self._last_stale_alert >= STALE_ALERT_GAP_S:
+                self.stale_alerts += 1
+                self._last_stale_alert = now
+                self._alert(AlertKind.STALE_DATA, Severity.WARNING, text)
+            else:  # a feed that flaps is one alert per STALE_ALERT_GAP_S, the rest in the log
+                log.warning("%s (alerted %d s ago)", text, now - self._last_stale_alert)
+            self._stale_retry_delay = self._watchdog.grace_s
+        elif now < self._stale_retry_at:
+            return
+        else:
+            self._stale_retry_delay = min(self._stale_retry_max_s, self._stale_retry_delay * 2)
+            log.warning("the feed is still stale (no bar for %d s): resubscribing", verdict.age_s)
+        self._stale_retry_at = now + self._stale_retry_delay
+        await self.market_data.recover()
 
     async def check_roll(self, *, force: bool = False) -> None:
         """Switch to the new front month once its roll starts, if nothing is held in the old one."""
-        loop_time = asyncio.get_running_loop().time()
+        now = self._seconds()
         if not force and (
-            self._last_roll_check is not None
-            and loop_time - self._last_roll_check < self._roll_every
+            self._last_roll_check is not None and now - self._last_roll_check < self._roll_every
         ):
             return
-        self._last_roll_check = loop_time
+        self._last_roll_check = now
         if not self.link_up or self.contract is None:
             return
         try:
@@ -348,6 +371,9 @@ class IbkrSession:
         )
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _seconds(self) -> float:
+        return self._clock.now().timestamp()
 
     def _gate(self, reason: str) -> None:
         self._sink.put(EntryGateChanged(GATE, reason, self._clock.now()))

@@ -81,6 +81,10 @@ class StaleBarWatchdog:
         return self._last_bar_end
 
     @property
+    def grace_s(self) -> float:
+        return self._grace_s
+
+    @property
     def stale_checks(self) -> int:
         """Consecutive STALE checks since the last newer bar or non-STALE check."""
         return self._stale_checks

@@ -56,6 +56,19 @@ def bot_settings(port: int, **overrides: str) -> Settings:
     return load_settings(None, env)
 
 
+class ScriptedClock(ManualClock):
+    """The time of day is the script's (the pushed bars move it); a wait is a real one.
+
+    The session's timers (the feed watchdog, IB's pacing) sleep on the daemon's clock. Here that
+    sleep waits as long in wall time, then moves the script's time on by as much: a watchdog
+    interval of an hour means "not during this test", and a request held back by pacing goes.
+    """
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+        self.advance(timedelta(seconds=max(0.0, seconds)))
+
+
 class RecordingBars:
     """A bar listener that keeps every market bar the service saw, in order."""
 
@@ -70,7 +83,7 @@ class RecordingBars:
 class LiveBot:
     app: Application
     gateway: TwsGateway
-    clock: ManualClock
+    clock: ScriptedClock
     journal: InMemoryJournal
     notifier: RecordingNotifier
     seen: RecordingBars
@@ -182,7 +195,7 @@ async def live_bot(
 ) -> AsyncIterator[LiveBot]:
     """Start the live stack on ``gateway``; on exit stop it without flattening (like a crash)."""
     settings = settings or bot_settings(gateway.port)
-    clock = ManualClock(start)
+    clock = ScriptedClock(start)
     journal = InMemoryJournal()
     notifier = RecordingNotifier()
     seen = RecordingBars()
