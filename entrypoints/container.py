@@ -36,7 +36,7 @@ from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
-from application.ports import Journal, ZScoreEngine, ZScoreEngineFactory
+from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
 from application.services import Checkpoint, EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
@@ -175,7 +175,7 @@ class LiveAdapters(containers.DeclarativeContainer):
     bar_listeners = providers.List()
     dry_run: providers.Object[bool] = providers.Object(False)
 
-    limiter = providers.Singleton(_pacing_limiter)
+    limiter = providers.Singleton(_pacing_limiter, clock)
     ibkr_client = providers.Singleton(
         IbClient,
         host=core.settings.provided.ibkr.host,
@@ -187,7 +187,9 @@ class LiveAdapters(containers.DeclarativeContainer):
         request_timeout_s=core.settings.provided.ibkr.request_timeout_s,
         limiter=limiter,
     )
-    market_data = providers.Singleton(IbkrMarketData, client=ibkr_client, clock=clock)
+    market_data = providers.Singleton(
+        IbkrMarketData, client=ibkr_client, clock=clock, calendar=core.calendar
+    )
     broker = providers.Singleton(
         IbkrBroker,
         client=ibkr_client,

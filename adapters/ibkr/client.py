@@ -176,8 +176,10 @@ class IbClient:
         key = f"hist:{contract.conId}:{end.isoformat()}:{duration_s}:{bar_size}"
         if self._limiter is not None:
             await self._limiter.acquire(key, f"{contract.conId}:TRADES")
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
         try:
-            return await self.ib.reqHistoricalDataAsync(
+            bars = await self.ib.reqHistoricalDataAsync(
                 contract,
                 end.astimezone(UTC),
                 f"{duration_s} S",
@@ -190,6 +192,11 @@ class IbClient:
         finally:
             if self._limiter is not None:
                 self._limiter.release()
+        if not bars and loop.time() - asked >= self._request_timeout:
+            # ib_async answers a timed-out request with an empty list, like "IB has no bars":
+            # say which it was, so a gap is retried instead of given up.
+            raise TimeoutError(f"no historical data answer in {self._request_timeout:g} s")
+        return bars
 
     # -- orders and account -------------------------------------------------------------------
 

@@ -1,10 +1,20 @@
 """The MarketData port on IB: 5-second real-time bars (TRADES, outside regular hours too).
 
 Bars go out oldest first, each exactly once: a bar no newer than the last one sent is dropped (IB
-repeats bars after a resubscribe). After IB reports that data was lost (1101) or the feed went
-stale, :meth:`IbkrMarketData.recover` resubscribes and fills the gap from historical 5-second bars
-before any newer real-time bar goes out, so the aggregator sees one unbroken, ordered series: the
-bars IB really had, and nothing it did not.
+repeats bars after a resubscribe). IB sends a real-time bar every 5 seconds while the market is
+open, so the stream itself shows when bars were lost:
+
+* **Gap check.** A real-time bar that starts later than 5 s after the last bar sent, across time
+  the session calendar says the market was open, means bars were lost on the way (a subscription
+  dropped or raced at IB, a farm flap). That bar and every newer one are held back while the gap
+  is filled from IB's 5-second history, in requests of at most an hour each, so the consumer sees
+  one unbroken, ordered series: the bars IB really had, and nothing it did not. A gap history
+  cannot fill is logged with its size and left; the stream goes on.
+* **Make before break.** :meth:`IbkrMarketData.recover` (after IB reports lost data, a stale feed
+  or a reconnect) opens the new subscription before it cancels the old one: ib_async drops every
+  bar that still arrives for a cancelled request id, so break-before-make loses the bars in
+  flight. Both subscriptions may deliver the same bar for a moment; the duplicate is dropped.
+  A new contract (the roll) is the exception: its series starts afresh, the old one ends first.
 """
 
 from __future__ import annotations
@@ -12,37 +22,55 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 
-from ib_async import Contract, RealTimeBarList
+from ib_async import BarData, Contract, RealTimeBarList
 
 from adapters.ibkr.client import IbClient
 from adapters.ibkr.mapping import MappingError, bar_from_historical, bar_from_realtime
 from application.ports import Clock
 from domain.bar import Bar
+from domain.calendar import SessionCalendar
+from domain.errors import CalendarCoverageError
 
 log = logging.getLogger(__name__)
 
 BAR_SECONDS = 5
 MAX_BACKFILL_S = 3600
-"""IB serves 5-second history for at most an hour per request; a longer gap is filled up to that."""
+"""IB serves 5-second history for at most an hour per request: a longer gap takes several."""
+MAX_GAP_FILL_S = 12 * 3600
+"""The most of one gap that is filled (12 requests); older bars of a longer outage are left."""
 
 
 class IbkrMarketData:
-    """Real-time bars for one contract at a time, as a stream of one-bar batches."""
+    """Real-time bars for one contract at a time, as a stream of one-bar batches.
 
-    def __init__(self, *, client: IbClient, clock: Clock) -> None:
+    ``calendar`` tells a gap in the stream that is only the market being closed (the daily halt,
+    a weekend) from lost bars; without one, every gap is looked up in IB's history.
+    """
+
+    def __init__(
+        self, *, client: IbClient, clock: Clock, calendar: SessionCalendar | None = None
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._calendar = calendar
         self._queue: asyncio.Queue[Sequence[Bar] | None] = asyncio.Queue()
         self._contract: Contract | None = None
         self._subscription: RealTimeBarList | None = None
         self._last_epoch: int | None = None
         self._held: list[Bar] | None = None  # real-time bars held back while a gap is filled
+        self._filling: asyncio.Task[None] | None = None
+        self._asked_until: int | None = None  # IB's history has answered for the bars before this
         self._listeners: list[Callable[[Bar], None]] = []
+        self._closed = False
         self.bars_received = 0
         self.duplicates_dropped = 0
         self.backfilled = 0
+        self.gaps_found = 0
+        """Gaps the 5-second stream showed while the market was open (each one filled, or tried)."""
+        self.bars_unfilled = 0
+        """Bars of those gaps that IB's history did not have (or could not be asked for)."""
 
     # -- MarketData port ----------------------------------------------------------------------
 
@@ -68,14 +96,23 @@ class IbkrMarketData:
         return None if self._last_epoch is None else self._last_epoch + BAR_SECONDS
 
     async def subscribe(self, contract: Contract) -> None:
-        """Stream ``contract``'s bars (replacing any earlier subscription)."""
-        self.unsubscribe()
+        """Stream ``contract``'s bars, replacing any earlier subscription.
+
+        The same contract: the new subscription is open before the old one is cancelled. Another
+        contract: the old stream ends first and the new series starts afresh.
+        """
         if self._contract is not None and self._contract.conId != contract.conId:
-            self._last_epoch = None  # another contract: its series starts afresh
+            self.unsubscribe()
+            self._last_epoch = None
+            self._asked_until = None
         self._contract = contract
+        old = self._subscription
         subscription = await self._client.realtime_bars(contract)
         subscription.updateEvent += self._on_update
         self._subscription = subscription
+        if old is not None and old is not subscription:
+            old.updateEvent -= self._on_update
+            self._client.cancel_realtime_bars(old)
 
     def unsubscribe(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -86,57 +123,36 @@ class IbkrMarketData:
     async def recover(self) -> int:
         """Resubscribe and backfill the gap since the last bar sent; returns the bars filled in."""
         contract = self._contract
-        if contract is None or self._held is not None:
-            return 0  # nothing to recover, or a recovery is under way and fills the same gap
-        self._held = []
+        if contract is None:
+            return 0
+        if self._filling is not None:
+            # A gap is being filled: resubscribe all the same (the stream may be dead), and let
+            # that fill, and the gap check after it, cover what is missing.
+            await self.subscribe(contract)
+            return 0
+        if self._held is None:
+            self._held = []
+        # else: bars held since a gap fill could not reach IB; this backfill covers that gap too.
+        before = self.backfilled
         try:
             await self.subscribe(contract)
-            filled = await self._backfill(contract)
+            last = self._last_epoch
+            if last is not None:
+                now = self._now()
+                await self._backfill(contract, last + BAR_SECONDS, now - now % BAR_SECONDS)
         finally:
-            held, self._held = self._held or [], None
-            for bar in held:
-                self._emit(bar)
-        return filled
+            self._release()
+        return self.backfilled - before
 
     def close(self) -> None:
         """End the stream (the consumer's ``batches`` loop returns)."""
+        self._closed = True
         self.unsubscribe()
+        if self._filling is not None:
+            self._filling.cancel()
         self._queue.put_nowait(None)
 
-    # -- internals ----------------------------------------------------------------------------
-
-    async def _backfill(self, contract: Contract) -> int:
-        last = self._last_epoch
-        if last is None:
-            return 0
-        now = self._clock.now().astimezone(UTC)
-        gap = int(now.timestamp()) - (last + BAR_SECONDS)
-        if gap < BAR_SECONDS:
-            return 0
-        duration = min(MAX_BACKFILL_S, (gap // BAR_SECONDS + 2) * BAR_SECONDS)
-        try:
-            history = await self._client.historical_bars(contract, now, duration, "5 secs")
-        except (TimeoutError, ConnectionError) as exc:
-            log.warning("backfill of %d s failed: %s", gap, exc)
-            return 0
-        bars: list[Bar] = []
-        for item in history:
-            try:
-                bars.append(bar_from_historical(item, BAR_SECONDS))
-            except MappingError as exc:
-                log.warning("historical bar skipped: %s", exc)
-        first_held = self._held[0].epoch if self._held else None
-        filled = 0
-        for bar in sorted(bars, key=lambda b: b.epoch):
-            # Only the gap: after the last bar sent, before the first real-time bar held back.
-            if bar.epoch <= last or (first_held is not None and bar.epoch >= first_held):
-                continue
-            if bar.end_epoch > int(now.timestamp()):
-                continue  # still forming at IB: the real-time stream will bring it
-            self._emit(bar)
-            filled += 1
-        self.backfilled += filled
-        return filled
+    # -- the stream ---------------------------------------------------------------------------
 
     def _on_update(self, bars: RealTimeBarList, has_new_bar: bool) -> None:
         if not has_new_bar or not bars:
@@ -151,16 +167,140 @@ class IbkrMarketData:
             log.warning("real-time bar skipped: %s", exc)
             return
         self.bars_received += 1
+        self._accept(bar)
+
+    def _accept(self, bar: Bar) -> None:
+        """Send ``bar`` on, unless bars before it are missing: then hold it and fill the gap."""
         if self._held is not None:
             self._held.append(bar)
             return
+        last = self._last_epoch
+        if last is not None and bar.epoch > last + BAR_SECONDS:
+            # What IB's history already answered for (a recovery's backfill) is not asked again.
+            start = max(last + BAR_SECONDS, self._asked_until or 0)
+            if (
+                start < bar.epoch
+                and self._contract is not None
+                and not self._closed
+                and self._market_open(start, bar.epoch)
+            ):
+                self.gaps_found += 1
+                self._held = [bar]
+                self._filling = asyncio.get_running_loop().create_task(
+                    self._fill_gap(self._contract, start, bar.epoch)
+                )
+                return
         self._emit(bar)
 
-    def _emit(self, bar: Bar) -> None:
+    async def _fill_gap(self, contract: Contract, start: int, end: int) -> None:
+        gap = end - start
+        try:
+            filled, reached = await self._backfill(contract, start, end)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the stream goes on whatever the history request did
+            log.warning("filling a gap of %d s failed: %r", gap, exc)
+            filled, reached = 0, True
+        finally:
+            self._filling = None
+        if not reached:
+            # IB could not be asked (link down): keep holding; the recovery that follows the
+            # reconnect (or the stale-feed watchdog's) backfills from the last bar sent.
+            log.warning("a gap of %d s waits for the link to IB to be filled", gap)
+            return
+        held, self._held = self._held or [], None
+        if held and not self._closed:
+            # IB answered: whatever is still missing before the first held bar stays missing.
+            self._emit(held[0])
+            for bar in held[1:]:
+                self._accept(bar)
+        missing = gap // BAR_SECONDS - filled
+        if missing > 0:
+            self.bars_unfilled += missing
+        log.log(
+            logging.WARNING if missing > 0 else logging.INFO,
+            "%d bars missing from the real-time stream before %s; %d filled from history",
+            gap // BAR_SECONDS,
+            datetime.fromtimestamp(end, UTC).isoformat(),
+            filled,
+        )
+
+    def _release(self) -> None:
+        """Send the bars held during a recovery, each through the gap check."""
+        held, self._held = self._held or [], None
+        for bar in held:
+            self._accept(bar)
+
+    async def _backfill(self, contract: Contract, start: int, end: int) -> tuple[int, bool]:
+        """Send IB's 5-second bars that start in ``[start, end)``, oldest first.
+
+        Returns how many were sent, and whether IB answered every request (False: a request
+        failed for the link or timed out). ``end`` is bounded by now (a bar still forming at IB
+        comes on the real-time stream) and the span by :data:`MAX_GAP_FILL_S`; one request per
+        :data:`MAX_BACKFILL_S`.
+        """
+        now = self._now()
+        end = min(end, now - now % BAR_SECONDS)
+        if end - start > MAX_GAP_FILL_S:
+            skipped = (end - MAX_GAP_FILL_S - start) // BAR_SECONDS
+            log.warning("a gap of %d s: the oldest %d bars are not asked for", end - start, skipped)
+            self.bars_unfilled += skipped
+            start = end - MAX_GAP_FILL_S
+        filled = 0
+        reached = True
+        chunk_start = start
+        while chunk_start < end and not self._closed:
+            chunk_end = min(end, chunk_start + MAX_BACKFILL_S)
+            if self._market_open(chunk_start, chunk_end):
+                try:
+                    history = await self._client.historical_bars(
+                        contract,
+                        datetime.fromtimestamp(chunk_end, UTC),
+                        chunk_end - chunk_start,
+                        "5 secs",
+                    )
+                except (TimeoutError, ConnectionError) as exc:
+                    what = str(exc) or type(exc).__name__
+                    log.warning("backfill of %d s failed: %s", chunk_end - chunk_start, what)
+                    reached = False
+                    break
+                filled += self._send_history(history, chunk_start, chunk_end)
+            chunk_start = chunk_end
+            self._asked_until = max(self._asked_until or 0, chunk_end)
+        self.backfilled += filled
+        return filled, reached
+
+    def _send_history(self, history: Sequence[BarData], start: int, end: int) -> int:
+        bars: list[Bar] = []
+        for item in history:
+            try:
+                bars.append(bar_from_historical(item, BAR_SECONDS))
+            except MappingError as exc:
+                log.warning("historical bar skipped: %s", exc)
+        filled = 0
+        for bar in sorted(bars, key=lambda b: b.epoch):
+            if start <= bar.epoch < end and self._emit(bar):
+                filled += 1
+        return filled
+
+    def _market_open(self, start: int, end: int) -> bool:
+        """Whether the market was open at any time in ``[start, end)`` (True if unknown)."""
+        if self._calendar is None:
+            return True
+        try:
+            return self._calendar.next_session(start).open_epoch < end
+        except CalendarCoverageError:
+            return True
+
+    def _emit(self, bar: Bar) -> bool:
         if self._last_epoch is not None and bar.epoch <= self._last_epoch:
             self.duplicates_dropped += 1
-            return
+            return False
         self._last_epoch = bar.epoch
         self._queue.put_nowait((bar,))
         for listener in self._listeners:
             listener(bar)
+        return True
+
+    def _now(self) -> int:
+        return int(self._clock.now().timestamp())
