@@ -34,6 +34,18 @@ ErrorHandler = Callable[[int, int, str], None]
 """(reqId, errorCode, errorString)."""
 
 
+class HistoryUnavailable(ConnectionError):
+    """IB ended a historical data request with an error other than "no data": ask again later."""
+
+
+def _no_data(code: int, text: str) -> bool:
+    """An answer, not a failure: IB's "HMDS query returned no data" (there are no bars), or a
+    notice (165 "HMDS query message", 2100-2199 farm and data warnings, 10167 delayed data)."""
+    if code in (165, 10167) or 2100 <= code < 2200:
+        return True
+    return code == 162 and "returned no data" in text.lower()
+
+
 class IbConnectError(ConnectionError):
     """Connecting to IB Gateway failed; ``failure`` says how, ``str()`` is one line for a human."""
 
@@ -66,6 +78,8 @@ class IbClient:
         self._request_timeout = request_timeout_s
         self._limiter = limiter
         self._rt_requests = 0
+        self.connections = 0
+        """Connections made so far: a request made on an earlier one died with it."""
         self.ib = IB()
         self.ib.RaiseRequestErrors = False
 
@@ -95,6 +109,7 @@ class IbClient:
             raise self._error(failure, str(exc) or type(exc).__name__) from exc
         finally:
             self.ib.errorEvent -= on_error
+        self.connections += 1
         version = self.server_version
         if version > MAX_SERVER_VERSION:
             self.ib.disconnect()
@@ -176,8 +191,12 @@ class IbClient:
         key = f"hist:{contract.conId}:{end.isoformat()}:{duration_s}:{bar_size}"
         if self._limiter is not None:
             await self._limiter.acquire(key, f"{contract.conId}:TRADES")
-        loop = asyncio.get_running_loop()
-        asked = loop.time()
+        errors: list[tuple[int, int, str]] = []
+
+        def on_error(req_id: int, code: int, text: str, contract: object = None) -> None:
+            errors.append((req_id, code, text))
+
+        self.ib.errorEvent += on_error
         try:
             bars = await self.ib.reqHistoricalDataAsync(
                 contract,
@@ -190,12 +209,20 @@ class IbClient:
                 timeout=self._request_timeout,
             )
         finally:
+            self.ib.errorEvent -= on_error
             if self._limiter is not None:
                 self._limiter.release()
-        if not bars and loop.time() - asked >= self._request_timeout:
-            # ib_async answers a timed-out request with an empty list, like "IB has no bars":
-            # say which it was, so a gap is retried instead of given up.
+        wrapper = self.ib.wrapper
+        if wrapper._futures.pop(bars.reqId, None) is not None:
+            # ib_async answers a timed-out request with an empty list, as if IB had no bars, and
+            # leaves its future behind: say what it was, so the caller can try again.
+            wrapper._results.pop(bars.reqId, None)
             raise TimeoutError(f"no historical data answer in {self._request_timeout:g} s")
+        for req_id, code, text in errors:
+            if req_id == bars.reqId and not _no_data(code, text):
+                # A pacing violation, a query IB cancelled (a farm reconnecting), too many open
+                # requests: ib_async ends the request with what it had; it was not an answer.
+                raise HistoryUnavailable(f"historical data error {code}: {text}")
         return bars
 
     # -- orders and account -------------------------------------------------------------------

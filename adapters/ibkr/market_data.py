@@ -10,11 +10,18 @@ open, so the stream itself shows when bars were lost:
   is filled from IB's 5-second history, in requests of at most an hour each, so the consumer sees
   one unbroken, ordered series: the bars IB really had, and nothing it did not. A gap history
   cannot fill is logged with its size and left; the stream goes on.
+  If IB cannot be asked (link down, a history request timed out or was refused), the bars stay
+  held until a recovery fills the gap, or for at most :data:`HOLD_LIMIT_S` market seconds.
 * **Make before break.** :meth:`IbkrMarketData.recover` (after IB reports lost data, a stale feed
   or a reconnect) opens the new subscription before it cancels the old one: ib_async drops every
   bar that still arrives for a cancelled request id, so break-before-make loses the bars in
-  flight. Both subscriptions may deliver the same bar for a moment; the duplicate is dropped.
-  A new contract (the roll) is the exception: its series starts afresh, the old one ends first.
+  flight. Both subscriptions may deliver the same bar for a moment; the duplicate is dropped. A
+  subscription of an earlier connection is forgotten, not cancelled (it died with its link, and
+  its request id may be the new one's). A new contract (the roll) ends the old stream first, drops
+  whatever was held for it, and starts its series afresh.
+
+Recoveries, gap fills and subscriptions take turns (one lock): two recoveries at once (1101 and a
+farm notice) would otherwise cancel each other's subscriptions and release each other's bars.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ MAX_BACKFILL_S = 3600
 """IB serves 5-second history for at most an hour per request: a longer gap takes several."""
 MAX_GAP_FILL_S = 12 * 3600
 """The most of one gap that is filled (12 requests); older bars of a longer outage are left."""
+HOLD_LIMIT_S = 120
+"""Market seconds newer bars may be held for a gap IB cannot be asked about; then they go on."""
 
 
 class IbkrMarketData:
@@ -56,12 +65,15 @@ class IbkrMarketData:
         self._clock = clock
         self._calendar = calendar
         self._queue: asyncio.Queue[Sequence[Bar] | None] = asyncio.Queue()
+        self._lock = asyncio.Lock()
         self._contract: Contract | None = None
         self._subscription: RealTimeBarList | None = None
+        self._subscribed_on = 0  # the client's connection the subscription was made on
+        self._series = 0  # bumped when the contract changes: work for the old one is void
         self._last_epoch: int | None = None
         self._held: list[Bar] | None = None  # real-time bars held back while a gap is filled
+        self._held_since: int | None = None  # market time the current gap began to hold bars
         self._filling: asyncio.Task[None] | None = None
-        self._asked_until: int | None = None  # IB's history has answered for the bars before this
         self._listeners: list[Callable[[Bar], None]] = []
         self._closed = False
         self.bars_received = 0
@@ -92,6 +104,11 @@ class IbkrMarketData:
         return self._contract
 
     @property
+    def filling(self) -> bool:
+        """Whether a gap is being filled from history right now (newer bars held meanwhile)."""
+        return self._filling is not None
+
+    @property
     def last_bar_end(self) -> int | None:
         return None if self._last_epoch is None else self._last_epoch + BAR_SECONDS
 
@@ -101,48 +118,39 @@ class IbkrMarketData:
         The same contract: the new subscription is open before the old one is cancelled. Another
         contract: the old stream ends first and the new series starts afresh.
         """
-        if self._contract is not None and self._contract.conId != contract.conId:
-            self.unsubscribe()
-            self._last_epoch = None
-            self._asked_until = None
-        self._contract = contract
-        old = self._subscription
-        subscription = await self._client.realtime_bars(contract)
-        subscription.updateEvent += self._on_update
-        self._subscription = subscription
-        if old is not None and old is not subscription:
-            old.updateEvent -= self._on_update
-            self._client.cancel_realtime_bars(old)
+        async with self._lock:
+            await self._subscribe(contract)
 
     def unsubscribe(self) -> None:
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             subscription.updateEvent -= self._on_update
-            self._client.cancel_realtime_bars(subscription)
+            if self._subscribed_on == self._client.connections:
+                self._client.cancel_realtime_bars(subscription)
 
     async def recover(self) -> int:
         """Resubscribe and backfill the gap since the last bar sent; returns the bars filled in."""
-        contract = self._contract
-        if contract is None:
-            return 0
-        if self._filling is not None:
-            # A gap is being filled: resubscribe all the same (the stream may be dead), and let
-            # that fill, and the gap check after it, cover what is missing.
-            await self.subscribe(contract)
-            return 0
-        if self._held is None:
-            self._held = []
-        # else: bars held since a gap fill could not reach IB; this backfill covers that gap too.
-        before = self.backfilled
-        try:
-            await self.subscribe(contract)
-            last = self._last_epoch
-            if last is not None:
-                now = self._now()
-                await self._backfill(contract, last + BAR_SECONDS, now - now % BAR_SECONDS)
-        finally:
-            self._release()
-        return self.backfilled - before
+        async with self._lock:
+            contract = self._contract
+            if contract is None or self._closed:
+                return 0
+            series = self._series
+            if self._held is None:
+                self._held = []
+            # else: bars held since a gap fill could not reach IB; this backfill covers it too.
+            filled = 0
+            try:
+                await self._subscribe(contract)
+                last = self._last_epoch
+                if last is not None:
+                    now = self._now()
+                    filled, _ = await self._backfill(
+                        contract, last + BAR_SECONDS, now - now % BAR_SECONDS, series
+                    )
+            finally:
+                if series == self._series:
+                    self._release()
+            return filled
 
     def close(self) -> None:
         """End the stream (the consumer's ``batches`` loop returns)."""
@@ -154,6 +162,33 @@ class IbkrMarketData:
 
     # -- the stream ---------------------------------------------------------------------------
 
+    async def _subscribe(self, contract: Contract) -> None:
+        if self._contract is not None and self._contract.conId != contract.conId:
+            self.unsubscribe()
+            self._new_series()
+        self._contract = contract
+        subscription = await self._client.realtime_bars(contract)
+        subscription.updateEvent += self._on_update
+        # Whatever is current now (not before the await) is what this one replaces.
+        old, self._subscription = self._subscription, subscription
+        old_on, self._subscribed_on = self._subscribed_on, self._client.connections
+        if old is not None and old is not subscription:
+            old.updateEvent -= self._on_update
+            if old_on == self._client.connections:
+                self._client.cancel_realtime_bars(old)
+
+    def _new_series(self) -> None:
+        """Another contract: whatever was held or being filled for the old one is void."""
+        self._series += 1
+        self._last_epoch = None
+        if self._filling is not None:
+            self._filling.cancel()
+            self._filling = None
+        if self._held:
+            log.warning("%d held bars of the old contract dropped on the roll", len(self._held))
+        self._held = None
+        self._held_since = None
+
     def _on_update(self, bars: RealTimeBarList, has_new_bar: bool) -> None:
         if not has_new_bar or not bars:
             return
@@ -161,6 +196,8 @@ class IbkrMarketData:
         # ib_async appends every bar to the subscription's list for as long as it lives: keep only
         # the newest, or a week of 5-second bars is a list that only grows.
         del bars[:-1]
+        if self._contract is not None and bars.contract.conId != self._contract.conId:
+            return  # a bar of the contract rolled away from, still in flight
         try:
             bar = bar_from_realtime(latest)
         except (MappingError, ValueError) as exc:
@@ -173,54 +210,86 @@ class IbkrMarketData:
         """Send ``bar`` on, unless bars before it are missing: then hold it and fill the gap."""
         if self._held is not None:
             self._held.append(bar)
+            since = self._held_since
+            if (
+                since is not None
+                and self._filling is None
+                and not self._lock.locked()
+                and self._now() - since >= HOLD_LIMIT_S
+            ):
+                self._give_up_gap()
             return
         last = self._last_epoch
-        if last is not None and bar.epoch > last + BAR_SECONDS:
-            # What IB's history already answered for (a recovery's backfill) is not asked again.
-            start = max(last + BAR_SECONDS, self._asked_until or 0)
-            if (
-                start < bar.epoch
-                and self._contract is not None
-                and not self._closed
-                and self._market_open(start, bar.epoch)
-            ):
-                self.gaps_found += 1
-                self._held = [bar]
-                self._filling = asyncio.get_running_loop().create_task(
-                    self._fill_gap(self._contract, start, bar.epoch)
-                )
-                return
+        if (
+            last is not None
+            and bar.epoch > last + BAR_SECONDS
+            and self._contract is not None
+            and not self._closed
+            and self._market_open(last + BAR_SECONDS, bar.epoch)
+        ):
+            self.gaps_found += 1
+            self._held = [bar]
+            if self._held_since is None:
+                self._held_since = self._now()
+            self._filling = asyncio.get_running_loop().create_task(
+                self._fill_gap(self._contract, last + BAR_SECONDS, bar.epoch, self._series)
+            )
+            return
+        self._held_since = None
         self._emit(bar)
 
-    async def _fill_gap(self, contract: Contract, start: int, end: int) -> None:
+    async def _fill_gap(self, contract: Contract, start: int, end: int, series: int) -> None:
         gap = end - start
         try:
-            filled, reached = await self._backfill(contract, start, end)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the stream goes on whatever the history request did
-            log.warning("filling a gap of %d s failed: %r", gap, exc)
-            filled, reached = 0, True
+            async with self._lock:
+                if series != self._series or self._held is None:
+                    return  # the roll voided it, or a recovery has filled and released it
+                try:
+                    filled, reached = await self._backfill(contract, start, end, series)
+                except Exception as exc:  # the stream goes on whatever the request did
+                    log.warning("filling a gap of %d s failed: %r", gap, exc)
+                    filled, reached = 0, False
+                if series != self._series:
+                    return
+                held_for = self._now() - (self._held_since or self._now())
+                if not reached and held_for < HOLD_LIMIT_S and not self._closed:
+                    # IB could not be asked: keep holding; the recovery that follows a reconnect
+                    # (or the stale-feed watchdog's) backfills from the last bar sent.
+                    log.warning("a gap of %d s waits for IB's history to be filled", gap)
+                    return
+                held, self._held = self._held or [], None
+                self._held_since = None
+                self._note_gap(start, end, filled)
+                if held and not self._closed:
+                    # Tried: whatever is still missing before the first held bar stays missing.
+                    self._emit(held[0])
+                    for bar in held[1:]:
+                        self._accept(bar)
         finally:
-            self._filling = None
-        if not reached:
-            # IB could not be asked (link down): keep holding; the recovery that follows the
-            # reconnect (or the stale-feed watchdog's) backfills from the last bar sent.
-            log.warning("a gap of %d s waits for the link to IB to be filled", gap)
-            return
+            if self._filling is asyncio.current_task():
+                self._filling = None
+
+    def _give_up_gap(self) -> None:
+        """IB's history stayed out of reach for :data:`HOLD_LIMIT_S`: the held bars go on."""
         held, self._held = self._held or [], None
-        if held and not self._closed:
-            # IB answered: whatever is still missing before the first held bar stays missing.
-            self._emit(held[0])
-            for bar in held[1:]:
-                self._accept(bar)
-        missing = gap // BAR_SECONDS - filled
+        self._held_since = None
+        if not held or self._closed:
+            return
+        last = self._last_epoch
+        if last is not None:
+            self._note_gap(last + BAR_SECONDS, held[0].epoch, 0)
+        self._emit(held[0])
+        for bar in held[1:]:
+            self._accept(bar)
+
+    def _note_gap(self, start: int, end: int, filled: int) -> None:
+        missing = (end - start) // BAR_SECONDS - filled
         if missing > 0:
             self.bars_unfilled += missing
         log.log(
             logging.WARNING if missing > 0 else logging.INFO,
             "%d bars missing from the real-time stream before %s; %d filled from history",
-            gap // BAR_SECONDS,
+            (end - start) // BAR_SECONDS,
             datetime.fromtimestamp(end, UTC).isoformat(),
             filled,
         )
@@ -228,16 +297,18 @@ class IbkrMarketData:
     def _release(self) -> None:
         """Send the bars held during a recovery, each through the gap check."""
         held, self._held = self._held or [], None
-        for bar in held:
+        for bar in held:  # a gap still there holds them again, its hold limit still running
             self._accept(bar)
 
-    async def _backfill(self, contract: Contract, start: int, end: int) -> tuple[int, bool]:
+    async def _backfill(
+        self, contract: Contract, start: int, end: int, series: int
+    ) -> tuple[int, bool]:
         """Send IB's 5-second bars that start in ``[start, end)``, oldest first.
 
-        Returns how many were sent, and whether IB answered every request (False: a request
-        failed for the link or timed out). ``end`` is bounded by now (a bar still forming at IB
-        comes on the real-time stream) and the span by :data:`MAX_GAP_FILL_S`; one request per
-        :data:`MAX_BACKFILL_S`.
+        Returns how many were sent, and whether IB answered every request (False: the link was
+        down, a request timed out or IB refused it). ``end`` is bounded by now (a bar still
+        forming at IB comes on the real-time stream) and the span by :data:`MAX_GAP_FILL_S`; one
+        request per :data:`MAX_BACKFILL_S`. Nothing is sent once ``series`` is over (a roll).
         """
         now = self._now()
         end = min(end, now - now % BAR_SECONDS)
@@ -249,7 +320,7 @@ class IbkrMarketData:
         filled = 0
         reached = True
         chunk_start = start
-        while chunk_start < end and not self._closed:
+        while chunk_start < end and not self._closed and series == self._series:
             chunk_end = min(end, chunk_start + MAX_BACKFILL_S)
             if self._market_open(chunk_start, chunk_end):
                 try:
@@ -264,9 +335,10 @@ class IbkrMarketData:
                     log.warning("backfill of %d s failed: %s", chunk_end - chunk_start, what)
                     reached = False
                     break
+                if series != self._series:
+                    break
                 filled += self._send_history(history, chunk_start, chunk_end)
             chunk_start = chunk_end
-            self._asked_until = max(self._asked_until or 0, chunk_end)
         self.backfilled += filled
         return filled, reached
 

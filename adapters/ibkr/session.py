@@ -103,6 +103,7 @@ class IbkrSession:
         self.link_up = False
         self.reconnects = 0
         self.stale_alerts = 0
+        self.feed_checks = 0
         self.last_error: str | None = None
         self._farms_broken: set[int] = set()
         self._closing = False
@@ -315,27 +316,29 @@ class IbkrSession:
         The retries follow the daemon's clock: the first at once, then after ``stale_grace_s``,
         doubling up to ``stale_retry_max_s`` while the feed stays stale.
         """
-        if not self.link_up:
-            return
+        if not self.link_up or self.market_data.filling:
+            return  # a gap being filled holds newer bars back: that is not a stale feed
+        self.feed_checks += 1
         now = self._seconds()
         verdict = self._watchdog.check(int(now))
         if verdict.state is not Freshness.STALE:
             self._stale_retry_at = None
             return
-        if verdict.stale_checks == 1 or self._stale_retry_at is None:
-            text = f"no bar for {verdict.age_s} s while the market is open: resubscribing"
-            if self._last_stale_alert is None or now - self._last_stale_alert >= STALE_ALERT_GAP_S:
-                self.stale_alerts += 1
-                self._last_stale_alert = now
-                self._alert(AlertKind.STALE_DATA, Severity.WARNING, text)
-            else:  # a feed that flaps is one alert per STALE_ALERT_GAP_S, the rest in the log
-                log.warning("%s (alerted %d s ago)", text, now - self._last_stale_alert)
-            self._stale_retry_delay = self._watchdog.grace_s
-        elif now < self._stale_retry_at:
+        retry_at = self._stale_retry_at
+        first = verdict.stale_checks == 1 or retry_at is None
+        if retry_at is not None and not first and now < retry_at:
             return
+        text = f"no bar for {verdict.age_s} s while the market is open: resubscribing"
+        if self._last_stale_alert is None or now - self._last_stale_alert >= STALE_ALERT_GAP_S:
+            self.stale_alerts += 1
+            self._last_stale_alert = now
+            self._alert(AlertKind.STALE_DATA, Severity.WARNING, text)
+        else:  # a feed that flaps is one alert per STALE_ALERT_GAP_S, the rest in the log
+            log.warning("%s (alerted %d s ago)", text, now - self._last_stale_alert)
+        if first:
+            self._stale_retry_delay = self._watchdog.grace_s
         else:
             self._stale_retry_delay = min(self._stale_retry_max_s, self._stale_retry_delay * 2)
-            log.warning("the feed is still stale (no bar for %d s): resubscribing", verdict.age_s)
         self._stale_retry_at = now + self._stale_retry_delay
         await self.market_data.recover()
 

@@ -8,16 +8,18 @@ before it cancels the old; the watchdog keeps the daemon's clock, not the wall's
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from adapters.ibkr.market_data import IbkrMarketData
+from adapters.ibkr.market_data import HOLD_LIMIT_S, IbkrMarketData
 from tests.support.live_bot import START, STEP, LiveBot, bot_settings, live_bot
 from tests.support.live_daemon import daemon_settings, live_daemon
 from tests.support.tws import GatewayBar, TwsGateway
+from tests.support.tws import protocol as wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -138,17 +140,75 @@ async def test_the_stale_feed_watchdog_keeps_the_daemon_s_clock(tmp_path: Path) 
             QS_IBKR__STALE_GRACE_S="30",
         )
         async with live_daemon(gateway, settings, start=START) as daemon:
+            session = daemon.session
+
+            async def checked_at(when: datetime) -> None:
+                checks = session.feed_checks
+                await daemon.clock.set(when)
+                await daemon.wait_for(lambda: session.feed_checks > checks, f"a check at {when}")
+
             t = await daemon.push(["5000"] * 3, at=START)
             subscriptions = _sent(gateway, REQ_REAL_TIME_BARS)
-            await daemon.clock.set(t + timedelta(seconds=20))
-            assert daemon.session.stale_alerts == 0  # within the grace
-            await daemon.clock.set(t + timedelta(seconds=60))
-            await daemon.wait_for(lambda: daemon.session.stale_alerts == 1, "the stale alert")
+            await checked_at(t + timedelta(seconds=25))
+            assert session.stale_alerts == 0  # within the grace
+            await checked_at(t + timedelta(seconds=60))
+            await daemon.wait_for(lambda: session.stale_alerts == 1, "the stale alert")
             await daemon.wait_for(
                 lambda: _sent(gateway, REQ_REAL_TIME_BARS) > subscriptions, "a resubscribe"
             )
             # Bars again: the feed is fresh, no second alert.
-            await daemon.push(["5001"], at=t + timedelta(seconds=60))
-            await daemon.clock.set(t + timedelta(seconds=75))
-            assert daemon.session.stale_alerts == 1
+            await daemon.push(["5001"], at=t + timedelta(seconds=65))
+            await checked_at(t + timedelta(seconds=90))
+            assert session.stale_alerts == 1
             await daemon.stop()
+
+
+async def test_two_recoveries_at_once_leave_one_subscription_and_lose_nothing() -> None:
+    """1101 and a farm's "OK" arrive together: each asks for a recovery."""
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        t = await bot.push(["5000", "5001"], at=START)
+        feed = _feed(bot)
+        await asyncio.gather(feed.recover(), feed.recover())
+        await bot.wait_for(lambda: len(gateway.realtime_subscriptions) == 1, "one subscription")
+        await bot.push(["5002", "5003"], at=t)
+        assert len(gateway.realtime_subscriptions) == 1
+        assert [b.close for b in bot.seen.bars] == [5000.0, 5001.0, 5002.0, 5003.0]
+
+
+async def test_two_reconnects_in_a_row_keep_the_stream() -> None:
+    """After a reconnect the old subscription died with its link (its request id may be the new
+    one's): it is forgotten, not cancelled."""
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        t = await bot.push(["5000"], at=START)
+        for n in (1, 2):
+            await gateway.disconnect_clients()
+            await bot.wait_for(lambda n=n: bot.session.reconnects == n, f"reconnect {n}")
+            await bot.wait_for(lambda: len(gateway.realtime_subscriptions) == 1, "the stream")
+        t = await bot.push(["5001", "5002"], at=t)
+        assert [b.close for b in bot.seen.bars] == [5000.0, 5001.0, 5002.0]
+
+
+async def test_a_refused_history_request_holds_bars_no_longer_than_the_hold_limit() -> None:
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        t = await bot.push(["5000"], at=START)
+        gateway.faults.unanswered[REQ_HISTORICAL_DATA] = lambda fields: True
+        gateway.add_history(bot.con_id, [_flat(t, "5001")])
+        await bot.push(["5002"], at=t + STEP, streamed=False)
+        feed = _feed(bot)
+        await bot.wait_for(lambda: _sent(gateway, REQ_HISTORICAL_DATA) >= 1, "the request")
+        [(_, fields)] = [m for m in gateway.received if m[0] == REQ_HISTORICAL_DATA]
+        req_id = wire.parse_historical_data_request(fields).req_id
+        await gateway.send_error(
+            162,
+            "Historical Market Data Service error message:Historical data request pacing violation",
+            req_id=req_id,
+        )
+        await bot.wait_for(lambda: not feed.filling, "the refused fill")
+        assert [b.close for b in bot.seen.bars] == [5000.0]  # not an answer: still held
+        # IB's history stays out of reach; the real-time bars go on after HOLD_LIMIT_S.
+        held = HOLD_LIMIT_S // 5 - 1
+        t = await bot.push(["5003"] * held, at=t + 2 * STEP, streamed=False)
+        assert [b.close for b in bot.seen.bars] == [5000.0]
+        await bot.push(["5004"], at=t)
+        assert [b.close for b in bot.seen.bars] == [5000.0, 5002.0] + [5003.0] * held + [5004.0]
+        assert feed.bars_unfilled == 1
