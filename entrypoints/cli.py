@@ -4,8 +4,9 @@ Exit codes: 0 success; 2 invalid command line or configuration (including a malf
 an output file that cannot be written, and a journal store whose schema is missing or out of date);
 3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
 window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
-or client id, a timeout, no contract or bars); 1 anything unexpected (a bug: the traceback is
-shown). Expected failures print one clear message and no traceback.
+or client id, a timeout, no contract or bars); 1 anything unexpected (a bug: one line, and the
+traceback in the log file, or in a file of its own named on that line). No failure shows a
+traceback.
 """
 
 from __future__ import annotations
@@ -204,6 +205,38 @@ def _speed(text: str) -> float | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except Exception as exc:  # the last resort: a bug, said in one line, its traceback kept
+        return _unexpected(exc, args.command)
+
+
+def _unexpected(exc: Exception, command: str) -> int:
+    """An error no path expected: one line on standard error, the traceback in the log file (or,
+    for the commands that keep none, a file of its own); exit 1."""
+    import tempfile
+    import traceback
+
+    from entrypoints import logs
+
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(what) > 300:
+        what = what[:297] + "..."
+    where = logs.record_in_file(f"{command}: unexpected error: {what}", exc)
+    if where is None:
+        try:
+            fd, name = tempfile.mkstemp(prefix="quant-scalper-error-", suffix=".txt")
+            with open(fd, "w", encoding="utf-8") as handle:
+                traceback.print_exception(exc, file=handle)
+            where = Path(name)
+        except OSError:
+            where = None
+    kept = f"; the traceback is in {where}" if where is not None else ""
+    print(f"error: unexpected error (a bug, please report it): {what}{kept}", file=sys.stderr)
+    return EXIT_BUG
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.command == "version":
         print(f"quant-scalper {_version()}")
         return EXIT_OK

@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -41,7 +42,10 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as EnvSourceError
 from pydantic_settings.sources.utils import parse_env_vars
 
+from domain.bracket import stop_distance_ticks, target_distance_ticks
 from domain.commands import AlertKind
+from domain.errors import DomainError
+from domain.values import MES
 
 __all__ = [
     "ENV_PREFIX",
@@ -67,6 +71,14 @@ ENV_NESTED_DELIMITER: Final = "__"
 REDACTED: Final = "**********"
 
 Role = Literal["viewer", "operator"]
+
+MAX_MINUTES: Final = 7 * 24 * 60
+"""The longest pause, close margin or heartbeat a setting may ask for: a week (larger values would
+overflow the engine's date arithmetic at start, or mean the rule is off: use null for that)."""
+MAX_HOURS: Final = Decimal(7 * 24)
+"""The longest position a setting may allow: a week."""
+MAX_LOOKBACK: Final = 100_000
+"""The longest z-score window: the engine keeps it in memory."""
 
 _SECTION = ConfigDict(extra="forbid", frozen=True)
 _CROSS_FIELD: Final = "cross_field"
@@ -134,6 +146,19 @@ def _cross_field_error(field: str, message: str) -> PydanticCustomError:
     )
 
 
+_SKIP_CROSS_CHECKS: Final = "skip_cross_checks"
+
+
+def _run_cross_checks(section: BaseModel, info: ValidationInfo) -> None:
+    """A section's model validator: the first of its cross-field checks that fails is raised
+    (``load_settings`` runs them all itself, with this skipped, to report every one)."""
+    if isinstance(info.context, dict) and info.context.get(_SKIP_CROSS_CHECKS):
+        return
+    for cross in _CROSS_CHECKS:
+        if isinstance(section, cross.model) and (problem := cross.check(section)) is not None:
+            raise _cross_field_error(*problem)
+
+
 # ------------------------------------------------------------------ sections
 
 
@@ -143,7 +168,9 @@ class StrategySettings(BaseModel):
     model_config = _SECTION
 
     bar_minutes: BarMinutes = Field(5, description="Bar length in minutes; must divide 60.")
-    lookback_period: int = Field(20, ge=2, description="Closes in the rolling mean and std.")
+    lookback_period: int = Field(
+        20, ge=2, le=MAX_LOOKBACK, description="Closes in the rolling mean and std."
+    )
     z_threshold_entry: Decimal = Field(
         Decimal("2.0"), gt=0, description="Enter when |z| reaches this (long below, short above)."
     )
@@ -153,9 +180,8 @@ class StrategySettings(BaseModel):
     min_volume: int = Field(0, ge=0, description="No entry on a bar with less volume than this.")
 
     @model_validator(mode="after")
-    def _exit_below_entry(self) -> Self:
-        if (problem := _check_exit_below_entry(self)) is not None:
-            raise _cross_field_error(*problem)
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
         return self
 
 
@@ -177,11 +203,18 @@ class RiskSettings(BaseModel):
     max_consecutive_losses: int | None = Field(
         3, ge=1, description="Pause entries after this many losing trades in a row."
     )
-    pause_minutes: int = Field(30, ge=1, description="Length of the losing-streak pause.")
+    pause_minutes: int = Field(
+        30, ge=1, le=MAX_MINUTES, description="Length of the losing-streak pause."
+    )
     max_trades_per_day: int | None = Field(50, ge=1, description="Entries allowed per session.")
     max_position_duration_hours: Decimal | None = Field(
-        Decimal(4), gt=0, description="Close a position older than this."
+        Decimal(4), gt=0, le=MAX_HOURS, description="Close a position older than this."
     )
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
+        return self
 
 
 class ExecutionSettings(BaseModel):
@@ -207,10 +240,13 @@ class SessionSettings(BaseModel):
         "cme_globex_equity", description="Session table; 'none' applies no session rules."
     )
     no_entry_minutes_before_close: int = Field(
-        15, ge=0, description="No entries this close to a halt or close."
+        15, ge=0, le=MAX_MINUTES, description="No entries this close to a halt or close."
     )
     flatten_minutes_before_close: int | None = Field(
-        5, ge=0, description="Flatten this long before a halt or close; null never flattens."
+        5,
+        ge=0,
+        le=MAX_MINUTES,
+        description="Flatten this long before a halt or close; null never flattens.",
     )
     no_entry_in_roll_week: bool = Field(
         True,
@@ -219,9 +255,8 @@ class SessionSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _flatten_within_no_entry(self) -> Self:
-        if (problem := _check_flatten_within_no_entry(self)) is not None:
-            raise _cross_field_error(*problem)
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
         return self
 
 
@@ -373,9 +408,8 @@ class TelegramSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _token_when_enabled(self) -> Self:
-        if (problem := _check_token_when_enabled(self)) is not None:
-            raise _cross_field_error(*problem)
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
         return self
 
 
@@ -455,6 +489,7 @@ class LoggingSettings(BaseModel):
     heartbeat_minutes: int | None = Field(
         None,
         ge=0,
+        le=MAX_MINUTES,
         description="The daemon's console says it is alive this often (market time); null: once "
         "per strategy bar; 0: never.",
     )
@@ -486,6 +521,38 @@ def _check_flatten_within_no_entry(s: SessionSettings) -> tuple[str, str] | None
     return None
 
 
+def _check_stop_at_least_one_tick(r: RiskSettings) -> tuple[str, str] | None:
+    # The engine's own rule (domain.bracket), so config and run can never disagree.
+    if r.stop_loss_dollars is None:
+        return None
+    try:
+        stop_distance_ticks(MES, r.stop_loss_dollars, r.max_position_size)
+    except DomainError:
+        need = MES.tick_value * r.max_position_size
+        return (
+            "stop_loss_dollars",
+            f"must be at least one tick for the whole position ({MES.tick_value} x "
+            f"risk.max_position_size {r.max_position_size} = {need}), got {r.stop_loss_dollars}: "
+            "lower max_position_size or raise the stop",
+        )
+    return None
+
+
+def _check_target_at_least_one_tick(r: RiskSettings) -> tuple[str, str] | None:
+    if r.take_profit_dollars is None:
+        return None
+    try:
+        target_distance_ticks(MES, r.take_profit_dollars, r.max_position_size)
+    except DomainError:
+        need = MES.tick_value * r.max_position_size / 2
+        return (
+            "take_profit_dollars",
+            f"must round to at least one tick for the whole position (at least {need} with "
+            f"risk.max_position_size {r.max_position_size}), got {r.take_profit_dollars}",
+        )
+    return None
+
+
 def _check_token_when_enabled(s: TelegramSettings) -> tuple[str, str] | None:
     if s.enabled and s.token is None:
         return ("token", "required when telegram.enabled is true")
@@ -512,6 +579,18 @@ _CROSS_CHECKS: Final = (
         ("no_entry_minutes_before_close", "flatten_minutes_before_close"),
         SessionSettings,
         _check_flatten_within_no_entry,
+    ),
+    _CrossCheck(
+        "risk",
+        ("max_position_size", "stop_loss_dollars"),
+        RiskSettings,
+        _check_stop_at_least_one_tick,
+    ),
+    _CrossCheck(
+        "risk",
+        ("max_position_size", "take_profit_dollars"),
+        RiskSettings,
+        _check_target_at_least_one_tick,
     ),
     _CrossCheck("telegram", ("enabled", "token"), TelegramSettings, _check_token_when_enabled),
 )
@@ -886,14 +965,15 @@ def _cross_field_problems(
             continue
         inputs = {key: raw[key] for key in cross.inputs if key in raw}
         try:
-            # Only the check's inputs, the rest defaulted; pydantic then runs the model validator.
-            cross.model.model_validate(inputs)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                if error["type"] == _CROSS_FIELD:
-                    ctx = error.get("ctx", {})
-                    loc = (cross.section, ctx["field"])
-                    problems.append(f"{_dotted(loc)}: {ctx['message']}{_from_env(loc, env_origin)}")
+            # Only the check's inputs, the rest defaulted, without the section's model validator:
+            # each check runs here on its own, so a section with two problems shows both.
+            section = cross.model.model_validate(inputs, context={_SKIP_CROSS_CHECKS: True})
+        except ValidationError:
+            continue  # an input invalid on its own: reported by the first pass
+        problem = cross.check(section)
+        if problem is not None:
+            loc = (cross.section, problem[0])
+            problems.append(f"{_dotted(loc)}: {problem[1]}{_from_env(loc, env_origin)}")
     return problems
 
 
