@@ -323,6 +323,7 @@ class _LiveDaemon:
             bar_seconds=settings.strategy.bar_minutes * 60,
             count=window,
             calendar=calendar,
+            gate=self.market_data.gate,
         )
         source = "IB's history"
         if len(closes) < window and resume is not None and len(resume.closes) > len(closes):

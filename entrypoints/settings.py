@@ -271,6 +271,30 @@ class InstrumentSettings(BaseModel):
     expiry: Expiry = Field(
         "auto", description="'auto' (front month by the roll rule) or a quarterly YYYYMM."
     )
+    min_price: Decimal = Field(
+        Decimal(100),
+        gt=0,
+        allow_inf_nan=False,
+        description="A bar with a price below this is refused (price_range).",
+    )
+    max_price: Decimal = Field(
+        Decimal(30000),
+        gt=0,
+        allow_inf_nan=False,
+        description="A bar with a price above this is refused (price_range).",
+    )
+    max_jump_ticks: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="A bar this many ticks or more beyond the last accepted close is refused "
+        "(price_jump); three such bars in a row that agree are taken as the market's new level.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
+        return self
 
 
 class IbkrSettings(BaseModel):
@@ -553,6 +577,15 @@ def _check_target_at_least_one_tick(r: RiskSettings) -> tuple[str, str] | None:
     return None
 
 
+def _check_price_range(s: InstrumentSettings) -> tuple[str, str] | None:
+    if s.max_price <= s.min_price:
+        return (
+            "max_price",
+            f"must be above instrument.min_price ({s.min_price}), got {s.max_price}",
+        )
+    return None
+
+
 def _check_token_when_enabled(s: TelegramSettings) -> tuple[str, str] | None:
     if s.enabled and s.token is None:
         return ("token", "required when telegram.enabled is true")
@@ -592,6 +625,7 @@ _CROSS_CHECKS: Final = (
         RiskSettings,
         _check_target_at_least_one_tick,
     ),
+    _CrossCheck("instrument", ("min_price", "max_price"), InstrumentSettings, _check_price_range),
     _CrossCheck("telegram", ("enabled", "token"), TelegramSettings, _check_token_when_enabled),
 )
 

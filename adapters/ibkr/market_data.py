@@ -4,7 +4,10 @@ Bars go out oldest first, each exactly once: a bar no newer than the last one se
 repeats bars after a resubscribe). After IB reports that data was lost (1101) or the feed went
 stale, :meth:`IbkrMarketData.recover` resubscribes and fills the gap from historical 5-second bars
 before any newer real-time bar goes out, so the aggregator sees one unbroken, ordered series: the
-bars IB really had, and nothing it did not.
+bars IB really had, and nothing it did not. A bar the :class:`BarGate` refuses (a price outside the
+sanity band, a start in the future beyond a small clock skew) is counted and logged, and goes nowhere:
+it never becomes the last bar sent either, so a bar stamped in the future cannot make the real ones
+after it look like duplicates.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ib_async import Contract, RealTimeBarList
 
 from adapters.ibkr.client import IbClient
 from adapters.ibkr.mapping import MappingError, bar_from_historical, bar_from_realtime
+from application.bar_gate import BarGate
 from application.ports import Clock
 from domain.bar import Bar
 
@@ -31,9 +35,10 @@ MAX_BACKFILL_S = 3600
 class IbkrMarketData:
     """Real-time bars for one contract at a time, as a stream of one-bar batches."""
 
-    def __init__(self, *, client: IbClient, clock: Clock) -> None:
+    def __init__(self, *, client: IbClient, clock: Clock, gate: BarGate | None = None) -> None:
         self._client = client
         self._clock = clock
+        self.gate = gate if gate is not None else BarGate(None)
         self._queue: asyncio.Queue[Sequence[Bar] | None] = asyncio.Queue()
         self._contract: Contract | None = None
         self._subscription: RealTimeBarList | None = None
@@ -159,6 +164,12 @@ class IbkrMarketData:
     def _emit(self, bar: Bar) -> None:
         if self._last_epoch is not None and bar.epoch <= self._last_epoch:
             self.duplicates_dropped += 1
+            return
+        reason = self.gate.refusal(bar, int(self._clock.now().timestamp()))
+        if reason is not None:
+            count = self.gate.refused[reason]
+            if count <= 10 or count % 1000 == 0:  # a broken feed must not flood the log
+                log.warning("bar refused (%s, %d so far): %r", reason, count, bar)
             return
         self._last_epoch = bar.epoch
         self._queue.put_nowait((bar,))

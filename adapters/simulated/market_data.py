@@ -10,8 +10,9 @@ Two kinds of bad input, treated differently:
   or off a whole second, an empty field) stops the read with :class:`BarFileError` naming the file and
   the line: the file is not what it claims to be, and guessing would lose data silently;
 * a well-formed row with impossible **values** (NaN, infinite, zero or negative price, inconsistent
-  OHLC, negative volume, a price off the instrument's tick grid) is refused and counted by reason, with
-  the first few line numbers kept as examples; the rest of the file is used.
+  OHLC, negative volume, a price off the instrument's tick grid, a price outside the sanity band of
+  :mod:`domain.price_band`) is refused and counted by reason, with the first few line numbers kept as
+  examples; the rest of the file is used.
 
 Parsing runs in pyarrow's C++ CSV reader; only when it fails does a line-by-line pass run to find and
 explain the first malformed line.
@@ -34,8 +35,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from application.bar_columns import BarColumns
+from application.bar_columns import BarColumns, next_true
 from domain.bar import Bar
+from domain.price_band import (
+    PRICE_JUMP,
+    PRICE_RANGE,
+    SEED_BARS,
+    PriceBand,
+    PriceGuard,
+    seed_reference,
+)
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -122,6 +131,7 @@ def read_bar_file(
     *,
     tick_size: Decimal | None = None,
     bar_seconds: int | None = None,
+    band: PriceBand | None = None,
 ) -> BarSeries:
     """Read a CSV or Parquet bar file (see the module docstring for what is refused and why).
 
@@ -139,7 +149,7 @@ def read_bar_file(
         first_line = 2
     else:
         raise BarFileError(path, f"unknown bar file type {suffix!r} (expected .csv or .parquet)")
-    return _validate(path, table, first_line, tick_size, bar_seconds)
+    return _validate(path, table, first_line, tick_size, bar_seconds, band)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -256,6 +266,7 @@ def _validate(
     first_line: int | None,
     tick_size: Decimal | None,
     bar_seconds: int | None,
+    band: PriceBand | None = None,
 ) -> BarSeries:
     n = table.num_rows
     ts_column = table.column("ts")
@@ -307,6 +318,19 @@ def _validate(
                 _line_numbers(path, rows) if first_line is not None else [int(r) for r in rows]
             )
         bad |= new
+    if band is not None:
+        # After the rules above: a row refused for them is never the band's reference.
+        for reason, mask in zip(
+            (PRICE_RANGE, PRICE_JUMP), band_refusals(band, lo, h, c, bad), strict=True
+        ):
+            count = int(mask.sum())
+            if count:
+                refused[reason] = count
+                rows = np.flatnonzero(mask)[:_MAX_EXAMPLES].tolist()
+                refused_lines[reason] = (
+                    _line_numbers(path, rows) if first_line is not None else [int(r) for r in rows]
+                )
+            bad |= mask
     # The bar size is a property of the file, inferred before any row is refused.
     seconds = _bar_seconds(path, epochs[~ts_missing], bar_seconds)
     kept = n - int(bad.sum())
@@ -333,6 +357,48 @@ def _validate(
         refused=refused,
         refused_lines=refused_lines,
     )
+
+
+def band_refusals(
+    band: PriceBand,
+    lows: npt.NDArray[np.float64],
+    highs: npt.NDArray[np.float64],
+    closes: npt.NDArray[np.float64],
+    refused: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Rows outside ``band`` (:mod:`domain.price_band`) among those not ``refused`` already: the
+    ``price_range`` and the ``price_jump`` masks. The same decisions as feeding every row through a
+    :class:`PriceGuard` seeded from the first closes, with the guard consulted only where a row jumps
+    from the one before it or follows a refused one (so a clean file costs a few array operations)."""
+    n = len(closes)
+    with np.errstate(invalid="ignore"):
+        out_of_range = ((lows < band.min_price) | (highs > band.max_price)) & ~refused
+    jump = np.zeros(n, dtype=bool)
+    usable = np.flatnonzero(~(refused | out_of_range))
+    if usable.size == 0:
+        return out_of_range, jump
+    lo, hi, cl = lows[usable], highs[usable], closes[usable]
+    guard = PriceGuard(band, seed_reference(band, cl[:SEED_BARS].tolist()))
+    previous = np.empty_like(cl)
+    previous[0] = guard.reference
+    previous[1:] = cl[:-1]
+    jumps = (hi - previous > band.max_jump) | (previous - lo > band.max_jump)
+    next_jump = next_true(jumps)
+    m = len(cl)
+    refused_here = np.zeros(m, dtype=bool)
+    k = 0
+    synced = True  # the guard's reference is the close of the row before k
+    while k < m:
+        if synced and next_jump[k] > k:
+            k = next_jump[k]  # rows up to here are within the band of the row before each
+            guard.accept(float(cl[k - 1]))
+            continue
+        if guard.check(float(lo[k]), float(hi[k]), float(cl[k])) is not None:
+            refused_here[k] = True
+        synced = guard.reference == float(cl[k])
+        k += 1
+    jump[usable[refused_here]] = True
+    return out_of_range, jump
 
 
 def _line_numbers(path: Path, rows: list[int]) -> list[int]:
