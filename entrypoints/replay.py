@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -44,13 +45,14 @@ class ReplayResult:
 
 
 def load_series(settings: Settings, path: Path, bar_seconds: int | None = None) -> BarSeries:
-    """Read a bar file, refusing rows off the instrument's tick grid or outside its price band (see
-    read_bar_file)."""
+    """Read a bar file, refusing rows off the instrument's tick grid, outside its price band, or
+    stamped after the wall clock's now (see read_bar_file)."""
     return read_bar_file(
         path,
         tick_size=instrument_for(settings).tick_size,
         bar_seconds=bar_seconds,
         band=price_band_for(settings),
+        now_epoch=int(time.time()),
     )
 
 

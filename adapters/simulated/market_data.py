@@ -11,8 +11,9 @@ Two kinds of bad input, treated differently:
   the line: the file is not what it claims to be, and guessing would lose data silently;
 * a well-formed row with impossible **values** (NaN, infinite, zero or negative price, inconsistent
   OHLC, negative volume, a price off the instrument's tick grid, a price outside the sanity band of
-  :mod:`domain.price_band`) is refused and counted by reason, with the first few line numbers kept as
-  examples; the rest of the file is used.
+  :mod:`domain.price_band`, a bar that ends after the wall clock's now: a recording cannot hold the
+  future) is refused and counted by reason, with the first few line numbers kept as examples; the
+  rest of the file is used.
 
 Parsing runs in pyarrow's C++ CSV reader; only when it fails does a line-by-line pass run to find and
 explain the first malformed line.
@@ -36,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from application.bar_columns import BarColumns, next_true
+from application.bar_gate import DEFAULT_MAX_SKEW_S, FUTURE
 from domain.bar import Bar
 from domain.price_band import (
     PRICE_JUMP,
@@ -58,6 +60,7 @@ _ARROW_TYPES = {
     "volume": pa.int64(),
 }
 _NULL_TEXTS = ["nan", "NaN", "NAN"]
+FUTURE_SKEW_S = DEFAULT_MAX_SKEW_S
 
 
 class BarFileError(Exception):
@@ -132,8 +135,12 @@ def read_bar_file(
     tick_size: Decimal | None = None,
     bar_seconds: int | None = None,
     band: PriceBand | None = None,
+    now_epoch: int | None = None,
 ) -> BarSeries:
     """Read a CSV or Parquet bar file (see the module docstring for what is refused and why).
+
+    ``now_epoch``: rows whose bar ends after it (plus :data:`FUTURE_SKEW_S`) are refused as
+    ``future``; None: no such check.
 
     ``bar_seconds`` is the size of the bars in the file; by default it is inferred as the most common
     spacing between consecutive bars.
@@ -149,7 +156,7 @@ def read_bar_file(
         first_line = 2
     else:
         raise BarFileError(path, f"unknown bar file type {suffix!r} (expected .csv or .parquet)")
-    return _validate(path, table, first_line, tick_size, bar_seconds, band)
+    return _validate(path, table, first_line, tick_size, bar_seconds, band, now_epoch)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -267,6 +274,7 @@ def _validate(
     tick_size: Decimal | None,
     bar_seconds: int | None,
     band: PriceBand | None = None,
+    now_epoch: int | None = None,
 ) -> BarSeries:
     n = table.num_rows
     ts_column = table.column("ts")
@@ -297,6 +305,9 @@ def _validate(
         reasons.append(("non_positive_price", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)))
         reasons.append(("ohlc", (lo > o) | (lo > c) | (h < o) | (h < c)))
         reasons.append(("negative_volume", volumes < 0))
+        if now_epoch is not None:
+            # The start alone: a bar size not known yet cannot make a row refused.
+            reasons.append((FUTURE, ~ts_missing & (epochs > now_epoch + FUTURE_SKEW_S)))
         if tick_size is not None:
             step = float(tick_size)
             off = np.zeros(n, dtype=bool)
