@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +61,8 @@ _ARROW_TYPES = {
     "volume": pa.int64(),
 }
 _NULL_TEXTS = ["nan", "NaN", "NAN"]
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_HEADER = 64 * 1024
 FUTURE_SKEW_S = DEFAULT_MAX_SKEW_S
 
 
@@ -145,8 +148,7 @@ def read_bar_file(
     ``bar_seconds`` is the size of the bars in the file; by default it is inferred as the most common
     spacing between consecutive bars.
     """
-    if not path.is_file():
-        raise BarFileError(path, "no such file")
+    _require_readable_file(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         table = _read_parquet(path)
@@ -160,6 +162,43 @@ def read_bar_file(
 
 
 # -- reading ---------------------------------------------------------------------------------
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "is a directory, not a bar file"),
+    (
+        stat.S_ISFIFO,
+        "is a FIFO (named pipe), not a regular file: a bar file is read more than once",
+    ),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+)
+
+
+def _require_readable_file(path: Path) -> None:
+    """A regular file this process can open, else :class:`BarFileError` saying what it is."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BarFileError(path, "no such file") from None
+    except NotADirectoryError:
+        raise BarFileError(path, "no such file (a part of the path is not a directory)") from None
+    except PermissionError:
+        raise BarFileError(
+            path, "permission denied: a directory on the path cannot be searched"
+        ) from None
+    except OSError as exc:
+        raise BarFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    for test, what in _NOT_REGULAR:
+        if test(mode):
+            raise BarFileError(path, what)
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        raise BarFileError(path, "permission denied: this user cannot read the file") from None
+    except OSError as exc:
+        raise BarFileError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def _read_csv(path: Path) -> pa.Table:
@@ -189,10 +228,13 @@ def _read_csv(path: Path) -> pa.Table:
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            first = handle.readline()
+        # utf-8-sig: a byte order mark (as spreadsheet programs write) is not part of the header.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            first = handle.readline(_MAX_HEADER)
     except UnicodeDecodeError:
         raise BarFileError(path, "not a UTF-8 text file", line=1) from None
+    except OSError as exc:
+        raise BarFileError(path, f"cannot read: {exc.strerror or exc}") from None
     if not first.strip():
         raise BarFileError(path, "empty file (expected a header line)", line=1)
     return [name.strip() for name in next(csv.reader([first]))]
@@ -202,18 +244,22 @@ def _diagnose_csv(path: Path, header: list[str]) -> tuple[int | None, str]:
     """Find the first malformed line and say what is wrong with it."""
     index = {name: header.index(name) for name in COLUMNS}
     width = len(header)
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
-        next(reader)
-        for fields in reader:
-            line = reader.line_num
-            if not fields:
-                continue  # blank lines are skipped, as the fast path skips them
-            if len(fields) != width:
-                return line, f"expected {width} fields, found {len(fields)}"
-            problem = _row_problem(fields, index)
-            if problem is not None:
-                return line, problem
+        try:
+            next(reader)
+            for fields in reader:
+                line = reader.line_num
+                if not fields:
+                    continue  # blank lines are skipped, as the fast path skips them
+                if len(fields) != width:
+                    return line, f"expected {width} fields, found {len(fields)}"
+                problem = _row_problem(fields, index)
+                if problem is not None:
+                    return line, problem
+        except csv.Error as exc:
+            # The csv module's own limit on a field (131,072 characters): no bar needs one so long.
+            return reader.line_num, f"not a valid CSV row: {exc}"
     return None, ""
 
 
@@ -238,9 +284,11 @@ def _row_problem(fields: list[str], index: dict[str, int]) -> str | None:
     text = fields[index["volume"]].strip()
     if text not in _NULL_TEXTS:
         try:
-            int(text)
+            volume = int(text)
         except ValueError:
             return f"volume {text!r} is not a whole number"
+        if not _INT64_MIN <= volume <= _INT64_MAX:
+            return f"volume {text} does not fit a 64-bit integer"
     return None
 
 
@@ -416,7 +464,7 @@ def _line_numbers(path: Path, rows: list[int]) -> list[int]:
     """File line numbers of data rows (0-based, blank lines not counted), for refusal examples."""
     wanted = set(rows)
     found: dict[int, int] = {}
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
         next(reader)
         row = -1
