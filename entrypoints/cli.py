@@ -1,10 +1,11 @@
 """The ``quant-scalper`` command line.
 
 Exit codes: 0 success; 2 invalid command line or configuration (including a malformed time or date,
-an output file that cannot be written, and a journal store whose schema is missing or out of date);
+an output file that cannot be written, a journal store whose schema is missing or out of date, a
+logging directory or an SQLite journal that cannot be written);
 3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
 window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
-or client id, a timeout, no contract or bars); 1 anything unexpected (a bug: one line, and the
+or client id, a timeout, no contract or bars, the observability port in use); 1 anything unexpected (a bug: one line, and the
 traceback in the log file, or in a file of its own named on that line). No failure shows a
 traceback.
 """
@@ -248,11 +249,15 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "run":
         from entrypoints import logs
 
-        logs.configure(
-            level=settings.logging.level,
-            fmt=settings.logging.format,
-            directory=settings.logging.dir,
-        )
+        try:
+            logs.configure(
+                level=settings.logging.level,
+                fmt=settings.logging.format,
+                directory=settings.logging.dir,
+            )
+        except OSError as exc:
+            print(f"error: {_log_dir_problem(settings.logging.dir, exc)}", file=sys.stderr)
+            return EXIT_USAGE
     else:
         _configure_logging(settings)
     for warning in settings.warnings():
@@ -271,6 +276,16 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(settings, args)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
+
+
+def _log_dir_problem(directory: Path, exc: OSError) -> str:
+    """Why the daemon cannot keep its log file in ``logging.dir``, in one line."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return f"logging.dir {directory}: a file is in the way (a directory is needed for the logs)"
+    if isinstance(exc, PermissionError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"logging.dir {directory}: not writable by this user{where}"
+    return f"logging.dir {directory}: cannot write the log file: {exc.strerror or exc}"
 
 
 def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | None = None) -> int:

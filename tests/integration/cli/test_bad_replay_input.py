@@ -1,77 +1,36 @@
 """Bad replay input through the installed command: each case is one line on standard error, a
-documented exit code, and no traceback (issue 12 item 6).
-
-Unreadable files: the suite runs as root, whom a chmod 000 file does not stop, so the command is run
-as the unprivileged user ``nobody`` (uid 65534, through util-linux ``setpriv``) on a file really chmod
-000, in a directory that user can search. Run as any other user, the command runs as that user.
+documented exit code, and no traceback (issue 12 item 6). Unreadable files: see
+:mod:`tests.integration.cli.command` (the command runs as ``nobody`` on a real chmod 000 file).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from entrypoints.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE
+from tests.integration.cli.command import nobody_env, shared_directory
+from tests.integration.cli.command import run_command as _cli
 
 pytestmark = pytest.mark.timeout(300)
 
-ROOT = Path(__file__).resolve().parents[3]
-COMMAND = str(Path(sys.executable).parent / "quant-scalper")
 HEADER = "ts,open,high,low,close,volume\n"
 ROWS = "".join(
     f"2025-03-04T15:{minute:02d}:00Z,5000,5000.25,4999.75,5000,10\n" for minute in range(10)
 )
-NOBODY = 65534
-
-
-def _cli(
-    *argv: str, env: dict[str, str] | None = None, as_nobody: bool = False
-) -> tuple[int, list[str]]:
-    """Exit code and the error lines (standard error without warnings and library log lines)."""
-    prefix: list[str] = []
-    if as_nobody and os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot drop privileges to test chmod 000")
-        prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    done = subprocess.run(
-        [*prefix, COMMAND, *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    errors = [
-        line
-        for line in done.stderr.splitlines()
-        if line.startswith("error") or line.startswith("quant-scalper replay: error:")
-    ]
-    return done.returncode, errors
 
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """A directory the unprivileged user can search and write (pytest's tmp_path is root's only)."""
-    path = Path(tempfile.mkdtemp(prefix="qs-input-"))
-    path.chmod(0o777)
-    try:
+    with shared_directory() as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _nobody_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home / "mpl")}
+    return nobody_env(home)
 
 
 def test_a_row_dated_9999_12_31_is_refused_as_from_the_future(tmp_path: Path) -> None:
