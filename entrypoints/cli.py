@@ -5,9 +5,9 @@ an output file that cannot be written, a journal store whose schema is missing o
 logging directory or an SQLite journal that cannot be written);
 3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
 window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
-or client id, a timeout, no contract or bars, the observability port in use); 1 anything unexpected (a bug: one line, and the
-traceback in the log file, or in a file of its own named on that line). No failure shows a
-traceback.
+or client id, a timeout, no contract or bars, the observability port in use); 1 anything unexpected
+(a bug: one line, and the traceback in the log file, or in a file of its own named on that line).
+No failure shows a traceback.
 """
 
 from __future__ import annotations
