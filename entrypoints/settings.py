@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -368,7 +369,16 @@ class DatabaseSettings(BaseModel):
     data_dir: Path = Field(Path("var"), description="Local data: SQLite file, journal spool.")
 
 
-AlertMode = Literal["on", "silent", "off"]
+def _yaml_bool_to_on_off(value: object) -> object:
+    # YAML 1.1 reads an unquoted on/off (and yes/no) as a bool: the user wrote the mode's name.
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return value
+
+
+AlertMode = Annotated[Literal["on", "silent", "off"], BeforeValidator(_yaml_bool_to_on_off)]
 
 
 class TelegramSettings(BaseModel):
@@ -659,6 +669,9 @@ class Settings(BaseSettings):
     zscore: ZScoreSettings = Field(default_factory=ZScoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    _load_warnings: tuple[str, ...] = PrivateAttr(default=())
+    """What load_settings noticed in the environment (QS_ variables that set nothing)."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -678,7 +691,8 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
     def warnings(self) -> list[str]:
-        """One line per safety feature switched off by this configuration."""
+        """One line per safety feature switched off by this configuration, and per ``QS_``
+        environment variable that sets nothing."""
         r, s = self.risk, self.session
         off = [
             (r.stop_loss_dollars, "risk.stop_loss_dollars", "positions carry no stop leg"),
@@ -709,6 +723,7 @@ class Settings(BaseSettings):
                 "session.calendar is none: no session rules "
                 "(CME halts, holidays and early closes are not enforced)"
             )
+        lines.extend(self._load_warnings)
         return lines
 
 
@@ -743,15 +758,18 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
     reported: set[tuple[str, ...]] = set()
 
     tree: dict[str, Any] = {}
+    # Every ${VAR} substituted, with the path it went to: which values came from secrets.
+    used: list[tuple[str, tuple[str | int, ...]]] = []
     if path is not None:
         loaded = _read_yaml(path, problems)
         if loaded is None and problems:
             raise SettingsError(problems, source)
         tree = _sections(loaded, problems)
-        tree = _substitute_tree(tree, (), env, problems, reported)
+        tree = _substitute_tree(tree, (), env, problems, reported, used)
 
     overrides, env_origin = _env_overrides(env, problems, reported)
     merged = _deep_merge(tree, overrides)
+    secrets = _secret_values(env, used, env_origin)
 
     try:
         settings = Settings(**merged)
@@ -763,11 +781,63 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         )
     else:
         if not problems:
+            settings._load_warnings = tuple(_unmatched_env(env, {name for name, _ in used}))
             return settings
     # The cross-field checks again, over the raw data: pydantic skips a section's model validator
     # when any field of the section fails, and we want those problems in this same report.
     problems.extend(_cross_field_problems(merged, env_origin, reported))
-    raise SettingsError(problems, source)
+    raise SettingsError([_mask(problem, secrets) for problem in problems], source)
+
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY", re.I)
+
+
+def _secret_values(
+    env: Mapping[str, str],
+    used: list[tuple[str, tuple[str | int, ...]]],
+    env_origin: Mapping[tuple[str, ...], str],
+) -> set[str]:
+    """The values that came from a secret: a variable substituted into a secret setting anywhere,
+    one whose name says it is secret, or a QS_ override of a secret setting."""
+    names = {name for name, loc in used if _is_secret(loc) or _SECRET_NAME.search(name)}
+    names |= {name for loc, name in env_origin.items() if loc and _is_secret(loc)}
+    return {env[name] for name in names if env.get(name)}
+
+
+def _mask(text: str, secrets: set[str]) -> str:
+    """``text`` with every secret value in it shown as :data:`REDACTED` (longest first, so a secret
+    inside another is not left half shown)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _unmatched_env(env: Mapping[str, str], substituted: set[str]) -> list[str]:
+    """One warning per ``QS_`` variable that sets nothing: not a section (``QS_<SECTION>`` or
+    ``QS_<SECTION>__<KEY>``) and not used as a ``${VAR}`` in the config file."""
+    prefix = ENV_PREFIX.lower()
+    lines = []
+    for name in sorted(env):
+        if not name.lower().startswith(prefix) or name in substituted:
+            continue
+        parts = name[len(prefix) :].lower().split(ENV_NESTED_DELIMITER)
+        if parts[0] in Settings.model_fields:
+            continue  # a section: its keys are checked (an unknown one is an error)
+        lines.append(
+            f"environment variable {name} matches no setting and is ignored{_env_hint(name)}"
+        )
+    return lines
+
+
+def _env_hint(name: str) -> str:
+    rest = name[len(ENV_PREFIX) :].lower()
+    for section in Settings.model_fields:
+        if rest.startswith(section + "_") and not rest.startswith(section + ENV_NESTED_DELIMITER):
+            key = rest[len(section) + 1 :]
+            if key in _keys_at((section,)):
+                suggestion = f"{ENV_PREFIX}{section}{ENV_NESTED_DELIMITER}{key}".upper()
+                return f" (did you mean {suggestion}? a section and its key are joined by '__')"
+    return f" (settings are {ENV_PREFIX}<SECTION>{ENV_NESTED_DELIMITER}<KEY>)"
 
 
 def _under(loc: tuple[str | int, ...], paths: set[tuple[str, ...]]) -> bool:
@@ -775,8 +845,24 @@ def _under(loc: tuple[str | int, ...], paths: set[tuple[str, ...]]) -> bool:
     return any(parts[: len(path)] == path for path in paths)
 
 
+class _AliasRefused(yaml.MarkedYAMLError):  # type: ignore[misc]
+    """A YAML alias in the config: refused, since one can refer to itself (endless recursion) or
+    fan out exponentially ("billion laughs"), and a config needs neither."""
+
+
 class _ConfigLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that keeps floats as the exact decimals written (2.1 is Decimal("2.1"))."""
+    """SafeLoader that keeps floats as the exact decimals written (2.1 is Decimal("2.1")) and
+    refuses aliases (``*name``) before they are expanded."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(
+                problem=f"YAML aliases (*{event.anchor}) are not allowed in the configuration: "
+                "write the value out",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
     def construct_exact_decimal(self, node: yaml.ScalarNode) -> Decimal:
         text = str(self.construct_scalar(node)).replace("_", "")
@@ -806,6 +892,10 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
             return None  # an empty file
         _report_duplicate_keys(node, (), problems, set())
         return loader.construct_document(node)
+    except _AliasRefused as exc:
+        mark = exc.problem_mark
+        problems.append(f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}")
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -876,12 +966,20 @@ def _substitute_tree(
     env: Mapping[str, str],
     problems: list[str],
     reported: set[tuple[str, ...]],
+    used: list[tuple[str, tuple[str | int, ...]]],
 ) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string value; ``$$`` is a ``$``."""
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string value; ``$$`` is a ``$``. Each
+    variable substituted is added to ``used`` with the path it went to."""
     if isinstance(node, dict):
-        return {k: _substitute_tree(v, (*loc, k), env, problems, reported) for k, v in node.items()}
+        return {
+            k: _substitute_tree(v, (*loc, k), env, problems, reported, used)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_substitute_tree(v, (*loc, i), env, problems, reported) for i, v in enumerate(node)]
+        return [
+            _substitute_tree(v, (*loc, i), env, problems, reported, used)
+            for i, v in enumerate(node)
+        ]
     if not isinstance(node, str) or "$" not in node:
         return node
     path = _dotted(loc)
@@ -902,6 +1000,7 @@ def _substitute_tree(
             report(f"malformed substitution {whole!r}: expected ${{NAME}} or ${{NAME:-default}}")
             return whole
         value = env.get(name)
+        used.append((name, loc))
         if has_default:
             return value if value else default  # like the shell: unset or empty takes the default
         if value is None:
