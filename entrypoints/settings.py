@@ -122,7 +122,15 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
+def _at_least_a_second(hours: Decimal) -> Decimal:
+    # The engine keeps the limit as a timedelta: one that rounds to nothing is refused at start.
+    if hours * 3600 < 1:
+        raise ValueError(f"must be at least one second (0.0003 hours), got {hours}")
+    return hours
+
+
 BarMinutes = Annotated[int, AfterValidator(_divides_sixty)]
+PositionHours = Annotated[Decimal, AfterValidator(_at_least_a_second)]
 Expiry = Annotated[str, BeforeValidator(_int_to_str), AfterValidator(_expiry)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
 OptionalText = Annotated[str | None, BeforeValidator(_empty_to_none)]
@@ -208,7 +216,7 @@ class RiskSettings(BaseModel):
         30, ge=1, le=MAX_MINUTES, description="Length of the losing-streak pause."
     )
     max_trades_per_day: int | None = Field(50, ge=1, description="Entries allowed per session.")
-    max_position_duration_hours: Decimal | None = Field(
+    max_position_duration_hours: PositionHours | None = Field(
         Decimal(4), gt=0, le=MAX_HOURS, description="Close a position older than this."
     )
 

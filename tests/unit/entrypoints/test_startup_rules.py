@@ -53,6 +53,7 @@ def test_a_stop_under_one_tick_value_and_a_target_under_half_a_tick_are_both_nam
     [
         ("risk:\n  pause_minutes: 100000000000000\n", "risk.pause_minutes"),
         ("risk:\n  max_position_duration_hours: 1e300\n", "risk.max_position_duration_hours"),
+        ("risk:\n  max_position_duration_hours: 1e-10\n", "risk.max_position_duration_hours"),
         ("session:\n  no_entry_minutes_before_close: 99999999999\n", "session.no_entry_minutes"),
         ("strategy:\n  lookback_period: 10000000000000\n", "strategy.lookback_period"),
     ],
