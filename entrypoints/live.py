@@ -328,6 +328,9 @@ class _LiveDaemon:
         source = "IB's history"
         if len(closes) < window and resume is not None and len(resume.closes) > len(closes):
             closes, source = list(resume.closes), "the last checkpoint"
+        # No history: the price band's reference comes from the checkpoint's closes, so the first
+        # live bar is checked too rather than taken as the reference whatever its price.
+        self.market_data.gate.seed(closes)
         self.zscore.refill(closes)
         log.info("z-score warm-up: %d of %d closes from %s", len(closes), window, source)
 
