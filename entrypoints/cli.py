@@ -33,6 +33,7 @@ EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
 
 _DEFAULT_SPEED = -1.0  # --speed not given: daemon.speed from the config
 
@@ -208,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _main(args)
+    except KeyboardInterrupt:  # Ctrl-C before the daemon's own signal handling is in place
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the last resort: a bug, said in one line, its traceback kept
         return _unexpected(exc, args.command)
 

@@ -160,9 +160,17 @@ class TelegramSide:
         setup_application(app, dispatcher, bot=self._bot)
         self._webhook = web.AppRunner(app, access_log=None)
         await self._webhook.setup()
-        await web.TCPSite(
-            self._webhook, self._settings.webhook_listen, self._settings.webhook_port
-        ).start()
+        listen, port = self._settings.webhook_listen, self._settings.webhook_port
+        try:
+            await web.TCPSite(self._webhook, listen, port).start()
+        except OSError as exc:  # never let it pass for a database error (issue 12 item 7)
+            runner, self._webhook = self._webhook, None  # no webhook was set: none to delete
+            await runner.cleanup()
+            raise StartupError(
+                f"telegram.webhook_port {port}: cannot listen on {listen}:{port}: "
+                f"{exc.strerror or exc}",
+                EXIT_UNAVAILABLE,
+            ) from None
         await self._bot.set_webhook(url, secret_token=token)
 
     async def close(self, timeout: float = 5.0) -> None:

@@ -80,3 +80,24 @@ def test_an_observability_port_in_use_is_not_called_a_database_error(tmp_path: P
         f"error: observability.port {port}: cannot serve /healthz on 127.0.0.1:{port}: the port "
         "is in use (another daemon, or another program)"
     ]
+
+
+def test_a_telegram_webhook_port_in_use_is_not_called_a_database_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(
+            tmp_path,
+            QS_TELEGRAM__ENABLED="true",
+            QS_TELEGRAM__TOKEN="123456:not-a-real-token",
+            QS_TELEGRAM__WEBHOOK_URL="https://bot.example.invalid/hook",
+            QS_TELEGRAM__WEBHOOK_PORT=str(port),
+        )
+        code, errors = run_command(*RUN, env=env)
+    assert code == EXIT_UNAVAILABLE
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        f"error: telegram.webhook_port {port}: cannot listen on 127.0.0.1:{port}: "
+    )
+    assert "database" not in errors[0]

@@ -139,3 +139,14 @@ def test_an_unexpected_error_in_another_command_keeps_its_traceback_in_a_file(
         assert "ZeroDivisionError: oops" in kept.read_text()
     finally:
         kept.unlink()
+
+
+def test_ctrl_c_before_the_daemon_handles_signals_is_one_word_and_exit_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_replay", interrupted)
+    assert main(["replay", "whatever.csv"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
