@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from application.bar_gate import DEFAULT_MAX_SKEW_S
 from application.ports import BrokerSnapshot, Clock, Journal
 from application.queries import JournalReader
 from application.services import BrokerError, TradingService
@@ -163,10 +164,14 @@ class OperatorConsole:
         status = self._service.status()
         connected = self._health.connected()
         last = self._health.last_bar_end()
-        age = None if last is None else max(0.0, (self._clock.now() - last).total_seconds())
+        # Not clamped: a last bar that ends in the future (a bad stamp, a skewed clock) is shown
+        # as the negative age it is, and named as a problem.
+        age = None if last is None else (self._clock.now() - last).total_seconds()
         problems: list[str] = []
         if not connected:
             problems.append("broker link down")
+        if age is not None and age < -DEFAULT_MAX_SKEW_S:
+            problems.append(f"last bar ends {-age:.0f} s in the future (clock skew or a bad stamp)")
         if age is not None and age > self._stale_after and self._expect_bars():
             problems.append(f"last bar {age:.0f} s ago")
         # Every lasting reason entries are refused (a gate, the pause, the breaker, a reconcile,

@@ -1,11 +1,13 @@
 """The ``quant-scalper`` command line.
 
 Exit codes: 0 success; 2 invalid command line or configuration (including a malformed time or date,
-an output file that cannot be written, and a journal store whose schema is missing or out of date);
+an output file that cannot be written, a journal store whose schema is missing or out of date, a
+logging directory or an SQLite journal that cannot be written);
 3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
 window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
-or client id, a timeout, no contract or bars); 1 anything unexpected (a bug: the traceback is
-shown). Expected failures print one clear message and no traceback.
+or client id, a timeout, no contract or bars, the observability port in use); 1 anything unexpected
+(a bug: one line, and the traceback in the log file, or in a file of its own named on that line).
+No failure shows a traceback.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
 
 _DEFAULT_SPEED = -1.0  # --speed not given: daemon.speed from the config
 
@@ -204,6 +207,41 @@ def _speed(text: str) -> float | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:  # Ctrl-C before the daemon's own signal handling is in place
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last resort: a bug, said in one line, its traceback kept
+        return _unexpected(exc, args.command)
+
+
+def _unexpected(exc: Exception, command: str) -> int:
+    """An error no path expected: one line on standard error, the traceback in the log file (or,
+    for the commands that keep none, a file of its own); exit 1."""
+    import tempfile
+    import traceback
+
+    from entrypoints import logs
+
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(what) > 300:
+        what = what[:297] + "..."
+    where = logs.record_in_file(f"{command}: unexpected error: {what}", exc)
+    if where is None:
+        try:
+            fd, name = tempfile.mkstemp(prefix="quant-scalper-error-", suffix=".txt")
+            with open(fd, "w", encoding="utf-8") as handle:
+                traceback.print_exception(exc, file=handle)
+            where = Path(name)
+        except OSError:
+            where = None
+    kept = f"; the traceback is in {where}" if where is not None else ""
+    print(f"error: unexpected error (a bug, please report it): {what}{kept}", file=sys.stderr)
+    return EXIT_BUG
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.command == "version":
         print(f"quant-scalper {_version()}")
         return EXIT_OK
@@ -215,11 +253,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from entrypoints import logs
 
-        logs.configure(
-            level=settings.logging.level,
-            fmt=settings.logging.format,
-            directory=settings.logging.dir,
-        )
+        try:
+            logs.configure(
+                level=settings.logging.level,
+                fmt=settings.logging.format,
+                directory=settings.logging.dir,
+            )
+        except OSError as exc:
+            print(f"error: {_log_dir_problem(settings.logging.dir, exc)}", file=sys.stderr)
+            return EXIT_USAGE
     else:
         _configure_logging(settings)
     for warning in settings.warnings():
@@ -238,6 +280,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(settings, args)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
+
+
+def _log_dir_problem(directory: Path, exc: OSError) -> str:
+    """Why the daemon cannot keep its log file in ``logging.dir``, in one line."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return f"logging.dir {directory}: a file is in the way (a directory is needed for the logs)"
+    if isinstance(exc, PermissionError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"logging.dir {directory}: not writable by this user{where}"
+    return f"logging.dir {directory}: cannot write the log file: {exc.strerror or exc}"
 
 
 def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | None = None) -> int:

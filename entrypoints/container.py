@@ -36,12 +36,14 @@ from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
+from application.bar_gate import BarGate
 from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
 from application.services import Checkpoint, EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
 from domain.circuit_breaker import RiskLimits
 from domain.engine import Engine, EngineConfig, SessionRules, StrategyParams
+from domain.price_band import PriceBand
 from domain.values import MES, Instrument
 from domain.zscore import Threshold
 from entrypoints.settings import Settings
@@ -70,6 +72,16 @@ def instrument_for(settings: Settings) -> Instrument:
     if symbol != MES.symbol:  # pragma: no cover - the settings literal admits only MES
         raise ValueError(f"unsupported instrument {symbol}")
     return MES
+
+
+def price_band_for(settings: Settings) -> PriceBand:
+    """The price sanity band of the instrument's settings (domain.price_band)."""
+    instrument = settings.instrument
+    return PriceBand(
+        min_price=float(instrument.min_price),
+        max_price=float(instrument.max_price),
+        max_jump=float(instrument_for(settings).tick_size * instrument.max_jump_ticks),
+    )
 
 
 def engine_config(settings: Settings, calendar: SessionCalendar) -> EngineConfig:
@@ -122,6 +134,7 @@ def _make_zscore(factory: ZScoreEngineFactory, window: int) -> ZScoreEngine:
 class Core(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     instrument = providers.Callable(instrument_for, settings)
+    price_band = providers.Callable(price_band_for, settings)
     calendar = providers.Singleton(build_calendar, settings.provided.session.calendar)
     zscore_factory = providers.Callable(zscore_factory, settings.provided.zscore.engine)
 
@@ -187,8 +200,9 @@ class LiveAdapters(containers.DeclarativeContainer):
         request_timeout_s=core.settings.provided.ibkr.request_timeout_s,
         limiter=limiter,
     )
+    bar_gate = providers.Singleton(BarGate, core.price_band)
     market_data = providers.Singleton(
-        IbkrMarketData, client=ibkr_client, clock=clock, calendar=core.calendar
+        IbkrMarketData, client=ibkr_client, clock=clock, calendar=core.calendar, gate=bar_gate
     )
     broker = providers.Singleton(
         IbkrBroker,

@@ -323,10 +323,14 @@ class _LiveDaemon:
             bar_seconds=settings.strategy.bar_minutes * 60,
             count=window,
             calendar=calendar,
+            gate=self.market_data.gate,
         )
         source = "IB's history"
         if len(closes) < window and resume is not None and len(resume.closes) > len(closes):
             closes, source = list(resume.closes), "the last checkpoint"
+        # No history: the price band's reference comes from the checkpoint's closes, so the first
+        # live bar is checked too rather than taken as the reference whatever its price.
+        self.market_data.gate.seed(closes)
         self.zscore.refill(closes)
         log.info("z-score warm-up: %d of %d closes from %s", len(closes), window, source)
 

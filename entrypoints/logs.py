@@ -146,3 +146,24 @@ def uninstall() -> None:
     for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(handler)
         handler.close()
+
+
+def record_in_file(message: str, exc: BaseException) -> Path | None:
+    """``message`` and ``exc``'s traceback, to the installed log file only (the console gets one
+    line from the caller). The file's path, or None when no log file is installed."""
+    record = logging.getLogger("quant_scalper").makeRecord(
+        "quant_scalper",
+        logging.CRITICAL,
+        __file__,
+        0,
+        message,
+        (),
+        (type(exc), exc, exc.__traceback__),
+    )
+    written = None
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, _HANDLER_MARK, False) and isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+            handler.flush()
+            written = Path(handler.baseFilename)
+    return written

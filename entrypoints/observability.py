@@ -7,6 +7,7 @@ is written by hand: a dozen gauges and counters do not need a client library.
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from application.operator import OperatorConsole
 from application.services import TradingService
+from entrypoints.runtime import EXIT_UNAVAILABLE, StartupError
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,20 @@ async def serve(
     host: str = "127.0.0.1",
     extra: Extra | None = None,
 ) -> web.AppRunner:
-    """Start serving; ``await runner.cleanup()`` stops."""
+    """Start serving; ``await runner.cleanup()`` stops. A port that cannot be listened on (in use,
+    not permitted) is a :class:`StartupError` naming ``observability.port`` (exit 4), never an
+    OSError that a caller could take for a database error."""
     runner = web.AppRunner(build_app(console, service, extra), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why = "the port is in use (another daemon, or another program)"
+        raise StartupError(
+            f"observability.port {port}: cannot serve /healthz on {host}:{port}: {why}",
+            EXIT_UNAVAILABLE,
+        ) from None
     return runner

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.simulated.market_data import BarSeries, read_bar_file
+from adapters.simulated.market_data import BarSeries, band_refusals, read_bar_file
 from adapters.simulated.repositories import InMemoryJournal
 from application.queries import JournalReader
 from application.report import ReplayInputs, ReplaySummary, count_blocked, summarize
@@ -29,7 +30,8 @@ from domain.aggregation import AggregationStats
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.position import RoundTrip
-from entrypoints.container import build_container, instrument_for
+from domain.price_band import PRICE_JUMP, PRICE_RANGE, PriceBand
+from entrypoints.container import build_container, instrument_for, price_band_for
 from entrypoints.settings import Settings
 
 
@@ -43,9 +45,14 @@ class ReplayResult:
 
 
 def load_series(settings: Settings, path: Path, bar_seconds: int | None = None) -> BarSeries:
-    """Read a bar file, refusing rows off the instrument's tick grid (see read_bar_file)."""
+    """Read a bar file, refusing rows off the instrument's tick grid, outside its price band, or
+    stamped after the wall clock's now (see read_bar_file)."""
     return read_bar_file(
-        path, tick_size=instrument_for(settings).tick_size, bar_seconds=bar_seconds
+        path,
+        tick_size=instrument_for(settings).tick_size,
+        bar_seconds=bar_seconds,
+        band=price_band_for(settings),
+        now_epoch=int(time.time()),
     )
 
 
@@ -97,12 +104,22 @@ async def load_store_series(
                 f"{source}: choose one with --contract"
             )
     return series_of_bars(
-        bars, tick_size=instrument_for(settings).tick_size, source=Path(f"<{source}>")
+        bars,
+        tick_size=instrument_for(settings).tick_size,
+        source=Path(f"<{source}>"),
+        band=price_band_for(settings),
     )
 
 
-def series_of_bars(bars: Sequence[Bar], *, tick_size: Decimal | None, source: Path) -> BarSeries:
-    """Bars of one size, oldest first, as a :class:`BarSeries` (off-tick rows refused and counted)."""
+def series_of_bars(
+    bars: Sequence[Bar],
+    *,
+    tick_size: Decimal | None,
+    source: Path,
+    band: PriceBand | None = None,
+) -> BarSeries:
+    """Bars of one size, oldest first, as a :class:`BarSeries` (off-tick rows and rows outside the
+    price band refused and counted, as :func:`read_bar_file` does)."""
     n = len(bars)
     if n == 0:
         raise ValueError("series_of_bars: no bars")
@@ -117,6 +134,8 @@ def series_of_bars(bars: Sequence[Bar], *, tick_size: Decimal | None, source: Pa
     volumes = np.fromiter((b.volume for b in bars), np.int64, n)
     refused: dict[str, int] = {}
     refused_lines: dict[str, list[int]] = {}
+    bad = np.zeros(n, dtype=bool)
+    masks: list[tuple[str, np.ndarray]] = []
     if tick_size is not None:
         # The same test as read_bar_file's, so a bar refused from a file is refused here too.
         step = float(tick_size)
@@ -124,12 +143,25 @@ def series_of_bars(bars: Sequence[Bar], *, tick_size: Decimal | None, source: Pa
         for column in (opens, highs, lows, closes):
             q = column / step
             off |= q != np.round(q)
-        if off.any():
-            refused["off_tick"] = int(off.sum())
-            refused_lines["off_tick"] = np.flatnonzero(off)[:5].tolist()
-            keep = ~off
-            epochs, volumes = epochs[keep], volumes[keep]
-            opens, highs, lows, closes = opens[keep], highs[keep], lows[keep], closes[keep]
+        masks.append(("off_tick", off))
+        bad |= off
+    if band is not None:
+        masks.extend(
+            zip(
+                (PRICE_RANGE, PRICE_JUMP),
+                band_refusals(band, lows, highs, closes, bad),
+                strict=True,
+            )
+        )
+    for reason, mask in masks:
+        if mask.any():
+            refused[reason] = int(mask.sum())
+            refused_lines[reason] = np.flatnonzero(mask)[:5].tolist()
+            bad |= mask
+    if bad.any():
+        keep = ~bad
+        epochs, volumes = epochs[keep], volumes[keep]
+        opens, highs, lows, closes = opens[keep], highs[keep], lows[keep], closes[keep]
     return BarSeries(
         source=source,
         bar_seconds=seconds,

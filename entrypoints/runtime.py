@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -159,9 +160,17 @@ class TelegramSide:
         setup_application(app, dispatcher, bot=self._bot)
         self._webhook = web.AppRunner(app, access_log=None)
         await self._webhook.setup()
-        await web.TCPSite(
-            self._webhook, self._settings.webhook_listen, self._settings.webhook_port
-        ).start()
+        listen, port = self._settings.webhook_listen, self._settings.webhook_port
+        try:
+            await web.TCPSite(self._webhook, listen, port).start()
+        except OSError as exc:  # never let it pass for a database error (issue 12 item 7)
+            runner, self._webhook = self._webhook, None  # no webhook was set: none to delete
+            await runner.cleanup()
+            raise StartupError(
+                f"telegram.webhook_port {port}: cannot listen on {listen}:{port}: "
+                f"{exc.strerror or exc}",
+                EXIT_UNAVAILABLE,
+            ) from None
         await self._bot.set_webhook(url, secret_token=token)
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -300,11 +309,37 @@ async def gated_journal(
         await journal.close()
 
 
+def _require_writable_sqlite(path: Path) -> None:
+    """The embedded journal must be writable, and its directory too (SQLite writes its journal
+    files beside it): else one line naming the file, exit 2 (a person must fix the permissions)."""
+    try:
+        with path.open("r+b"):  # opened for writing, nothing written
+            pass
+    except IsADirectoryError:
+        raise StartupError(
+            f"database file {path} is a directory, not an SQLite file", EXIT_USAGE
+        ) from None
+    except OSError as exc:
+        raise StartupError(
+            f"database file {path} is not writable by this user ({exc.strerror or exc}): the "
+            "daemon journals every bar and order; fix its permissions or database.data_dir",
+            EXIT_USAGE,
+        ) from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StartupError(
+            f"database directory {path.parent} is not writable by this user: SQLite keeps its "
+            "journal files there; fix its permissions or database.data_dir",
+            EXIT_USAGE,
+        )
+
+
 async def prepare_store(settings: Settings, config_path: Path | None) -> None:
     """Start-up step 2: the embedded SQLite default is created on a fresh machine; any other store
     must be at the current schema (``quant-scalper db upgrade``, never behind the operator's back)."""
     url = store_url(settings)
     path = sqlite_file(url)
+    if path is not None and path.exists():
+        _require_writable_sqlite(path)
     if path is not None and not path.exists():
         revision = await asyncio.to_thread(upgrade_schema, url)
         log.info("created the embedded journal %s at schema %s", path, revision)

@@ -26,8 +26,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -41,7 +43,10 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as EnvSourceError
 from pydantic_settings.sources.utils import parse_env_vars
 
+from domain.bracket import stop_distance_ticks, target_distance_ticks
 from domain.commands import AlertKind
+from domain.errors import DomainError
+from domain.values import MES
 
 __all__ = [
     "ENV_PREFIX",
@@ -67,6 +72,14 @@ ENV_NESTED_DELIMITER: Final = "__"
 REDACTED: Final = "**********"
 
 Role = Literal["viewer", "operator"]
+
+MAX_MINUTES: Final = 7 * 24 * 60
+"""The longest pause, close margin or heartbeat a setting may ask for: a week (larger values would
+overflow the engine's date arithmetic at start, or mean the rule is off: use null for that)."""
+MAX_HOURS: Final = Decimal(7 * 24)
+"""The longest position a setting may allow: a week."""
+MAX_LOOKBACK: Final = 100_000
+"""The longest z-score window: the engine keeps it in memory."""
 
 _SECTION = ConfigDict(extra="forbid", frozen=True)
 _CROSS_FIELD: Final = "cross_field"
@@ -109,7 +122,15 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
+def _at_least_a_second(hours: Decimal) -> Decimal:
+    # The engine keeps the limit as a timedelta: one that rounds to nothing is refused at start.
+    if hours * 3600 < 1:
+        raise ValueError(f"must be at least one second (0.0003 hours), got {hours}")
+    return hours
+
+
 BarMinutes = Annotated[int, AfterValidator(_divides_sixty)]
+PositionHours = Annotated[Decimal, AfterValidator(_at_least_a_second)]
 Expiry = Annotated[str, BeforeValidator(_int_to_str), AfterValidator(_expiry)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
 OptionalText = Annotated[str | None, BeforeValidator(_empty_to_none)]
@@ -134,6 +155,19 @@ def _cross_field_error(field: str, message: str) -> PydanticCustomError:
     )
 
 
+_SKIP_CROSS_CHECKS: Final = "skip_cross_checks"
+
+
+def _run_cross_checks(section: BaseModel, info: ValidationInfo) -> None:
+    """A section's model validator: the first of its cross-field checks that fails is raised
+    (``load_settings`` runs them all itself, with this skipped, to report every one)."""
+    if isinstance(info.context, dict) and info.context.get(_SKIP_CROSS_CHECKS):
+        return
+    for cross in _CROSS_CHECKS:
+        if isinstance(section, cross.model) and (problem := cross.check(section)) is not None:
+            raise _cross_field_error(*problem)
+
+
 # ------------------------------------------------------------------ sections
 
 
@@ -143,7 +177,9 @@ class StrategySettings(BaseModel):
     model_config = _SECTION
 
     bar_minutes: BarMinutes = Field(5, description="Bar length in minutes; must divide 60.")
-    lookback_period: int = Field(20, ge=2, description="Closes in the rolling mean and std.")
+    lookback_period: int = Field(
+        20, ge=2, le=MAX_LOOKBACK, description="Closes in the rolling mean and std."
+    )
     z_threshold_entry: Decimal = Field(
         Decimal("2.0"), gt=0, description="Enter when |z| reaches this (long below, short above)."
     )
@@ -153,9 +189,8 @@ class StrategySettings(BaseModel):
     min_volume: int = Field(0, ge=0, description="No entry on a bar with less volume than this.")
 
     @model_validator(mode="after")
-    def _exit_below_entry(self) -> Self:
-        if (problem := _check_exit_below_entry(self)) is not None:
-            raise _cross_field_error(*problem)
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
         return self
 
 
@@ -177,11 +212,18 @@ class RiskSettings(BaseModel):
     max_consecutive_losses: int | None = Field(
         3, ge=1, description="Pause entries after this many losing trades in a row."
     )
-    pause_minutes: int = Field(30, ge=1, description="Length of the losing-streak pause.")
-    max_trades_per_day: int | None = Field(50, ge=1, description="Entries allowed per session.")
-    max_position_duration_hours: Decimal | None = Field(
-        Decimal(4), gt=0, description="Close a position older than this."
+    pause_minutes: int = Field(
+        30, ge=1, le=MAX_MINUTES, description="Length of the losing-streak pause."
     )
+    max_trades_per_day: int | None = Field(50, ge=1, description="Entries allowed per session.")
+    max_position_duration_hours: PositionHours | None = Field(
+        Decimal(4), gt=0, le=MAX_HOURS, description="Close a position older than this."
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
+        return self
 
 
 class ExecutionSettings(BaseModel):
@@ -207,10 +249,13 @@ class SessionSettings(BaseModel):
         "cme_globex_equity", description="Session table; 'none' applies no session rules."
     )
     no_entry_minutes_before_close: int = Field(
-        15, ge=0, description="No entries this close to a halt or close."
+        15, ge=0, le=MAX_MINUTES, description="No entries this close to a halt or close."
     )
     flatten_minutes_before_close: int | None = Field(
-        5, ge=0, description="Flatten this long before a halt or close; null never flattens."
+        5,
+        ge=0,
+        le=MAX_MINUTES,
+        description="Flatten this long before a halt or close; null never flattens.",
     )
     no_entry_in_roll_week: bool = Field(
         True,
@@ -219,9 +264,8 @@ class SessionSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _flatten_within_no_entry(self) -> Self:
-        if (problem := _check_flatten_within_no_entry(self)) is not None:
-            raise _cross_field_error(*problem)
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
         return self
 
 
@@ -236,6 +280,30 @@ class InstrumentSettings(BaseModel):
     expiry: Expiry = Field(
         "auto", description="'auto' (front month by the roll rule) or a quarterly YYYYMM."
     )
+    min_price: Decimal = Field(
+        Decimal(100),
+        gt=0,
+        allow_inf_nan=False,
+        description="A bar with a price below this is refused (price_range).",
+    )
+    max_price: Decimal = Field(
+        Decimal(30000),
+        gt=0,
+        allow_inf_nan=False,
+        description="A bar with a price above this is refused (price_range).",
+    )
+    max_jump_ticks: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="A bar this many ticks or more beyond the last accepted close is refused "
+        "(price_jump); three such bars in a row that agree are taken as the market's new level.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
+        return self
 
 
 class IbkrSettings(BaseModel):
@@ -312,7 +380,16 @@ class DatabaseSettings(BaseModel):
     data_dir: Path = Field(Path("var"), description="Local data: SQLite file, journal spool.")
 
 
-AlertMode = Literal["on", "silent", "off"]
+def _yaml_bool_to_on_off(value: object) -> object:
+    # YAML 1.1 reads an unquoted on/off (and yes/no) as a bool: the user wrote the mode's name.
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return value
+
+
+AlertMode = Annotated[Literal["on", "silent", "off"], BeforeValidator(_yaml_bool_to_on_off)]
 
 
 class TelegramSettings(BaseModel):
@@ -376,9 +453,8 @@ class TelegramSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _token_when_enabled(self) -> Self:
-        if (problem := _check_token_when_enabled(self)) is not None:
-            raise _cross_field_error(*problem)
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
         return self
 
 
@@ -458,6 +534,7 @@ class LoggingSettings(BaseModel):
     heartbeat_minutes: int | None = Field(
         None,
         ge=0,
+        le=MAX_MINUTES,
         description="The daemon's console says it is alive this often (market time); null: once "
         "per strategy bar; 0: never.",
     )
@@ -489,6 +566,47 @@ def _check_flatten_within_no_entry(s: SessionSettings) -> tuple[str, str] | None
     return None
 
 
+def _check_stop_at_least_one_tick(r: RiskSettings) -> tuple[str, str] | None:
+    # The engine's own rule (domain.bracket), so config and run can never disagree.
+    if r.stop_loss_dollars is None:
+        return None
+    try:
+        stop_distance_ticks(MES, r.stop_loss_dollars, r.max_position_size)
+    except DomainError:
+        need = MES.tick_value * r.max_position_size
+        return (
+            "stop_loss_dollars",
+            f"must be at least one tick for the whole position ({MES.tick_value} x "
+            f"risk.max_position_size {r.max_position_size} = {need}), got {r.stop_loss_dollars}: "
+            "lower max_position_size or raise the stop",
+        )
+    return None
+
+
+def _check_target_at_least_one_tick(r: RiskSettings) -> tuple[str, str] | None:
+    if r.take_profit_dollars is None:
+        return None
+    try:
+        target_distance_ticks(MES, r.take_profit_dollars, r.max_position_size)
+    except DomainError:
+        need = MES.tick_value * r.max_position_size / 2
+        return (
+            "take_profit_dollars",
+            f"must round to at least one tick for the whole position (at least {need} with "
+            f"risk.max_position_size {r.max_position_size}), got {r.take_profit_dollars}",
+        )
+    return None
+
+
+def _check_price_range(s: InstrumentSettings) -> tuple[str, str] | None:
+    if s.max_price <= s.min_price:
+        return (
+            "max_price",
+            f"must be above instrument.min_price ({s.min_price}), got {s.max_price}",
+        )
+    return None
+
+
 def _check_token_when_enabled(s: TelegramSettings) -> tuple[str, str] | None:
     if s.enabled and s.token is None:
         return ("token", "required when telegram.enabled is true")
@@ -516,6 +634,19 @@ _CROSS_CHECKS: Final = (
         SessionSettings,
         _check_flatten_within_no_entry,
     ),
+    _CrossCheck(
+        "risk",
+        ("max_position_size", "stop_loss_dollars"),
+        RiskSettings,
+        _check_stop_at_least_one_tick,
+    ),
+    _CrossCheck(
+        "risk",
+        ("max_position_size", "take_profit_dollars"),
+        RiskSettings,
+        _check_target_at_least_one_tick,
+    ),
+    _CrossCheck("instrument", ("min_price", "max_price"), InstrumentSettings, _check_price_range),
     _CrossCheck("telegram", ("enabled", "token"), TelegramSettings, _check_token_when_enabled),
 )
 
@@ -549,6 +680,9 @@ class Settings(BaseSettings):
     zscore: ZScoreSettings = Field(default_factory=ZScoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    _load_warnings: tuple[str, ...] = PrivateAttr(default=())
+    """What load_settings noticed in the environment (QS_ variables that set nothing)."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -568,7 +702,8 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
     def warnings(self) -> list[str]:
-        """One line per safety feature switched off by this configuration."""
+        """One line per safety feature switched off by this configuration, and per ``QS_``
+        environment variable that sets nothing."""
         r, s = self.risk, self.session
         off = [
             (r.stop_loss_dollars, "risk.stop_loss_dollars", "positions carry no stop leg"),
@@ -599,6 +734,7 @@ class Settings(BaseSettings):
                 "session.calendar is none: no session rules "
                 "(CME halts, holidays and early closes are not enforced)"
             )
+        lines.extend(self._load_warnings)
         return lines
 
 
@@ -633,15 +769,18 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
     reported: set[tuple[str, ...]] = set()
 
     tree: dict[str, Any] = {}
+    # Every ${VAR} substituted, with the path it went to: which values came from secrets.
+    used: list[tuple[str, tuple[str | int, ...]]] = []
     if path is not None:
         loaded = _read_yaml(path, problems)
         if loaded is None and problems:
             raise SettingsError(problems, source)
         tree = _sections(loaded, problems)
-        tree = _substitute_tree(tree, (), env, problems, reported)
+        tree = _substitute_tree(tree, (), env, problems, reported, used)
 
     overrides, env_origin = _env_overrides(env, problems, reported)
     merged = _deep_merge(tree, overrides)
+    secrets = _secret_values(env, used, env_origin)
 
     try:
         settings = Settings(**merged)
@@ -653,11 +792,63 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         )
     else:
         if not problems:
+            settings._load_warnings = tuple(_unmatched_env(env, {name for name, _ in used}))
             return settings
     # The cross-field checks again, over the raw data: pydantic skips a section's model validator
     # when any field of the section fails, and we want those problems in this same report.
     problems.extend(_cross_field_problems(merged, env_origin, reported))
-    raise SettingsError(problems, source)
+    raise SettingsError([_mask(problem, secrets) for problem in problems], source)
+
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY", re.I)
+
+
+def _secret_values(
+    env: Mapping[str, str],
+    used: list[tuple[str, tuple[str | int, ...]]],
+    env_origin: Mapping[tuple[str, ...], str],
+) -> set[str]:
+    """The values that came from a secret: a variable substituted into a secret setting anywhere,
+    one whose name says it is secret, or a QS_ override of a secret setting."""
+    names = {name for name, loc in used if _is_secret(loc) or _SECRET_NAME.search(name)}
+    names |= {name for loc, name in env_origin.items() if loc and _is_secret(loc)}
+    return {env[name] for name in names if env.get(name)}
+
+
+def _mask(text: str, secrets: set[str]) -> str:
+    """``text`` with every secret value in it shown as :data:`REDACTED` (longest first, so a secret
+    inside another is not left half shown)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _unmatched_env(env: Mapping[str, str], substituted: set[str]) -> list[str]:
+    """One warning per ``QS_`` variable that sets nothing: not a section (``QS_<SECTION>`` or
+    ``QS_<SECTION>__<KEY>``) and not used as a ``${VAR}`` in the config file."""
+    prefix = ENV_PREFIX.lower()
+    lines = []
+    for name in sorted(env):
+        if not name.lower().startswith(prefix) or name in substituted:
+            continue
+        parts = name[len(prefix) :].lower().split(ENV_NESTED_DELIMITER)
+        if parts[0] in Settings.model_fields:
+            continue  # a section: its keys are checked (an unknown one is an error)
+        lines.append(
+            f"environment variable {name} matches no setting and is ignored{_env_hint(name)}"
+        )
+    return lines
+
+
+def _env_hint(name: str) -> str:
+    rest = name[len(ENV_PREFIX) :].lower()
+    for section in Settings.model_fields:
+        if rest.startswith(section + "_") and not rest.startswith(section + ENV_NESTED_DELIMITER):
+            key = rest[len(section) + 1 :]
+            if key in _keys_at((section,)):
+                suggestion = f"{ENV_PREFIX}{section}{ENV_NESTED_DELIMITER}{key}".upper()
+                return f" (did you mean {suggestion}? a section and its key are joined by '__')"
+    return f" (settings are {ENV_PREFIX}<SECTION>{ENV_NESTED_DELIMITER}<KEY>)"
 
 
 def _under(loc: tuple[str | int, ...], paths: set[tuple[str, ...]]) -> bool:
@@ -665,8 +856,24 @@ def _under(loc: tuple[str | int, ...], paths: set[tuple[str, ...]]) -> bool:
     return any(parts[: len(path)] == path for path in paths)
 
 
+class _AliasRefused(yaml.MarkedYAMLError):  # type: ignore[misc]
+    """A YAML alias in the config: refused, since one can refer to itself (endless recursion) or
+    fan out exponentially ("billion laughs"), and a config needs neither."""
+
+
 class _ConfigLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that keeps floats as the exact decimals written (2.1 is Decimal("2.1"))."""
+    """SafeLoader that keeps floats as the exact decimals written (2.1 is Decimal("2.1")) and
+    refuses aliases (``*name``) before they are expanded."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(
+                problem=f"YAML aliases (*{event.anchor}) are not allowed in the configuration: "
+                "write the value out",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
     def construct_exact_decimal(self, node: yaml.ScalarNode) -> Decimal:
         text = str(self.construct_scalar(node)).replace("_", "")
@@ -696,6 +903,10 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
             return None  # an empty file
         _report_duplicate_keys(node, (), problems, set())
         return loader.construct_document(node)
+    except _AliasRefused as exc:
+        mark = exc.problem_mark
+        problems.append(f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}")
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -766,12 +977,20 @@ def _substitute_tree(
     env: Mapping[str, str],
     problems: list[str],
     reported: set[tuple[str, ...]],
+    used: list[tuple[str, tuple[str | int, ...]]],
 ) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string value; ``$$`` is a ``$``."""
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string value; ``$$`` is a ``$``. Each
+    variable substituted is added to ``used`` with the path it went to."""
     if isinstance(node, dict):
-        return {k: _substitute_tree(v, (*loc, k), env, problems, reported) for k, v in node.items()}
+        return {
+            k: _substitute_tree(v, (*loc, k), env, problems, reported, used)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_substitute_tree(v, (*loc, i), env, problems, reported) for i, v in enumerate(node)]
+        return [
+            _substitute_tree(v, (*loc, i), env, problems, reported, used)
+            for i, v in enumerate(node)
+        ]
     if not isinstance(node, str) or "$" not in node:
         return node
     path = _dotted(loc)
@@ -792,6 +1011,7 @@ def _substitute_tree(
             report(f"malformed substitution {whole!r}: expected ${{NAME}} or ${{NAME:-default}}")
             return whole
         value = env.get(name)
+        used.append((name, loc))
         if has_default:
             return value if value else default  # like the shell: unset or empty takes the default
         if value is None:
@@ -889,14 +1109,15 @@ def _cross_field_problems(
             continue
         inputs = {key: raw[key] for key in cross.inputs if key in raw}
         try:
-            # Only the check's inputs, the rest defaulted; pydantic then runs the model validator.
-            cross.model.model_validate(inputs)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                if error["type"] == _CROSS_FIELD:
-                    ctx = error.get("ctx", {})
-                    loc = (cross.section, ctx["field"])
-                    problems.append(f"{_dotted(loc)}: {ctx['message']}{_from_env(loc, env_origin)}")
+            # Only the check's inputs, the rest defaulted, without the section's model validator:
+            # each check runs here on its own, so a section with two problems shows both.
+            section = cross.model.model_validate(inputs, context={_SKIP_CROSS_CHECKS: True})
+        except ValidationError:
+            continue  # an input invalid on its own: reported by the first pass
+        problem = cross.check(section)
+        if problem is not None:
+            loc = (cross.section, problem[0])
+            problems.append(f"{_dotted(loc)}: {problem[1]}{_from_env(loc, env_origin)}")
     return problems
 
 

@@ -7,12 +7,14 @@ The one place the entrypoints turn Settings into a database URL or engine and ch
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import migrate
@@ -40,14 +42,55 @@ class StoreUnavailable(StoreError):
 
 
 def store_url(settings: Settings) -> str:
-    """The async SQLAlchemy URL of the configured store (the SQLite default when no URL is set)."""
+    """The async SQLAlchemy URL of the configured store (the SQLite default when no URL is set).
+
+    A URL whose user name or password holds an ``@`` that is not percent-encoded is refused without
+    being shown: no parser can tell where such a password ends, and each one prints a part of it as
+    the host. Any other refusal is scrubbed of every part of the password, however the URL parsed.
+    """
     secret = settings.database.url
-    try:
-        return database_url(
-            None if secret is None else secret.get_secret_value(), settings.database.data_dir
+    raw = None if secret is None else secret.get_secret_value()
+    if raw is not None and raw.partition("://")[2].count("@") > 1:
+        raise StoreMisconfigured(
+            "database.url: the user name or password holds an '@' that is not percent-encoded "
+            "(write it as %40); the URL is not shown, so no part of the password is"
         )
+    try:
+        return database_url(raw, settings.database.data_dir)
     except DatabaseUrlError as exc:
-        raise StoreMisconfigured(str(exc)) from None
+        raise StoreMisconfigured(scrub(str(exc), raw)) from None
+    except ValueError as exc:  # SQLAlchemy's own parse: a port that is not a number, say
+        raise StoreMisconfigured(
+            f"database.url is not a database URL: {scrub(str(exc), raw)}"
+        ) from None
+
+
+def password_parts(url: str | None) -> list[str]:
+    """Every form in which ``url``'s password could show up in a message: as written, decoded, as
+    the parser read it, and each piece between unencoded ``@`` and ``/`` (longest first)."""
+    if not url:
+        return []
+    rest = url.partition("://")[2] or url
+    userinfo = rest.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    parts = {password, unquote(password)}
+    try:
+        parsed = make_url(url).password
+    except (ArgumentError, ValueError):  # the raw forms above still apply
+        parsed = None
+    if parsed:
+        parts.add(str(parsed))
+    for piece in re.split(r"[@/]", password):
+        if len(piece) >= 3:
+            parts.add(piece)
+    return sorted((p for p in parts if p), key=len, reverse=True)
+
+
+def scrub(text: str, url: str | None) -> str:
+    """``text`` with every part of ``url``'s password replaced by ``***``."""
+    for part in password_parts(url):
+        text = text.replace(part, "***")
+    return text
 
 
 def upgrade_hint(config: Path | None) -> str:
@@ -75,7 +118,9 @@ def unavailable_on_database_errors(url: str) -> Iterator[None]:
     try:
         yield
     except (DBAPIError, OSError, TimeoutError) as exc:
-        raise StoreUnavailable(f"database {describe(url)}: {_first_line(exc)}") from None
+        raise StoreUnavailable(
+            f"database {describe(url)}: {scrub(_first_line(exc), url)}"
+        ) from None
 
 
 def schema_revision(url: str) -> str | None:

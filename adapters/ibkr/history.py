@@ -15,6 +15,7 @@ from ib_async import Contract
 
 from adapters.ibkr.client import IbClient
 from adapters.ibkr.mapping import MappingError, bar_from_historical
+from application.bar_gate import BarGate
 from domain.aggregation import BarAggregator
 from domain.bar import Bar
 from domain.calendar import SessionCalendar
@@ -34,9 +35,14 @@ async def recent_closes(
     bar_seconds: int,
     count: int,
     calendar: SessionCalendar | None,
+    gate: BarGate | None = None,
 ) -> list[float]:
     """The closes of the last ``count`` strategy bars that ended by ``now``, oldest first (fewer
-    when IB has fewer, none when it does not answer)."""
+    when IB has fewer, none when it does not answer).
+
+    With ``gate``, the history goes through it as the live bars will: its reference is seeded from
+    the median of the first closes (so a bad first bar cannot become it), a bar it refuses does not
+    count, and the live stream then goes on from the reference the history left."""
     # Three windows' worth covers a halt or a thin overnight; a weekend takes the full day.
     duration = min(MAX_WARMUP_S, max(3 * count * bar_seconds, 3600))
     end = now.astimezone(UTC)
@@ -55,9 +61,20 @@ async def recent_closes(
             continue
         if bar.end_epoch <= limit:
             minutes.append(bar)
+    minutes.sort(key=lambda b: b.epoch)
+    if gate is not None:
+        gate.seed([b.close for b in minutes])
+        admitted = [b for b in minutes if gate.refusal(b, limit) is None]
+        if len(admitted) < len(minutes):
+            log.warning(
+                "z-score warm-up: %d history bar(s) refused (%s)",
+                len(minutes) - len(admitted),
+                ", ".join(f"{reason} {n}" for reason, n in sorted(gate.refused.items())),
+            )
+        minutes = admitted
     aggregator = BarAggregator(bar_seconds, calendar)
     done: list[Bar] = []
-    for bar in sorted(minutes, key=lambda b: b.epoch):
+    for bar in minutes:
         done.extend(aggregator.add(bar))
     last = aggregator.close_before(limit)
     if last is not None:

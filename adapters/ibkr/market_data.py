@@ -22,6 +22,10 @@ open, so the stream itself shows when bars were lost:
 
 Recoveries, gap fills and subscriptions take turns (one lock): two recoveries at once (1101 and a
 farm notice) would otherwise cancel each other's subscriptions and release each other's bars.
+
+A bar the :class:`BarGate` refuses (a price outside the sanity band, a start in the future beyond a
+small clock skew) is counted and logged, and goes nowhere: it never becomes the last bar sent
+either, so a bar stamped in the future cannot make the real ones after it look like duplicates.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ib_async import BarData, Contract, RealTimeBarList
 
 from adapters.ibkr.client import IbClient
 from adapters.ibkr.mapping import MappingError, bar_from_historical, bar_from_realtime
+from application.bar_gate import FUTURE, BarGate
 from application.ports import Clock
 from domain.bar import Bar
 from domain.calendar import SessionCalendar
@@ -59,11 +64,17 @@ class IbkrMarketData:
     """
 
     def __init__(
-        self, *, client: IbClient, clock: Clock, calendar: SessionCalendar | None = None
+        self,
+        *,
+        client: IbClient,
+        clock: Clock,
+        calendar: SessionCalendar | None = None,
+        gate: BarGate | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
         self._calendar = calendar
+        self.gate = gate if gate is not None else BarGate(None)
         self._queue: asyncio.Queue[Sequence[Bar] | None] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._contract: Contract | None = None
@@ -367,6 +378,16 @@ class IbkrMarketData:
     def _emit(self, bar: Bar) -> bool:
         if self._last_epoch is not None and bar.epoch <= self._last_epoch:
             self.duplicates_dropped += 1
+            return False
+        reason = self.gate.refusal(bar, self._now())
+        if reason is not None:
+            count = self.gate.refused[reason]
+            if count <= 10 or count % 1000 == 0:  # a broken feed must not flood the log
+                log.warning("bar refused (%s, %d so far): %r", reason, count, bar)
+            if reason != FUTURE:
+                # Its place in the series is taken (the gap check must not ask IB for it again);
+                # a bar from the future takes no place, or the real ones after it would be dropped.
+                self._last_epoch = bar.epoch
             return False
         self._last_epoch = bar.epoch
         self._queue.put_nowait((bar,))

@@ -16,10 +16,12 @@ from the bar the parent filled on:
 * a stop triggers when the bar trades through it (long: ``low <= stop``) and fills at the stop, or at
   the bar's open when the bar opened beyond it (a gap fills at the worse price);
 * a target fills at its limit price, and only when the bar trades *through* it (a touch may not
-  reach an order at the back of the queue; no price improvement is assumed either);
-* the bar's open decides first: a bar opening through the target fills the target (and OCA cancels
-  the stop before the rest of the bar matters); inside the bar, when both legs are reached, the
-  stop is taken first (the path inside the bar is unknown, and assuming the worse one is honest).
+  reach an order at the back of the queue; no price improvement inside a bar is assumed either);
+* the bar's open decides first: a bar opening through the target fills the target at that open, the
+  better price and the one the market traded (a limit is never filled at a price the market skipped),
+  and OCA cancels the stop before the rest of the bar matters; inside the bar, when both legs are
+  reached, the stop is taken first (the path inside the bar is unknown, and assuming the worse one
+  is honest).
 
 A fill of any member of an OCA group cancels the group's other working members, as IB's ocaType 1
 does; so a working exit and the bracket legs never both fill. Events go to the sink synchronously,
@@ -321,13 +323,14 @@ class SimulatedBroker:
                 return 0, open_ + slip
             return (1, price + slip) if high >= price else None
         # A limit fills at its price, and only when the market trades through it: a touch may not
-        # reach an order at the back of the queue.
+        # reach an order at the back of the queue. A bar that opens through it fills at the open:
+        # the first price traded, and better than the limit.
         if leg.action is Action.SELL:
             if open_ > price:
-                return 0, price
+                return 0, open_
             return (2, price) if high > price else None
         if open_ < price:
-            return 0, price
+            return 0, open_
         return (2, price) if low < price else None
 
     def next_wake(self, bars: BarColumns, start: int) -> int:

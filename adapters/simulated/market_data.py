@@ -10,8 +10,10 @@ Two kinds of bad input, treated differently:
   or off a whole second, an empty field) stops the read with :class:`BarFileError` naming the file and
   the line: the file is not what it claims to be, and guessing would lose data silently;
 * a well-formed row with impossible **values** (NaN, infinite, zero or negative price, inconsistent
-  OHLC, negative volume, a price off the instrument's tick grid) is refused and counted by reason, with
-  the first few line numbers kept as examples; the rest of the file is used.
+  OHLC, negative volume, a price off the instrument's tick grid, a price outside the sanity band of
+  :mod:`domain.price_band`, a bar that ends after the wall clock's now: a recording cannot hold the
+  future) is refused and counted by reason, with the first few line numbers kept as examples; the
+  rest of the file is used.
 
 Parsing runs in pyarrow's C++ CSV reader; only when it fails does a line-by-line pass run to find and
 explain the first malformed line.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +37,17 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from application.bar_columns import BarColumns
+from application.bar_columns import BarColumns, next_true
+from application.bar_gate import DEFAULT_MAX_SKEW_S, FUTURE
 from domain.bar import Bar
+from domain.price_band import (
+    PRICE_JUMP,
+    PRICE_RANGE,
+    SEED_BARS,
+    PriceBand,
+    PriceGuard,
+    seed_reference,
+)
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -49,6 +61,9 @@ _ARROW_TYPES = {
     "volume": pa.int64(),
 }
 _NULL_TEXTS = ["nan", "NaN", "NAN"]
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_HEADER = 64 * 1024
+FUTURE_SKEW_S = DEFAULT_MAX_SKEW_S
 
 
 class BarFileError(Exception):
@@ -122,14 +137,18 @@ def read_bar_file(
     *,
     tick_size: Decimal | None = None,
     bar_seconds: int | None = None,
+    band: PriceBand | None = None,
+    now_epoch: int | None = None,
 ) -> BarSeries:
     """Read a CSV or Parquet bar file (see the module docstring for what is refused and why).
+
+    ``now_epoch``: rows whose bar ends after it (plus :data:`FUTURE_SKEW_S`) are refused as
+    ``future``; None: no such check.
 
     ``bar_seconds`` is the size of the bars in the file; by default it is inferred as the most common
     spacing between consecutive bars.
     """
-    if not path.is_file():
-        raise BarFileError(path, "no such file")
+    _require_readable_file(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         table = _read_parquet(path)
@@ -139,10 +158,47 @@ def read_bar_file(
         first_line = 2
     else:
         raise BarFileError(path, f"unknown bar file type {suffix!r} (expected .csv or .parquet)")
-    return _validate(path, table, first_line, tick_size, bar_seconds)
+    return _validate(path, table, first_line, tick_size, bar_seconds, band, now_epoch)
 
 
 # -- reading ---------------------------------------------------------------------------------
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "is a directory, not a bar file"),
+    (
+        stat.S_ISFIFO,
+        "is a FIFO (named pipe), not a regular file: a bar file is read more than once",
+    ),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+)
+
+
+def _require_readable_file(path: Path) -> None:
+    """A regular file this process can open, else :class:`BarFileError` saying what it is."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BarFileError(path, "no such file") from None
+    except NotADirectoryError:
+        raise BarFileError(path, "no such file (a part of the path is not a directory)") from None
+    except PermissionError:
+        raise BarFileError(
+            path, "permission denied: a directory on the path cannot be searched"
+        ) from None
+    except OSError as exc:
+        raise BarFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    for test, what in _NOT_REGULAR:
+        if test(mode):
+            raise BarFileError(path, what)
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        raise BarFileError(path, "permission denied: this user cannot read the file") from None
+    except OSError as exc:
+        raise BarFileError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def _read_csv(path: Path) -> pa.Table:
@@ -172,10 +228,13 @@ def _read_csv(path: Path) -> pa.Table:
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            first = handle.readline()
+        # utf-8-sig: a byte order mark (as spreadsheet programs write) is not part of the header.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            first = handle.readline(_MAX_HEADER)
     except UnicodeDecodeError:
         raise BarFileError(path, "not a UTF-8 text file", line=1) from None
+    except OSError as exc:
+        raise BarFileError(path, f"cannot read: {exc.strerror or exc}") from None
     if not first.strip():
         raise BarFileError(path, "empty file (expected a header line)", line=1)
     return [name.strip() for name in next(csv.reader([first]))]
@@ -185,18 +244,22 @@ def _diagnose_csv(path: Path, header: list[str]) -> tuple[int | None, str]:
     """Find the first malformed line and say what is wrong with it."""
     index = {name: header.index(name) for name in COLUMNS}
     width = len(header)
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
-        next(reader)
-        for fields in reader:
-            line = reader.line_num
-            if not fields:
-                continue  # blank lines are skipped, as the fast path skips them
-            if len(fields) != width:
-                return line, f"expected {width} fields, found {len(fields)}"
-            problem = _row_problem(fields, index)
-            if problem is not None:
-                return line, problem
+        try:
+            next(reader)
+            for fields in reader:
+                line = reader.line_num
+                if not fields:
+                    continue  # blank lines are skipped, as the fast path skips them
+                if len(fields) != width:
+                    return line, f"expected {width} fields, found {len(fields)}"
+                problem = _row_problem(fields, index)
+                if problem is not None:
+                    return line, problem
+        except csv.Error as exc:
+            # The csv module's own limit on a field (131,072 characters): no bar needs one so long.
+            return reader.line_num, f"not a valid CSV row: {exc}"
     return None, ""
 
 
@@ -221,9 +284,11 @@ def _row_problem(fields: list[str], index: dict[str, int]) -> str | None:
     text = fields[index["volume"]].strip()
     if text not in _NULL_TEXTS:
         try:
-            int(text)
+            volume = int(text)
         except ValueError:
             return f"volume {text!r} is not a whole number"
+        if not _INT64_MIN <= volume <= _INT64_MAX:
+            return f"volume {text} does not fit a 64-bit integer"
     return None
 
 
@@ -256,6 +321,8 @@ def _validate(
     first_line: int | None,
     tick_size: Decimal | None,
     bar_seconds: int | None,
+    band: PriceBand | None = None,
+    now_epoch: int | None = None,
 ) -> BarSeries:
     n = table.num_rows
     ts_column = table.column("ts")
@@ -286,6 +353,9 @@ def _validate(
         reasons.append(("non_positive_price", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)))
         reasons.append(("ohlc", (lo > o) | (lo > c) | (h < o) | (h < c)))
         reasons.append(("negative_volume", volumes < 0))
+        if now_epoch is not None:
+            # The start alone: a bar size not known yet cannot make a row refused.
+            reasons.append((FUTURE, ~ts_missing & (epochs > now_epoch + FUTURE_SKEW_S)))
         if tick_size is not None:
             step = float(tick_size)
             off = np.zeros(n, dtype=bool)
@@ -307,6 +377,19 @@ def _validate(
                 _line_numbers(path, rows) if first_line is not None else [int(r) for r in rows]
             )
         bad |= new
+    if band is not None:
+        # After the rules above: a row refused for them is never the band's reference.
+        for reason, mask in zip(
+            (PRICE_RANGE, PRICE_JUMP), band_refusals(band, lo, h, c, bad), strict=True
+        ):
+            count = int(mask.sum())
+            if count:
+                refused[reason] = count
+                rows = np.flatnonzero(mask)[:_MAX_EXAMPLES].tolist()
+                refused_lines[reason] = (
+                    _line_numbers(path, rows) if first_line is not None else [int(r) for r in rows]
+                )
+            bad |= mask
     # The bar size is a property of the file, inferred before any row is refused.
     seconds = _bar_seconds(path, epochs[~ts_missing], bar_seconds)
     kept = n - int(bad.sum())
@@ -335,11 +418,53 @@ def _validate(
     )
 
 
+def band_refusals(
+    band: PriceBand,
+    lows: npt.NDArray[np.float64],
+    highs: npt.NDArray[np.float64],
+    closes: npt.NDArray[np.float64],
+    refused: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Rows outside ``band`` (:mod:`domain.price_band`) among those not ``refused`` already: the
+    ``price_range`` and the ``price_jump`` masks. The same decisions as feeding every row through a
+    :class:`PriceGuard` seeded from the first closes, with the guard consulted only where a row jumps
+    from the one before it or follows a refused one (so a clean file costs a few array operations)."""
+    n = len(closes)
+    with np.errstate(invalid="ignore"):
+        out_of_range = ((lows < band.min_price) | (highs > band.max_price)) & ~refused
+    jump = np.zeros(n, dtype=bool)
+    usable = np.flatnonzero(~(refused | out_of_range))
+    if usable.size == 0:
+        return out_of_range, jump
+    lo, hi, cl = lows[usable], highs[usable], closes[usable]
+    guard = PriceGuard(band, seed_reference(band, cl[:SEED_BARS].tolist()))
+    previous = np.empty_like(cl)
+    previous[0] = guard.reference
+    previous[1:] = cl[:-1]
+    jumps = (hi - previous > band.max_jump) | (previous - lo > band.max_jump)
+    next_jump = next_true(jumps)
+    m = len(cl)
+    refused_here = np.zeros(m, dtype=bool)
+    k = 0
+    synced = True  # the guard's reference is the close of the row before k
+    while k < m:
+        if synced and next_jump[k] > k:
+            k = next_jump[k]  # rows up to here are within the band of the row before each
+            guard.accept(float(cl[k - 1]))
+            continue
+        if guard.check(float(lo[k]), float(hi[k]), float(cl[k])) is not None:
+            refused_here[k] = True
+        synced = guard.reference == float(cl[k])
+        k += 1
+    jump[usable[refused_here]] = True
+    return out_of_range, jump
+
+
 def _line_numbers(path: Path, rows: list[int]) -> list[int]:
     """File line numbers of data rows (0-based, blank lines not counted), for refusal examples."""
     wanted = set(rows)
     found: dict[int, int] = {}
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
         next(reader)
         row = -1

@@ -235,7 +235,13 @@ def breaker_text(breaker: BreakerStatus, now: datetime) -> str:
 
 
 def health_text(health: Health) -> str:
-    age = "none yet" if health.last_bar_age_s is None else f"{health.last_bar_age_s:.0f} s ago"
+    seconds = health.last_bar_age_s
+    if seconds is None:
+        age = "none yet"
+    elif seconds < 0:
+        age = f"ends {-seconds:.0f} s in the future"
+    else:
+        age = f"{seconds:.0f} s ago"
     return "\n".join(
         [
             f"Health: {health.status} · state {health.state} · position {health.position:+d}",

@@ -122,7 +122,8 @@ async def test_a_target_fills_at_its_limit_without_price_improvement() -> None:
     broker, inbox = _broker(fill_model="signal_close", slippage_ticks=3)
     await broker.place_bracket(_bracket(side=Side.SHORT, stop="5010", target="4985"))
     _drain(inbox)
-    broker.on_bar(bar(T0 + ONE_MIN, 4980.0, seconds=60, open_=4982.0, high=4990.0, low=4979.0))
+    # Opens above the buy limit and trades through it: the limit, no improvement, no slippage.
+    broker.on_bar(bar(T0 + ONE_MIN, 4980.0, seconds=60, open_=4988.0, high=4990.0, low=4979.0))
     assert _fills(_drain(inbox)) == [("K-T", Action.BUY, 1, D("4985"))]
 
 
@@ -220,8 +221,20 @@ async def test_a_bar_opening_through_the_target_takes_the_target_first() -> None
     _drain(inbox)
     broker.on_bar(bar(T0 + ONE_MIN, 4986.0, seconds=60, open_=5020.0, high=5021.0, low=4985.0))
     events = _drain(inbox)
-    assert _fills(events) == [("K-T", Action.SELL, 1, D("5015"))]
+    # At the open it traded through: the better price, not the limit.
+    assert _fills(events) == [("K-T", Action.SELL, 1, D("5020"))]
     assert [e.key for e in events if isinstance(e, OrderCancelled)] == ["K-S"]
+
+
+async def test_a_target_the_bar_gapped_past_fills_at_a_price_the_market_traded() -> None:
+    broker, inbox = _broker(fill_model="signal_close")
+    await broker.place_bracket(_bracket(Side.SHORT, stop="5010", target="4985"))
+    _drain(inbox)
+    # The whole bar trades below the buy limit: 4985 never traded, the open 4980 did.
+    broker.on_bar(bar(T0 + ONE_MIN, 4981.0, seconds=60, open_=4980.0, high=4982.0, low=4979.0))
+    fills = _fills(_drain(inbox))
+    assert fills == [("K-T", Action.BUY, 1, D("4980"))]
+    assert D("4979") <= fills[0][3] <= D("4982")
 
 
 async def test_a_target_only_touched_does_not_fill() -> None:

@@ -208,3 +208,15 @@ def test_periods_on_a_weekend_or_a_friday_evening_look_back_not_forward(now: dat
     assert console.period_start("today") == datetime(2026, 1, 29, 23, 0, tzinfo=UTC)
     assert console.period_start("week") == datetime(2026, 1, 25, 23, 0, tzinfo=UTC)
     assert console.period_start("month") == datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
+
+
+def test_health_shows_a_last_bar_from_the_future_instead_of_clamping_its_age() -> None:
+    console, _service, _journal, health, _ = _console()
+    health.last = T0 + timedelta(seconds=3)  # within the clock skew allowed: no problem
+    assert console.health().last_bar_age_s == -3.0
+    assert console.health().status == "ok"
+    health.last = T0 + timedelta(minutes=10)
+    future = console.health()
+    assert future.last_bar_age_s == -600.0
+    assert future.status == "degraded"
+    assert future.problems == ("last bar ends 600 s in the future (clock skew or a bad stamp)",)

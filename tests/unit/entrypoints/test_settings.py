@@ -61,6 +61,9 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "exchange": "CME",
         "currency": "USD",
         "expiry": "auto",
+        "min_price": Decimal(100),
+        "max_price": Decimal(30000),
+        "max_jump_ticks": 2000,
     }
     assert s.ibkr.model_dump() == {
         "host": "127.0.0.1",

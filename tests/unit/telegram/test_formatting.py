@@ -77,3 +77,14 @@ def test_a_line_longer_than_the_limit_is_cut_hard() -> None:
     pieces = chunks("a\n" + "b" * 25, limit=10)
 
     assert pieces == ["a", "b" * 10, "b" * 10, "b" * 5]
+
+
+def test_health_says_a_last_bar_from_the_future_is_in_the_future() -> None:
+    from application.operator import Health
+    from entrypoints.telegram.formatting import health_text
+
+    health = Health(
+        "degraded", "IDLE", 0, True, -600.0, 0, 0, ("last bar ends 600 s in the future",)
+    )
+    assert "last bar: ends 600 s in the future" in health_text(health)
+    assert "-600" not in health_text(health)
