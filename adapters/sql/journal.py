@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sql import schema
 from adapters.sql.serialization import (
     JournalItem,
+    NumberedCommand,
     RecordedBar,
     Row,
     SerializationError,
@@ -43,8 +44,9 @@ from adapters.sql.serialization import (
     item_to_json,
 )
 from adapters.sql.spool import Spool
+from application.queries import CommandOccurrences
 from domain.bar import Bar
-from domain.commands import JournalRecord
+from domain.commands import JournalRecord, OperatorRecord
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class SqlJournal:
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._queue: deque[JournalItem] = deque()
         self._wake = asyncio.Event()
+        self._occurrences = CommandOccurrences()
         self._appended = 0  # items ever appended
         self._done = 0  # items durable, in the database or the spool, counted in append order
         self._in_flight = 0
@@ -129,8 +132,12 @@ class SqlJournal:
     # -- the port ----------------------------------------------------------------------------
 
     def append(self, record: JournalRecord) -> None:
-        """Queue a record; returns at once (no I/O, no await)."""
-        self._queue.append(record)
+        """Queue a record; returns at once (no I/O, no await). Every operator command is a row, even
+        one identical to another (numbered: see ``CommandOccurrences``)."""
+        if type(record) is OperatorRecord:
+            self._queue.append(NumberedCommand(record, self._occurrences.next(record)))
+        else:
+            self._queue.append(record)
         self._appended += 1
         if not self._wake.is_set():
             self._wake.set()
