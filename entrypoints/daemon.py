@@ -56,10 +56,12 @@ from entrypoints.live import run_live
 from entrypoints.replay import load_series
 from entrypoints.runtime import (
     EXIT_USAGE,
+    JOURNAL_FLUSH_S,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
     BarRecorder,
     DaemonHandle,
+    LateNotifier,
     RunOptions,
     RunResult,
     SessionSummaries,
@@ -162,9 +164,10 @@ async def run_daemon(
     data_dir = settings.database.data_dir
     inbox = EventInbox()
     clock = ManualClock()
+    alerts = LateNotifier()
     async with (
         open_engine(settings) as engine,
-        gated_journal(engine, data_dir, inbox, clock) as journal,
+        gated_journal(engine, data_dir, inbox, clock, alerts) as journal,
     ):
         return await _run(
             settings,
@@ -177,6 +180,7 @@ async def run_daemon(
             clock,
             stop,
             on_ready,
+            alerts,
         )
 
 
@@ -191,6 +195,7 @@ async def _run(
     clock: ManualClock,
     stop: asyncio.Event | None,
     on_ready: Callable[[DaemonHandle], None] | None,
+    alerts: LateNotifier,
 ) -> RunResult:
     result = RunResult()
     loaded = await store.load_resume()
@@ -201,6 +206,7 @@ async def _run(
     listeners: list[BarListener] = []  # filled below, once the broker exists
     telegram = await TelegramSide.open(settings) if settings.telegram.enabled else None
     notifier = telegram.notifier if telegram is not None else LogNotifier()
+    alerts.attach(notifier)
     app = build_container(
         settings,
         "simulated",
@@ -228,7 +234,7 @@ async def _run(
     listeners.extend([clock, broker, BarRecorder(journal, contract)])
 
     service_box: list[TradingService] = []
-    sessions = SessionSummaries(reader, notifier, clock)
+    sessions = SessionSummaries(reader, notifier, clock, journal)
     stopper = StopRequest(stop if stop is not None else asyncio.Event())
     halt = asyncio.Event()  # set once a stop has flattened (or need not): end at the next boundary
 
@@ -238,11 +244,16 @@ async def _run(
         service = service_box[0]
         for watch in watch_box:  # what each strategy bar changed, said in market time
             watch.check()
-        await journal.flush()
-        await store.save(
-            service.engine.snapshot(),
-            ResumePoint(next_epoch, zscore.closes, broker.export_state()),
-        )
+        # A snapshot only over a durable journal: else a restart would resume past records that
+        # were never written. Without one, a restart replays from the last one saved.
+        if await journal.flush_within(JOURNAL_FLUSH_S):
+            try:
+                await store.save(
+                    service.engine.snapshot(),
+                    ResumePoint(next_epoch, zscore.closes, broker.export_state()),
+                )
+            except OSError as exc:  # the fallback file on a full disk: trading goes on
+                log.error("checkpoint: the engine snapshot was not saved: %s", exc)
         await sessions.at(next_epoch)
         if halt.is_set():
             raise StopAtBoundary
@@ -335,7 +346,7 @@ async def _run(
             await endpoints.cleanup()
         logs.set_context(None)
     await service.settle()
-    await journal.flush()
+    await journal.flush_within(JOURNAL_FLUSH_S)
     result.bars = feed.sent
     result.strategy_bars = service.counters.strategy_bars
     result.position = service.engine.position.signed_qty

@@ -57,10 +57,12 @@ from entrypoints import logs, observability
 from entrypoints.container import aggregation_calendar, build_container
 from entrypoints.runtime import (
     EXIT_UNAVAILABLE,
+    JOURNAL_FLUSH_S,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
     BarRecorder,
     DaemonHandle,
+    LateNotifier,
     RunOptions,
     RunResult,
     SessionSummaries,
@@ -128,7 +130,7 @@ class _ChangeJournal:
         self._changed.set()
 
     async def flush(self) -> None:
-        await self._journal.flush()
+        await self._journal.flush_within(JOURNAL_FLUSH_S)
 
 
 class _LiveHealth:
@@ -171,9 +173,10 @@ async def run_live(
     clock = clock if clock is not None else SystemClock()
     data_dir = settings.database.data_dir
     inbox = EventInbox()
+    alerts = LateNotifier()
     async with (
         open_engine(settings) as db,
-        gated_journal(db, data_dir, inbox, clock) as journal,
+        gated_journal(db, data_dir, inbox, clock, alerts) as journal,
     ):
         daemon = _LiveDaemon(
             settings,
@@ -185,6 +188,7 @@ async def run_live(
             SqlJournalReader(db),
             StopRequest(stop if stop is not None else asyncio.Event()),
         )
+        alerts.attach(daemon.notifier)
         return await daemon.run(on_ready)
 
 
@@ -377,13 +381,21 @@ class _LiveDaemon:
         # One save at a time, each taking the snapshot once it holds the lock: a newer snapshot
         # is never overwritten by an older one that finished later.
         async with self.saving:
-            await self.journal.flush()
+            # A snapshot only over a durable journal (a full disk, a hung database: not now).
+            if not await self.journal.flush_within(JOURNAL_FLUSH_S):
+                log.warning(
+                    "snapshot not saved: the journal is not durable (%s)", self.journal.problem
+                )
+                return
             if self.options.dry_run:
                 return
-            await self.store.save(
-                self.service.engine.snapshot(),
-                ResumePoint(self.next_epoch, self.zscore.closes, None),
-            )
+            try:
+                await self.store.save(
+                    self.service.engine.snapshot(),
+                    ResumePoint(self.next_epoch, self.zscore.closes, None),
+                )
+            except OSError as exc:  # the fallback file on a full disk: trading goes on
+                log.error("snapshot not saved: %s", exc)
 
     async def _save_on_change(self) -> None:
         """Save a snapshot after every change the engine journals (fills, orders, operator)."""
@@ -409,7 +421,7 @@ class _LiveDaemon:
         on_ready: Callable[[DaemonHandle], None] | None,
     ) -> RunResult:
         settings, clock, notifier = self.settings, self.clock, self.notifier
-        summaries = SessionSummaries(self.reader, notifier, clock)
+        summaries = SessionSummaries(self.reader, notifier, clock, self.journal)
         session_rules = settings.session
         timer = SessionTimer(
             calendar=self.app.core.calendar(),

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
-from adapters.sql.journal import SqlJournal
+from adapters.sql.journal import DISK_FULL, SqlJournal
 from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool
 from adapters.telegram.notifier import TelegramNotifier
@@ -54,6 +54,10 @@ SHUTDOWN_GATE = "shutdown"
 SPOOL_FILE = "journal.spool"
 SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
 JOURNAL_GATE = "journal"
+JOURNAL_FLUSH_S = 5.0
+"""A checkpoint waits this long for the journal; a snapshot is saved only over a durable journal."""
+JOURNAL_CLOSE_S = 5.0
+"""The journal's last write at a stop gives up after this long (a full disk, a hung database)."""
 
 
 class StartupError(Exception):
@@ -199,10 +203,13 @@ class SessionSummaries:
     """The daily summary alert: when the CME trade date of the bars changes, the results of the
     session that just closed (round trips by exit time, from the journal)."""
 
-    def __init__(self, reader: SqlJournalReader, notifier: Notifier, clock: Clock) -> None:
+    def __init__(
+        self, reader: SqlJournalReader, notifier: Notifier, clock: Clock, journal: SqlJournal
+    ) -> None:
         self._reader = reader
         self._notifier = notifier
         self._clock = clock
+        self._journal = journal
         self._current: date | None = None
 
     async def at(self, epoch: int) -> None:
@@ -215,6 +222,8 @@ class SessionSummaries:
 
     async def send(self, previous: date) -> None:
         """The summary of the session of trade date ``previous``, which has closed."""
+        # Its last round trip may still be on its way to the database (a flatten at the close).
+        await self._journal.flush_within(JOURNAL_FLUSH_S)
         pnl = await self._reader.session_pnl(previous)
         win_rate = f", {pnl.wins * 100 // pnl.trades}% won" if pnl.trades else ""
         self._notifier.notify(
@@ -278,26 +287,53 @@ class BarRecorder:
         self._journal.append_bar(self._contract(), bar)
 
 
+class LateNotifier:
+    """Alerts raised before the daemon's notifier exists go to the log; once it is attached, to it."""
+
+    def __init__(self) -> None:
+        self._log = LogNotifier()
+        self._next: Notifier | None = None
+
+    def attach(self, notifier: Notifier) -> None:
+        self._next = notifier
+
+    def notify(self, alert: Alert) -> None:
+        (self._next if self._next is not None else self._log).notify(alert)
+
+
 @contextlib.asynccontextmanager
 async def gated_journal(
-    engine: AsyncEngine, data_dir: Path, inbox: EventInbox, clock: Clock
+    engine: AsyncEngine,
+    data_dir: Path,
+    inbox: EventInbox,
+    clock: Clock,
+    alerts: Notifier | None = None,
 ) -> AsyncIterator[SqlJournal]:
-    """The SQL journal with its outage spool in ``data_dir``, started; while the database is
-    unreachable it keeps the ``journal`` entry gate closed. Closed (flushed) on the way out."""
-    journal = SqlJournal(
-        engine,
-        Spool(data_dir / SPOOL_FILE),
-        on_availability=lambda up: inbox.put(
-            EntryGateChanged(
-                JOURNAL_GATE, None if up else "the journal database is unreachable", clock.now()
-            )
-        ),
-    )
+    """The SQL journal with its outage spool in ``data_dir``, started; while the database cannot
+    be written (unreachable, or its disk or the spool's full) it keeps the ``journal`` entry gate
+    closed with the reason, and says so in an alert (the open position keeps its broker-held
+    bracket). Closed on the way out, within :data:`JOURNAL_CLOSE_S`."""
+
+    def on_problem(problem: str | None) -> None:
+        gate = problem
+        if problem is not None and not problem.startswith(DISK_FULL):
+            gate = "the journal database is unreachable"
+        inbox.put(EntryGateChanged(JOURNAL_GATE, gate, clock.now()))
+        if alerts is None:
+            return
+        if problem is None:
+            text, severity = "journal: written again; entries may open", Severity.INFO
+        else:
+            text = f"journal: {problem}; no new entries, the position keeps its bracket"
+            severity = Severity.CRITICAL
+        alerts.notify(Alert(AlertKind.ERROR, severity, text, clock.now()))
+
+    journal = SqlJournal(engine, Spool(data_dir / SPOOL_FILE), on_problem=on_problem)
     await journal.start()
     try:
         yield journal
     finally:
-        await journal.close()
+        await journal.close(timeout=JOURNAL_CLOSE_S)
 
 
 async def prepare_store(settings: Settings, config_path: Path | None) -> None:
