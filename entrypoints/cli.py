@@ -4,8 +4,9 @@ Exit codes: 0 success; 2 invalid command line or configuration (including a malf
 an output file that cannot be written, and a journal store whose schema is missing or out of date);
 3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
 window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
-or client id, a timeout, no contract or bars); 1 anything unexpected (a bug: the traceback is
-shown). Expected failures print one clear message and no traceback.
+or client id, a timeout, no contract or bars); 5 another daemon owns the journal (``run``); 1
+anything unexpected (a bug: the traceback is shown). Expected failures print one clear message and
+no traceback.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_UNAVAILABLE = 4
+EXIT_IN_USE = 5
 
 _DEFAULT_SPEED = -1.0  # --speed not given: daemon.speed from the config
 

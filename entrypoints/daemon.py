@@ -72,6 +72,7 @@ from entrypoints.runtime import (
     daemon_version,
     daemon_watch,
     gated_journal,
+    journal_owner,
     prepare_store,
 )
 from entrypoints.settings import Settings
@@ -166,6 +167,7 @@ async def run_daemon(
     clock = ManualClock()
     alerts = LateNotifier()
     async with (
+        journal_owner(settings, inbox, clock, alerts),
         open_engine(settings) as engine,
         gated_journal(engine, data_dir, inbox, clock, alerts) as journal,
     ):

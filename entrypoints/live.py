@@ -73,6 +73,7 @@ from entrypoints.runtime import (
     daemon_version,
     daemon_watch,
     gated_journal,
+    journal_owner,
     prepare_store,
 )
 from entrypoints.settings import Settings
@@ -175,6 +176,7 @@ async def run_live(
     inbox = EventInbox()
     alerts = LateNotifier()
     async with (
+        journal_owner(settings, inbox, clock, alerts),
         open_engine(settings) as db,
         gated_journal(db, data_dir, inbox, clock, alerts) as journal,
     ):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,8 +26,9 @@ from adapters.clock import SystemClock
 from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
 from adapters.sql.journal import DISK_FULL, SqlJournal
+from adapters.sql.ownership import JournalInUseError, JournalOwnership
 from adapters.sql.queries import SqlJournalReader
-from adapters.sql.spool import Spool
+from adapters.sql.spool import Spool, SpoolInUseError
 from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
 from application.ports import Clock, Notifier
@@ -37,7 +39,13 @@ from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, Severity
 from domain.events import EntryGateChanged
 from entrypoints.settings import Settings, TelegramSettings
-from entrypoints.store import require_current_schema, sqlite_file, store_url, upgrade_schema
+from entrypoints.store import (
+    require_current_schema,
+    sqlite_file,
+    store_url,
+    unavailable_on_database_errors,
+    upgrade_schema,
+)
 from entrypoints.telegram.dispatcher import (
     build_bot,
     build_dispatcher,
@@ -49,11 +57,16 @@ log = logging.getLogger("quant_scalper.daemon")
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 4
+EXIT_IN_USE = 5
+"""Another daemon owns the journal (or the spool in ``data_dir``)."""
 SHUTDOWN_GATE = "shutdown"
 
 SPOOL_FILE = "journal.spool"
 SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
 JOURNAL_GATE = "journal"
+OWNER_GATE = "journal owner"
+OWNER_CHECK_S = 5.0
+"""How often a running daemon checks that it still owns the journal."""
 JOURNAL_FLUSH_S = 5.0
 """A checkpoint waits this long for the journal; a snapshot is saved only over a durable journal."""
 JOURNAL_CLOSE_S = 5.0
@@ -329,7 +342,10 @@ async def gated_journal(
         alerts.notify(Alert(AlertKind.ERROR, severity, text, clock.now()))
 
     journal = SqlJournal(engine, Spool(data_dir / SPOOL_FILE), on_problem=on_problem)
-    await journal.start()
+    try:
+        await journal.start()
+    except SpoolInUseError as exc:
+        raise StartupError(str(exc), EXIT_IN_USE) from None
     try:
         yield journal
     finally:
@@ -346,3 +362,50 @@ async def prepare_store(settings: Settings, config_path: Path | None) -> None:
         log.info("created the embedded journal %s at schema %s", path, revision)
     else:
         await asyncio.to_thread(require_current_schema, url, config_path)
+
+
+@contextlib.asynccontextmanager
+async def journal_owner(
+    settings: Settings, inbox: EventInbox, clock: Clock, alerts: Notifier
+) -> AsyncIterator[JournalOwnership]:
+    """This daemon's claim on the journal database (one daemon per journal, enforced by the
+    database: see ``adapters.sql.ownership``), held for the run and checked every
+    :data:`OWNER_CHECK_S`; a claim lost to another daemon closes the ``journal owner`` entry gate
+    with an alert. Another daemon owning it at start is :class:`StartupError` with exit code
+    :data:`EXIT_IN_USE`. Logs the data directory, as an absolute path."""
+    url = store_url(settings)
+    owner = JournalOwnership(url)
+    try:
+        with unavailable_on_database_errors(url):
+            await owner.acquire()
+    except JournalInUseError as exc:
+        raise StartupError(str(exc), EXIT_IN_USE) from None
+    log.info(
+        "journal %s owned by this daemon (pid %d); data_dir %s",
+        owner.where,
+        os.getpid(),
+        settings.database.data_dir.resolve(),
+    )
+
+    async def watch() -> None:
+        lost: str | None = None
+        while True:
+            await asyncio.sleep(OWNER_CHECK_S)
+            problem = await owner.check()
+            if problem == lost:
+                continue
+            lost = problem
+            inbox.put(EntryGateChanged(OWNER_GATE, problem, clock.now()))
+            if problem is not None:
+                text, severity = f"{problem}: no new entries", Severity.CRITICAL
+            else:
+                text, severity = "this daemon owns the journal again", Severity.INFO
+            alerts.notify(Alert(AlertKind.ERROR, severity, text, clock.now()))
+
+    task = asyncio.get_running_loop().create_task(watch(), name="journal owner")
+    try:
+        yield owner
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await owner.release()
