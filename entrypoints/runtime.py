@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +33,7 @@ from adapters.sql.spool import Spool, SpoolInUseError
 from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
 from application.ports import Clock, Notifier
+from application.queries import SessionPnl
 from application.services import EventInbox, TradingService
 from application.watch import DaemonWatch
 from domain.bar import Bar
@@ -214,30 +216,73 @@ def alerting_handler(
 
 class SessionSummaries:
     """The daily summary alert: when the CME trade date of the bars changes, the results of the
-    session that just closed (round trips by exit time, from the journal)."""
+    session that just closed (round trips by exit time, from the journal).
+
+    The journal's database may be away just then: the summary then waits (a log line says so) and
+    is tried again at the next trade-date check, no sooner than ``retry_after_s`` later, until the
+    database answers. Trading never waits on it for more than ``read_timeout_s``.
+    """
 
     def __init__(
-        self, reader: SqlJournalReader, notifier: Notifier, clock: Clock, journal: SqlJournal
+        self,
+        reader: SqlJournalReader,
+        notifier: Notifier,
+        clock: Clock,
+        journal: SqlJournal,
+        *,
+        retry_after_s: float = 30.0,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self._reader = reader
         self._notifier = notifier
         self._clock = clock
         self._journal = journal
         self._current: date | None = None
+        self._pending: list[date] = []
+        self._retry_after = retry_after_s
+        self._read_timeout = read_timeout_s
+        self._next_try = 0.0
 
     async def at(self, epoch: int) -> None:
-        """Market time has reached ``epoch``: a summary if the trade date changed since the last."""
+        """Market time has reached ``epoch``: a summary if the trade date changed since the last
+        (and any summary still owed, when its retry is due)."""
         trade_date = cme_trade_date(datetime.fromtimestamp(epoch, UTC))
         previous, self._current = self._current, trade_date
-        if previous is None or previous == trade_date:
-            return
-        await self.send(previous)
+        if previous is not None and previous != trade_date:
+            await self.send(previous)
+        elif self._pending and time.monotonic() >= self._next_try:
+            await self._send_owed()
 
     async def send(self, previous: date) -> None:
-        """The summary of the session of trade date ``previous``, which has closed."""
-        # Its last round trip may still be on its way to the database (a flatten at the close).
-        await self._journal.flush_within(JOURNAL_FLUSH_S)
-        pnl = await self._reader.session_pnl(previous)
+        """The summary of the session of trade date ``previous``, which has closed; never raises
+        for the database: owed until it answers."""
+        if previous not in self._pending:
+            self._pending.append(previous)
+        await self._send_owed()
+
+    async def _send_owed(self) -> None:
+        while self._pending:
+            trade_date = self._pending[0]
+            try:
+                # Its last round trip may still be on its way to the database (a flatten at the
+                # close).
+                await self._journal.flush_within(JOURNAL_FLUSH_S)
+                async with asyncio.timeout(self._read_timeout):
+                    pnl = await self._reader.session_pnl(trade_date)
+            except Exception as exc:  # the database is away: the summary is owed, not lost
+                self._next_try = time.monotonic() + self._retry_after
+                log.warning(
+                    "daily summary of session %s not sent yet (the journal cannot be read: %s); "
+                    "trying again in %.0f s",
+                    trade_date.isoformat(),
+                    _first_line(exc),
+                    self._retry_after,
+                )
+                return
+            self._pending.pop(0)
+            self._notify(trade_date, pnl)
+
+    def _notify(self, previous: date, pnl: SessionPnl) -> None:
         win_rate = f", {pnl.wins * 100 // pnl.trades}% won" if pnl.trades else ""
         self._notifier.notify(
             Alert(
@@ -249,6 +294,12 @@ class SessionSummaries:
                 self._clock.now(),
             )
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
 
 
 @dataclass
