@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
-from adapters.sql.journal import DISK_FULL, SqlJournal
+from adapters.sql.journal import UNREACHABLE, SqlJournal
 from adapters.sql.ownership import JournalInUseError, JournalOwnership
 from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool, SpoolInUseError
@@ -380,7 +380,7 @@ async def gated_journal(
 
     def on_problem(problem: str | None) -> None:
         gate = problem
-        if problem is not None and not problem.startswith(DISK_FULL):
+        if problem is not None and problem.startswith(UNREACHABLE):
             gate = "the journal database is unreachable"
         inbox.put(EntryGateChanged(JOURNAL_GATE, gate, clock.now()))
         if alerts is None:

@@ -35,6 +35,10 @@ class SchemaOutOfDate(StoreError):
     command that fixes it when there is one."""
 
 
+class StoreCorrupt(StoreError):
+    """The store's file fails its integrity check."""
+
+
 class StoreUnavailable(StoreError):
     """The database does not answer (or refused the connection)."""
 
@@ -97,6 +101,13 @@ def require_current_schema(url: str, config: Path | None = None) -> None:
             f"database {describe(url)} does not exist yet (no schema; the code needs "
             f"{migrate.head()}): {fix}"
         )
+    if path is not None:
+        problem = migrate.integrity_problem(url)
+        if problem is not None:
+            raise StoreCorrupt(
+                f"database {describe(url)} fails SQLite's integrity check ({problem}): it is "
+                "corrupt; restore it from a backup (the daemon will not trade on it)"
+            )
     # Reach the database first, so that "unreachable" is not reported as "out of date".
     schema_revision(url)
     problem = migrate.check_schema(url, str(config) if config is not None else "FILE")
@@ -115,9 +126,12 @@ def upgrade_schema(url: str) -> str:
             raise StoreMisconfigured(
                 f"database.data_dir: cannot create {path.parent}: {exc.strerror or exc}"
             ) from None
-    with unavailable_on_database_errors(url):
-        migrate.upgrade(url)
-        revision = migrate.current(url)
+    try:
+        with unavailable_on_database_errors(url):
+            migrate.upgrade(url)
+            revision = migrate.current(url)
+    except migrate.SchemaDriftError as exc:
+        raise SchemaOutOfDate(str(exc)) from None
     if revision is None:  # pragma: no cover - alembic just wrote it
         raise StoreUnavailable(f"database {describe(url)}: no schema revision after the upgrade")
     return revision

@@ -88,7 +88,22 @@ def is_outage(exc: BaseException) -> bool:
 
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 DISK_FULL = "disk full"
+SCHEMA_DRIFT = "schema drift"
 UNREACHABLE = "database unreachable"
+_DRIFT_SQLSTATES = frozenset(
+    {"42703", "42P01", "42P10"}
+)  # undefined column, table; no ON CONFLICT key
+_DRIFT_TEXTS = ("no such column", "no such table", "has no column named", "on conflict clause")
+
+
+def is_schema_drift(exc: BaseException) -> bool:
+    """Whether an error says the tables are not the ones the code writes (a column or table dropped
+    by hand): not an outage that will pass, though the records still wait in the spool."""
+    orig = getattr(exc, "orig", None) or exc
+    if getattr(orig, "sqlstate", None) in _DRIFT_SQLSTATES:
+        return True
+    lowered = str(orig).lower()
+    return any(t in lowered for t in _DRIFT_TEXTS)
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -114,10 +129,10 @@ class SqlJournal:
 
     ``available`` is False while the database cannot be reached or written (the engine must then
     open nothing new); ``on_availability`` is called with the new value on every change.
-    ``problem`` says why it is not available, starting with :data:`DISK_FULL` or
-    :data:`UNREACHABLE`; ``on_problem`` is called with it (None once resolved) whenever that kind
-    changes. ``backlog`` counts records appended but not yet in the database (queued in memory or
-    waiting in the spool).
+    ``problem`` says why it is not available, starting with :data:`DISK_FULL`,
+    :data:`SCHEMA_DRIFT` or :data:`UNREACHABLE`; ``on_problem`` is called with it (None once
+    resolved) whenever that kind changes. ``backlog`` counts records appended but not yet in the
+    database (queued in memory or waiting in the spool).
     """
 
     def __init__(
@@ -577,14 +592,23 @@ def _brief(exc: BaseException) -> str:
 
 def _reason(exc: BaseException) -> str:
     """Why the database did not take a write, for ``problem`` (and the entry gate)."""
-    kind = DISK_FULL if is_disk_full(exc) else UNREACHABLE
-    return f"{kind}: {_brief(exc)}"
+    if is_disk_full(exc):
+        return f"{DISK_FULL}: {_brief(exc)}"
+    if is_schema_drift(exc):
+        return (
+            f"{SCHEMA_DRIFT}: {_brief(exc)} (the tables were changed outside quant-scalper; "
+            "records wait in the spool)"
+        )
+    return f"{UNREACHABLE}: {_brief(exc)}"
 
 
 def _kind(problem: str | None) -> str | None:
     if problem is None:
         return None
-    return DISK_FULL if problem.startswith(DISK_FULL) else UNREACHABLE
+    for kind in (DISK_FULL, SCHEMA_DRIFT):
+        if problem.startswith(kind):
+            return kind
+    return UNREACHABLE
 
 
 def _now_utc() -> datetime:
