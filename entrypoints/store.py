@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.private_files import private_dir
 from adapters.sql import migrate
 from adapters.sql.database import DatabaseUrlError, create_engine, database_url, describe
 from entrypoints.settings import Settings
@@ -121,7 +122,7 @@ def upgrade_schema(url: str) -> str:
     path = sqlite_file(url)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise StoreMisconfigured(
                 f"database.data_dir: cannot create {path.parent}: {exc.strerror or exc}"

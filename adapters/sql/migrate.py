@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, make_url
 
+from adapters.private_files import sqlite_files
 from adapters.sql import schema
 from adapters.sql.database import describe, sync_url
 
@@ -40,7 +41,7 @@ def _connection(url: str) -> Iterator[Connection]:
     if sync.drivername == "sqlite":
         connect_args: dict[str, object] = {}
         if sync.database:  # the embedded default lives in a data directory that may not exist yet
-            Path(sync.database).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_files(Path(sync.database))
     else:
         connect_args = {"connect_timeout": 10}
     engine = create_engine(sync, connect_args=connect_args)
