@@ -116,6 +116,9 @@ class _SimulatedHealth:
     def journal_backlog(self) -> int:
         return self._journal.backlog
 
+    def journal_problem(self) -> str | None:
+        return self._journal.problem
+
     def alert_backlog(self) -> int:
         return self._notifier_backlog()
 

@@ -157,6 +157,9 @@ class _LiveHealth:
     def journal_backlog(self) -> int:
         return self._journal.backlog
 
+    def journal_problem(self) -> str | None:
+        return self._journal.problem
+
     def alert_backlog(self) -> int:
         return self._alert_backlog()
 
