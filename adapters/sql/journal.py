@@ -86,6 +86,8 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DisconnectionError | OSError | TimeoutError)
 
 
+SPOOL_AT_CLOSE_S = 5.0
+"""How long a close waits for the spool to take what the database did not."""
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 DISK_FULL = "disk full"
 SCHEMA_DRIFT = "schema drift"
@@ -250,33 +252,58 @@ class SqlJournal:
         self._task = asyncio.create_task(self._run(), name="sql-journal-writer")
 
     async def close(self, timeout: float | None = None) -> None:
-        """Write everything queued (to the database, else the spool) and stop the writer; after
-        ``timeout`` seconds, stop it anyway and say how many records were not made durable."""
+        """Write everything queued (to the database, else the spool) and stop the writer. After
+        ``timeout`` seconds (a slow or hung database) the writer is stopped anyway and what it has
+        not written goes to the spool, replayed at the next start; only if even the spool cannot
+        take it (a full disk) is it lost, and the log says how many records."""
         if self._task is None:
             return
         self._closing = True
         self._wake.set()
         try:
             done, _ = await asyncio.wait({self._task}, timeout=timeout)
-            if not done:
+            if done:
+                self._task.result()  # a writer that failed says so here
+            else:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
-                log.error(
-                    "journal: closed after %.1f s with %d records not durable (%s)",
+                log.warning(
+                    "journal: not written within %.1f s (%s); the rest goes to the spool",
                     timeout,
-                    len(self._queue) + self._in_flight,
                     self.problem or "the database is slow",
                 )
-            else:
-                self._task.result()  # a writer that failed says so here
-            if self._queue:
-                log.error(
-                    "journal: closed with %d records not durable (%s)",
-                    len(self._queue),
-                    self.problem or "unknown",
-                )
+            await self._spool_the_rest()
         finally:
             self._spool.close()
+
+    async def _spool_the_rest(self) -> None:
+        """At close: whatever is still queued, to the spool (bounded: the disk may be full)."""
+        if not self._queue:
+            return
+        left = list(self._queue)
+        self._queue.clear()
+        lines: list[str] = []
+        for item in left:
+            try:
+                lines.append(item_to_json(item))
+            except (ValueError, SerializationError):
+                lines.append(repr(item))
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._spool.append, lines), SPOOL_AT_CLOSE_S)
+        except (OSError, TimeoutError) as exc:
+            log.error(
+                "journal: closed with %d records lost: neither the database nor the spool %s "
+                "took them (%s)",
+                len(left),
+                self._spool.path,
+                exc,
+            )
+            return
+        log.warning(
+            "journal: %d records left in the spool %s for the next start",
+            len(left),
+            self._spool.path,
+        )
 
     # -- the writer --------------------------------------------------------------------------
 
@@ -360,22 +387,27 @@ class SqlJournal:
         self._in_flight = len(batch)
         reason: str | None = None
         try:
-            await self._write_items(batch)
-            durable = len(batch)
-        except _Refused:
-            durable = await self._write_one_by_one(batch)
-            reason = self.problem if not self.available else None
-        except Exception as exc:
-            if not is_outage(exc):
-                self._queue.extendleft(reversed(batch))
-                self._in_flight = 0
-                raise
-            reason = _reason(exc)
-            if self.available:
-                log.warning("journal: %s (%s); spooling", reason, _brief(exc))
-            self._set_available(False, reason)
-            self._schedule_retry()
-            durable = len(batch) if await self._to_spool(batch) else 0
+            try:
+                await self._write_items(batch)
+                durable = len(batch)
+            except _Refused:
+                durable = await self._write_one_by_one(batch)
+                reason = self.problem if not self.available else None
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                reason = _reason(exc)
+                if self.available:  # the outage starts here (else _step schedules the next try)
+                    log.warning("journal: %s (%s); spooling", reason, _brief(exc))
+                    self._schedule_retry()
+                self._set_available(False, reason)
+                durable = len(batch) if await self._to_spool(batch) else 0
+        except BaseException:
+            # A bug, or close() giving up on a hung database: the batch is queued again (written
+            # twice at worst, which the natural keys absorb), never dropped.
+            self._queue.extendleft(reversed(batch))
+            self._in_flight = 0
+            raise
         self._in_flight = 0
         self._mark_done(durable)
         return reason
@@ -398,8 +430,9 @@ class SqlJournal:
             problem = None
         else:
             problem = self._spool_full or reason or UNREACHABLE
-        if _kind(problem) != _kind(self.problem):
-            self.problem = problem
+        changed = _kind(problem) != _kind(self.problem)
+        self.problem = problem  # the latest word; the callback hears of a change of kind
+        if changed:
             if problem is not None and problem.startswith(DISK_FULL):
                 log.error("journal: %s; entries stay closed until it is written", problem)
             callback = self._on_problem
@@ -535,7 +568,12 @@ class SqlJournal:
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
             self._in_flight = len(batch)
-            durable = await self._to_spool(batch)
+            try:
+                durable = await self._to_spool(batch)
+            except asyncio.CancelledError:
+                self._queue.extendleft(reversed(batch))
+                self._in_flight = 0
+                raise
             self._in_flight = 0
             if not durable:
                 return

@@ -88,7 +88,8 @@ async def test_a_dropped_column_while_running_is_told_apart_from_an_outage(
             while journal.problem is None:
                 await asyncio.sleep(0.01)
         assert journal.problem.startswith(SCHEMA_DRIFT), journal.problem
-        assert problems == [journal.problem]
+        assert len(problems) == 1
+        assert (problems[0] or "").startswith(SCHEMA_DRIFT)
     finally:
         await journal.close(timeout=10)
         await engine.dispose()
