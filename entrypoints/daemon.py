@@ -56,6 +56,7 @@ from entrypoints.live import run_live
 from entrypoints.replay import load_series
 from entrypoints.runtime import (
     EXIT_USAGE,
+    JOURNAL_CLOSE_S,
     JOURNAL_FLUSH_S,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
@@ -165,7 +166,7 @@ async def run_daemon(
         )
     await prepare_store(settings, options.config_path)
     series = load_series(settings, settings.daemon.feed)
-    data_dir = settings.database.data_dir
+    data_dir = settings.database.data_dir.resolve()  # one place, whatever the cwd does later
     inbox = EventInbox()
     clock = ManualClock()
     alerts = LateNotifier()
@@ -404,13 +405,19 @@ async def _trade(
                 result.stopped_by = stopper.by
         else:
             result.stopped_by = stopper.by
+            # The flatten and the last checkpoint share the budget, less what the journal's last
+            # flush and close may take (a full disk, a hung database): the stop ends within it.
+            budget = settings.shutdown.timeout_s
+            until = loop.time() + budget - min(JOURNAL_FLUSH_S + JOURNAL_CLOSE_S, budget / 2)
             if stopper.flattens(settings) and not trading.done():
-                await _flatten_for_stop(service, clock, trading, settings.shutdown.timeout_s)
+                await _flatten_for_stop(service, clock, trading, max(0.5, until - loop.time()))
             halt.set()
             # Stop at the next strategy-bar boundary, once its checkpoint is saved: whatever the
             # operator did since the last one (a flatten, a pause) is then in the store too.
             if not trading.done():
-                await asyncio.wait({trading}, timeout=BOUNDARY_WAIT_S)
+                await asyncio.wait(
+                    {trading}, timeout=max(0.5, min(BOUNDARY_WAIT_S, until - loop.time()))
+                )
             if trading.done() and not _stopped_at_boundary(trading):
                 trading.result()
     finally:

@@ -175,7 +175,7 @@ async def run_live(
     """Trade on IB Gateway until ``stop`` is set (a signal) or an operator stops the daemon."""
     await prepare_store(settings, options.config_path)
     clock = clock if clock is not None else SystemClock()
-    data_dir = settings.database.data_dir
+    data_dir = settings.database.data_dir.resolve()  # one place, whatever the cwd does later
     inbox = EventInbox()
     alerts = LateNotifier()
     async with (

@@ -18,10 +18,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from adapters.simulated.clock import ManualClock
 from adapters.sql import migrate, schema
 from adapters.sql.database import create_engine, database_url
 from adapters.sql.ownership import JournalInUseError, JournalOwnership
+from application.services import EventInbox
 from entrypoints.cli import EXIT_IN_USE
+from entrypoints.runtime import StartupError, gated_journal
 from tests.support.postgres import create_database, drop_database
 
 pytestmark = pytest.mark.timeout(300)
@@ -156,3 +159,21 @@ def test_sqlite_ownership_is_a_lock_beside_the_database_file(tmp_path: Path) -> 
 
     asyncio.run(both())
     assert (tmp_path / "journal.sqlite3-owner").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_second_daemon_on_the_same_data_dir_is_refused_with_the_same_code(
+    tmp_path: Path,
+) -> None:
+    """Two journals (two databases) but one data_dir: the spool there is the first one's."""
+    clock = ManualClock()
+    engines = [create_engine(database_url(None, tmp_path / name)) for name in ("a", "b")]
+    try:
+        async with gated_journal(engines[0], tmp_path / "shared", EventInbox(), clock):
+            with pytest.raises(StartupError) as caught:
+                async with gated_journal(engines[1], tmp_path / "shared", EventInbox(), clock):
+                    pass
+        assert caught.value.exit_code == EXIT_IN_USE
+        assert "in use by another journal" in str(caught.value)
+    finally:
+        for engine in engines:
+            await engine.dispose()
