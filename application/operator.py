@@ -32,6 +32,9 @@ from domain.record import record
 
 Period = Literal["today", "week", "month"]
 
+ALERT_BACKLOG_DEGRADED = 100
+"""Alerts waiting beyond this many: the notifier cannot keep up (Telegram away), said in health."""
+
 _NEW_YORK = ZoneInfo("America/New_York")
 
 
@@ -58,6 +61,10 @@ class HealthSource(Protocol):
     def last_bar_end(self) -> datetime | None: ...
 
     def journal_backlog(self) -> int: ...
+
+    def journal_problem(self) -> str | None:
+        """Why the journal cannot write now (unreachable, disk full, schema drift); None if it can."""
+        ...
 
     def alert_backlog(self) -> int: ...
 
@@ -181,8 +188,15 @@ class OperatorConsole:
             for block in self._service.engine.entry_blocks(self._clock.now())
             if block.persistent
         )
+        # Every component that is not well, whatever its backlog: a journal that cannot write is
+        # news at its first record, not its thousandth.
+        journal = self._health.journal_problem()
+        if journal is not None:
+            problems.append(f"journal degraded: {journal}")
         if self._health.journal_backlog() > 1000:
             problems.append(f"journal backlog {self._health.journal_backlog()}")
+        if self._health.alert_backlog() > ALERT_BACKLOG_DEGRADED:
+            problems.append(f"alert backlog {self._health.alert_backlog()}")
         position = status.position
         signed = 0 if position is None else position.side.sign * position.qty
         return Health(

@@ -2,11 +2,16 @@
 
 Every journal keeps a record once per natural key (:func:`record_identity`), so journaling the same
 events twice (a restart that replays bars after its last snapshot, a spool replayed after an outage)
-changes nothing. Reads return records of one kind in the order they were first appended.
+changes nothing. Operator commands are the exception that proves the rule: two identical commands
+with the same time and user are two commands (a flood of ``/status``), so a journal numbers the
+identical ones it is given (:class:`CommandOccurrences`) and the number is part of their key; a
+restart numbers afresh, so the commands it journals again are still kept once. Reads return
+records of one kind in the order they were first appended.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -40,12 +45,13 @@ RECORD_KINDS: tuple[type[JournalRecord], ...] = (
 )
 
 
-def record_identity(rec: JournalRecord) -> tuple[object, ...]:
+def record_identity(rec: JournalRecord, occurrence: int = 0) -> tuple[object, ...]:
     """The natural key of a journal record: records with equal keys are one record.
 
     A fill is its execution id, an order intent its idempotency key, a round trip its side and entry
-    and exit times, a signal its bar and action; order events, breaker events and operator commands
-    are keyed by what happened, to what, and when.
+    and exit times, a signal its bar and action; order events and breaker events are keyed by what
+    happened, to what, and when; an operator command by when, who, what and its ``occurrence``
+    (see :class:`CommandOccurrences`).
     """
     kind = type(rec)  # exact types: records are final, and this runs on every append
     if kind is FillRecord:
@@ -66,7 +72,27 @@ def record_identity(rec: JournalRecord) -> tuple[object, ...]:
         return ("breaker", "reset", event.reason, event.ts)
     if not isinstance(rec, OperatorRecord):
         raise TypeError(f"not a journal record: {rec!r}")
-    return ("operator", rec.ts, rec.by, rec.command)
+    return ("operator", rec.ts, rec.by, rec.command, occurrence)
+
+
+class CommandOccurrences:
+    """Numbers identical operator commands (same time, user and command) 0, 1, 2, ... in the order
+    a journal is given them, so that each is its own row.
+
+    Remembers the last ``remember`` distinct commands (a flood repeats one; commands are rare).
+    """
+
+    def __init__(self, remember: int = 1024) -> None:
+        self._seen: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self._remember = remember
+
+    def next(self, rec: OperatorRecord) -> int:
+        key = (rec.ts, rec.by, rec.command)
+        n = self._seen.pop(key, -1) + 1
+        self._seen[key] = n
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        return n
 
 
 def record_time(rec: JournalRecord) -> datetime:

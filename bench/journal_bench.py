@@ -42,11 +42,12 @@ from adapters.simulated.repositories import InMemoryJournal
 from adapters.sql import migrate
 from adapters.sql.database import create_engine, database_url
 from adapters.sql.journal import SqlJournal
-from adapters.sql.serialization import JournalItem, RecordedBar
+from adapters.sql.serialization import RecordedBar
 from adapters.sql.spool import Spool
 from domain.bar import Bar
 from domain.commands import (
     FillRecord,
+    JournalRecord,
     OrderEventRecord,
     OrderIntentRecord,
     RoundTripRecord,
@@ -58,11 +59,12 @@ from domain.values import Action, Side
 from tests.support.postgres import create_database, start_postgres
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
+Item = JournalRecord | RecordedBar
 
 
-def items(count: int, offset: int = 0) -> list[JournalItem]:
+def items(count: int, offset: int = 0) -> list[Item]:
     """``count`` distinct journal items, a realistic mix of kinds."""
-    out: list[JournalItem] = []
+    out: list[Item] = []
     i = offset
     while len(out) < count:
         ts = T0 + timedelta(seconds=5 * i)
@@ -92,7 +94,7 @@ def items(count: int, offset: int = 0) -> list[JournalItem]:
     return out
 
 
-def _append(journal: SqlJournal, batch: list[JournalItem]) -> None:
+def _append(journal: SqlJournal, batch: list[Item]) -> None:
     for item in batch:
         if isinstance(item, RecordedBar):
             journal.append_bar(item.contract, item.bar)

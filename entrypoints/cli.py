@@ -5,9 +5,10 @@ an output file that cannot be written, a journal store whose schema is missing o
 logging directory or an SQLite journal that cannot be written);
 3 unreadable or malformed input data, or none where some was asked for (no recorded bars in a
 window); 4 IB Gateway or the database unreachable or unusable (nothing listening, a refused version
-or client id, a timeout, no contract or bars, the observability port in use); 1 anything unexpected
-(a bug: one line, and the traceback in the log file, or in a file of its own named on that line).
-No failure shows a traceback.
+or client id, a timeout, no contract or bars, the observability port in use); 5 another daemon owns
+the journal (``run``); 130 interrupted (Ctrl-C); 1 anything unexpected (a bug: one line, and the
+traceback in the log file, or in a file of its own named on that line). No failure shows a
+traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_UNAVAILABLE = 4
+EXIT_IN_USE = 5
 EXIT_INTERRUPTED = 130
 
 _DEFAULT_SPEED = -1.0  # --speed not given: daemon.speed from the config

@@ -56,10 +56,13 @@ from entrypoints.live import run_live
 from entrypoints.replay import load_series
 from entrypoints.runtime import (
     EXIT_USAGE,
+    JOURNAL_CLOSE_S,
+    JOURNAL_FLUSH_S,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
     BarRecorder,
     DaemonHandle,
+    LateNotifier,
     RunOptions,
     RunResult,
     SessionSummaries,
@@ -70,6 +73,7 @@ from entrypoints.runtime import (
     daemon_version,
     daemon_watch,
     gated_journal,
+    journal_owner,
     prepare_store,
 )
 from entrypoints.settings import Settings
@@ -112,6 +116,9 @@ class _SimulatedHealth:
 
     def journal_backlog(self) -> int:
         return self._journal.backlog
+
+    def journal_problem(self) -> str | None:
+        return self._journal.problem
 
     def alert_backlog(self) -> int:
         return self._notifier_backlog()
@@ -159,12 +166,14 @@ async def run_daemon(
         )
     await prepare_store(settings, options.config_path)
     series = load_series(settings, settings.daemon.feed)
-    data_dir = settings.database.data_dir
+    data_dir = settings.database.data_dir.resolve()  # one place, whatever the cwd does later
     inbox = EventInbox()
     clock = ManualClock()
+    alerts = LateNotifier()
     async with (
+        journal_owner(settings, inbox, clock, alerts),
         open_engine(settings) as engine,
-        gated_journal(engine, data_dir, inbox, clock) as journal,
+        gated_journal(engine, data_dir, inbox, clock, alerts) as journal,
     ):
         return await _run(
             settings,
@@ -177,6 +186,7 @@ async def run_daemon(
             clock,
             stop,
             on_ready,
+            alerts,
         )
 
 
@@ -191,6 +201,7 @@ async def _run(
     clock: ManualClock,
     stop: asyncio.Event | None,
     on_ready: Callable[[DaemonHandle], None] | None,
+    alerts: LateNotifier,
 ) -> RunResult:
     result = RunResult()
     loaded = await store.load_resume()
@@ -201,6 +212,7 @@ async def _run(
     listeners: list[BarListener] = []  # filled below, once the broker exists
     telegram = await TelegramSide.open(settings) if settings.telegram.enabled else None
     notifier = telegram.notifier if telegram is not None else LogNotifier()
+    alerts.attach(notifier)
     app = build_container(
         settings,
         "simulated",
@@ -228,7 +240,7 @@ async def _run(
     listeners.extend([clock, broker, BarRecorder(journal, contract)])
 
     service_box: list[TradingService] = []
-    sessions = SessionSummaries(reader, notifier, clock)
+    sessions = SessionSummaries(reader, notifier, clock, journal)
     stopper = StopRequest(stop if stop is not None else asyncio.Event())
     halt = asyncio.Event()  # set once a stop has flattened (or need not): end at the next boundary
 
@@ -238,11 +250,16 @@ async def _run(
         service = service_box[0]
         for watch in watch_box:  # what each strategy bar changed, said in market time
             watch.check()
-        await journal.flush()
-        await store.save(
-            service.engine.snapshot(),
-            ResumePoint(next_epoch, zscore.closes, broker.export_state()),
-        )
+        # A snapshot only over a durable journal: else a restart would resume past records that
+        # were never written. Without one, a restart replays from the last one saved.
+        if await journal.flush_within(JOURNAL_FLUSH_S):
+            try:
+                await store.save(
+                    service.engine.snapshot(),
+                    ResumePoint(next_epoch, zscore.closes, broker.export_state()),
+                )
+            except OSError as exc:  # the fallback file on a full disk: trading goes on
+                log.error("checkpoint: the engine snapshot was not saved: %s", exc)
         await sessions.at(next_epoch)
         if halt.is_set():
             raise StopAtBoundary
@@ -335,7 +352,7 @@ async def _run(
             await endpoints.cleanup()
         logs.set_context(None)
     await service.settle()
-    await journal.flush()
+    await journal.flush_within(JOURNAL_FLUSH_S)
     result.bars = feed.sent
     result.strategy_bars = service.counters.strategy_bars
     result.position = service.engine.position.signed_qty
@@ -388,13 +405,19 @@ async def _trade(
                 result.stopped_by = stopper.by
         else:
             result.stopped_by = stopper.by
+            # The flatten and the last checkpoint share the budget, less what the journal's last
+            # flush and close may take (a full disk, a hung database): the stop ends within it.
+            budget = settings.shutdown.timeout_s
+            until = loop.time() + budget - min(JOURNAL_FLUSH_S + JOURNAL_CLOSE_S, budget / 2)
             if stopper.flattens(settings) and not trading.done():
-                await _flatten_for_stop(service, clock, trading, settings.shutdown.timeout_s)
+                await _flatten_for_stop(service, clock, trading, max(0.5, until - loop.time()))
             halt.set()
             # Stop at the next strategy-bar boundary, once its checkpoint is saved: whatever the
             # operator did since the last one (a flatten, a pause) is then in the store too.
             if not trading.done():
-                await asyncio.wait({trading}, timeout=BOUNDARY_WAIT_S)
+                await asyncio.wait(
+                    {trading}, timeout=max(0.5, min(BOUNDARY_WAIT_S, until - loop.time()))
+                )
             if trading.done() and not _stopped_at_boundary(trading):
                 trading.result()
     finally:

@@ -57,10 +57,12 @@ from entrypoints import logs, observability
 from entrypoints.container import aggregation_calendar, build_container
 from entrypoints.runtime import (
     EXIT_UNAVAILABLE,
+    JOURNAL_FLUSH_S,
     SHUTDOWN_GATE,
     SNAPSHOT_FALLBACK_FILE,
     BarRecorder,
     DaemonHandle,
+    LateNotifier,
     RunOptions,
     RunResult,
     SessionSummaries,
@@ -71,6 +73,7 @@ from entrypoints.runtime import (
     daemon_version,
     daemon_watch,
     gated_journal,
+    journal_owner,
     prepare_store,
 )
 from entrypoints.settings import Settings
@@ -128,7 +131,7 @@ class _ChangeJournal:
         self._changed.set()
 
     async def flush(self) -> None:
-        await self._journal.flush()
+        await self._journal.flush_within(JOURNAL_FLUSH_S)
 
 
 class _LiveHealth:
@@ -154,6 +157,9 @@ class _LiveHealth:
     def journal_backlog(self) -> int:
         return self._journal.backlog
 
+    def journal_problem(self) -> str | None:
+        return self._journal.problem
+
     def alert_backlog(self) -> int:
         return self._alert_backlog()
 
@@ -169,11 +175,13 @@ async def run_live(
     """Trade on IB Gateway until ``stop`` is set (a signal) or an operator stops the daemon."""
     await prepare_store(settings, options.config_path)
     clock = clock if clock is not None else SystemClock()
-    data_dir = settings.database.data_dir
+    data_dir = settings.database.data_dir.resolve()  # one place, whatever the cwd does later
     inbox = EventInbox()
+    alerts = LateNotifier()
     async with (
+        journal_owner(settings, inbox, clock, alerts),
         open_engine(settings) as db,
-        gated_journal(db, data_dir, inbox, clock) as journal,
+        gated_journal(db, data_dir, inbox, clock, alerts) as journal,
     ):
         daemon = _LiveDaemon(
             settings,
@@ -185,6 +193,7 @@ async def run_live(
             SqlJournalReader(db),
             StopRequest(stop if stop is not None else asyncio.Event()),
         )
+        alerts.attach(daemon.notifier)
         return await daemon.run(on_ready)
 
 
@@ -381,13 +390,21 @@ class _LiveDaemon:
         # One save at a time, each taking the snapshot once it holds the lock: a newer snapshot
         # is never overwritten by an older one that finished later.
         async with self.saving:
-            await self.journal.flush()
+            # A snapshot only over a durable journal (a full disk, a hung database: not now).
+            if not await self.journal.flush_within(JOURNAL_FLUSH_S):
+                log.warning(
+                    "snapshot not saved: the journal is not durable (%s)", self.journal.problem
+                )
+                return
             if self.options.dry_run:
                 return
-            await self.store.save(
-                self.service.engine.snapshot(),
-                ResumePoint(self.next_epoch, self.zscore.closes, None),
-            )
+            try:
+                await self.store.save(
+                    self.service.engine.snapshot(),
+                    ResumePoint(self.next_epoch, self.zscore.closes, None),
+                )
+            except OSError as exc:  # the fallback file on a full disk: trading goes on
+                log.error("snapshot not saved: %s", exc)
 
     async def _save_on_change(self) -> None:
         """Save a snapshot after every change the engine journals (fills, orders, operator)."""
@@ -413,7 +430,7 @@ class _LiveDaemon:
         on_ready: Callable[[DaemonHandle], None] | None,
     ) -> RunResult:
         settings, clock, notifier = self.settings, self.clock, self.notifier
-        summaries = SessionSummaries(self.reader, notifier, clock)
+        summaries = SessionSummaries(self.reader, notifier, clock, self.journal)
         session_rules = settings.session
         timer = SessionTimer(
             calendar=self.app.core.calendar(),

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,12 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import LogNotifier
-from adapters.sql.journal import SqlJournal
+from adapters.sql.journal import UNREACHABLE, SqlJournal
+from adapters.sql.ownership import JournalInUseError, JournalOwnership
 from adapters.sql.queries import SqlJournalReader
-from adapters.sql.spool import Spool
+from adapters.sql.spool import Spool, SpoolInUseError
 from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
 from application.ports import Clock, Notifier
+from application.queries import SessionPnl
 from application.services import EventInbox, TradingService
 from application.watch import DaemonWatch
 from domain.bar import Bar
@@ -38,7 +41,13 @@ from domain.calendar import cme_trade_date
 from domain.commands import Alert, AlertKind, Severity
 from domain.events import EntryGateChanged
 from entrypoints.settings import Settings, TelegramSettings
-from entrypoints.store import require_current_schema, sqlite_file, store_url, upgrade_schema
+from entrypoints.store import (
+    require_current_schema,
+    sqlite_file,
+    store_url,
+    unavailable_on_database_errors,
+    upgrade_schema,
+)
 from entrypoints.telegram.dispatcher import (
     build_bot,
     build_dispatcher,
@@ -50,11 +59,20 @@ log = logging.getLogger("quant_scalper.daemon")
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 4
+EXIT_IN_USE = 5
+"""Another daemon owns the journal (or the spool in ``data_dir``)."""
 SHUTDOWN_GATE = "shutdown"
 
 SPOOL_FILE = "journal.spool"
 SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
 JOURNAL_GATE = "journal"
+OWNER_GATE = "journal owner"
+OWNER_CHECK_S = 5.0
+"""How often a running daemon checks that it still owns the journal."""
+JOURNAL_FLUSH_S = 5.0
+"""A checkpoint waits this long for the journal; a snapshot is saved only over a durable journal."""
+JOURNAL_CLOSE_S = 5.0
+"""The journal's last write at a stop gives up after this long (a full disk, a hung database)."""
 
 
 class StartupError(Exception):
@@ -206,25 +224,73 @@ def alerting_handler(
 
 class SessionSummaries:
     """The daily summary alert: when the CME trade date of the bars changes, the results of the
-    session that just closed (round trips by exit time, from the journal)."""
+    session that just closed (round trips by exit time, from the journal).
 
-    def __init__(self, reader: SqlJournalReader, notifier: Notifier, clock: Clock) -> None:
+    The journal's database may be away just then: the summary then waits (a log line says so) and
+    is tried again at the next trade-date check, no sooner than ``retry_after_s`` later, until the
+    database answers. Trading never waits on it for more than ``read_timeout_s``.
+    """
+
+    def __init__(
+        self,
+        reader: SqlJournalReader,
+        notifier: Notifier,
+        clock: Clock,
+        journal: SqlJournal,
+        *,
+        retry_after_s: float = 30.0,
+        read_timeout_s: float = 10.0,
+    ) -> None:
         self._reader = reader
         self._notifier = notifier
         self._clock = clock
+        self._journal = journal
         self._current: date | None = None
+        self._pending: list[date] = []
+        self._retry_after = retry_after_s
+        self._read_timeout = read_timeout_s
+        self._next_try = 0.0
 
     async def at(self, epoch: int) -> None:
-        """Market time has reached ``epoch``: a summary if the trade date changed since the last."""
+        """Market time has reached ``epoch``: a summary if the trade date changed since the last
+        (and any summary still owed, when its retry is due)."""
         trade_date = cme_trade_date(datetime.fromtimestamp(epoch, UTC))
         previous, self._current = self._current, trade_date
-        if previous is None or previous == trade_date:
-            return
-        await self.send(previous)
+        if previous is not None and previous != trade_date:
+            await self.send(previous)
+        elif self._pending and time.monotonic() >= self._next_try:
+            await self._send_owed()
 
     async def send(self, previous: date) -> None:
-        """The summary of the session of trade date ``previous``, which has closed."""
-        pnl = await self._reader.session_pnl(previous)
+        """The summary of the session of trade date ``previous``, which has closed; never raises
+        for the database: owed until it answers."""
+        if previous not in self._pending:
+            self._pending.append(previous)
+        await self._send_owed()
+
+    async def _send_owed(self) -> None:
+        while self._pending:
+            trade_date = self._pending[0]
+            try:
+                # Its last round trip may still be on its way to the database (a flatten at the
+                # close).
+                await self._journal.flush_within(JOURNAL_FLUSH_S)
+                async with asyncio.timeout(self._read_timeout):
+                    pnl = await self._reader.session_pnl(trade_date)
+            except Exception as exc:  # the database is away: the summary is owed, not lost
+                self._next_try = time.monotonic() + self._retry_after
+                log.warning(
+                    "daily summary of session %s not sent yet (the journal cannot be read: %s); "
+                    "trying again in %.0f s",
+                    trade_date.isoformat(),
+                    _first_line(exc),
+                    self._retry_after,
+                )
+                return
+            self._pending.pop(0)
+            self._notify(trade_date, pnl)
+
+    def _notify(self, previous: date, pnl: SessionPnl) -> None:
         win_rate = f", {pnl.wins * 100 // pnl.trades}% won" if pnl.trades else ""
         self._notifier.notify(
             Alert(
@@ -236,6 +302,12 @@ class SessionSummaries:
                 self._clock.now(),
             )
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
 
 
 @dataclass
@@ -287,26 +359,56 @@ class BarRecorder:
         self._journal.append_bar(self._contract(), bar)
 
 
+class LateNotifier:
+    """Alerts raised before the daemon's notifier exists go to the log; once it is attached, to it."""
+
+    def __init__(self) -> None:
+        self._log = LogNotifier()
+        self._next: Notifier | None = None
+
+    def attach(self, notifier: Notifier) -> None:
+        self._next = notifier
+
+    def notify(self, alert: Alert) -> None:
+        (self._next if self._next is not None else self._log).notify(alert)
+
+
 @contextlib.asynccontextmanager
 async def gated_journal(
-    engine: AsyncEngine, data_dir: Path, inbox: EventInbox, clock: Clock
+    engine: AsyncEngine,
+    data_dir: Path,
+    inbox: EventInbox,
+    clock: Clock,
+    alerts: Notifier | None = None,
 ) -> AsyncIterator[SqlJournal]:
-    """The SQL journal with its outage spool in ``data_dir``, started; while the database is
-    unreachable it keeps the ``journal`` entry gate closed. Closed (flushed) on the way out."""
-    journal = SqlJournal(
-        engine,
-        Spool(data_dir / SPOOL_FILE),
-        on_availability=lambda up: inbox.put(
-            EntryGateChanged(
-                JOURNAL_GATE, None if up else "the journal database is unreachable", clock.now()
-            )
-        ),
-    )
-    await journal.start()
+    """The SQL journal with its outage spool in ``data_dir``, started; while the database cannot
+    be written (unreachable, or its disk or the spool's full) it keeps the ``journal`` entry gate
+    closed with the reason, and says so in an alert (the open position keeps its broker-held
+    bracket). Closed on the way out, within :data:`JOURNAL_CLOSE_S`."""
+
+    def on_problem(problem: str | None) -> None:
+        gate = problem
+        if problem is not None and problem.startswith(UNREACHABLE):
+            gate = "the journal database is unreachable"
+        inbox.put(EntryGateChanged(JOURNAL_GATE, gate, clock.now()))
+        if alerts is None:
+            return
+        if problem is None:
+            text, severity = "journal: written again; entries may open", Severity.INFO
+        else:
+            text = f"journal: {problem}; no new entries, the position keeps its bracket"
+            severity = Severity.CRITICAL
+        alerts.notify(Alert(AlertKind.ERROR, severity, text, clock.now()))
+
+    journal = SqlJournal(engine, Spool(data_dir / SPOOL_FILE), on_problem=on_problem)
+    try:
+        await journal.start()
+    except SpoolInUseError as exc:
+        raise StartupError(str(exc), EXIT_IN_USE) from None
     try:
         yield journal
     finally:
-        await journal.close()
+        await journal.close(timeout=JOURNAL_CLOSE_S)
 
 
 def _require_writable_sqlite(path: Path) -> None:
@@ -345,3 +447,50 @@ async def prepare_store(settings: Settings, config_path: Path | None) -> None:
         log.info("created the embedded journal %s at schema %s", path, revision)
     else:
         await asyncio.to_thread(require_current_schema, url, config_path)
+
+
+@contextlib.asynccontextmanager
+async def journal_owner(
+    settings: Settings, inbox: EventInbox, clock: Clock, alerts: Notifier
+) -> AsyncIterator[JournalOwnership]:
+    """This daemon's claim on the journal database (one daemon per journal, enforced by the
+    database: see ``adapters.sql.ownership``), held for the run and checked every
+    :data:`OWNER_CHECK_S`; a claim lost to another daemon closes the ``journal owner`` entry gate
+    with an alert. Another daemon owning it at start is :class:`StartupError` with exit code
+    :data:`EXIT_IN_USE`. Logs the data directory, as an absolute path."""
+    url = store_url(settings)
+    owner = JournalOwnership(url)
+    try:
+        with unavailable_on_database_errors(url):
+            await owner.acquire()
+    except JournalInUseError as exc:
+        raise StartupError(str(exc), EXIT_IN_USE) from None
+    log.info(
+        "journal %s owned by this daemon (pid %d); data_dir %s",
+        owner.where,
+        os.getpid(),
+        settings.database.data_dir.resolve(),
+    )
+
+    async def watch() -> None:
+        lost: str | None = None
+        while True:
+            await asyncio.sleep(OWNER_CHECK_S)
+            problem = await owner.check()
+            if problem == lost:
+                continue
+            lost = problem
+            inbox.put(EntryGateChanged(OWNER_GATE, problem, clock.now()))
+            if problem is not None:
+                text, severity = f"{problem}: no new entries", Severity.CRITICAL
+            else:
+                text, severity = "this daemon owns the journal again", Severity.INFO
+            alerts.notify(Alert(AlertKind.ERROR, severity, text, clock.now()))
+
+    task = asyncio.get_running_loop().create_task(watch(), name="journal owner")
+    try:
+        yield owner
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await owner.release()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.private_files import private_dir
 from adapters.sql import migrate
 from adapters.sql.database import DatabaseUrlError, create_engine, database_url, describe
 from entrypoints.settings import Settings
@@ -35,6 +36,10 @@ class StoreMisconfigured(StoreError):
 class SchemaOutOfDate(StoreError):
     """The store's schema is not the one this code needs (or it has none): one line, naming the
     command that fixes it when there is one."""
+
+
+class StoreCorrupt(StoreError):
+    """The store's file fails its integrity check."""
 
 
 class StoreUnavailable(StoreError):
@@ -142,6 +147,13 @@ def require_current_schema(url: str, config: Path | None = None) -> None:
             f"database {describe(url)} does not exist yet (no schema; the code needs "
             f"{migrate.head()}): {fix}"
         )
+    if path is not None:
+        problem = migrate.integrity_problem(url)
+        if problem is not None:
+            raise StoreCorrupt(
+                f"database {describe(url)} fails SQLite's integrity check ({problem}): it is "
+                "corrupt; restore it from a backup (the daemon will not trade on it)"
+            )
     # Reach the database first, so that "unreachable" is not reported as "out of date".
     schema_revision(url)
     problem = migrate.check_schema(url, str(config) if config is not None else "FILE")
@@ -155,14 +167,17 @@ def upgrade_schema(url: str) -> str:
     path = sqlite_file(url)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise StoreMisconfigured(
                 f"database.data_dir: cannot create {path.parent}: {exc.strerror or exc}"
             ) from None
-    with unavailable_on_database_errors(url):
-        migrate.upgrade(url)
-        revision = migrate.current(url)
+    try:
+        with unavailable_on_database_errors(url):
+            migrate.upgrade(url)
+            revision = migrate.current(url)
+    except migrate.SchemaDriftError as exc:
+        raise SchemaOutOfDate(str(exc)) from None
     if revision is None:  # pragma: no cover - alembic just wrote it
         raise StoreUnavailable(f"database {describe(url)}: no schema revision after the upgrade")
     return revision

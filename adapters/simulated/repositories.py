@@ -7,6 +7,7 @@ from typing import cast
 
 from application.ports import ResumePoint
 from application.queries import (
+    CommandOccurrences,
     R,
     SessionPnl,
     in_window,
@@ -21,6 +22,7 @@ from domain.commands import (
     BreakerRecord,
     FillRecord,
     JournalRecord,
+    OperatorRecord,
     OrderIntentRecord,
     RoundTripRecord,
     SignalRecord,
@@ -32,15 +34,25 @@ from domain.position import Fill, RoundTrip
 class InMemoryJournal:
     """Keeps every record in order, once per natural key (``application.queries.record_identity``):
     appending the same fill, intent, signal or event twice keeps one. Recorded bars are kept once
-    per contract, start and size."""
+    per contract, start and size. Identical operator commands are each kept (numbered by
+    :class:`CommandOccurrences`)."""
 
     def __init__(self) -> None:
         self.records: list[JournalRecord] = []
         self._keys: set[tuple[object, ...]] = set()
         self._bars: dict[tuple[str, int, int], tuple[str, Bar]] = {}
+        self._occurrences = CommandOccurrences()
+
+    def reopened(self) -> InMemoryJournal:
+        """The same records as a restarted process's journal sees them: identical operator
+        commands are numbered afresh (so a command journaled again is kept once)."""
+        again = InMemoryJournal()
+        again.records, again._keys, again._bars = self.records, self._keys, self._bars
+        return again
 
     def append(self, record: JournalRecord) -> None:
-        key = record_identity(record)
+        occurrence = self._occurrences.next(record) if isinstance(record, OperatorRecord) else 0
+        key = record_identity(record, occurrence)
         if key in self._keys:
             return
         self._keys.add(key)

@@ -15,6 +15,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.private_files import sqlite_files
+
 SQLITE_FILE = "quant_scalper.sqlite3"
 
 _ASYNC_DRIVERS = {
@@ -93,12 +95,13 @@ def create_engine(url: str, *, connect_timeout_s: float = 5.0) -> AsyncEngine:
 
     PostgreSQL connections are checked before use (a pooled connection may have died with the server)
     and connecting gives up after ``connect_timeout_s``, so an outage shows up quickly instead of
-    hanging the journal's writer. A SQLite file's directory is created if missing.
+    hanging the journal's writer. A SQLite file and its directory are created if missing, private
+    (0600, 0700).
     """
     parsed = _parse(url)
     if parsed.drivername == "sqlite+aiosqlite":
         if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_files(Path(parsed.database))
         engine = create_async_engine(
             parsed, connect_args={"timeout": connect_timeout_s}, pool_pre_ping=True
         )

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The alembic revision these tables correspond to (the head of ``migrations/versions``)."""
 
 
@@ -206,8 +206,10 @@ operator_commands = Table(
     Column("by", Text, nullable=False),
     Column("ts", UtcDateTime, nullable=False),
     Column("outcome", Text, nullable=False),
-    UniqueConstraint("ts", "by", "command"),
+    Column("occurrence", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("ts", "by", "command", "occurrence"),
 )
+"""Every command is a row: identical ones (same time, user, command) differ by ``occurrence``."""
 
 engine_snapshots = Table(
     "engine_snapshots",

@@ -55,8 +55,17 @@ class RecordedBar:
     bar: Bar
 
 
-JournalItem = JournalRecord | RecordedBar
-"""What the SQL journal queues: a journal record or a recorded bar."""
+@dataclass(frozen=True, slots=True)
+class NumberedCommand:
+    """An operator command with its number among identical ones (same time, user and command):
+    see ``application.queries.CommandOccurrences``. A bare OperatorRecord is occurrence 0."""
+
+    record: OperatorRecord
+    occurrence: int
+
+
+JournalItem = JournalRecord | RecordedBar | NumberedCommand
+"""What the SQL journal queues: a journal record, a recorded bar or a numbered command."""
 
 Row = dict[str, Any]
 
@@ -147,12 +156,16 @@ def item_row(item: JournalItem) -> tuple[str, Row]:
             "detail": "",
             "until": None,
         }
-    if isinstance(item, OperatorRecord):
+    if isinstance(item, OperatorRecord | NumberedCommand):
+        command, occurrence = (
+            (item.record, item.occurrence) if isinstance(item, NumberedCommand) else (item, 0)
+        )
         return "operator_commands", {
-            "command": item.command,
-            "by": item.by,
-            "ts": item.ts,
-            "outcome": item.outcome,
+            "command": command.command,
+            "by": command.by,
+            "ts": command.ts,
+            "outcome": command.outcome,
+            "occurrence": occurrence,
         }
     b = item.bar
     return "bars", {
@@ -457,6 +470,14 @@ def item_to_json(item: JournalItem) -> str:
                 "volume": b.volume,
             }
         )
+    if isinstance(item, NumberedCommand):
+        return _dumps(
+            {
+                _TYPE: "NumberedCommand",
+                "occurrence": item.occurrence,
+                "record": to_json(item.record),
+            }
+        )
     return _dumps(to_json(item))
 
 
@@ -474,6 +495,12 @@ def item_from_json(line: str) -> JournalItem:
             return RecordedBar(str(data["contract"]), bar)
         except (KeyError, TypeError, ValueError) as exc:
             raise SerializationError(f"bad recorded bar {line!r}: {exc}") from exc
+    if tag == "NumberedCommand":
+        occurrence = data.get("occurrence")
+        if not isinstance(occurrence, int) or isinstance(occurrence, bool) or occurrence < 0:
+            raise SerializationError(f"bad command occurrence in {line!r}")
+        command = from_json(OperatorRecord, data.get("record"), "NumberedCommand.record")
+        return NumberedCommand(command, occurrence)
     kind = _JSON_TYPES.get(tag) if isinstance(tag, str) else None
     if kind is None:
         raise SerializationError(f"unknown journal item type {tag!r}")

@@ -17,6 +17,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.private_files import open_private, private_dir, tighten
+
 log = logging.getLogger(__name__)
 
 
@@ -51,9 +53,11 @@ class Spool:
         A last line without its newline is a write that a crash cut short (the batch it belonged to
         was never confirmed durable): it is cut off, so that new lines do not run into it.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        tighten(self.path)
+        tighten(self.rejected_path)
         if self._lock is None:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_private(self._lock_path, os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -100,7 +104,7 @@ class Spool:
             return
         created = not self.path.exists()
         payload = "".join(line + "\n" for line in lines).encode()
-        with self.path.open("ab") as f:
+        with os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as f:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
@@ -142,7 +146,8 @@ class Spool:
     def reject(self, line: str, reason: str) -> None:
         """Set a line aside for good, with the reason (durably: it is out of the spool after this)."""
         log.error("journal: setting aside a record the database refuses (%s): %s", reason, line)
-        with self.rejected_path.open("a", encoding="utf-8") as f:
+        flags = os.O_WRONLY | os.O_APPEND
+        with os.fdopen(open_private(self.rejected_path, flags), "a", encoding="utf-8") as f:
             f.write(json.dumps({"reason": reason, "line": line}) + "\n")
             f.flush()
             os.fsync(f.fileno())

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.private_files import open_private, private_dir
 from adapters.sql import schema
 from adapters.sql.journal import is_outage
 from adapters.sql.serialization import (
@@ -47,11 +48,11 @@ _TMP_SEQ = itertools.count()
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     # A temporary name of its own per write: two saves at once (a checkpoint and a snapshot after
     # a fill) must not replace each other's half-written file.
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{next(_TMP_SEQ)}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())

@@ -84,10 +84,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         memory = InMemoryJournal()
         state = InMemoryStateStore()
 
-        async def same() -> Backend:
-            return Backend(memory, memory, state, same)
+        def reopened(journal: InMemoryJournal) -> Callable[[], Awaitable[Backend]]:
+            async def again() -> Backend:
+                fresh = journal.reopened()
+                return Backend(fresh, fresh, state, reopened(fresh))
 
-        yield await same()
+            return again
+
+        yield Backend(memory, memory, state, reopened(memory))
         return
     if request.param == "sqlite":
         url = database_url(None, tmp_path)
@@ -226,7 +230,7 @@ async def test_a_whole_replay_journal_comes_back_equal(backend: Backend) -> None
 
 
 async def test_appending_the_same_records_again_changes_nothing(backend: Backend) -> None:
-    records = _records()
+    records: list[JournalRecord] = [r for r in _records() if not isinstance(r, OperatorRecord)]
     for r in records + records:
         backend.journal.append(r)
     await backend.journal.flush()
@@ -334,6 +338,23 @@ async def test_recorded_bars_come_back_by_contract_and_time_once_each(backend: B
     assert window == five_s[1:3]
     assert await backend.reader.bars("MESM5") == five_s[:1]
     assert len(await backend.reader.bars()) == 7
+
+
+async def test_every_operator_command_is_a_row_even_identical_ones(backend: Backend) -> None:
+    """A flood of one command stamped with one time (market time stands still between bars) is
+    that many rows; a restart journaling them again (in the same order) adds none."""
+    status = OperatorRecord("status", "telegram:4242", T0, "allowed")
+    other = OperatorRecord("status", "telegram:7", T0, "refused")
+    commands = [status] * 40 + [other] * 3 + [status] * 10
+    for c in commands:
+        backend.journal.append(c)
+    await backend.journal.flush()
+    assert await backend.reader.records_of(OperatorRecord) == commands
+    again = await backend.reopen()
+    for c in commands[:5]:
+        again.journal.append(c)
+    await again.journal.flush()
+    assert await again.reader.records_of(OperatorRecord) == commands
 
 
 # -- snapshots -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ def test_maturin_builds_one_wheel_with_the_extension_and_the_packages(tmp_path: 
         "entrypoints/cli.py",
         "migrations/env.py",
         "migrations/versions/0001_initial.py",
+        "migrations/versions/0002_every_command_a_row.py",
     ):
         assert module in names, module
     assert not any(n.startswith("native_core/src/") for n in names)
@@ -64,4 +65,4 @@ def test_maturin_builds_one_wheel_with_the_extension_and_the_packages(tmp_path: 
         text=True,
         timeout=120,
     ).stdout.split()
-    assert out == [str(site / "migrations"), "0001"]
+    assert out == [str(site / "migrations"), "0002"]

@@ -64,6 +64,9 @@ class FakeHealth:
     def journal_backlog(self) -> int:
         return self.journal_waiting
 
+    def journal_problem(self) -> str | None:
+        return None
+
     def alert_backlog(self) -> int:
         return self.alerts_waiting
 

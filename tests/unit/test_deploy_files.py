@@ -455,6 +455,24 @@ def test_the_unit_is_hardened(service: dict[str, list[str]]) -> None:
     assert service["ProtectSystem"][-1] in {"strict", "full", "yes", "true"}
 
 
+def test_the_unit_and_its_directories_are_private_to_the_bots_user(
+    service: dict[str, list[str]],
+) -> None:
+    assert service["UMask"][-1] == "0077"
+    assert service["StateDirectoryMode"][-1] == "0700"
+    assert service["LogsDirectoryMode"][-1] == "0700"
+
+
+def test_the_container_creates_files_private_to_the_bots_user(
+    stages: list[tuple[str, str | None, list[tuple[str, str]]]],
+) -> None:
+    instructions = stages[-1][2]
+    command = " ".join(
+        shell_words(args) for instr, args in instructions if instr in {"ENTRYPOINT", "CMD"}
+    )
+    assert command.startswith("sh -c umask 077 && ")
+
+
 def test_the_unit_migrates_the_store_then_runs_the_daemon(service: dict[str, list[str]]) -> None:
     assert any(
         v.endswith("quant-scalper db upgrade --config " + CONFIG_IN_CONTAINER)

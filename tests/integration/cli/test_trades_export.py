@@ -115,11 +115,11 @@ def test_the_installed_command_migrates_and_exports_to_stdout(tmp_path: Path) ->
     assert refused.returncode == EXIT_USAGE
     assert error_lines(refused.stderr) == [
         f"error: database {database_url(None, data_dir)} does not exist yet (no schema; the code "
-        f"needs 0001): run `quant-scalper db upgrade --config {config}`"
+        f"needs 0002): run `quant-scalper db upgrade --config {config}`"
     ]
     upgraded = cli("db", "upgrade")
     assert upgraded.returncode == EXIT_OK, upgraded.stderr
-    assert upgraded.stdout == f"database at 0001 ({database_url(None, data_dir)})\n"
+    assert upgraded.stdout == f"database at 0002 ({database_url(None, data_dir)})\n"
     assert error_lines(upgraded.stderr) == []
 
     store = Store("sqlite", database_url(None, data_dir), config, data_dir)

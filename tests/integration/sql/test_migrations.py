@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from adapters.sql import migrate, schema
 from adapters.sql.database import database_url, sync_url
@@ -79,27 +79,28 @@ def test_the_schema_check_names_the_command_until_the_database_is_at_head(empty_
 def test_the_schema_check_says_when_the_code_has_moved_on(empty_db: str, tmp_path: Path) -> None:
     newer = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, newer, ignore=shutil.ignore_patterns("__pycache__"))
-    (newer / "versions" / "0002_more.py").write_text(
+    here = migrate.head()
+    (newer / "versions" / "9999_more.py").write_text(
         '"""A later revision."""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "9999"\ndown_revision = "{here}"\nbranch_labels = None\ndepends_on = None\n\n\n'
         "def upgrade() -> None:\n"
         '    op.create_table("later", sa.Column("id", sa.Integer(), primary_key=True))\n\n\n'
         "def downgrade() -> None:\n"
         '    op.drop_table("later")\n'
     )
-    migrate.upgrade(empty_db)  # to 0001, the head of the real migrations
+    migrate.upgrade(empty_db)  # to the head of the real migrations
     assert migrate.check_schema(empty_db, "c.yaml", migrations=newer) == (
-        "database schema is at 0001, the code needs 0002: "
+        f"database schema is at {here}, the code needs 9999: "
         "run `quant-scalper db upgrade --config c.yaml`"
     )
     migrate.upgrade(empty_db, migrations=newer)
     assert migrate.check_schema(empty_db, migrations=newer) is None
     line = migrate.check_schema(empty_db)  # the database is ahead of this code
     assert line is not None
-    assert "0002, which this code does not know" in line
-    migrate.downgrade(empty_db, "0001", migrations=newer)
+    assert "9999, which this code does not know" in line
+    migrate.downgrade(empty_db, here, migrations=newer)
     assert migrate.check_schema(empty_db) is None
 
 
@@ -109,3 +110,35 @@ def test_the_schema_check_of_an_unreachable_database_is_one_line() -> None:
     assert line.startswith("cannot read the schema version of postgresql+psycopg://nobody:***@")
     assert "secret" not in line
     assert "\n" not in line
+
+
+def test_identical_commands_from_before_0002_survive_it_and_can_repeat_after(empty_db: str) -> None:
+    migrate.upgrade(empty_db, "0001")
+    engine = create_engine(sync_url(empty_db))
+    row = {"command": "status", "by": "telegram:1", "ts": "2025-03-04 15:00:00", "outcome": "ok"}
+    insert = text(
+        "INSERT INTO operator_commands (command, by, ts, outcome) "
+        "VALUES (:command, :by, :ts, :outcome)"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert, row)
+        migrate.upgrade(empty_db)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO operator_commands (command, by, ts, outcome, occurrence) "
+                    "VALUES (:command, :by, :ts, :outcome, 1)"
+                ),
+                row,
+            )
+            occurrences = conn.execute(
+                text("SELECT occurrence FROM operator_commands ORDER BY id")
+            ).scalars()
+            assert list(occurrences) == [0, 1]
+        migrate.downgrade(empty_db, "0001")
+        with engine.connect() as conn:
+            count = conn.execute(text("SELECT count(*) FROM operator_commands")).scalar_one()
+        assert count == 1
+    finally:
+        engine.dispose()

@@ -30,6 +30,8 @@ class _Health:
         self.up = True
         self.last: datetime | None = T0
         self.backlog = 0
+        self.journal: str | None = None
+        self.alerts = 3
 
     def connected(self) -> bool:
         return self.up
@@ -40,8 +42,11 @@ class _Health:
     def journal_backlog(self) -> int:
         return self.backlog
 
+    def journal_problem(self) -> str | None:
+        return self.journal
+
     def alert_backlog(self) -> int:
-        return 3
+        return self.alerts
 
 
 def _console(
@@ -195,6 +200,31 @@ def test_health_lists_every_lasting_reason_entries_are_refused() -> None:
         f"entries blocked: reconcile required: {service.engine.reconcile_required}",
         "entries blocked: paused by operator",
     )
+
+
+def test_health_lists_every_degraded_component_and_every_blocker_however_small_the_backlog() -> (
+    None
+):
+    console, service, _journal, health, _ = _console()
+    health.backlog = 5  # far under the backlog alarm: the journal still cannot write
+    health.journal = "disk full: the spool var/journal.spool: No space left on device"
+    health.alerts = 250
+    asyncio.run(
+        service.handle(
+            EntryGateChanged("journal", "disk full: the spool var/journal.spool: No space", T0)
+        )
+    )
+    degraded = console.health()
+    assert degraded.status == "degraded"
+    assert degraded.problems == (
+        "entries blocked: journal: disk full: the spool var/journal.spool: No space",
+        "journal degraded: disk full: the spool var/journal.spool: No space left on device",
+        "alert backlog 250",
+    )
+    health.journal = None
+    health.alerts = 0
+    asyncio.run(service.handle(EntryGateChanged("journal", None, T0)))
+    assert console.health().status == "ok"
 
 
 @pytest.mark.parametrize(
