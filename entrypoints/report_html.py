@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from bokeh.models import (
     CrosshairTool,
     CustomJSTickFormatter,
     HoverTool,
+    LinearColorMapper,
 )
 from bokeh.models.annotations import Span
 from bokeh.models.ranges import Range1d
@@ -44,6 +45,7 @@ from bokeh.resources import INLINE
 
 from application.report import PriceBars, ReplaySummary, TradeDetail, equity_curve, ordered
 from domain.position import RoundTrip
+from domain.values import Side
 
 REPORT_HTML = "report.html"
 MAX_CANDLES = 20_000
@@ -179,10 +181,11 @@ def _charts(
     starts = bars.starts
     x = np.arange(n, dtype=np.int32)
 
-    def index_of(ts: datetime) -> int:
-        """The candle holding ``ts`` (trading time: its position, gaps take no room)."""
-        i = int(np.searchsorted(starts, int(ts.timestamp()), side="right")) - 1
-        return min(max(i, 0), n - 1)
+    def index_of(times: Sequence[datetime]) -> npt.NDArray[np.int32]:
+        """The candle holding each time (trading time: its position, gaps take no room)."""
+        epochs = np.fromiter((ts.timestamp() for ts in times), np.float64, len(times))
+        i = np.searchsorted(starts, np.floor(epochs).astype(np.int64), side="right") - 1
+        return np.clip(i, 0, n - 1).astype(np.int32)
 
     axis = ColumnDataSource(
         data={"x": x, "t": starts.astype(np.float64) * 1000.0, "z": z, "close": bars.closes},
@@ -242,10 +245,10 @@ return d.toISOString().slice(5, 16).replace("T", " ");
         )
     _trade_marks(price, trips, details, index_of)
     if context.breaker_trips:
-        at = [index_of(ts) for ts, _ in context.breaker_trips]
+        at = index_of([ts for ts, _ in context.breaker_trips])
         breaker = ColumnDataSource(
             data={
-                "x": np.asarray(at, dtype=np.int32),
+                "x": at,
                 "y": bars.highs[at],
                 "rule": [rule for _, rule in context.breaker_trips],
             },
@@ -290,14 +293,14 @@ def _trade_marks(
     details: Mapping[int, TradeDetail],
     index_of: Any,
 ) -> None:
-    entry_x = np.asarray([index_of(t.entry_ts) for t in trips], dtype=np.int32)
-    exit_x = np.asarray([index_of(t.exit_ts) for t in trips], dtype=np.int32)
+    entry_x = index_of([t.entry_ts for t in trips])
+    exit_x = index_of([t.exit_ts for t in trips])
     entry_y = np.asarray([float(t.entry_price) for t in trips], dtype=np.float64)
     exit_y = np.asarray([float(t.exit_price) for t in trips], dtype=np.float64)
-    won = np.asarray([t.net_pnl > 0 for t in trips], dtype=bool)
+    won = np.asarray([t.net_pnl > 0 for t in trips], dtype=np.float64)
     seqs = np.asarray([t.seq for t in trips], dtype=np.int32)
     nets = np.asarray([float(t.net_pnl) for t in trips], dtype=np.float64)
-    sides = [t.side.name for t in trips]
+    short = np.asarray([t.side is Side.SHORT for t in trips], dtype=bool)
     links = ColumnDataSource(
         data={"x0": entry_x, "y0": entry_y, "x1": exit_x, "y1": exit_y, "won": won},
         name="links",
@@ -323,44 +326,41 @@ def _trade_marks(
             price.segment(
                 "x0", "y", "x1", "y", source=source, color=color, line_dash="dashed", line_width=1.5
             )
+    # Numbers only (Bokeh ships numeric arrays as binary; a list of strings costs a JSON item
+    # each): a short entry is the long triangle turned upside down, an exit's colour comes from
+    # whether it won through a two-colour map.
     entries = ColumnDataSource(
-        data={
-            "x": entry_x,
-            "y": entry_y,
-            "seq": seqs,
-            "side": sides,
-            "marker": ["triangle" if s == "LONG" else "inverted_triangle" for s in sides],
-        },
+        data={"x": entry_x, "y": entry_y, "seq": seqs, "angle": np.where(short, math.pi, 0.0)},
         name="entries",
     )
     entry_marks = price.scatter(
-        "x", "y", source=entries, marker="marker", size=11, color="#1565c0", line_color="white"
+        "x",
+        "y",
+        source=entries,
+        marker="triangle",
+        angle="angle",
+        size=11,
+        color="#1565c0",
+        line_color="white",
     )
     exits = ColumnDataSource(
-        data={
-            "x": exit_x,
-            "y": exit_y,
-            "seq": seqs,
-            "net": nets,
-            "color": np.where(won, "#2e7d32", "#c62828").tolist(),
-            "reason": [t.exit_reason.value for t in trips],
-        },
-        name="exits",
+        data={"x": exit_x, "y": exit_y, "seq": seqs, "net": nets, "won": won}, name="exits"
     )
+    won_colors = LinearColorMapper(palette=["#c62828", "#2e7d32"], low=0, high=1)
     exit_marks = price.scatter(
-        "x", "y", source=exits, marker="square_x", size=10, fill_color="color", line_color="black"
+        "x",
+        "y",
+        source=exits,
+        marker="square_x",
+        size=10,
+        fill_color={"field": "won", "transform": won_colors},
+        line_color="black",
     )
     price.add_tools(
-        HoverTool(
-            renderers=[entry_marks], tooltips=[("trade", "#@seq @side"), ("entry", "@y{0.00}")]
-        ),
+        HoverTool(renderers=[entry_marks], tooltips=[("trade", "#@seq"), ("entry", "@y{0.00}")]),
         HoverTool(
             renderers=[exit_marks],
-            tooltips=[
-                ("trade", "#@seq @reason"),
-                ("exit", "@y{0.00}"),
-                ("net USD", "@net{0,0.00}"),
-            ],
+            tooltips=[("trade", "#@seq"), ("exit", "@y{0.00}"), ("net USD", "@net{0,0.00}")],
         ),
     )
 
@@ -369,7 +369,7 @@ def _equity_plots(
     trips: Sequence[RoundTrip], index_of: Any, price: Any, tools: str, labels: Any
 ) -> tuple[Any, Any]:
     curve = equity_curve(trips)
-    xs = np.asarray([index_of(ts) for ts, _ in curve], dtype=np.int32)
+    xs = index_of([ts for ts, _ in curve])
     equity = np.asarray([float(v) for _, v in curve], dtype=np.float64)
     peak = np.maximum.accumulate(equity) if len(equity) else equity
     peak = np.maximum(peak, 0.0)
@@ -409,22 +409,25 @@ def _trade_table(trips: Sequence[RoundTrip], details: Mapping[int, TradeDetail])
     def num(value: Decimal | float | None) -> float:
         return math.nan if value is None else float(value)
 
+    def floats(values: Sequence[float]) -> npt.NDArray[np.float64]:
+        return np.asarray(values, dtype=np.float64)
+
     data: dict[str, Any] = {
-        "seq": [t.seq for t in trips],
+        "seq": np.asarray([t.seq for t in trips], dtype=np.int32),
         "side": [t.side.name for t in trips],
-        "qty": [t.qty for t in trips],
-        "entry_time": [t.entry_ts.timestamp() * 1000 for t in trips],
-        "entry_price": [float(t.entry_price) for t in trips],
-        "exit_time": [t.exit_ts.timestamp() * 1000 for t in trips],
-        "exit_price": [float(t.exit_price) for t in trips],
+        "qty": np.asarray([t.qty for t in trips], dtype=np.int32),
+        "entry_time": floats([t.entry_ts.timestamp() * 1000 for t in trips]),
+        "entry_price": floats([float(t.entry_price) for t in trips]),
+        "exit_time": floats([t.exit_ts.timestamp() * 1000 for t in trips]),
+        "exit_price": floats([float(t.exit_price) for t in trips]),
         "reason": [t.exit_reason.value for t in trips],
-        "held": [_held(t.exit_ts - t.entry_ts) for t in trips],
-        "net": [float(t.net_pnl) for t in trips],
-        "entry_z": [num(d.entry_z if (d := detail(t)) else None) for t in trips],
-        "stop": [num(d.stop_price if (d := detail(t)) else None) for t in trips],
-        "target": [num(d.target_price if (d := detail(t)) else None) for t in trips],
-        "mae": [num(d.mae_usd if (d := detail(t)) else None) for t in trips],
-        "mfe": [num(d.mfe_usd if (d := detail(t)) else None) for t in trips],
+        "held": floats([(t.exit_ts - t.entry_ts).total_seconds() / 60 for t in trips]),
+        "net": floats([float(t.net_pnl) for t in trips]),
+        "entry_z": floats([num(d.entry_z if (d := detail(t)) else None) for t in trips]),
+        "stop": floats([num(d.stop_price if (d := detail(t)) else None) for t in trips]),
+        "target": floats([num(d.target_price if (d := detail(t)) else None) for t in trips]),
+        "mae": floats([num(d.mae_usd if (d := detail(t)) else None) for t in trips]),
+        "mfe": floats([num(d.mfe_usd if (d := detail(t)) else None) for t in trips]),
     }
     source = ColumnDataSource(data=data, name="trades")
     when = DateFormatter(format="%Y-%m-%d %H:%M")
@@ -439,7 +442,7 @@ def _trade_table(trips: Sequence[RoundTrip], details: Mapping[int, TradeDetail])
         TableColumn(field="exit_time", title="exit (UTC)", formatter=when),
         TableColumn(field="exit_price", title="exit", formatter=price_fmt),
         TableColumn(field="reason", title="reason"),
-        TableColumn(field="held", title="held"),
+        TableColumn(field="held", title="held (min)", formatter=NumberFormatter(format="0,0")),
         TableColumn(field="net", title="net USD", formatter=usd_fmt),
         TableColumn(field="entry_z", title="entry z", formatter=NumberFormatter(format="0.00")),
         TableColumn(field="stop", title="stop", formatter=price_fmt),
@@ -450,12 +453,6 @@ def _trade_table(trips: Sequence[RoundTrip], details: Mapping[int, TradeDetail])
     return DataTable(
         source=source, columns=columns, height=360, sizing_mode="stretch_width", index_position=None
     )
-
-
-def _held(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds()) // 60
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}"
 
 
 def _header_html(context: ReportContext, summary: ReplaySummary) -> str:

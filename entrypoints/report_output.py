@@ -9,6 +9,7 @@ ratios to six decimals, times as ISO-8601 UTC with a "Z". The same input gives b
 from __future__ import annotations
 
 import csv
+import gc
 import html
 import io
 import json
@@ -277,6 +278,24 @@ def write_report(
 ) -> list[Path]:
     """Write summary.json, trades.csv, equity.png and, given the run's ``context``, report.html
     into ``directory`` (created if missing)."""
+    # A batch of short-lived objects without reference cycles, as in the replay (entrypoints.replay):
+    # the cyclic collector would only re-walk the heap a large replay leaves (measured: 40% of the
+    # report's time after the 1M-bar replay).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _write_report(directory, summary, round_trips, context)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _write_report(
+    directory: Path,
+    summary: ReplaySummary,
+    round_trips: Sequence[RoundTrip],
+    context: ReportContext | None,
+) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     summary_path = directory / SUMMARY_JSON
     trades_path = directory / TRADES_CSV
