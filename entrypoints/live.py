@@ -72,6 +72,7 @@ from entrypoints.runtime import (
     daemon_watch,
     gated_journal,
     prepare_store,
+    run_config,
 )
 from entrypoints.settings import Settings
 from entrypoints.store import open_engine
@@ -358,7 +359,7 @@ class _LiveDaemon:
                 self.journal,
                 telegram.backlog if telegram is not None else lambda: 0,
             ),
-            config=self.settings.redacted(),
+            config=run_config(self.settings, self.options),
             version=daemon_version(),
             request_stop=self.stop.request,
             stale_after_s=max(60.0, self.settings.ibkr.stale_grace_s * 2),

@@ -74,6 +74,22 @@ class RunOptions:
     """IB Gateway: signals, journal and alerts, but no orders."""
 
 
+def run_config(settings: Settings, options: RunOptions) -> dict[str, Any]:
+    """The settings the daemon actually runs with, for /config: the file's (secrets masked) with
+    the command line's overrides applied (``--speed``), and how it was started."""
+    config = settings.redacted()
+    config["daemon"] = {
+        **config["daemon"],
+        "speed": "max" if options.speed is None else options.speed,
+    }
+    config["run"] = {
+        "config_file": None if options.config_path is None else str(options.config_path),
+        "exit_at_end": options.exit_at_end,
+        "dry_run": options.dry_run,
+    }
+    return config
+
+
 @dataclass
 class RunResult:
     bars: int = 0

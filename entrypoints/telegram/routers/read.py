@@ -77,7 +77,7 @@ async def show_positions(
     snapshot, problem = await _broker(console)
     if snapshot is None:
         audit.outcome = f"broker did not answer: {problem}"
-    await reply(message, fmt.positions_text(console.status(), snapshot, problem))
+    await reply(message, fmt.positions_text(console.status(), snapshot, problem, console.now()))
 
 
 async def show_orders(

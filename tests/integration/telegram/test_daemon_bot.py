@@ -60,6 +60,12 @@ async def test_the_daemon_answers_an_operator_and_refuses_a_stranger(tmp_path: P
         await api.wait_for(
             lambda: any(m.chat_id == VIEWER for m in api.sent), what="the viewer's refusal"
         )
+        # /config names the speed it runs at (--speed), not the file's daemon.speed.
+        api.push_message(OPERATOR, "/config")
+        await api.wait_for(
+            lambda: any(m.chat_id == OPERATOR and "speed: 3000.0" in m.text for m in api.sent),
+            what="the /config answer with the speed the daemon runs at",
+        )
         status = handles[0].console.status()
         assert not status.paused  # the viewer could not pause
         stranger = [m.text for m in api.sent if m.chat_id == STRANGER]
