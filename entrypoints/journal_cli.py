@@ -48,7 +48,13 @@ from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
 from entrypoints.container import aggregation_calendar, instrument_for
 from entrypoints.replay import load_store_series, strategy_zscores
 from entrypoints.report_html import ReportContext, strategy_bars
-from entrypoints.report_output import format_summary, trades_csv, utc, write_report
+from entrypoints.report_output import (
+    format_summary,
+    price_bars_of,
+    trades_csv,
+    utc,
+    write_report,
+)
 from entrypoints.settings import Settings
 from entrypoints.store import (
     open_engine,
@@ -217,23 +223,6 @@ async def _round_trips(
 
 
 _JUST_AFTER = timedelta(microseconds=1)
-
-
-def price_bars_of(bars: Sequence[Bar]) -> PriceBars | None:
-    """Recorded bars as the report's columns: the finest size recorded, one contract's bars after
-    another's (a roll); None without bars."""
-    if not bars:
-        return None
-    seconds = min(b.seconds for b in bars)
-    kept = sorted((b for b in bars if b.seconds == seconds), key=lambda b: b.epoch)
-    return PriceBars(
-        starts=[b.epoch for b in kept],
-        seconds=seconds,
-        opens=[float(b.open) for b in kept],
-        highs=[float(b.high) for b in kept],
-        lows=[float(b.low) for b in kept],
-        closes=[float(b.close) for b in kept],
-    )
 
 
 # ---------------------------------------------------------------- report --session

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,6 +31,7 @@ from application.report import (
     equity_curve,
     ordered,
 )
+from domain.bar import Bar
 from domain.position import OpenPosition, RoundTrip
 from entrypoints.report_html import REPORT_HTML, ReportContext, write_report_html
 
@@ -483,7 +484,7 @@ def trades_csv(round_trips: Iterable[RoundTrip], details: Iterable[TradeDetail] 
 
 
 def write_equity_chart(
-    path: Path, round_trips: Sequence[RoundTrip], prices: PriceBars | None = None
+    path: Path | BinaryIO, round_trips: Sequence[RoundTrip], prices: PriceBars | None = None
 ) -> None:
     """Equity curve over closed trades with a drawdown panel underneath, as a PNG.
 
@@ -526,6 +527,23 @@ def write_equity_chart(
         top.set_xticks([])
         bottom.set_xticks([])
     figure.savefig(path, format="png", metadata={"Software": None})
+
+
+def price_bars_of(bars: Sequence[Bar]) -> PriceBars | None:
+    """Recorded bars as the report's columns: the finest size recorded, one contract's bars after
+    another's (a roll); None without bars."""
+    if not bars:
+        return None
+    seconds = min(b.seconds for b in bars)
+    kept = sorted((b for b in bars if b.seconds == seconds), key=lambda b: b.epoch)
+    return PriceBars(
+        starts=[b.epoch for b in kept],
+        seconds=seconds,
+        opens=[float(b.open) for b in kept],
+        highs=[float(b.high) for b in kept],
+        lows=[float(b.low) for b in kept],
+        closes=[float(b.close) for b in kept],
+    )
 
 
 _MAX_DATE_TICKS = 8

@@ -585,3 +585,31 @@ async def test_status_values_the_open_position_at_the_last_close(chat: Chat) -> 
     assert lines[1] == "Entry 5,000.00 · now 5,003.25 · unrealised +16.25 USD · held 1 h 5 min"
     assert lines[2] == "Stop 4,990.00 · target 5,015.00"
     assert "QS-" not in status.text
+
+
+async def test_chart_sends_todays_equity_and_the_recent_price_as_photos(chat: Chat) -> None:
+    await chat.desk.open_long()
+    await chat.desk.stop_out()
+    for minutes, close in ((0, 5000.0), (5, 5000.0), (10, 4985.0)):
+        chat.desk.journal.append_bar("MESH5", bar(T0 + timedelta(minutes=minutes), close))
+
+    replies = await chat.send(VIEWER, "/chart 2")
+
+    assert replies == []  # no text: two photos
+    equity, price = chat.api.photos[-2:]
+    assert equity.caption is not None
+    assert equity.caption.startswith("Equity today (since 2025-03-03 23:00 UTC): 1 trade, ")
+    assert equity.caption.endswith("net -51.24 USD")
+    assert equity.data[:8] == price.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (equity.width, equity.height) == (1000, 600)
+    assert price.caption is not None
+    assert price.caption.startswith("Price, last 2 h")
+
+
+async def test_chart_without_bars_says_so_and_refuses_a_bad_window(chat: Chat) -> None:
+    [no_bars] = await chat.send(VIEWER, "/chart")
+    assert no_bars.text == "No bars recorded in the last 6 h: no price chart."
+    assert len(chat.api.photos) == 1  # the equity chart still comes
+
+    [refused] = await chat.send(VIEWER, "/chart 999")
+    assert refused.text == "/chart takes a number of hours from 1 to 72, got '999'."
