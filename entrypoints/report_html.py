@@ -18,7 +18,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -111,7 +111,13 @@ def strategy_bars(prices: PriceBars, seconds: int) -> StrategyBars:
     return StrategyBars(buckets[first], opens, highs, lows, closes)
 
 
-def _grouped(bars: StrategyBars, z: npt.NDArray[np.float64], k: int) -> tuple[StrategyBars, Any]:
+_Positions = Callable[[Sequence[datetime]], npt.NDArray[np.int32]]
+"""Trading-time position (candle index) of each of some instants."""
+
+
+def _grouped(
+    bars: StrategyBars, z: npt.NDArray[np.float64], k: int
+) -> tuple[StrategyBars, npt.NDArray[np.float64]]:
     """Every ``k`` consecutive bars as one candle (z: the last bar's)."""
     first = np.arange(0, len(bars), k)
     last = np.r_[first[1:] - 1, len(bars) - 1]
@@ -291,7 +297,7 @@ def _trade_marks(
     price: Any,
     trips: Sequence[RoundTrip],
     details: Mapping[int, TradeDetail],
-    index_of: Any,
+    index_of: _Positions,
 ) -> None:
     entry_x = index_of([t.entry_ts for t in trips])
     exit_x = index_of([t.exit_ts for t in trips])
@@ -366,7 +372,7 @@ def _trade_marks(
 
 
 def _equity_plots(
-    trips: Sequence[RoundTrip], index_of: Any, price: Any, tools: str, labels: Any
+    trips: Sequence[RoundTrip], index_of: _Positions, price: Any, tools: str, labels: Any
 ) -> tuple[Any, Any]:
     curve = equity_curve(trips)
     xs = index_of([ts for ts, _ in curve])
