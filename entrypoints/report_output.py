@@ -570,7 +570,13 @@ def trading_axis(
     days = starts // 86400
     firsts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
     step = max(1, -(-len(firsts) // _MAX_DATE_TICKS))
-    chosen = firsts[::step].tolist()
+    # Labels too close to the next one would overlap (a run starting late on a date): drop them.
+    gap = len(starts) / (2 * _MAX_DATE_TICKS)
+    chosen: list[int] = []
+    for tick in reversed(firsts[::step].tolist()):
+        if not chosen or chosen[-1] - tick >= gap:
+            chosen.append(tick)
+    chosen.reverse()
     labels = [datetime.fromtimestamp(int(starts[i]), UTC).strftime("%Y-%m-%d") for i in chosen]
     return (
         xs,
