@@ -236,10 +236,10 @@ class SessionSummaries:
         self._notifier.notify(
             Alert(
                 AlertKind.DAILY_SUMMARY,
-                Severity.INFO,
+                Severity.WARNING if pnl.net_pnl < 0 else Severity.INFO,  # a losing day is news
                 f"session {previous.isoformat()} closed: {pnl.trades} trades ({pnl.wins} won, "
-                f"{pnl.losses} lost{win_rate}), net {pnl.net_pnl:+.2f} USD after "
-                f"{pnl.commissions:.2f} commissions",
+                f"{pnl.losses} lost{win_rate}), net {pnl.net_pnl:+,.2f} USD after "
+                f"{pnl.commissions:,.2f} commissions",
                 self._clock.now(),
             )
         )
