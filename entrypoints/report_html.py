@@ -161,7 +161,7 @@ def report_html(
         parts.extend(_charts(trips, details, context))
     else:
         parts.append(Div(text="<p>No bars: no price chart.</p>"))
-    parts.append(Div(text=metrics_html, sizing_mode="stretch_width"))
+    parts.append(Div(text=_STYLE + metrics_html, sizing_mode="stretch_width"))
     parts.append(Div(text=f"<h2>Trades ({len(trips):,})</h2>"))
     parts.append(_trade_table(trips, details))
     layout = column(*parts, sizing_mode="stretch_width")
@@ -441,7 +441,7 @@ def _trade_table(trips: Sequence[RoundTrip], details: Mapping[int, TradeDetail])
     usd_fmt = NumberFormatter(format="0,0.00")
     columns = [
         TableColumn(field="seq", title="#", width=40),
-        TableColumn(field="side", title="side", width=50),
+        TableColumn(field="side", title="side", width=70),
         TableColumn(field="qty", title="qty", width=35),
         TableColumn(field="entry_time", title="entry (UTC)", formatter=when),
         TableColumn(field="entry_price", title="entry", formatter=price_fmt),
@@ -467,21 +467,27 @@ def _header_html(context: ReportContext, summary: ReplaySummary) -> str:
         period = f"{_utc(summary.first_bar_at)} to {_utc(summary.last_bar_at)}"
     digest = f"<br>SHA-256 <code>{context.source_sha256}</code>" if context.source_sha256 else ""
     config = html.escape(json.dumps(context.config, indent=2, default=str))
-    return (
-        "<style>"
-        "body,div{font-family:system-ui,sans-serif;font-size:14px}"
-        "table.m{border-collapse:collapse;margin:4px 16px 12px 0;display:inline-table;"
-        "vertical-align:top}"
-        "table.m td,table.m th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:right}"
-        "table.m td:first-child,table.m th:first-child{text-align:left}"
-        "pre{background:#f6f6f6;padding:6px;max-height:300px;overflow:auto}"
-        "</style>"
+    return _STYLE + (
         f"<h1>{html.escape(context.title)}</h1>"
         f"<p>Data: <code>{html.escape(context.source)}</code>{digest}<br>"
         f"Period: {period}</p>"
         "<details><summary>Effective configuration</summary>"
         f"<pre>{config}</pre></details>"
     )
+
+
+# Bokeh renders each Div in its own shadow root: every Div that needs these rules carries them.
+_STYLE = (
+    "<style>"
+    "div,p,td,th{font-family:system-ui,sans-serif;font-size:14px}"
+    "table.m{border-collapse:collapse;margin:4px 16px 12px 0;display:inline-table;"
+    "vertical-align:top}"
+    "table.m td,table.m th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:right}"
+    "table.m td:first-child,table.m th:first-child{text-align:left}"
+    "table.m th{background:#f0f0f0}"
+    "pre{background:#f6f6f6;padding:6px;max-height:300px;overflow:auto}"
+    "</style>"
+)
 
 
 def _utc(ts: datetime) -> str:
