@@ -18,6 +18,7 @@ import hashlib
 import html
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -165,7 +166,30 @@ def report_html(
     parts.append(Div(text=f"<h2>Trades ({len(trips):,})</h2>"))
     parts.append(_trade_table(trips, details))
     layout = column(*parts, sizing_mode="stretch_width")
-    return file_html(layout, INLINE, title=context.title)
+    return _canonical_ids(file_html(layout, INLINE, title=context.title))
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MODEL_ID = re.compile(r'(?<=")p\d+(?=")')
+
+
+def _canonical_ids(page: str) -> str:
+    """The same run gives the same page, byte for byte: Bokeh names the document and its root
+    elements with random UUIDs and its models from a process-wide counter, so in the page's body
+    (the inlined library in the head is left alone) each is renamed by order of first appearance."""
+    head, marker, body = page.partition("<body>")
+    if not marker:
+        return page
+    uuids: dict[str, str] = {}
+    models: dict[str, str] = {}
+
+    def uuid(match: re.Match[str]) -> str:
+        return uuids.setdefault(match.group(0), f"00000000-0000-4000-8000-{len(uuids):012d}")
+
+    def model(match: re.Match[str]) -> str:
+        return models.setdefault(match.group(0), f"p{1000 + len(models)}")
+
+    return head + marker + _MODEL_ID.sub(model, _UUID.sub(uuid, body))
 
 
 def _charts(

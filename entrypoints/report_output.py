@@ -3,7 +3,7 @@ self-contained HTML report).
 
 Renderings are deterministic: dollars to the cent (half-even), prices to at most six decimals,
 ratios to six decimals, times as ISO-8601 UTC with a "Z". The same input gives byte-identical
-``summary.json`` and ``trades.csv``.
+``summary.json``, ``trades.csv`` and ``report.html``.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def test_the_replay_is_byte_for_byte_deterministic(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     for target in (first, second):
         assert main(["replay", str(SAMPLE), "--config", str(CONFIG), "--report", str(target)]) == 0
-    for name in ("summary.json", "trades.csv"):
+    for name in ("summary.json", "trades.csv", "report.html"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
 
 
