@@ -175,11 +175,15 @@ _MODEL_ID = re.compile(r'(?<=")p\d+(?=")')
 
 def _canonical_ids(page: str) -> str:
     """The same run gives the same page, byte for byte: Bokeh names the document and its root
-    elements with random UUIDs and its models from a process-wide counter, so in the page's body
-    (the inlined library in the head is left alone) each is renamed by order of first appearance."""
-    head, marker, body = page.partition("<body>")
-    if not marker:
+    elements with random UUIDs and its models from a process-wide counter, so in the page's own
+    part each is renamed by order of first appearance."""
+    # The page's own part starts at the root element Bokeh renders into; everything before it
+    # (the inlined library, whose code holds strings such as "<body>") is left alone.
+    root = page.find(' data-root-id="')
+    start = page.rfind("<div", 0, root) if root >= 0 else -1
+    if start < 0:
         return page
+    head, body = page[:start], page[start:]
     uuids: dict[str, str] = {}
     models: dict[str, str] = {}
 
@@ -189,7 +193,7 @@ def _canonical_ids(page: str) -> str:
     def model(match: re.Match[str]) -> str:
         return models.setdefault(match.group(0), f"p{1000 + len(models)}")
 
-    return head + marker + _MODEL_ID.sub(model, _UUID.sub(uuid, body))
+    return head + _MODEL_ID.sub(model, _UUID.sub(uuid, body))
 
 
 def _charts(

@@ -81,3 +81,21 @@ def test_z_scores_come_one_per_strategy_bar(sample_run: tuple[ReplayResult, Repo
     assert len(context.zscores) == 1656
     assert np.isnan(context.zscores[0])  # warming up
     assert not np.isnan(context.zscores[-1])
+
+
+def test_ids_are_renamed_in_the_pages_own_part_only() -> None:
+    from entrypoints.report_html import _canonical_ids
+
+    library = (
+        '<script>var a = "p42", u = "12345678-1234-1234-1234-123456789abc", b = "<body>";</script>'
+    )
+    own = (
+        '<div id="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee" data-root-id="p1696"></div>'
+        '<script type="application/json">{"id":"p1697","root":{"id":"p1696"}}</script>'
+    )
+    page = _canonical_ids(f"<html><head>{library}</head><body>{own}</body></html>")
+    assert library in page  # the library is untouched
+    assert (
+        '<div id="00000000-0000-4000-8000-000000000000" data-root-id="p1000"></div>'
+        '<script type="application/json">{"id":"p1001","root":{"id":"p1000"}}</script>'
+    ) in page
