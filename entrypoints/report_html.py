@@ -170,7 +170,10 @@ def report_html(
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_MODEL_ID = re.compile(r'(?<=")p\d+(?=")')
+_MODEL_ID = re.compile(r'"(p\d+)"')
+_DOC_JSON = '<script type="application/json"'
+_UUID_REACH = 120
+"""The document's own UUID key follows the opening of its JSON script within this many characters."""
 
 
 def _canonical_ids(page: str) -> str:
@@ -191,9 +194,19 @@ def _canonical_ids(page: str) -> str:
         return uuids.setdefault(match.group(0), f"00000000-0000-4000-8000-{len(uuids):012d}")
 
     def model(match: re.Match[str]) -> str:
-        return models.setdefault(match.group(0), f"p{1000 + len(models)}")
+        return '"' + models.setdefault(match.group(1), f"p{1000 + len(models)}") + '"'
 
-    return head + _MODEL_ID.sub(model, _UUID.sub(uuid, body))
+    body = _MODEL_ID.sub(model, body)
+    # UUIDs sit in the root element, the JSON script's tag and key, and the render script after
+    # it, never inside the document's (megabytes of) data: only those parts are searched for them.
+    json_at = body.find(_DOC_JSON)
+    json_end = body.find("</script>", json_at)
+    if json_at < 0 or json_end < 0:
+        return page
+    cut = json_at + len(_DOC_JSON) + _UUID_REACH
+    return (
+        head + _UUID.sub(uuid, body[:cut]) + body[cut:json_end] + _UUID.sub(uuid, body[json_end:])
+    )
 
 
 def _charts(
