@@ -882,11 +882,16 @@ class Engine:
             ts,
         )
 
-    def _order_text(self, order: WorkingOrder) -> str:
-        """``stop 4,987.25 (SELL 1)``, ``entry order (BUY 1)``: what an alert names an order by."""
+    def _order_text(self, order: WorkingOrder, *, leg: bool = False) -> str:
+        """``stop 4,987.25 (SELL 1)``, ``stop leg 4,987.25 (SELL 1)``, ``entry order (BUY 1)``: what
+        an alert names an order by (its key stays in the journal)."""
+        name = f"{order.role.value} leg" if leg else order.role.value
         price = self._leg_prices.get(order.key)
-        at = f" {price_text(price)}" if price is not None else " order"
-        return f"{order.role.value}{at} ({order.action.value} {order.qty})"
+        if price is not None:
+            name += f" {price_text(price)}"
+        elif not leg:
+            name += " order"
+        return f"{name} ({order.action.value} {order.qty})"
 
     def _leg_text(self, key: str) -> str:
         """A bracket leg as an operator reads it: its price (the key stays in the journal)."""
@@ -1053,7 +1058,7 @@ class Engine:
         order = self._orders.get(event.key)
         if order is None:
             return out  # already done (e.g. the OCA cancel of a leg whose sibling filled)
-        what = self._order_text(order)
+        what = self._order_text(order, leg=True)
         self._retire(order.key)
         if order.role in _PROTECTIVE and not self.position.is_flat:
             # Possibly the OCA cancel of a leg whose sibling's fill has not reached us yet: ask the

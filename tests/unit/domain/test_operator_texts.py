@@ -73,7 +73,7 @@ def test_a_rejected_or_cancelled_leg_is_named_by_its_price() -> None:
     assert alert.text == "stop 4,990.00 (SELL 1) rejected (201): no margin"
     cancelled = eng.handle(OrderCancelled(bracket.target_key, T0, "by the broker"))
     texts = [a.text for a in _alerts(cancelled)]
-    assert "target 5,015.00 (SELL 1) cancelled while a position is open" in texts
+    assert "target leg 5,015.00 (SELL 1) cancelled while a position is open" in texts
     assert not any("QS-" in t for t in texts)
 
 
