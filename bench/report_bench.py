@@ -25,8 +25,8 @@ from pathlib import Path
 
 from bench.replay_bench import CONFIG as SYNTHETIC_CONFIG
 from bench.replay_bench import synthetic
-from entrypoints.replay import load_series, replay_context, run_replay
-from entrypoints.report_html import REPORT_HTML, write_report_html
+from entrypoints.replay import load_series, run_replay
+from entrypoints.report_html import REPORT_HTML, replay_context, write_report_html
 from entrypoints.report_output import metrics_html, write_report
 from entrypoints.settings import load_settings
 

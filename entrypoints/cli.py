@@ -254,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | None = None) -> int:
     """A replay of the bar file ``args.path``, or of ``series`` (the bars of ``--from-db``)."""
     from entrypoints.progress import ProgressBar
-    from entrypoints.replay import load_series, replay_context, run_replay
+    from entrypoints.replay import load_series, run_replay
+    from entrypoints.report_html import replay_context
     from entrypoints.report_output import format_summary, write_report
 
     if series is None:

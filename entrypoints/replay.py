@@ -38,7 +38,6 @@ from domain.calendar import cme_trade_date
 from domain.commands import OrderIntentRecord
 from domain.position import RoundTrip
 from entrypoints.container import build_container, instrument_for, zscore_factory
-from entrypoints.report_html import ReportContext, file_sha256, strategy_bars
 from entrypoints.settings import Settings
 
 
@@ -245,24 +244,3 @@ def strategy_zscores(settings: Settings, closes: npt.NDArray[np.float64]) -> lis
     engine = zscore_factory(settings.zscore.engine)(settings.strategy.lookback_period)
     values: list[float] = engine.update_many(np.ascontiguousarray(closes)).values.tolist()
     return values
-
-
-def replay_context(settings: Settings, result: ReplayResult, source: object) -> ReportContext:
-    """What report.html shows of a replay besides its summary."""
-    prices = price_bars(result.series)
-    seconds = settings.strategy.bar_minutes * 60
-    bars = strategy_bars(prices, seconds)
-    path = Path(str(source))
-    digest = file_sha256(path) if path.is_file() else None
-    return ReportContext(
-        title=f"Replay of {path.name}" if digest else f"Replay of {source}",
-        source=str(source),
-        source_sha256=digest,
-        config=settings.redacted(),
-        prices=prices,
-        strategy_seconds=seconds,
-        z_entry=float(settings.strategy.z_threshold_entry),
-        z_exit=float(settings.strategy.z_threshold_exit),
-        zscores=strategy_zscores(settings, bars.closes),
-        breaker_trips=[(t.ts, t.rule.value) for t in result.journal.breaker_trips()],
-    )

@@ -47,6 +47,8 @@ from bokeh.resources import INLINE
 from application.report import PriceBars, ReplaySummary, TradeDetail, equity_curve, ordered
 from domain.position import RoundTrip
 from domain.values import Side
+from entrypoints.replay import ReplayResult, price_bars, strategy_zscores
+from entrypoints.settings import Settings
 
 REPORT_HTML = "report.html"
 MAX_CANDLES = 20_000
@@ -533,3 +535,27 @@ _STYLE = (
 
 def _utc(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---------------------------------------------------------------- contexts
+
+
+def replay_context(settings: Settings, result: ReplayResult, source: object) -> ReportContext:
+    """What report.html shows of a replay besides its summary (``source``: the bar file)."""
+    prices = price_bars(result.series)
+    seconds = settings.strategy.bar_minutes * 60
+    bars = strategy_bars(prices, seconds)
+    path = Path(str(source))
+    digest = file_sha256(path) if path.is_file() else None
+    return ReportContext(
+        title=f"Replay of {path.name}" if digest else f"Replay of {source}",
+        source=str(source),
+        source_sha256=digest,
+        config=settings.redacted(),
+        prices=prices,
+        strategy_seconds=seconds,
+        z_entry=float(settings.strategy.z_threshold_entry),
+        z_exit=float(settings.strategy.z_threshold_exit),
+        zscores=strategy_zscores(settings, bars.closes),
+        breaker_trips=[(t.ts, t.rule.value) for t in result.journal.breaker_trips()],
+    )

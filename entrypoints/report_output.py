@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -33,7 +33,9 @@ from application.report import (
 )
 from domain.bar import Bar
 from domain.position import OpenPosition, RoundTrip
-from entrypoints.report_html import REPORT_HTML, ReportContext, write_report_html
+
+if TYPE_CHECKING:
+    from entrypoints.report_html import ReportContext
 
 SUMMARY_JSON = "summary.json"
 TRADES_CSV = "trades.csv"
@@ -307,6 +309,9 @@ def _write_report(
     write_equity_chart(chart_path, round_trips, prices)
     written = [summary_path, trades_path, chart_path]
     if context is not None:
+        # Bokeh only when a page is written: the daemon's /chart uses this module's PNG alone.
+        from entrypoints.report_html import REPORT_HTML, write_report_html
+
         html_path = directory / REPORT_HTML
         write_report_html(html_path, summary, round_trips, context, metrics_html(summary))
         written.append(html_path)

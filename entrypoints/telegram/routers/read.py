@@ -12,9 +12,8 @@ from aiogram.types import BufferedInputFile, Message
 from application.operator import OperatorConsole, Period
 from application.ports import BrokerSnapshot
 from application.services import BrokerError
-from entrypoints.report_output import price_bars_of
 from entrypoints.settings import Role
-from entrypoints.telegram import catalog, charts
+from entrypoints.telegram import catalog
 from entrypoints.telegram import formatting as fmt
 from entrypoints.telegram.middlewares import Audit
 from entrypoints.telegram.routers.common import command_filter, is_reset, refuse_arguments, reply
@@ -131,6 +130,10 @@ async def show_chart(
     message: Message, command: CommandObject, console: OperatorConsole, audit: Audit
 ) -> None:
     """Today's equity (the report's equity.png) and the price of the last hours, as photos."""
+    # matplotlib is imported on the first /chart, not when the daemon starts.
+    from entrypoints.report_output import price_bars_of
+    from entrypoints.telegram import charts
+
     arg = (command.args or str(DEFAULT_CHART_HOURS)).strip()
     hours = int(arg) if arg.isdecimal() and len(arg) <= 3 else 0
     if not 1 <= hours <= MAX_CHART_HOURS:

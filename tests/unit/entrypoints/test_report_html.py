@@ -11,8 +11,8 @@ import pytest
 
 from application.report import PriceBars
 from entrypoints import report_html
-from entrypoints.replay import ReplayResult, load_series, replay_context, run_replay
-from entrypoints.report_html import ReportContext, file_sha256, strategy_bars
+from entrypoints.replay import ReplayResult, load_series, run_replay
+from entrypoints.report_html import ReportContext, file_sha256, replay_context, strategy_bars
 from entrypoints.report_output import metrics_html
 from entrypoints.settings import load_settings
 
