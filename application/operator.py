@@ -17,6 +17,7 @@ from application.bar_gate import DEFAULT_MAX_SKEW_S
 from application.ports import BrokerSnapshot, Clock, Journal
 from application.queries import JournalReader
 from application.services import BrokerError, TradingService
+from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.commands import OperatorRecord, RoundTripRecord
 from domain.engine import EngineStatus
@@ -121,6 +122,10 @@ class OperatorConsole:
             first = cme_trade_date(start) if start is not None else None
             trips = [t for t in trips if first is None or cme_trade_date(t.exit_ts) >= first]
         return trips[-last:] if last is not None else trips
+
+    async def bars_since(self, start: datetime) -> list[Bar]:
+        """The bars recorded from ``start`` on (every contract), oldest first: for /chart."""
+        return await self._reader.bars(None, start, None)
 
     def period_start(self, period: Period) -> datetime:
         """When ``period`` began: the current CME session's open, or that of the week's or month's

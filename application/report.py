@@ -10,22 +10,55 @@ is reported only as ``final_position``.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, localcontext
+from typing import TypedDict
 
-from domain.commands import SignalAction, SignalRecord
+from domain.commands import OrderIntentRecord, SignalAction, SignalRecord
 from domain.engine import EntryBlock
 from domain.position import ExitReason, OpenPosition, RoundTrip
 from domain.values import ZERO, Side
 
 TRADING_DAYS_PER_YEAR = 252
+DAYS_PER_YEAR = 365.25
+CAGR_MIN_DAYS = 365
+"""CAGR is given only for a data period of at least a year: compounding a week's return to a
+year's says nothing a trader can use."""
+DEFAULT_ACCOUNT_SIZE = Decimal(10_000)
+MES_POINT_VALUE = Decimal(5)
 
 # Enough digits that a mean or a deviation is exact to far below a cent, whatever the caller's
 # decimal context says.
 _CONTEXT = Context(prec=34)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBars:
+    """The bars the run saw, oldest first, as columns: start times (epoch seconds), one bar length
+    (seconds) and OHLC. Prices are floats on the tick grid (0.25 and its multiples are exact in
+    binary), so converting an extreme back to ``Decimal`` is exact."""
+
+    starts: Sequence[int]
+    seconds: int
+    opens: Sequence[float]
+    highs: Sequence[float]
+    lows: Sequence[float]
+    closes: Sequence[float]
+
+    def __post_init__(self) -> None:
+        n = len(self.starts)
+        if any(len(c) != n for c in (self.opens, self.highs, self.lows, self.closes)):
+            raise ValueError("replay report: price bar columns differ in length")
+        if self.seconds <= 0:
+            raise ValueError(f"replay report: bar length must be positive, got {self.seconds}")
+
+    def __len__(self) -> int:
+        return len(self.starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +79,66 @@ class ReplayInputs:
     """Refused input rows by reason (e.g. "nan", "ohlc", "negative")."""
     signals_blocked: Mapping[str, int] = field(default_factory=dict)
     """Entry signals the engine refused, by reason (see :func:`count_blocked`)."""
+    prices: PriceBars | None = None
+    """The input bars (for the data period, MAE/MFE, the last close and the market's change)."""
+    signals: Sequence[SignalRecord] = ()
+    """The journaled signals (for each trade's entry z-score)."""
+    intents: Sequence[OrderIntentRecord] = ()
+    """The journaled order intents (for each trade's stop and target prices)."""
+    account_size_usd: Decimal = DEFAULT_ACCOUNT_SIZE
+    """What returns and drawdown percentages are measured against."""
+    point_value: Decimal = MES_POINT_VALUE
+    """Dollars per index point per contract (MES: 5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradeDetail:
+    """What a trader asks of one round trip beyond its P&L."""
+
+    seq: int
+    held: timedelta
+    entry_z: float | None
+    """z of the entry signal's bar (the last entry signal at or before the entry)."""
+    stop_price: Decimal | None
+    target_price: Decimal | None
+    mae_usd: Decimal | None
+    """Maximum adverse excursion: the worst open P&L while held (gross, <= 0); None without bars."""
+    mfe_usd: Decimal | None
+    """Maximum favourable excursion: the best open P&L while held (gross, >= 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    """The deepest fall of cumulative net P&L below its running peak."""
+
+    depth_usd: Decimal
+    depth_pct: float | None
+    """Of the equity at the peak (account size + net P&L then); None without an account size."""
+    start: datetime | None
+    """When the peak before the fall was made."""
+    bottom: datetime | None
+    recovery: datetime | None
+    """When equity first regained the peak; None if it never did (or there was no fall)."""
+    duration: timedelta | None
+    """Peak to recovery, or peak to the last point if never recovered."""
+
+
+@dataclass(frozen=True, slots=True)
+class SidePnl:
+    trades: int
+    wins: int
+    net_pnl_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarketChange:
+    """The market's own move over the data period: first bar's open to last bar's close."""
+
+    first_open: Decimal
+    last_close: Decimal
+    points: Decimal
+    pct: float
+    usd_per_contract: Decimal
 
 
 def count_blocked(signals: Iterable[SignalRecord]) -> dict[str, int]:
@@ -116,6 +209,37 @@ class ReplaySummary:
     signals_blocked: Mapping[str, int]
     """Refused entry signals by reason, the most frequent first."""
     signals_blocked_total: int
+    first_bar_at: datetime | None = None
+    last_bar_at: datetime | None = None
+    """End of the last bar (start + bar length)."""
+    account_size_usd: Decimal = DEFAULT_ACCOUNT_SIZE
+    return_pct: float | None = None
+    """Net P&L over the account size, in percent."""
+    annual_return_pct: float | None = None
+    """return_pct scaled to a year of calendar time (simple, not compounded); needs a data period."""
+    cagr_pct: float | None = None
+    """Compounded annual growth; only for a data period of at least CAGR_MIN_DAYS."""
+    long: SidePnl = SidePnl(0, 0, ZERO)
+    short: SidePnl = SidePnl(0, 0, ZERO)
+    avg_hold: timedelta | None = None
+    avg_hold_win: timedelta | None = None
+    avg_hold_loss: timedelta | None = None
+    max_hold: timedelta | None = None
+    drawdown: Drawdown = Drawdown(ZERO, None, None, None, None, None)
+    calmar: float | None = None
+    """annual_return_pct / drawdown.depth_pct; None without a drawdown or a data period."""
+    sqn: float | None = None
+    """System quality number: sqrt(trades) x mean / sample std of net P&L per trade."""
+    best_day: tuple[date, Decimal] | None = None
+    worst_day: tuple[date, Decimal] | None = None
+    days_won: int = 0
+    days_lost: int = 0
+    trades: tuple[TradeDetail, ...] = ()
+    """Per round trip, in closing order (the order of trades.csv)."""
+    last_close: Decimal | None = None
+    final_unrealized_usd: Decimal | None = None
+    """The open position at the end, valued at the last close (gross); None when flat."""
+    market: MarketChange | None = None
 
 
 def summarize(inputs: ReplayInputs) -> ReplaySummary:
@@ -178,7 +302,223 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
             sorted(inputs.signals_blocked.items(), key=lambda item: (-item[1], item[0]))
         ),
         signals_blocked_total=sum(inputs.signals_blocked.values()),
+        **_trader_metrics(inputs, trips, daily),
     )
+
+
+class _TraderFields(TypedDict):
+    first_bar_at: datetime | None
+    last_bar_at: datetime | None
+    account_size_usd: Decimal
+    return_pct: float | None
+    annual_return_pct: float | None
+    cagr_pct: float | None
+    long: SidePnl
+    short: SidePnl
+    avg_hold: timedelta | None
+    avg_hold_win: timedelta | None
+    avg_hold_loss: timedelta | None
+    max_hold: timedelta | None
+    drawdown: Drawdown
+    calmar: float | None
+    sqn: float | None
+    best_day: tuple[date, Decimal] | None
+    worst_day: tuple[date, Decimal] | None
+    days_won: int
+    days_lost: int
+    trades: tuple[TradeDetail, ...]
+    last_close: Decimal | None
+    final_unrealized_usd: Decimal | None
+    market: MarketChange | None
+
+
+def _trader_metrics(
+    inputs: ReplayInputs, trips: Sequence[RoundTrip], daily: Sequence[tuple[date, Decimal]]
+) -> _TraderFields:
+    prices = inputs.prices
+    first_bar = last_bar = None
+    last_close: Decimal | None = None
+    market: MarketChange | None = None
+    if prices is not None and len(prices):
+        first_bar = datetime.fromtimestamp(prices.starts[0], UTC)
+        last_bar = datetime.fromtimestamp(prices.starts[-1] + prices.seconds, UTC)
+        first_open = Decimal(prices.opens[0])
+        last_close = Decimal(prices.closes[-1])
+        points = last_close - first_open
+        market = MarketChange(
+            first_open=first_open,
+            last_close=last_close,
+            points=points,
+            pct=float(points / first_open * 100) if first_open else 0.0,
+            usd_per_contract=points * inputs.point_value,
+        )
+    net = sum((t.net_pnl for t in trips), ZERO)
+    account = inputs.account_size_usd
+    return_pct = _ratio(net * 100, account) if account > 0 else None
+    days = (last_bar - first_bar).total_seconds() / 86400 if first_bar and last_bar else 0.0
+    annual = None if return_pct is None or days <= 0 else return_pct * DAYS_PER_YEAR / days
+    cagr = None
+    if return_pct is not None and days >= CAGR_MIN_DAYS and return_pct > -100:
+        cagr = ((1 + return_pct / 100) ** (DAYS_PER_YEAR / days) - 1) * 100
+    drawdown = max_drawdown(equity_curve(trips), account)
+    calmar = None
+    if annual is not None and drawdown.depth_pct:
+        calmar = annual / drawdown.depth_pct
+    held = [t.exit_ts - t.entry_ts for t in trips]
+    won_held = [t.exit_ts - t.entry_ts for t in trips if t.net_pnl > 0]
+    lost_held = [t.exit_ts - t.entry_ts for t in trips if t.net_pnl < 0]
+    final = inputs.final_position
+    unrealized = None
+    if final is not None and last_close is not None:
+        unrealized = (last_close - final.avg_price) * final.side.sign * final.qty
+        unrealized *= inputs.point_value
+    return {
+        "first_bar_at": first_bar,
+        "last_bar_at": last_bar,
+        "account_size_usd": account,
+        "return_pct": return_pct,
+        "annual_return_pct": annual,
+        "cagr_pct": cagr,
+        "long": _side_pnl(trips, Side.LONG),
+        "short": _side_pnl(trips, Side.SHORT),
+        "avg_hold": _mean_delta(held),
+        "avg_hold_win": _mean_delta(won_held),
+        "avg_hold_loss": _mean_delta(lost_held),
+        "max_hold": max(held, default=None),
+        "drawdown": drawdown,
+        "calmar": calmar,
+        "sqn": _sqn([t.net_pnl for t in trips]),
+        "best_day": max(daily, key=lambda d: d[1], default=None),
+        "worst_day": min(daily, key=lambda d: d[1], default=None),
+        "days_won": sum(1 for _, pnl in daily if pnl > 0),
+        "days_lost": sum(1 for _, pnl in daily if pnl < 0),
+        "trades": tuple(
+            trade_details(
+                trips,
+                prices=inputs.prices,
+                signals=inputs.signals,
+                intents=inputs.intents,
+                point_value=inputs.point_value,
+            )
+        ),
+        "last_close": last_close,
+        "final_unrealized_usd": unrealized,
+        "market": market,
+    }
+
+
+def max_drawdown(equity: Sequence[tuple[datetime, Decimal]], account: Decimal) -> Drawdown:
+    """The deepest fall below the running peak of an equity curve (net P&L from 0), with the time
+    of its peak, its bottom and its recovery. Ties keep the earliest fall."""
+    if not equity:
+        return Drawdown(ZERO, None, None, None, None, None)
+    peak, peak_at = equity[0][1], equity[0][0]
+    depth, start, bottom = ZERO, None, None
+    best_peak = peak
+    for ts, value in equity:
+        if value > peak:
+            peak, peak_at = value, ts
+        if peak - value > depth:
+            depth, start, bottom, best_peak = peak - value, peak_at, ts, peak
+    if start is None or bottom is None:
+        return Drawdown(ZERO, 0.0 if account > 0 else None, None, None, None, None)
+    recovery = next((ts for ts, value in equity if ts > bottom and value >= best_peak), None)
+    base = account + best_peak
+    pct = _ratio(depth * 100, base) if account > 0 and base > 0 else None
+    duration = (recovery if recovery is not None else equity[-1][0]) - start
+    return Drawdown(depth, pct, start, bottom, recovery, duration)
+
+
+def trade_details(
+    trips: Sequence[RoundTrip],
+    *,
+    prices: PriceBars | None,
+    signals: Iterable[SignalRecord],
+    intents: Iterable[OrderIntentRecord],
+    point_value: Decimal,
+) -> list[TradeDetail]:
+    """Holding time, entry z, stop and target prices, MAE and MFE of each round trip.
+
+    MAE/MFE look at the entry and exit prices and at the high and low of every input bar lying
+    wholly inside the holding time: a bar that straddles the entry or the exit also holds prices
+    from when the position was flat, which would overstate both."""
+    entries = sorted(
+        ((s.ts, s.z) for s in signals if s.action is SignalAction.ENTER),
+        key=lambda e: e[0],
+    )
+    entry_times = [ts for ts, _ in entries]
+    brackets: dict[datetime, dict[str, Decimal | None]] = {}
+    for intent in intents:
+        if intent.role in ("stop", "target"):
+            brackets.setdefault(intent.ts, {})[intent.role] = intent.price
+    bracket_times = sorted(brackets)
+    details = []
+    for trip in trips:
+        i = bisect.bisect_right(entry_times, trip.entry_ts) - 1
+        z = entries[i][1] if i >= 0 else None
+        j = bisect.bisect_right(bracket_times, trip.entry_ts) - 1
+        legs = brackets[bracket_times[j]] if j >= 0 else {}
+        mae = mfe = None
+        if prices is not None:
+            mae, mfe = _excursions(trip, prices, point_value)
+        details.append(
+            TradeDetail(
+                seq=trip.seq,
+                held=trip.exit_ts - trip.entry_ts,
+                entry_z=z,
+                stop_price=legs.get("stop"),
+                target_price=legs.get("target"),
+                mae_usd=mae,
+                mfe_usd=mfe,
+            )
+        )
+    return details
+
+
+def _excursions(
+    trip: RoundTrip, prices: PriceBars, point_value: Decimal
+) -> tuple[Decimal, Decimal]:
+    entry_epoch = math.ceil(trip.entry_ts.timestamp())
+    exit_epoch = math.floor(trip.exit_ts.timestamp())
+    lo_i = bisect.bisect_left(prices.starts, entry_epoch)
+    hi_i = bisect.bisect_right(prices.starts, exit_epoch - prices.seconds)
+    low, high = min(trip.entry_price, trip.exit_price), max(trip.entry_price, trip.exit_price)
+    if hi_i > lo_i:
+        low = min(low, Decimal(min(prices.lows[lo_i:hi_i])))
+        high = max(high, Decimal(max(prices.highs[lo_i:hi_i])))
+    scale = point_value * trip.qty
+    if trip.side is Side.LONG:
+        adverse, favourable = low - trip.entry_price, high - trip.entry_price
+    else:
+        adverse, favourable = trip.entry_price - high, trip.entry_price - low
+    return min(adverse, ZERO) * scale, max(favourable, ZERO) * scale
+
+
+def _side_pnl(trips: Sequence[RoundTrip], side: Side) -> SidePnl:
+    mine = [t for t in trips if t.side is side]
+    return SidePnl(
+        trades=len(mine),
+        wins=sum(1 for t in mine if t.net_pnl > 0),
+        net_pnl_usd=sum((t.net_pnl for t in mine), ZERO),
+    )
+
+
+def _mean_delta(deltas: Sequence[timedelta]) -> timedelta | None:
+    if not deltas:
+        return None
+    return sum(deltas, timedelta()) / len(deltas)
+
+
+def _sqn(nets: Sequence[Decimal]) -> float | None:
+    n = len(nets)
+    if n < 2:
+        return None
+    with localcontext(_CONTEXT):
+        mean = sum(nets, ZERO) / n
+        variance = sum(((x - mean) ** 2 for x in nets), ZERO) / (n - 1)
+        if variance == 0:
+            return None
+        return float(Decimal(n).sqrt() * mean / variance.sqrt())
 
 
 def ordered(round_trips: Iterable[RoundTrip]) -> list[RoundTrip]:

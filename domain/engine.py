@@ -77,7 +77,7 @@ from domain.events import (
 )
 from domain.position import ExitReason, Fill, OpenPosition, Position, PositionState, RoundTrip
 from domain.record import record
-from domain.values import Action, Instrument, OffTickError, Side
+from domain.values import Action, Instrument, OffTickError, Side, price_text
 from domain.zscore import Threshold, ZScore
 
 
@@ -217,6 +217,11 @@ class EngineStatus:
     last_bar_end: datetime | None
     last_close: float | None
     last_z: float | None
+    stop_price: Decimal | None = None
+    """The working stop leg's price (None: no stop known to this process)."""
+    target_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    """The open position valued at the last close, USD before commissions (None: flat)."""
 
 
 @record
@@ -318,6 +323,9 @@ class Engine:
         # Gates on new entries held by the world outside (broker link down, journal unreachable):
         # runtime facts, re-established after a restart, so not part of the snapshot.
         self._gates: dict[str, str] = {}
+        # The stop and target prices of the working bracket legs, for the operator's eyes (alerts,
+        # /status). Not in the snapshot: after a restart the broker's open orders tell them.
+        self._leg_prices: dict[str, Decimal] = {}
         self._bracket_announced = False  # the bracket_live alert, once per position
         self._last_bar: Bar | None = None
         self._last_z: float | None = None
@@ -548,7 +556,23 @@ class Engine:
             last_bar_end=now,
             last_close=bar.close if bar is not None else None,
             last_z=self._last_z,
+            stop_price=self._leg_price(OrderRole.STOP),
+            target_price=self._leg_price(OrderRole.TARGET),
+            unrealized_pnl=self._unrealized(bar.close if bar is not None else None),
         )
+
+    def _leg_price(self, role: OrderRole) -> Decimal | None:
+        for key, order in self._orders.items():
+            if order.role is role and key in self._leg_prices:
+                return self._leg_prices[key]
+        return None
+
+    def _unrealized(self, close: float | None) -> Decimal | None:
+        position = self.position.snapshot()
+        if position is None or close is None:
+            return None
+        points = (Decimal(close) - position.avg_price) * position.side.sign * position.qty
+        return points * self.config.instrument.multiplier
 
     # == bars ==================================================================================
 
@@ -658,6 +682,8 @@ class Engine:
         ):
             if key is not None:
                 self._orders[key] = WorkingOrder(key, role, side.exit_action, qty, base)
+                if price is not None:
+                    self._leg_prices[key] = price
                 out.append(
                     Journal(
                         OrderIntentRecord(
@@ -844,15 +870,33 @@ class Engine:
         if not wanted or any(r not in legs or not legs[r].accepted for r in wanted):
             return
         self._bracket_announced = True
-        names = ", ".join(f"{r.value} {legs[r].key}" for r in wanted)
+        names = ", ".join(f"{r.value} {self._leg_text(legs[r].key)}" for r in wanted)
+        held = self.position.snapshot()
+        at = f" @ {price_text(held.avg_price)}" if held is not None else ""
         self._alert(
             out,
             AlertKind.BRACKET_LIVE,
             Severity.INFO,
-            f"{self.position.side.name if self.position.side else ''} {self.position.qty} "
+            f"{self.position.side.name if self.position.side else ''} {self.position.qty}{at} "
             f"protected at the broker: {names}",
             ts,
         )
+
+    def _order_text(self, order: WorkingOrder, *, leg: bool = False) -> str:
+        """``stop 4,987.25 (SELL 1)``, ``stop leg 4,987.25 (SELL 1)``, ``entry order (BUY 1)``: what
+        an alert names an order by (its key stays in the journal)."""
+        name = f"{order.role.value} leg" if leg else order.role.value
+        price = self._leg_prices.get(order.key)
+        if price is not None:
+            name += f" {price_text(price)}"
+        elif not leg:
+            name += " order"
+        return f"{name} ({order.action.value} {order.qty})"
+
+    def _leg_text(self, key: str) -> str:
+        """A bracket leg as an operator reads it: its price (the key stays in the journal)."""
+        price = self._leg_prices.get(key)
+        return price_text(price) if price is not None else "order (price not known)"
 
     def _on_filled(self, event: OrderFilled) -> list[EngineCommand]:
         return self._apply_fill(event.fill, None)
@@ -933,7 +977,7 @@ class Engine:
                 AlertKind.ENTRY_FILLED,
                 Severity.INFO,
                 f"entered {self.position.side.name if self.position.side else ''} "
-                f"{fill.qty} @ {fill.price}",
+                f"{fill.qty} @ {price_text(fill.price)}",
                 fill.ts,
             )
         for trip in trips:
@@ -966,9 +1010,11 @@ class Engine:
         self._alert(
             out,
             AlertKind.PROTECTIVE_EXIT if protective else AlertKind.EXIT_FILLED,
-            Severity.INFO,
-            f"closed {trip.side.name} {trip.qty} @ {trip.exit_price} ({trip.exit_reason.value}): "
-            f"net {trip.net_pnl:+.2f} USD",
+            # A loss is news an operator should not skim past.
+            Severity.WARNING if trip.net_pnl < 0 else Severity.INFO,
+            f"closed {trip.side.name} {trip.qty} @ {price_text(trip.exit_price)} "
+            f"({trip.exit_reason.value}, entered @ {price_text(trip.entry_price)}): "
+            f"net {trip.net_pnl:+,.2f} USD",
             ts,
         )
         for tripped in self.breaker.on_round_trip(trip, ts):
@@ -991,6 +1037,7 @@ class Engine:
                     event.ts,
                 )
             return out
+        what = self._order_text(order)
         self._retire(order.key)
         self._alert(
             out,
@@ -998,7 +1045,7 @@ class Engine:
             Severity.WARNING
             if order.role in (OrderRole.ENTRY, OrderRole.EXIT)
             else Severity.CRITICAL,
-            f"{order.role.value} order {order.key} rejected ({event.code}): {event.reason}",
+            f"{what} rejected ({event.code}): {event.reason}",
             event.ts,
         )
         self._after_order_gone(order, event.ts, out)
@@ -1011,6 +1058,7 @@ class Engine:
         order = self._orders.get(event.key)
         if order is None:
             return out  # already done (e.g. the OCA cancel of a leg whose sibling filled)
+        what = self._order_text(order, leg=True)
         self._retire(order.key)
         if order.role in _PROTECTIVE and not self.position.is_flat:
             # Possibly the OCA cancel of a leg whose sibling's fill has not reached us yet: ask the
@@ -1020,7 +1068,7 @@ class Engine:
                 out,
                 AlertKind.ANOMALY,
                 Severity.WARNING,
-                f"{order.role.value} leg {order.key} cancelled while a position is open",
+                f"{what} cancelled while a position is open",
                 event.ts,
             )
             out.append(Reconcile(f"{order.role.value} leg cancelled", event.ts))
@@ -1112,6 +1160,7 @@ class Engine:
 
     def _retire(self, key: str) -> None:
         self._orders.pop(key, None)
+        self._leg_prices.pop(key, None)
         self._retired.add(key)
 
     def _derive_state(self) -> None:

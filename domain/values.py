@@ -103,3 +103,15 @@ class Instrument:
 
 
 MES = Instrument(symbol="MES", tick_size=Decimal("0.25"), multiplier=Decimal(5))
+
+
+_CENT = Decimal("0.01")
+
+
+def price_text(price: Decimal) -> str:
+    """A price as a trader reads it, the same in every alert and reply: thousands separated and at
+    least two decimals, never rounded (``4,987.25``, ``5,000.00``; a finer price keeps its digits)."""
+    exponent = price.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        price = price.quantize(_CENT)  # only appends zeros: exact
+    return f"{price:,}"

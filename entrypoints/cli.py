@@ -62,7 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--config", type=Path, help="YAML config file (default: built-in defaults)")
     replay.add_argument(
-        "--report", type=Path, metavar="DIR", help="write summary.json, trades.csv, equity.png here"
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="write summary.json, trades.csv, equity.png and report.html here",
     )
     replay.add_argument(
         "--bar-seconds",
@@ -158,14 +161,22 @@ def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     report = sub.add_parser(
         "report",
-        help="the replay's metrics for one journaled session",
-        description="Metrics of the round trips of one CME trade date (the session opening at "
-        "18:00 New York time the evening before, by exit time) and its breaker events.",
+        help="the replay's metrics and report for journaled sessions",
+        description="Metrics of the round trips of one CME trade date (--session; the session "
+        "opening at 18:00 New York time the evening before, by exit time) or of a range of them "
+        "(--from, --to), with their breaker events; --report also writes report.html with the "
+        "recorded bars, the trades and the metrics.",
     )
-    report.add_argument("--session", required=True, metavar="YYYY-MM-DD", help="CME trade date")
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", metavar="YYYY-MM-DD", help="CME trade date")
+    which.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first CME trade date")
+    report.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last CME trade date")
     report.add_argument("--config", type=Path, help="YAML config file")
     report.add_argument(
-        "--report", type=Path, metavar="DIR", help="write summary.json, trades.csv, equity.png here"
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="write summary.json, trades.csv, equity.png and report.html here",
     )
 
 
@@ -298,6 +309,7 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
     """A replay of the bar file ``args.path``, or of ``series`` (the bars of ``--from-db``)."""
     from entrypoints.progress import ProgressBar
     from entrypoints.replay import load_series, run_replay
+    from entrypoints.report_html import replay_context
     from entrypoints.report_output import format_summary, write_report
 
     if series is None:
@@ -348,7 +360,12 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
     )
     if args.report is not None:
         try:
-            written = write_report(args.report, result.summary, result.round_trips)
+            written = write_report(
+                args.report,
+                result.summary,
+                result.round_trips,
+                replay_context(settings, result, source),
+            )
         except OSError as exc:
             print(
                 f"error: --report {args.report}: cannot write: {exc.strerror or exc}",
@@ -396,7 +413,9 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
         elif args.command == "trades":
             jc.export_trades(settings, args.config, args.csv, args.start, args.end)
         elif args.command == "report":
-            jc.session_report(settings, args.config, args.session, args.report)
+            jc.session_report(
+                settings, args.config, args.session, args.report, args.first, args.last
+            )
         else:
             series = jc.store_series(
                 settings, args.config, args.start, args.end, args.contract, args.bar_seconds

@@ -75,6 +75,7 @@ from entrypoints.runtime import (
     gated_journal,
     journal_owner,
     prepare_store,
+    run_config,
 )
 from entrypoints.settings import Settings
 from entrypoints.store import open_engine
@@ -287,7 +288,7 @@ async def _run(
         health=_SimulatedHealth(
             clock, journal, notifier_backlog=telegram.backlog if telegram is not None else lambda: 0
         ),
-        config=settings.redacted(),
+        config=run_config(settings, options),
         version=daemon_version(),
         request_stop=stopper.request,
         stale_after_s=float("inf"),  # market time stands still between bars of a paced feed

@@ -23,17 +23,38 @@ from pathlib import Path
 from adapters.simulated.market_data import BarSeries
 from adapters.sql.database import describe
 from adapters.sql.queries import SqlJournalReader
-from application.report import ReplayInputs, ReplaySummary, count_blocked, summarize
+from application.report import (
+    PriceBars,
+    ReplayInputs,
+    ReplaySummary,
+    TradeDetail,
+    count_blocked,
+    summarize,
+    trade_details,
+)
 from domain.aggregation import BarAggregator
 from domain.bar import Bar
 from domain.calendar import ET, build_calendar, cme_trade_date
 from domain.circuit_breaker import BreakerReset, BreakerTripped
-from domain.commands import BreakerRecord, FillRecord, RoundTripRecord, SignalRecord
+from domain.commands import (
+    BreakerRecord,
+    FillRecord,
+    OrderIntentRecord,
+    RoundTripRecord,
+    SignalRecord,
+)
 from domain.errors import DomainError
 from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
 from entrypoints.container import aggregation_calendar, instrument_for
-from entrypoints.replay import load_store_series
-from entrypoints.report_output import format_summary, trades_csv, utc, write_report
+from entrypoints.replay import load_store_series, strategy_zscores
+from entrypoints.report_html import ReportContext, strategy_bars
+from entrypoints.report_output import (
+    format_summary,
+    price_bars_of,
+    trades_csv,
+    utc,
+    write_report,
+)
 from entrypoints.settings import Settings
 from entrypoints.store import (
     open_engine,
@@ -100,19 +121,19 @@ def _require_order(start: datetime, end: datetime) -> None:
         )
 
 
-def parse_trade_date(text: str) -> date:
-    """``--session``: a CME trade date, ``YYYY-MM-DD``, Monday to Friday."""
+def parse_trade_date(text: str, option: str = "--session") -> date:
+    """``--session``, ``--from``, ``--to``: a CME trade date, ``YYYY-MM-DD``, Monday to Friday."""
     value = text.strip()
     try:
         if not _DATE.fullmatch(value):
             raise ValueError("expected YYYY-MM-DD")
         day = date.fromisoformat(value)
     except ValueError as exc:
-        raise CommandInputError(f"--session {text!r}: not a date YYYY-MM-DD ({exc})") from None
+        raise CommandInputError(f"{option} {text!r}: not a date YYYY-MM-DD ({exc})") from None
     if day.weekday() >= 5:
         monday = day + timedelta(days=7 - day.weekday())
         raise CommandInputError(
-            f"--session {day.isoformat()} is a {day.strftime('%A')}, not a CME trade date "
+            f"{option} {day.isoformat()} is a {day.strftime('%A')}, not a CME trade date "
             f"(weekend trading belongs to Monday {monday.isoformat()})"
         )
     return day
@@ -165,8 +186,8 @@ def export_trades(
     lo, hi = parse_window(start, end)
     url = store_url(settings)
     require_current_schema(url, config)
-    trips = asyncio.run(_round_trips(settings, lo, hi))
-    text = trades_csv(trips)
+    trips, details = asyncio.run(_round_trips(settings, lo, hi))
+    text = trades_csv(trips, details)
     rows = f"{len(trips)} round trip{'s' if len(trips) != 1 else ''}"
     if str(csv_path) == STDOUT:
         sys.stdout.write(text)
@@ -178,10 +199,30 @@ def export_trades(
 
 async def _round_trips(
     settings: Settings, start: datetime | None, end: datetime | None
-) -> list[RoundTrip]:
+) -> tuple[list[RoundTrip], list[TradeDetail]]:
+    """The round trips exiting in the window, with the details trades.csv gives of each (entry z,
+    bracket prices from the journal; MAE/MFE from the bars recorded while they were held)."""
     async with open_engine(settings) as engine:
-        records = await SqlJournalReader(engine).records_of(RoundTripRecord, start, end)
-    return [r.trip for r in records]
+        reader = SqlJournalReader(engine)
+        trips = [r.trip for r in await reader.records_of(RoundTripRecord, start, end)]
+        if not trips:
+            return trips, []
+        first_entry = min(t.entry_ts for t in trips)
+        last_exit = max(t.exit_ts for t in trips)
+        signals = await reader.records_of(SignalRecord, None, last_exit + _JUST_AFTER)
+        intents = await reader.records_of(OrderIntentRecord, None, last_exit + _JUST_AFTER)
+        bars = await reader.bars(None, first_entry, last_exit + _JUST_AFTER)
+    details = trade_details(
+        trips,
+        prices=price_bars_of(bars),
+        signals=signals,
+        intents=intents,
+        point_value=instrument_for(settings).multiplier,
+    )
+    return trips, details
+
+
+_JUST_AFTER = timedelta(microseconds=1)
 
 
 # ---------------------------------------------------------------- report --session
@@ -189,25 +230,57 @@ async def _round_trips(
 
 @dataclass(frozen=True, slots=True)
 class SessionReport:
-    """One CME trade date from the journal, summarised like a replay."""
+    """CME trade dates ``first``..``last`` from the journal, summarised like a replay."""
 
     trade_date: date
+    """The first trade date of the window."""
     start: datetime
     end: datetime
     summary: ReplaySummary
     round_trips: list[RoundTrip]
     breaker_events: list[BreakerTripped | BreakerReset]
+    prices: PriceBars | None = None
+    last_date: date | None = None
+
+    @property
+    def label(self) -> str:
+        if self.last_date is None or self.last_date == self.trade_date:
+            return f"Session {self.trade_date.isoformat()}"
+        return f"Sessions {self.trade_date.isoformat()} to {self.last_date.isoformat()}"
 
 
 def session_report(
-    settings: Settings, config: Path | None, session: str, report_dir: Path | None
+    settings: Settings,
+    config: Path | None,
+    session: str | None,
+    report_dir: Path | None,
+    first: str | None = None,
+    last: str | None = None,
 ) -> None:
-    """``report --session``: the replay's metrics for the round trips of one CME trade date (by exit
-    time), with that session's breaker events; ``report_dir`` also gets the replay's report files."""
-    trade_date = parse_trade_date(session)
+    """``report --session D`` or ``report --from D1 --to D2``: the replay's metrics for the round
+    trips of those CME trade dates (by exit time), with their breaker events; ``report_dir`` also
+    gets the replay's report files, report.html among them."""
+    if session is not None:
+        if last is not None:
+            raise CommandInputError("--to goes with --from, not with --session")
+        first_date = last_date = parse_trade_date(session)
+    else:
+        if first is None or last is None:
+            raise CommandInputError("report needs --session D, or both --from D1 and --to D2")
+        first_date = parse_trade_date(first, "--from")
+        last_date = parse_trade_date(last, "--to")
+        if last_date < first_date:
+            raise CommandInputError(
+                f"--to {last_date.isoformat()} is before --from {first_date.isoformat()}"
+            )
     url = store_url(settings)
     require_current_schema(url, config)
-    report = asyncio.run(build_session_report(settings, trade_date))
+    report = asyncio.run(build_session_report(settings, first_date, last_date))
+    dates = (
+        f"trade date {first_date.isoformat()}"
+        if first_date == last_date
+        else f"trade dates {first_date.isoformat()} to {last_date.isoformat()}"
+    )
     if (
         not report.round_trips
         and not report.breaker_events
@@ -215,24 +288,30 @@ def session_report(
         and report.summary.final_position is None
     ):
         raise NothingFound(
-            f"nothing journaled for trade date {trade_date.isoformat()} in {describe(url)} "
+            f"nothing journaled for {dates} in {describe(url)} "
             "(no round trips, bars or breaker events)"
         )
+    span = "trade date" if first_date == last_date else dates
     print(
-        f"Session {trade_date.isoformat()}: CME trade date from {_et(report.start)} to "
+        f"{report.label}: CME {span} from {_et(report.start)} to "
         f"{_et(report.end)} New York time ({utc(report.start)} to {utc(report.end)})"
     )
     text = format_summary(report.summary)
     title, _, rest = text.partition("\n")
     if title == "Replay summary":  # the same table; a journaled session is not a replay
-        text = f"Session {trade_date.isoformat()} summary\n{rest}"
+        text = f"{report.label} summary\n{rest}"
     print(text)
     print(f"Breaker events: {len(report.breaker_events)}")
     for event in report.breaker_events:
         print(f"  {_breaker_line(event)}")
     if report_dir is not None:
         try:
-            written = write_report(report_dir, report.summary, report.round_trips)
+            written = write_report(
+                report_dir,
+                report.summary,
+                report.round_trips,
+                journal_context(settings, report, describe(url)),
+            )
         except OSError as exc:
             raise CommandInputError(
                 f"--report {report_dir}: cannot write: {exc.strerror or exc}"
@@ -240,34 +319,82 @@ def session_report(
         print("report: " + ", ".join(str(p) for p in written))
 
 
-async def build_session_report(settings: Settings, trade_date: date) -> SessionReport:
-    """Read one trade date's round trips, breaker events and recorded bars, and the position at
-    its end (rebuilt from every fill journaled before the end), and summarise them."""
-    start, end = session_bounds(trade_date)
+def journal_context(settings: Settings, report: SessionReport, store: str) -> ReportContext:
+    """What report.html shows of a journaled window besides its summary."""
+    seconds = settings.strategy.bar_minutes * 60
+    zscores = None
+    if report.prices is not None:
+        bars = strategy_bars(report.prices, seconds)
+        zscores = strategy_zscores(settings, bars.closes)
+    return ReportContext(
+        title=f"{report.label} from the journal",
+        source=f"journal {store}, {utc(report.start)} to {utc(report.end)}",
+        source_sha256=None,
+        config=settings.redacted(),
+        prices=report.prices,
+        strategy_seconds=seconds,
+        z_entry=float(settings.strategy.z_threshold_entry),
+        z_exit=float(settings.strategy.z_threshold_exit),
+        zscores=zscores,
+        breaker_trips=[
+            (e.ts, e.rule.value) for e in report.breaker_events if isinstance(e, BreakerTripped)
+        ],
+    )
+
+
+async def build_session_report(
+    settings: Settings, trade_date: date, last_date: date | None = None
+) -> SessionReport:
+    """Read the round trips, breaker events and recorded bars of trade dates ``trade_date`` to
+    ``last_date`` (default: that one date), and the position at the end (rebuilt from every fill
+    journaled before it), and summarise them."""
+    last = trade_date if last_date is None else last_date
+    start, _ = session_bounds(trade_date)
+    _, end = session_bounds(last)
     async with open_engine(settings) as engine:
         reader = SqlJournalReader(engine)
         trip_records = await reader.records_of(RoundTripRecord, start, end)
         breaker_records = await reader.records_of(BreakerRecord, start, end)
         bars = await reader.bars(None, start, end)
         fills = await reader.records_of(FillRecord, None, end)
-        signals = await reader.records_of(SignalRecord, start, end)
-    # The trade-date rule itself decides, so the selection cannot drift from the domain's.
-    trips = [r.trip for r in trip_records if cme_trade_date(r.trip.exit_ts) == trade_date]
-    events = [r.event for r in breaker_records if cme_trade_date(r.event.ts) == trade_date]
+        signals = await reader.records_of(SignalRecord, None, end)
+        intents = await reader.records_of(OrderIntentRecord, None, end)
+
+    def inside(ts: datetime) -> bool:
+        # The trade-date rule itself decides, so the selection cannot drift from the domain's.
+        return trade_date <= cme_trade_date(ts) <= last
+
+    trips = [r.trip for r in trip_records if inside(r.trip.exit_ts)]
+    events = [r.event for r in breaker_records if inside(r.event.ts)]
+    dates = (
+        [trade_date]
+        if last == trade_date
+        else sorted(
+            {cme_trade_date(b.ts) for b in bars} | {cme_trade_date(t.exit_ts) for t in trips}
+        )
+    )
+    prices = price_bars_of(bars)
     summary = summarize(
         ReplayInputs(
             round_trips=trips,
-            trade_dates=[trade_date],
+            trade_dates=dates,
             trade_date_of=cme_trade_date,
             bars_in=len(bars),
             strategy_bars=_strategy_bars(settings, bars),
             breaker_trips=[(e.ts, e.rule.value) for e in events if isinstance(e, BreakerTripped)],
             final_position=_position_after(settings, [r.fill for r in fills]),
             rows_refused={},
-            signals_blocked=count_blocked(r for r in signals if cme_trade_date(r.ts) == trade_date),
+            signals_blocked=count_blocked(
+                r for r in signals if start <= r.ts < end and inside(r.ts)
+            ),
+            prices=prices,
+            signals=signals,
+            intents=intents,
+            account_size_usd=settings.report.account_size_usd,
+            point_value=instrument_for(settings).multiplier,
         )
     )
-    return SessionReport(trade_date, start, end, summary, trips, events)
+    return SessionReport(trade_date, start, end, summary, trips, events, prices, last)
 
 
 def _strategy_bars(settings: Settings, bars: Sequence[Bar]) -> int:

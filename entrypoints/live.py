@@ -75,6 +75,7 @@ from entrypoints.runtime import (
     gated_journal,
     journal_owner,
     prepare_store,
+    run_config,
 )
 from entrypoints.settings import Settings
 from entrypoints.store import open_engine
@@ -371,7 +372,7 @@ class _LiveDaemon:
                 self.journal,
                 telegram.backlog if telegram is not None else lambda: 0,
             ),
-            config=self.settings.redacted(),
+            config=run_config(self.settings, self.options),
             version=daemon_version(),
             request_stop=self.stop.request,
             stale_after_s=max(60.0, self.settings.ibkr.stale_grace_s * 2),

@@ -21,17 +21,25 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from adapters.simulated.market_data import BarSeries, band_refusals, read_bar_file
 from adapters.simulated.repositories import InMemoryJournal
 from application.queries import JournalReader
-from application.report import ReplayInputs, ReplaySummary, count_blocked, summarize
+from application.report import (
+    PriceBars,
+    ReplayInputs,
+    ReplaySummary,
+    count_blocked,
+    summarize,
+)
 from domain.aggregation import AggregationStats
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
+from domain.commands import OrderIntentRecord
 from domain.position import RoundTrip
 from domain.price_band import PRICE_JUMP, PRICE_RANGE, PriceBand
-from entrypoints.container import build_container, instrument_for, price_band_for
+from entrypoints.container import build_container, instrument_for, price_band_for, zscore_factory
 from entrypoints.settings import Settings
 
 
@@ -217,6 +225,7 @@ async def _replay(
         journal = container.adapters.journal()
         assert isinstance(journal, InMemoryJournal)
         trips = journal.round_trips()
+        signals = journal.signals()
         summary = summarize(
             ReplayInputs(
                 round_trips=trips,
@@ -227,7 +236,12 @@ async def _replay(
                 breaker_trips=[(t.ts, t.rule.value) for t in journal.breaker_trips()],
                 final_position=service.engine.position.snapshot(),
                 rows_refused=series.refused,
-                signals_blocked=count_blocked(journal.signals()),
+                signals_blocked=count_blocked(signals),
+                prices=price_bars(series),
+                signals=signals,
+                intents=[r for r in journal.records if isinstance(r, OrderIntentRecord)],
+                account_size_usd=settings.report.account_size_usd,
+                point_value=instrument_for(settings).multiplier,
             )
         )
         return ReplayResult(summary, trips, service.aggregator.stats, journal, series)
@@ -243,3 +257,22 @@ def trade_dates(series: BarSeries) -> list[date]:
     hours = np.unique(series.epochs // 3600)
     dates = {cme_trade_date(datetime.fromtimestamp(int(h) * 3600, UTC)) for h in hours.tolist()}
     return sorted(dates)
+
+
+def price_bars(series: BarSeries) -> PriceBars:
+    """The series' bars as the report's plain columns."""
+    return PriceBars(
+        starts=series.epochs.tolist(),
+        seconds=series.bar_seconds,
+        opens=series.opens.tolist(),
+        highs=series.highs.tolist(),
+        lows=series.lows.tolist(),
+        closes=series.closes.tolist(),
+    )
+
+
+def strategy_zscores(settings: Settings, closes: npt.NDArray[np.float64]) -> list[float]:
+    """The z of each strategy bar's close, by the configured engine (NaN while undefined)."""
+    engine = zscore_factory(settings.zscore.engine)(settings.strategy.lookback_period)
+    values: list[float] = engine.update_many(np.ascontiguousarray(closes)).values.tolist()
+    return values

@@ -1,26 +1,41 @@
-"""Renders a replay summary: a terminal table and a report folder (JSON, CSV, PNG chart).
+"""Renders a replay summary: a terminal table and a report folder (JSON, CSV, PNG chart and the
+self-contained HTML report).
 
 Renderings are deterministic: dollars to the cent (half-even), prices to at most six decimals,
 ratios to six decimals, times as ISO-8601 UTC with a "Z". The same input gives byte-identical
-``summary.json`` and ``trades.csv``.
+``summary.json``, ``trades.csv`` and ``report.html``.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
+import html
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from application.report import ReplaySummary, drawdown_curve, equity_curve, ordered
+from application.report import (
+    PriceBars,
+    ReplaySummary,
+    TradeDetail,
+    drawdown_curve,
+    equity_curve,
+    ordered,
+)
+from domain.bar import Bar
 from domain.position import OpenPosition, RoundTrip
+
+if TYPE_CHECKING:
+    from entrypoints.report_html import ReportContext
 
 SUMMARY_JSON = "summary.json"
 TRADES_CSV = "trades.csv"
@@ -39,6 +54,12 @@ TRADES_CSV_HEADER = (
     "gross_pnl_usd",
     "commissions_usd",
     "net_pnl_usd",
+    "held_seconds",
+    "entry_z",
+    "stop_price",
+    "target_price",
+    "mae_usd",
+    "mfe_usd",
 )
 
 _CONTEXT = Context(prec=34)
@@ -95,6 +116,8 @@ def format_summary(summary: ReplaySummary) -> str:
         lines.append(f"  {label:<{_LABEL}}{value!s:>{_VALUE}}")
 
     section("Overview")
+    row("Data from", _opt(s.first_bar_at, utc))
+    row("Data to", _opt(s.last_bar_at, utc))
     row("Input bars", f"{s.bars_in:,}")
     row("Strategy bars", f"{s.strategy_bars:,}")
     row("Trading days", f"{s.trading_days:,}")
@@ -114,6 +137,43 @@ def format_summary(summary: ReplaySummary) -> str:
     row("Best trade", _trade_ref(s.best_trade_usd, s.best_trade_seq))
     row("Worst trade", _trade_ref(s.worst_trade_usd, s.worst_trade_seq))
     row("Max drawdown", _money(s.max_drawdown_usd))
+    row(
+        "Long: trades / won / net",
+        f"{s.long.trades} / {s.long.wins} / {_money(s.long.net_pnl_usd)}",
+    )
+    row(
+        "Short: trades / won / net",
+        f"{s.short.trades} / {s.short.wins} / {_money(s.short.net_pnl_usd)}",
+    )
+
+    section(f"Returns (on an account of {_money(s.account_size_usd)} USD)")
+    row("Return", _opt(s.return_pct, _pct))
+    row("Annualised (simple)", _opt(s.annual_return_pct, _pct))
+    row("CAGR", _opt(s.cagr_pct, _pct))
+    dd = s.drawdown
+    row("Max drawdown", f"{_money(dd.depth_usd)} ({_opt(dd.depth_pct, lambda v: f'{v:.2f}%')})")
+    row("  peak", _opt(dd.start, utc))
+    row("  bottom", _opt(dd.bottom, utc))
+    row("  recovered", _opt(dd.recovery, utc) if dd.start is not None else _NA)
+    row("  duration", _opt(dd.duration, held))
+    row("Calmar", _opt(s.calmar, _fixed))
+    row("SQN", _opt(s.sqn, _fixed))
+    if s.market is not None:
+        m = s.market
+        row(
+            "Market change",
+            f"{price(m.first_open)} -> {price(m.last_close)}",
+        )
+        row(
+            "  points / % / USD per lot",
+            f"{m.points:+} / {m.pct:+.2f}% / {_money(m.usd_per_contract)}",
+        )
+
+    section("Holding time")
+    row("Average", _opt(s.avg_hold, held))
+    row("Average winner", _opt(s.avg_hold_win, held))
+    row("Average loser", _opt(s.avg_hold_loss, held))
+    row("Longest", _opt(s.max_hold, held))
 
     section("Risk ratios")
     row("Win rate", _opt(s.win_rate, lambda r: f"{r * 100:.2f}%"))
@@ -134,12 +194,23 @@ def format_summary(summary: ReplaySummary) -> str:
     else:
         lines.append("  (no round trips)")
 
+    section(f"Days: {s.days_won} won, {s.days_lost} lost")
+    row("Best day", _day(s.best_day))
+    row("Worst day", _day(s.worst_day))
+    for day, pnl in s.daily_pnl_usd:
+        row(day.isoformat(), _money(pnl))
+
     section(f"Breaker trips: {s.breaker_trips}")
     for rule, count in s.breaker_trips_by_rule.items():
         row(rule, count)
 
     section("Final position")
     lines.append(f"  {_position_line(s.final_position)}")
+    if s.final_unrealized_usd is not None and s.last_close is not None:
+        lines.append(
+            f"  unrealised {_money(s.final_unrealized_usd)} USD at the last close "
+            f"{price(s.last_close)}"
+        )
 
     section(f"Refused input rows: {s.rows_refused_total:,}")
     for refusal, count in s.rows_refused.items():
@@ -153,6 +224,27 @@ def format_summary(summary: ReplaySummary) -> str:
 
 def _money(amount: Decimal) -> str:
     return f"{Decimal(usd(amount)):,.2f}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.2f}%"
+
+
+def held(delta: timedelta) -> str:
+    """A holding time: ``2d 3h 05m``, ``3h 05m``, ``12m 30s``."""
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
+def _day(day: tuple[date, Decimal] | None) -> str:
+    return _NA if day is None else f"{_money(day[1])} ({day[0].isoformat()})"
 
 
 def _fixed(value: float) -> str:
@@ -182,17 +274,48 @@ def _opt(value: _T | None, render: Callable[[_T], str]) -> str:
 
 
 def write_report(
-    directory: Path, summary: ReplaySummary, round_trips: Sequence[RoundTrip]
+    directory: Path,
+    summary: ReplaySummary,
+    round_trips: Sequence[RoundTrip],
+    context: ReportContext | None = None,
 ) -> list[Path]:
-    """Write summary.json, trades.csv and equity.png into ``directory`` (created if missing)."""
+    """Write summary.json, trades.csv, equity.png and, given the run's ``context``, report.html
+    into ``directory`` (created if missing)."""
+    # A batch of short-lived objects without reference cycles, as in the replay (entrypoints.replay):
+    # the cyclic collector would only re-walk the heap a large replay leaves (measured: 40% of the
+    # report's time after the 1M-bar replay).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _write_report(directory, summary, round_trips, context)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _write_report(
+    directory: Path,
+    summary: ReplaySummary,
+    round_trips: Sequence[RoundTrip],
+    context: ReportContext | None,
+) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     summary_path = directory / SUMMARY_JSON
     trades_path = directory / TRADES_CSV
     chart_path = directory / EQUITY_PNG
     _write_text(summary_path, summary_json(summary))
-    _write_text(trades_path, trades_csv(round_trips))
-    write_equity_chart(chart_path, round_trips)
-    return [summary_path, trades_path, chart_path]
+    _write_text(trades_path, trades_csv(round_trips, summary.trades))
+    prices = None if context is None else context.prices
+    write_equity_chart(chart_path, round_trips, prices)
+    written = [summary_path, trades_path, chart_path]
+    if context is not None:
+        # Bokeh only when a page is written: the daemon's /chart uses this module's PNG alone.
+        from entrypoints.report_html import REPORT_HTML, write_report_html
+
+        html_path = directory / REPORT_HTML
+        write_report_html(html_path, summary, round_trips, context, metrics_html(summary))
+        written.append(html_path)
+    return written
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -248,12 +371,67 @@ def summary_json(summary: ReplaySummary) -> str:
         "rows_refused_total": s.rows_refused_total,
         "signals_blocked": dict(s.signals_blocked),
         "signals_blocked_total": s.signals_blocked_total,
+        "first_bar_at": _opt_utc(s.first_bar_at),
+        "last_bar_at": _opt_utc(s.last_bar_at),
+        "account_size_usd": usd(s.account_size_usd),
+        "return_pct": ratio(s.return_pct),
+        "annual_return_pct": ratio(s.annual_return_pct),
+        "cagr_pct": ratio(s.cagr_pct),
+        "long": _side_json(s.long),
+        "short": _side_json(s.short),
+        "hold_seconds": {
+            "average": _opt_seconds(s.avg_hold),
+            "average_win": _opt_seconds(s.avg_hold_win),
+            "average_loss": _opt_seconds(s.avg_hold_loss),
+            "max": _opt_seconds(s.max_hold),
+        },
+        "max_drawdown": {
+            "usd": usd(s.drawdown.depth_usd),
+            "pct": ratio(s.drawdown.depth_pct),
+            "peak_at": _opt_utc(s.drawdown.start),
+            "bottom_at": _opt_utc(s.drawdown.bottom),
+            "recovered_at": _opt_utc(s.drawdown.recovery),
+            "duration_seconds": _opt_seconds(s.drawdown.duration),
+        },
+        "calmar": ratio(s.calmar),
+        "sqn": ratio(s.sqn),
+        "best_day": _day_json(s.best_day),
+        "worst_day": _day_json(s.worst_day),
+        "days_won": s.days_won,
+        "days_lost": s.days_lost,
+        "last_close": None if s.last_close is None else price(s.last_close),
+        "final_unrealized_usd": _opt_usd(s.final_unrealized_usd),
+        "market_change": None
+        if s.market is None
+        else {
+            "first_open": price(s.market.first_open),
+            "last_close": price(s.market.last_close),
+            "points": price(s.market.points),
+            "pct": ratio(s.market.pct),
+            "usd_per_contract": usd(s.market.usd_per_contract),
+        },
     }
     return json.dumps(document, sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
 def _opt_usd(amount: Decimal | None) -> str | None:
     return None if amount is None else usd(amount)
+
+
+def _opt_utc(ts: datetime | None) -> str | None:
+    return None if ts is None else utc(ts)
+
+
+def _opt_seconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds())
+
+
+def _side_json(side: Any) -> dict[str, Any]:
+    return {"trades": side.trades, "wins": side.wins, "net_pnl_usd": usd(side.net_pnl_usd)}
+
+
+def _day_json(day: tuple[date, Decimal] | None) -> dict[str, str] | None:
+    return None if day is None else {"date": day[0].isoformat(), "net_pnl_usd": usd(day[1])}
 
 
 def _trade_json(amount: Decimal | None, seq: int | None) -> dict[str, Any] | None:
@@ -273,12 +451,18 @@ def _position_json(position: OpenPosition | None) -> dict[str, Any] | None:
     }
 
 
-def trades_csv(round_trips: Iterable[RoundTrip]) -> str:
-    """One CSV row per round trip, in closing order, with a header row and "\\n" line endings."""
+def trades_csv(round_trips: Iterable[RoundTrip], details: Iterable[TradeDetail] = ()) -> str:
+    """One CSV row per round trip, in closing order, with a header row and "\\n" line endings.
+
+    The columns after ``net_pnl_usd`` come from ``details`` (matched by ``seq``): holding time in
+    seconds, the entry signal's z, the stop and target prices, and MAE/MFE in USD (gross, MAE <= 0);
+    a cell is empty where the detail is unknown."""
+    by_seq = {d.seq: d for d in details}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(TRADES_CSV_HEADER)
     for trip in ordered(round_trips):
+        d = by_seq.get(trip.seq)
         writer.writerow(
             (
                 trip.seq,
@@ -293,13 +477,25 @@ def trades_csv(round_trips: Iterable[RoundTrip]) -> str:
                 usd(trip.gross_pnl),
                 usd(trip.commissions),
                 usd(trip.net_pnl),
+                int((trip.exit_ts - trip.entry_ts).total_seconds()),
+                "" if d is None or d.entry_z is None else f"{d.entry_z:.6f}",
+                "" if d is None or d.stop_price is None else price(d.stop_price),
+                "" if d is None or d.target_price is None else price(d.target_price),
+                "" if d is None or d.mae_usd is None else usd(d.mae_usd),
+                "" if d is None or d.mfe_usd is None else usd(d.mfe_usd),
             )
         )
     return buffer.getvalue()
 
 
-def write_equity_chart(path: Path, round_trips: Sequence[RoundTrip]) -> None:
-    """Equity curve over closed trades with a drawdown panel underneath, as a PNG."""
+def write_equity_chart(
+    path: Path | BinaryIO, round_trips: Sequence[RoundTrip], prices: PriceBars | None = None
+) -> None:
+    """Equity curve over closed trades with a drawdown panel underneath, as a PNG.
+
+    The x axis is trading time: with ``prices``, the number of input bars before each point (a
+    weekend or a month without data takes no room), labelled with the dates of those bars; without
+    them, the trade count."""
     # The object-oriented API with an explicit Agg canvas: no pyplot, so no global figure
     # registry and no backend switch; the figure is unreachable (closed) once this returns.
     # Decimated before the drawdown is derived: bucket extremes keep every peak and trough.
@@ -312,21 +508,23 @@ def write_equity_chart(path: Path, round_trips: Sequence[RoundTrip]) -> None:
     top, bottom = figure.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)}, squeeze=True
     )
-    top.set_title("Replay equity (net of commissions)")
+    top.set_title("Replay equity (net of commissions), trading time")
     top.set_ylabel("cumulative net P&L, USD")
     bottom.set_ylabel("drawdown, USD")
     top.axhline(0.0, color="0.6", linewidth=0.8)
     bottom.axhline(0.0, color="0.6", linewidth=0.8)
     if equity:
-        times = [ts.astimezone(UTC).replace(tzinfo=None) for ts, _ in equity]
-        top.step(times, [float(v) for _, v in equity], where="post", color="tab:blue")
+        xs, ticks, labels, what = trading_axis([ts for ts, _ in equity], prices)
+        top.step(xs, [float(v) for _, v in equity], where="post", color="tab:blue")
         depths = [-float(v) for _, v in drawdown]
-        bottom.fill_between(times, depths, 0.0, step="post", color="tab:red", alpha=0.4)
-        bottom.step(times, depths, where="post", color="tab:red", linewidth=0.8)
-        if times[0] == times[-1]:
-            # A single instant would give matplotlib an empty x range (and a warning).
-            bottom.set_xlim(times[0] - timedelta(hours=1), times[0] + timedelta(hours=1))
-        bottom.set_xlabel("exit time (UTC)")
+        bottom.fill_between(xs, depths, 0.0, step="post", color="tab:red", alpha=0.4)
+        bottom.step(xs, depths, where="post", color="tab:red", linewidth=0.8)
+        if xs[0] == xs[-1]:
+            # A single point would give matplotlib an empty x range (and a warning).
+            bottom.set_xlim(xs[0] - 1, xs[0] + 1)
+        if ticks:
+            bottom.set_xticks(ticks, labels)
+        bottom.set_xlabel(what)
     else:
         top.text(0.5, 0.75, "no closed trades", transform=top.transAxes, ha="center", va="center")
         top.set_ylim(-1.0, 1.0)
@@ -334,6 +532,63 @@ def write_equity_chart(path: Path, round_trips: Sequence[RoundTrip]) -> None:
         top.set_xticks([])
         bottom.set_xticks([])
     figure.savefig(path, format="png", metadata={"Software": None})
+
+
+def price_bars_of(bars: Sequence[Bar]) -> PriceBars | None:
+    """Recorded bars as the report's columns: the finest size recorded, one contract's bars after
+    another's (a roll); None without bars."""
+    if not bars:
+        return None
+    seconds = min(b.seconds for b in bars)
+    kept = sorted((b for b in bars if b.seconds == seconds), key=lambda b: b.epoch)
+    return PriceBars(
+        starts=[b.epoch for b in kept],
+        seconds=seconds,
+        opens=[float(b.open) for b in kept],
+        highs=[float(b.high) for b in kept],
+        lows=[float(b.low) for b in kept],
+        closes=[float(b.close) for b in kept],
+    )
+
+
+_MAX_DATE_TICKS = 8
+
+
+def trading_positions(times: Sequence[datetime], starts: Sequence[int]) -> list[int]:
+    """Trading time of each instant: how many bars started at or before it."""
+    epochs = np.asarray([int(ts.timestamp()) for ts in times], dtype=np.int64)
+    positions: list[int] = np.searchsorted(
+        np.asarray(starts, dtype=np.int64), epochs, side="right"
+    ).tolist()
+    return positions
+
+
+def trading_axis(
+    times: Sequence[datetime], prices: PriceBars | None
+) -> tuple[list[int], list[int], list[str], str]:
+    """x of each point, tick positions and their date labels, and the axis title."""
+    if prices is None or not len(prices):
+        return list(range(len(times))), [], [], "closed trades (trading time: no bars given)"
+    xs = trading_positions(times, prices.starts)
+    # A tick at the first bar of each UTC date the run saw, thinned to a readable number.
+    starts = np.asarray(prices.starts, dtype=np.int64)
+    days = starts // 86400
+    firsts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    step = max(1, -(-len(firsts) // _MAX_DATE_TICKS))
+    # Labels too close to the next one would overlap (a run starting late on a date): drop them.
+    gap = len(starts) / (2 * _MAX_DATE_TICKS)
+    chosen: list[int] = []
+    for tick in reversed(firsts[::step].tolist()):
+        if not chosen or chosen[-1] - tick >= gap:
+            chosen.append(tick)
+    chosen.reverse()
+    labels = [datetime.fromtimestamp(int(starts[i]), UTC).strftime("%Y-%m-%d") for i in chosen]
+    return (
+        xs,
+        chosen,
+        labels,
+        "trading time: bars elapsed, labelled by UTC date (gaps take no room)",
+    )
 
 
 _CHART_BUCKETS = 1500
@@ -355,3 +610,111 @@ def _decimate(points: list[tuple[datetime, Decimal]]) -> list[tuple[datetime, De
         hi = max(range(len(chunk)), key=lambda i: chunk[i][1])
         kept.extend(chunk[i] for i in sorted({0, lo, hi, len(chunk) - 1}))
     return kept
+
+
+# ---------------------------------------------------------------- HTML metric tables
+
+
+def metrics_html(summary: ReplaySummary) -> str:
+    """The summary's metrics as HTML tables (for report.html): the same figures, same roundings,
+    as the terminal table."""
+    s = summary
+    dd = s.drawdown
+
+    def table(title: str, rows: Sequence[tuple[str, object]]) -> str:
+        body = "".join(
+            f"<tr><td>{html.escape(label)}</td><td>{html.escape(str(value))}</td></tr>"
+            for label, value in rows
+        )
+        return f'<table class="m"><tr><th colspan="2">{html.escape(title)}</th></tr>{body}</table>'
+
+    overview = [
+        ("Data from", _opt(s.first_bar_at, utc)),
+        ("Data to", _opt(s.last_bar_at, utc)),
+        ("Input bars", f"{s.bars_in:,}"),
+        ("Strategy bars", f"{s.strategy_bars:,}"),
+        ("Trading days", f"{s.trading_days:,}"),
+        ("Round trips", f"{s.round_trips:,}"),
+        ("Wins / losses / breakeven", f"{s.wins} / {s.losses} / {s.breakeven}"),
+        ("Win rate", _opt(s.win_rate, lambda r: f"{r * 100:.2f}%")),
+    ]
+    pnl = [
+        ("Net P&L", _money(s.net_pnl_usd)),
+        ("Gross P&L", _money(s.gross_pnl_usd)),
+        ("Commissions", _money(s.commissions_usd)),
+        ("Profit factor", _opt(s.profit_factor, _fixed)),
+        ("Expectancy per trade", _opt(s.expectancy_usd, _money)),
+        ("Average win", _opt(s.avg_win_usd, _money)),
+        ("Average loss", _opt(s.avg_loss_usd, _money)),
+        ("Best trade", _trade_ref(s.best_trade_usd, s.best_trade_seq)),
+        ("Worst trade", _trade_ref(s.worst_trade_usd, s.worst_trade_seq)),
+        (
+            "Long: trades / won / net",
+            f"{s.long.trades} / {s.long.wins} / {_money(s.long.net_pnl_usd)}",
+        ),
+        (
+            "Short: trades / won / net",
+            f"{s.short.trades} / {s.short.wins} / {_money(s.short.net_pnl_usd)}",
+        ),
+    ]
+    risk = [
+        ("Account size", _money(s.account_size_usd)),
+        ("Return", _opt(s.return_pct, _pct)),
+        ("Annualised (simple)", _opt(s.annual_return_pct, _pct)),
+        ("CAGR", _opt(s.cagr_pct, _pct)),
+        ("Max drawdown", f"{_money(dd.depth_usd)} ({_opt(dd.depth_pct, lambda v: f'{v:.2f}%')})"),
+        ("Drawdown peak", _opt(dd.start, utc)),
+        ("Drawdown bottom", _opt(dd.bottom, utc)),
+        ("Recovered", _opt(dd.recovery, utc) if dd.start is not None else _NA),
+        ("Drawdown duration", _opt(dd.duration, held)),
+        ("Sharpe (daily, annualised)", _opt(s.sharpe_daily, _fixed)),
+        ("Sortino (daily, annualised)", _opt(s.sortino_daily, _fixed)),
+        ("Calmar", _opt(s.calmar, _fixed)),
+        ("SQN", _opt(s.sqn, _fixed)),
+        ("Max losing / winning streak", f"{s.max_losing_streak} / {s.max_winning_streak}"),
+    ]
+    hold = [
+        ("Average", _opt(s.avg_hold, held)),
+        ("Average winner", _opt(s.avg_hold_win, held)),
+        ("Average loser", _opt(s.avg_hold_loss, held)),
+        ("Longest", _opt(s.max_hold, held)),
+    ]
+    market = [("Market change", _NA)]
+    if s.market is not None:
+        m = s.market
+        market = [
+            ("First open", price(m.first_open)),
+            ("Last close", price(m.last_close)),
+            ("Change, points", f"{m.points:+}"),
+            ("Change, %", f"{m.pct:+.2f}%"),
+            ("Change, USD per contract", _money(m.usd_per_contract)),
+        ]
+    final = [("Position", _position_line(s.final_position))]
+    if s.final_unrealized_usd is not None:
+        final.append(("Unrealised at last close", _money(s.final_unrealized_usd)))
+    days = [
+        ("Days won / lost", f"{s.days_won} / {s.days_lost}"),
+        ("Best day", _day(s.best_day)),
+        ("Worst day", _day(s.worst_day)),
+        *((day.isoformat(), _money(pnl)) for day, pnl in s.daily_pnl_usd),
+    ]
+    reasons = [
+        (r.value, f"{st.trades} trades, {st.wins} won, {_money(st.net_pnl_usd)}")
+        for r, st in s.by_exit_reason.items()
+    ]
+    blocked = [(reason, f"{count:,}") for reason, count in s.signals_blocked.items()]
+    trips = [(rule, str(count)) for rule, count in s.breaker_trips_by_rule.items()]
+    return "<h2>Metrics</h2>" + "".join(
+        [
+            table("Overview", overview),
+            table("P&L (USD, net of commissions)", pnl),
+            table("Returns and risk", risk),
+            table("Holding time", hold),
+            table("Market", market),
+            table("Open position at the end", final),
+            table("Daily net P&L (USD)", days),
+            table("By exit reason", reasons or [("none", "")]),
+            table(f"Signals blocked ({s.signals_blocked_total:,})", blocked or [("none", "")]),
+            table(f"Breaker trips ({s.breaker_trips})", trips or [("none", "")]),
+        ]
+    )

@@ -93,6 +93,22 @@ class RunOptions:
     """IB Gateway: signals, journal and alerts, but no orders."""
 
 
+def run_config(settings: Settings, options: RunOptions) -> dict[str, Any]:
+    """The settings the daemon actually runs with, for /config: the file's (secrets masked) with
+    the command line's overrides applied (``--speed``), and how it was started."""
+    config = settings.redacted()
+    config["daemon"] = {
+        **config["daemon"],
+        "speed": "max" if options.speed is None else options.speed,
+    }
+    config["run"] = {
+        "config_file": None if options.config_path is None else str(options.config_path),
+        "exit_at_end": options.exit_at_end,
+        "dry_run": options.dry_run,
+    }
+    return config
+
+
 @dataclass
 class RunResult:
     bars: int = 0
@@ -295,10 +311,10 @@ class SessionSummaries:
         self._notifier.notify(
             Alert(
                 AlertKind.DAILY_SUMMARY,
-                Severity.INFO,
+                Severity.WARNING if pnl.net_pnl < 0 else Severity.INFO,  # a losing day is news
                 f"session {previous.isoformat()} closed: {pnl.trades} trades ({pnl.wins} won, "
-                f"{pnl.losses} lost{win_rate}), net {pnl.net_pnl:+.2f} USD after "
-                f"{pnl.commissions:.2f} commissions",
+                f"{pnl.losses} lost{win_rate}), net {pnl.net_pnl:+,.2f} USD after "
+                f"{pnl.commissions:,.2f} commissions",
                 self._clock.now(),
             )
         )

@@ -540,6 +540,18 @@ class LoggingSettings(BaseModel):
     )
 
 
+class ReportSettings(BaseModel):
+    """What the replay and journal reports measure returns against."""
+
+    model_config = _SECTION
+
+    account_size_usd: Decimal = Field(
+        Decimal(10_000),
+        gt=0,
+        description="Account size in USD: the report's return, CAGR and drawdown % are of it.",
+    )
+
+
 # ------------------------------------------------------------------ cross-field checks
 # Plain functions of a validated section, shared by the sections' model validators (so a Settings
 # built in code is checked too) and by load_settings' second pass (which still runs them when some
@@ -679,6 +691,7 @@ class Settings(BaseSettings):
     shutdown: ShutdownSettings = Field(default_factory=ShutdownSettings)
     zscore: ZScoreSettings = Field(default_factory=ZScoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     _load_warnings: tuple[str, ...] = PrivateAttr(default=())
     """What load_settings noticed in the environment (QS_ variables that set nothing)."""

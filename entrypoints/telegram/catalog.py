@@ -39,7 +39,12 @@ POSITIONS = CommandSpec("/positions", "viewer", "the engine's position and the b
 ORDERS = CommandSpec("/orders", "viewer", "open orders at the broker")
 BREAKER = CommandSpec("/breaker", "viewer", "circuit breaker counters and limits")
 HEALTH = CommandSpec("/health", "viewer", "broker link, bar age, backlogs")
-CONFIG = CommandSpec("/config", "viewer", "the settings, secrets masked")
+CONFIG = CommandSpec("/config", "viewer", "the settings the daemon runs with, secrets masked")
+CHART = CommandSpec(
+    "/chart [hours]",
+    "viewer",
+    "today's equity and the price of the last hours (default 6) as images",
+)
 VERSION = CommandSpec("/version", "viewer", "the running version")
 PAUSE = CommandSpec("/pause", "operator", "no new entries; an open position keeps its bracket")
 RESUME = CommandSpec("/resume", "operator", "allow new entries again")
@@ -65,6 +70,7 @@ COMMANDS: Final[tuple[CommandSpec, ...]] = (
     BREAKER,
     HEALTH,
     CONFIG,
+    CHART,
     VERSION,
     PAUSE,
     RESUME,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from application.operator import Health, Period
@@ -18,6 +18,7 @@ from application.ports import BrokerOrder, BrokerSnapshot
 from domain.circuit_breaker import BreakerStatus
 from domain.engine import EngineState, EngineStatus
 from domain.position import OpenPosition, RoundTrip
+from domain.values import price_text
 
 MAX_MESSAGE = 4096
 """Telegram's limit on one message's text, in characters."""
@@ -59,11 +60,30 @@ def duration(delta: timedelta) -> str:
 
 
 def position_line(position: OpenPosition | None, *, since: bool = True) -> str:
-    """``long 1 @ 5000.25 since 2025-03-04 15:05 UTC``, or ``flat``."""
+    """``long 1 @ 5,000.25 since 2025-03-04 15:05 UTC``, or ``flat``."""
     if position is None:
         return "flat"
-    line = f"{position.side.name.lower()} {position.qty} @ {position.avg_price}"
+    line = f"{position.side.name.lower()} {position.qty} @ {price_text(position.avg_price)}"
     return f"{line} since {when(position.opened_at)}" if since else line
+
+
+def position_detail(status: EngineStatus, now: datetime) -> list[str]:
+    """What a trader asks of an open position: entry and current price, unrealised P&L, time held,
+    and the stop and target prices. Nothing when flat."""
+    position = status.position
+    if position is None:
+        return []
+    entry = f"Entry {price_text(position.avg_price)}"
+    if status.last_close is not None:
+        entry += f" · now {price_text(Decimal(status.last_close))}"
+    if status.unrealized_pnl is not None:
+        entry += f" · unrealised {money(status.unrealized_pnl)} USD"
+    held = max(now - position.opened_at, timedelta(0))
+    lines = [f"{entry} · held {duration(held)}"]
+    stop = price_text(status.stop_price) if status.stop_price is not None else "none known"
+    target = price_text(status.target_price) if status.target_price is not None else "none known"
+    lines.append(f"Stop {stop} · target {target}")
+    return lines
 
 
 def signed_contracts(position: OpenPosition | None) -> int:
@@ -100,6 +120,7 @@ def breaker_trips(breaker: BreakerStatus, now: datetime) -> list[str]:
 
 def status_text(status: EngineStatus, now: datetime) -> str:
     lines = [f"State {status.state.value} · {position_line(status.position)}"]
+    lines.extend(position_detail(status, now))
     if status.state in (EngineState.ENTERING_LONG, EngineState.ENTERING_SHORT):
         lines.append("Entry order working")
     elif status.state in (EngineState.EXITING_LONG, EngineState.EXITING_SHORT):
@@ -115,7 +136,7 @@ def status_text(status: EngineStatus, now: datetime) -> str:
     if status.last_bar_end is not None:
         bar = f"Last bar: {when(status.last_bar_end)}"
         if status.last_close is not None:
-            bar += f", close {status.last_close!r}"
+            bar += f", close {price_text(Decimal(status.last_close))}"
         if status.last_z is not None:
             bar += f", z {status.last_z:+.2f}"
         lines.append(bar)
@@ -147,7 +168,8 @@ def pnl_text(period: Period, since: datetime, trips: Sequence[RoundTrip]) -> str
 
 def trade_line(trip: RoundTrip) -> str:
     return (
-        f"#{trip.seq} {trip.side.name} {trip.qty} {trip.entry_price} → {trip.exit_price} "
+        f"#{trip.seq} {trip.side.name} {trip.qty} {price_text(trip.entry_price)} → "
+        f"{price_text(trip.exit_price)} "
         f"{trip.exit_reason.value} {money(trip.net_pnl)} · {when(trip.exit_ts)}"
     )
 
@@ -163,9 +185,16 @@ def trades_text(trips: Sequence[RoundTrip], asked: int) -> str:
     return "\n".join([f"{head} (net USD, exit time):", *(trade_line(t) for t in trips)])
 
 
-def positions_text(status: EngineStatus, broker: BrokerSnapshot | None, problem: str) -> str:
+def positions_text(
+    status: EngineStatus,
+    broker: BrokerSnapshot | None,
+    problem: str,
+    now: datetime | None = None,
+) -> str:
     engine = signed_contracts(status.position)
     lines = [f"Engine: {position_line(status.position)}"]
+    if now is not None:
+        lines.extend(position_detail(status, now))
     if broker is None:
         lines.append(f"Broker: did not answer ({problem})")
         return "\n".join(lines)
@@ -183,8 +212,15 @@ def positions_text(status: EngineStatus, broker: BrokerSnapshot | None, problem:
 
 
 def order_line(order: BrokerOrder) -> str:
-    price = f" @ {order.price}" if order.price is not None else ""
-    return f"{order.key} {order.action} {order.qty} {order.order_type}{price}"
+    price = f" @ {_broker_price(order.price)}" if order.price is not None else ""
+    return f"{order.action} {order.qty} {order.order_type}{price} ({order.key})"
+
+
+def _broker_price(text: str) -> str:
+    try:
+        return price_text(Decimal(text))
+    except InvalidOperation:
+        return text
 
 
 def orders_text(status: EngineStatus, broker: BrokerSnapshot | None, problem: str) -> str:

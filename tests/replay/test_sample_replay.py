@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from adapters.simulated.repositories import InMemoryJournal
+from application.report import ReplaySummary
 from domain.bar import Bar
 from domain.commands import SignalRecord
 from entrypoints.cli import main
@@ -25,7 +26,7 @@ SAMPLE = ROOT / "data" / "sample" / "es_1min_20131006_20131014.csv"
 CONFIG = ROOT / "config" / "sample.yaml"
 
 
-def test_the_sample_replay_prints_the_summary_and_writes_three_files(
+def test_the_sample_replay_prints_the_summary_and_writes_the_report_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["replay", str(SAMPLE), "--config", str(CONFIG), "--report", str(tmp_path)])
@@ -47,15 +48,59 @@ def test_the_sample_replay_prints_the_summary_and_writes_three_files(
     assert trades[0].startswith("seq,side,qty,entry_time,entry_price,exit_time,exit_price")
     assert (tmp_path / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Net P&L is the sum of completed round trips only; the open position adds nothing.
-    net = sum(Decimal(line.split(",")[-1]) for line in trades[1:])
+    net_column = trades[0].split(",").index("net_pnl_usd")
+    net = sum(Decimal(line.split(",")[net_column]) for line in trades[1:])
     assert net == Decimal(summary["net_pnl_usd"])
+    # The trader's metrics of the sample.
+    assert (summary["first_bar_at"], summary["last_bar_at"]) == (
+        "2013-10-06T22:00:00Z",
+        "2013-10-15T00:00:00Z",
+    )
+    assert summary["return_pct"] == -0.4305  # of the default account, 10,000 USD
+    assert summary["cagr_pct"] is None  # a week is no base for a compounded year
+    assert summary["long"] == {"trades": 31, "wins": 24, "net_pnl_usd": "30.31"}
+    assert summary["short"] == {"trades": 39, "wins": 26, "net_pnl_usd": "-73.36"}
+    assert summary["hold_seconds"] == {
+        "average": 2802,
+        "average_win": 1908,
+        "average_loss": 5037,
+        "max": 8820,
+    }
+    assert summary["max_drawdown"] == {
+        "usd": "97.13",
+        "pct": 0.966919,
+        "peak_at": "2013-10-09T15:50:00Z",
+        "bottom_at": "2013-10-14T18:07:00Z",
+        "recovered_at": None,
+        "duration_seconds": 460200,
+    }
+    assert (summary["calmar"], summary["sqn"]) == (-20.117909, -0.368339)
+    assert summary["best_day"] == {"date": "2013-10-08", "net_pnl_usd": "28.86"}
+    assert summary["worst_day"] == {"date": "2013-10-10", "net_pnl_usd": "-59.86"}
+    assert (summary["days_won"], summary["days_lost"]) == (4, 3)
+    assert summary["final_unrealized_usd"] == "-11.25"
+    assert summary["market_change"] == {
+        "first_open": "1676.75",
+        "last_close": "1709.00",
+        "points": "32.25",
+        "pct": 1.923364,
+        "usd_per_contract": "161.25",
+    }
+    # Every trade has its holding time, entry z, bracket prices and excursions.
+    first = dict(zip(trades[0].split(","), trades[1].split(","), strict=True))
+    assert first["held_seconds"] == "1200"
+    assert (first["stop_price"], first["target_price"]) == ("1665.50", "1690.50")
+    assert (first["mae_usd"], first["mfe_usd"]) == ("-1.25", "7.50")
+    assert float(first["entry_z"]) <= -2.0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert len(html.encode()) <= 5_000_000
 
 
 def test_the_replay_is_byte_for_byte_deterministic(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     for target in (first, second):
         assert main(["replay", str(SAMPLE), "--config", str(CONFIG), "--report", str(target)]) == 0
-    for name in ("summary.json", "trades.csv"):
+    for name in ("summary.json", "trades.csv", "report.html"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
 
 
@@ -100,11 +145,19 @@ def test_the_rust_and_python_engines_give_the_same_replay() -> None:
             return replace(record, z=float(f"{record.z:.12e}"))
         return record
 
+    def rounded(summary: ReplaySummary) -> ReplaySummary:
+        """Each trade's entry z is the signal's (above)."""
+        trades = tuple(
+            replace(t, entry_z=None if t.entry_z is None else float(f"{t.entry_z:.12e}"))
+            for t in summary.trades
+        )
+        return replace(summary, trades=trades)
+
     results = []
     for engine in ("rust", "python"):
         settings = load_settings(CONFIG, {"QS_ZSCORE__ENGINE": engine})
         result = asyncio.run(run_replay(settings, load_series(settings, SAMPLE)))
-        results.append((result.summary, [comparable(r) for r in result.journal.records]))
+        results.append((rounded(result.summary), [comparable(r) for r in result.journal.records]))
     assert results[0] == results[1]
 
 

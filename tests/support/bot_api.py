@@ -2,11 +2,12 @@
 
 Point aiogram at it with ``TelegramAPIServer.from_base(api.base_url)`` (or use :meth:`FakeBotApi.bot`).
 It serves what a polling bot and the notifier call (getMe, getUpdates with long polling and offset
-confirmation, deleteWebhook, sendMessage, editMessageText, editMessageReplyMarkup,
-answerCallbackQuery, setMyCommands, close, logOut and a few more), records every call, and answers
-the way Telegram does: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N,
-"description": ...}`` with the matching HTTP status. Faults are scriptable: flood control (429 with
-``retry_after``), the Bot API down (502), connections refused, and the getUpdates conflict (409).
+confirmation, deleteWebhook, sendMessage, sendPhoto (a multipart upload), editMessageText,
+editMessageReplyMarkup, answerCallbackQuery, setMyCommands, close, logOut and a few more),
+records every call, and answers the way Telegram does: ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error_code": N, "description": ...}`` with the matching HTTP status. Faults are
+scriptable: flood control (429 with ``retry_after``), the Bot API down (502), connections refused,
+and the getUpdates conflict (409).
 
 The token is checked on every request (``/bot<token>/<method>``) and is never logged or echoed:
 the access log is off and no answer repeats the path.
@@ -80,6 +81,19 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
+class SentPhoto:
+    """A photo uploaded with sendPhoto: the file's bytes as the bot posted them."""
+
+    message_id: int
+    chat_id: int
+    data: bytes
+    filename: str | None
+    caption: str | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class EditedMessage:
     chat_id: int
     message_id: int
@@ -147,6 +161,7 @@ class FakeBotApi:
         self.username = username
         self.max_poll_wait = max_poll_wait
         self.sent: list[SentMessage] = []
+        self.photos: list[SentPhoto] = []
         self.edits: list[EditedMessage] = []
         self.answered: list[AnsweredCallback] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -452,9 +467,14 @@ class FakeBotApi:
                 params[key] = _decode_field(key, value) if isinstance(value, str) else value
         elif request.body_exists:
             form = await request.post()
+            files: dict[str, tuple[str | None, bytes]] = {}
             for key, value in form.items():
                 if isinstance(value, str):
                     params[key] = _decode_field(key, value)
+                elif isinstance(value, web.FileField):  # a file part of a multipart upload
+                    files[key] = (value.filename, value.file.read())
+            if files:
+                params[_FILES] = files
         return params
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
@@ -576,6 +596,55 @@ class FakeBotApi:
         )
         return message
 
+    async def _send_photo(self, params: dict[str, Any]) -> Any:
+        """As the Bot API documents it: ``photo`` is a file_id or URL (refused here: this server
+        stores no files and fetches nothing), a file posted as multipart/form-data in the ``photo``
+        field, or ``attach://<name>`` naming another file part of the same upload; at most 10 MB,
+        width + height at most 10000; an optional ``caption`` of at most 1024 characters."""
+        chat_id = self._chat_id(params)
+        files: dict[str, tuple[str | None, bytes]] = params.get(_FILES, {})
+        photo = params.get("photo")
+        if isinstance(photo, str) and photo.startswith("attach://"):
+            upload = files.get(photo.removeprefix("attach://"))
+        elif photo is None:
+            upload = files.get("photo")
+        else:
+            raise _ApiError(400, "Bad Request: wrong remote file identifier specified")
+        if upload is None:
+            raise _ApiError(400, "Bad Request: there is no photo in the request")
+        filename, data = upload
+        if len(data) > 10 * 1024 * 1024:
+            raise _ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        size = _image_size(data)
+        if size is None:
+            raise _ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        width, height = size
+        if width + height > 10000:
+            raise _ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        caption = params.get("caption")
+        if caption is not None and (not isinstance(caption, str) or len(caption) > 1024):
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        message_id = next(self._message_ids)
+        message: Json = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": self._chat(chat_id),
+            "from": self._bot_user(),
+            "photo": [
+                {
+                    "file_id": f"photo-{message_id}",
+                    "file_unique_id": f"u-photo-{message_id}",
+                    "width": width,
+                    "height": height,
+                    "file_size": len(data),
+                }
+            ],
+        }
+        if caption:
+            message["caption"] = caption
+        self.photos.append(SentPhoto(message_id, chat_id, data, filename, caption, width, height))
+        return message
+
     async def _edit_message_text(self, params: dict[str, Any]) -> Any:
         text = params.get("text")
         if not isinstance(text, str) or not text:
@@ -657,6 +726,7 @@ class FakeBotApi:
         "setwebhook": _set_webhook,
         "getwebhookinfo": _get_webhook_info,
         "sendmessage": _send_message,
+        "sendphoto": _send_photo,
         "editmessagetext": _edit_message_text,
         "editmessagereplymarkup": _edit_message_reply_markup,
         "answercallbackquery": _answer_callback_query,
@@ -668,6 +738,26 @@ class FakeBotApi:
         "close": _ok,
         "logout": _ok,
     }
+
+
+_FILES = "\0files"
+"""Where _params keeps the file parts of a multipart upload (a key no form field can have)."""
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG or a baseline/progressive JPEG, else None."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2):
+                h = int.from_bytes(data[i + 5 : i + 7], "big")
+                w = int.from_bytes(data[i + 7 : i + 9], "big")
+                return w, h
+            i += 2 + length
+    return None
 
 
 def _int(params: Mapping[str, Any], name: str, default: int) -> int:

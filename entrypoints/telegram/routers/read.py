@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 from aiogram import F, Router
 from aiogram.filters import CommandObject
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 
 from application.operator import OperatorConsole, Period
 from application.ports import BrokerSnapshot
@@ -18,6 +21,8 @@ from entrypoints.telegram.routers.common import command_filter, is_reset, refuse
 PERIODS: tuple[Period, ...] = ("today", "week", "month")
 DEFAULT_TRADES = 5
 MAX_TRADES = 50
+DEFAULT_CHART_HOURS = 6
+MAX_CHART_HOURS = 72
 
 
 async def show_help(message: Message, role: Role) -> None:
@@ -77,7 +82,7 @@ async def show_positions(
     snapshot, problem = await _broker(console)
     if snapshot is None:
         audit.outcome = f"broker did not answer: {problem}"
-    await reply(message, fmt.positions_text(console.status(), snapshot, problem))
+    await reply(message, fmt.positions_text(console.status(), snapshot, problem, console.now()))
 
 
 async def show_orders(
@@ -121,6 +126,43 @@ async def show_config(
     await reply(message, fmt.config_text(console.config(), masked_values))
 
 
+async def show_chart(
+    message: Message, command: CommandObject, console: OperatorConsole, audit: Audit
+) -> None:
+    """Today's equity (the report's equity.png) and the price of the last hours, as photos."""
+    # matplotlib is imported on the first /chart, not when the daemon starts.
+    from entrypoints.report_output import price_bars_of
+    from entrypoints.telegram import charts
+
+    arg = (command.args or str(DEFAULT_CHART_HOURS)).strip()
+    hours = int(arg) if arg.isdecimal() and len(arg) <= 3 else 0
+    if not 1 <= hours <= MAX_CHART_HOURS:
+        audit.outcome = "bad arguments"
+        await reply(
+            message, f"/chart takes a number of hours from 1 to {MAX_CHART_HOURS}, got {arg!r}."
+        )
+        return
+    today = console.period_start("today")
+    since = console.now() - timedelta(hours=hours)
+    bars = await console.bars_since(min(today, since))
+    trips = await console.round_trips("today")
+    net = sum((t.net_pnl for t in trips), Decimal(0))
+    caption = (
+        f"Equity today (since {fmt.when(today)}): {len(trips)} "
+        f"trade{'s' if len(trips) != 1 else ''}, net {fmt.money(net)} USD"
+    )
+    session = price_bars_of([b for b in bars if b.ts >= today])
+    equity = charts.equity_png(trips, session)
+    await message.answer_photo(BufferedInputFile(equity, "equity.png"), caption=caption)
+    recent = price_bars_of([b for b in bars if b.ts >= since])
+    if recent is None:
+        await reply(message, f"No bars recorded in the last {hours} h: no price chart.")
+        return
+    title = f"Price, last {hours} h (since {fmt.when(since)})"
+    price = charts.price_png(recent, trips, title)
+    await message.answer_photo(BufferedInputFile(price, "price.png"), caption=title)
+
+
 async def show_version(
     message: Message, command: CommandObject, console: OperatorConsole, audit: Audit
 ) -> None:
@@ -147,5 +189,6 @@ def read_router() -> Router:
     )
     router.message.register(show_health, command_filter("health"), flags=catalog.HEALTH.flags)
     router.message.register(show_config, command_filter("config"), flags=catalog.CONFIG.flags)
+    router.message.register(show_chart, command_filter("chart"), flags=catalog.CHART.flags)
     router.message.register(show_version, command_filter("version"), flags=catalog.VERSION.flags)
     return router

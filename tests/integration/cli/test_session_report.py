@@ -179,3 +179,74 @@ def test_an_unwritable_report_folder_is_one_line(
     lines = error_lines(capsys.readouterr().err)
     assert len(lines) == 1
     assert lines[0].startswith(f"error: --report {folder}: cannot write: ")
+
+
+def test_a_range_of_sessions_selects_the_round_trips_of_those_trade_dates(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.journal(RoundTripRecord(t) for t in TRIPS)
+    folder = tmp_path / "range"
+    argv = ["report", "--from", "2025-03-04", "--to", "2025-03-07", "--config", str(store.config)]
+    assert main([*argv, "--report", str(folder)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith("Sessions 2025-03-04 to 2025-03-07: CME trade dates 2025-03-04 to ")
+    expected = [t for t in TRIPS if t.seq in (2, 3, 4, 5, 6)]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["round_trips"] == 5
+    assert summary["net_pnl_usd"] == usd(sum((t.net_pnl for t in expected), Decimal(0)))
+    assert list(summary["daily_pnl_usd"]) == ["2025-03-04", "2025-03-05", "2025-03-07"]
+    assert (folder / "report.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--from", "2025-03-07"], "report needs --session D, or both --from D1 and --to D2"),
+        (["--from", "2025-03-07", "--to", "2025-03-04"], "--to 2025-03-04 is before --from"),
+        (["--session", "2025-03-07", "--to", "2025-03-10"], "--to goes with --from"),
+        (["--from", "2025-03-08", "--to", "2025-03-10"], "--from 2025-03-08 is a Saturday"),
+    ],
+)
+def test_a_bad_range_is_one_line(
+    store: Store, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", *argv, "--config", str(store.config)]) == EXIT_USAGE
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1
+    assert message in lines[0]
+
+
+def test_a_journaled_run_reports_as_its_replay_does(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample's replay journaled as a daemon journals (records and bars): report --from/--to
+    over its trade dates gives the replay's figures and trades, MAE/MFE included."""
+    from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG, sample_replay
+
+    result = sample_replay()
+    store.journal(result.journal.records, [("ESZ3", b) for b in result.series.bars()])
+    replayed, journaled = tmp_path / "replay", tmp_path / "journal"
+    replay_argv = ["replay", str(SAMPLE), "--config", str(SAMPLE_CONFIG), "--no-progress"]
+    assert main([*replay_argv, "--report", str(replayed)]) == EXIT_OK
+    argv = ["report", "--from", "2013-10-07", "--to", "2013-10-15", "--config", str(store.config)]
+    assert main([*argv, "--report", str(journaled)]) == EXIT_OK
+    capsys.readouterr()
+    ours, theirs = (json.loads((d / "summary.json").read_text()) for d in (journaled, replayed))
+    for key in (
+        "round_trips",
+        "net_pnl_usd",
+        "max_drawdown",
+        "daily_pnl_usd",
+        "long",
+        "short",
+        "sqn",
+        "hold_seconds",
+        "first_bar_at",
+        "last_bar_at",
+        "market_change",
+        "final_position",
+        "final_unrealized_usd",
+    ):
+        assert ours[key] == theirs[key], key
+    assert (journaled / "trades.csv").read_text() == (replayed / "trades.csv").read_text()
+    assert (journaled / "report.html").stat().st_size > 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.sql.database import database_url
+from application.report import TradeDetail
 from entrypoints.cli import EXIT_OK, EXIT_USAGE, main
 from entrypoints.report_output import trades_csv
 from tests.integration.cli.journal_store import (
@@ -21,6 +23,12 @@ from tests.integration.cli.journal_store import (
     sample_replay,
     write_config,
 )
+
+
+def journal_details() -> list[TradeDetail]:
+    """The replay's trade details as a journal without bars gives them: entry z and bracket prices
+    from the journaled signals and intents, no MAE/MFE."""
+    return [replace(d, mae_usd=None, mfe_usd=None) for d in sample_replay().summary.trades]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +44,9 @@ def test_exported_trades_equal_the_replay_reports_trades_csv(
     store: Store, replay_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = sample_replay()
-    store.journal(result.journal.records)  # every record of the replay, as the daemon journals
+    # Every record of the replay and the bars it read, as the daemon journals them (the bars give
+    # each trade's MAE and MFE).
+    store.journal(result.journal.records, [("ESZ3", bar) for bar in result.series.bars()])
     capsys.readouterr()
     out = tmp_path / "exported.csv"
     assert main(["trades", "export", "--csv", str(out), "--config", str(store.config)]) == EXIT_OK
@@ -82,7 +92,7 @@ def test_a_window_exports_the_trips_that_exit_in_it(
     capsys.readouterr()
     assert main(argv) == EXIT_OK
     assert capsys.readouterr().out == f"{len(expected)} round trips written to {out}\n"
-    assert out.read_text(encoding="utf-8") == trades_csv(expected)
+    assert out.read_text(encoding="utf-8") == trades_csv(expected, journal_details())
 
 
 def test_an_unwritable_csv_file_is_one_line(
@@ -128,5 +138,5 @@ def test_the_installed_command_migrates_and_exports_to_stdout(tmp_path: Path) ->
     exported = cli("trades", "export", "--csv", "-", "--end", "2013-10-09")
     assert exported.returncode == EXIT_OK, exported.stderr
     expected = [t for t in result.round_trips if t.exit_ts < datetime(2013, 10, 9, tzinfo=UTC)]
-    assert exported.stdout == trades_csv(expected)
+    assert exported.stdout == trades_csv(expected, journal_details())
     assert error_lines(exported.stderr) == [f"{len(expected)} round trips written"]

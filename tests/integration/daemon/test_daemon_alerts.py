@@ -19,7 +19,7 @@ from entrypoints.settings import load_settings
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "sample.yaml"
 SUMMARY = re.compile(
-    r"\[daily_summary\] session (\S+) closed: (\d+) trades \((\d+) won, (\d+) lost.*net ([+-][\d.]+) USD"
+    r"\[daily_summary\] session (\S+) closed: (\d+) trades \((\d+) won, (\d+) lost.*net ([+-][\d.,]+) USD"
 )
 
 
@@ -41,7 +41,7 @@ async def test_every_closed_session_is_summarised_from_the_journal(
     assert dates == sorted(by_date)[:-1]  # every session but the last, still open at the end
     for day, trades, _won, _lost, net in summaries:
         assert int(trades) == len(by_date[day])
-        assert float(net) == pytest.approx(sum(by_date[day]), abs=0.005)
+        assert float(net.replace(",", "")) == pytest.approx(sum(by_date[day]), abs=0.005)
     assert any("[lifecycle] started: simulated broker" in m for m in caplog.messages)
     assert any("[lifecycle] stopped (end of feed), position -1" in m for m in caplog.messages)
 

@@ -131,6 +131,7 @@ async def test_an_operator_is_answered_and_a_stranger_refused_once(
         "breaker",
         "health",
         "config",
+        "chart",
         "version",
         "pause",
         "resume",
@@ -232,7 +233,7 @@ async def test_a_flatten_confirmed_after_the_position_changed_does_nothing_and_s
     async with polling(api, settings, desk, clock=ManualClock(desk.clock.now())):
         api.push_message(OPERATOR, "/flatten")
         prompt = await _reply(api, OPERATOR)
-        assert "close the long 1 @ 5000" in prompt.text
+        assert "close the long 1 @ 5,000.00" in prompt.text
         await desk.stop_out()  # within the expiry the long is stopped out: the question is stale
         api.push_callback(OPERATOR, _button(prompt, "Confirm"), message_id=prompt.message_id)
         await api.wait_for(lambda: bool(api.edits) and bool(api.answered), what="the refusal")

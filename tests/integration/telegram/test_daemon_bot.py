@@ -60,6 +60,21 @@ async def test_the_daemon_answers_an_operator_and_refuses_a_stranger(tmp_path: P
         await api.wait_for(
             lambda: any(m.chat_id == VIEWER for m in api.sent), what="the viewer's refusal"
         )
+        # /config names the speed it runs at (--speed), not the file's daemon.speed.
+        api.push_message(OPERATOR, "/config")
+        await api.wait_for(
+            lambda: any(m.chat_id == OPERATOR and "speed: 3000.0" in m.text for m in api.sent),
+            what="the /config answer with the speed the daemon runs at",
+        )
+        # /chart answers with today's equity as a photo, uploaded through real aiogram.
+        api.push_message(OPERATOR, "/chart")
+        await api.wait_for(
+            lambda: any(
+                p.chat_id == OPERATOR and p.caption and "Equity today" in p.caption
+                for p in api.photos
+            ),
+            what="the /chart equity photo",
+        )
         status = handles[0].console.status()
         assert not status.paused  # the viewer could not pause
         stranger = [m.text for m in api.sent if m.chat_id == STRANGER]

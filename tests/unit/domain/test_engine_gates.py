@@ -152,8 +152,9 @@ def test_the_bracket_is_announced_once_when_the_broker_holds_both_legs() -> None
     assert seen == []  # legs wait for their parent: nothing is protected yet
     filled = eng.handle(OrderFilled(fill(bracket.entry_key, Action.BUY, "5000")))
     [text] = _alerts(filled, AlertKind.BRACKET_LIVE)
-    assert bracket.stop_key in text
-    assert bracket.target_key in text
+    # Prices for the operator; the keys stay in the journal.
+    assert text == "LONG 1 @ 5,000.00 protected at the broker: stop 4,990.00, target 5,015.00"
+    assert bracket.stop_key not in text
     again = eng.handle(OrderAccepted(bracket.stop_key, T0))
     assert _alerts(again, AlertKind.BRACKET_LIVE) == []
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from application.report import ReplayInputs, ReplaySummary, summarize
+from application.report import PriceBars, ReplayInputs, ReplaySummary, summarize
 from domain.position import ExitReason, OpenPosition, RoundTrip
 from domain.values import Side
 from entrypoints.report_output import (
@@ -21,6 +21,7 @@ from entrypoints.report_output import (
     price,
     summary_json,
     trades_csv,
+    trading_axis,
     usd,
     utc,
     write_equity_chart,
@@ -177,11 +178,12 @@ def test_summary_json_is_sorted_indented_and_newline_terminated() -> None:
 def test_trades_csv_has_one_row_per_round_trip() -> None:
     assert trades_csv(reversed(TRIPS)) == (
         "seq,side,qty,entry_time,entry_price,exit_time,exit_price,exit_reason,pnl_ticks,"
-        "gross_pnl_usd,commissions_usd,net_pnl_usd\n"
+        "gross_pnl_usd,commissions_usd,net_pnl_usd,held_seconds,entry_z,stop_price,"
+        "target_price,mae_usd,mfe_usd\n"
         "1,LONG,2,2024-03-04T14:30:00Z,5000.125,2024-03-04T14:55:00Z,5002.25,target,17,"
-        "21.25,2.48,18.77\n"
+        "21.25,2.48,18.77,1500,,,,,\n"
         "2,SHORT,1,2024-03-05T14:30:00Z,5010.00,2024-03-05T14:35:00.250000Z,5012.50,stop,-10,"
-        "-12.50,1.24,-13.74\n"
+        "-12.50,1.24,-13.74,300,,,,,\n"
     )
 
 
@@ -311,4 +313,30 @@ def test_equity_chart_with_many_trades_is_written(tmp_path: Path) -> None:
     ]
     path = tmp_path / "equity.png"
     write_equity_chart(path, trips)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trading_time_gives_a_gap_between_sessions_no_room() -> None:
+    """Ten bars in 2012 and ten in 2013: a point after each session's fifth bar sits five bars
+    into that session, whatever the calendar time between them."""
+    first = int(datetime(2012, 1, 3, 14, 30, tzinfo=UTC).timestamp())
+    second = int(datetime(2013, 1, 3, 14, 30, tzinfo=UTC).timestamp())
+    starts = [first + 60 * i for i in range(10)] + [second + 60 * i for i in range(10)]
+    prices = PriceBars(starts, 60, [1.0] * 20, [1.0] * 20, [1.0] * 20, [1.0] * 20)
+    points = [
+        datetime.fromtimestamp(first + 4 * 60 + 30, UTC),
+        datetime.fromtimestamp(second + 4 * 60 + 30, UTC),
+    ]
+    xs, ticks, labels, title = trading_axis(points, prices)
+    assert xs == [5, 15]
+    assert ticks == [0, 10]
+    assert labels == ["2012-01-03", "2013-01-03"]
+    assert "trading time" in title
+
+
+def test_the_equity_chart_takes_the_bars_for_its_axis(tmp_path: Path) -> None:
+    start = int(TRIPS[0].entry_ts.timestamp())
+    prices = PriceBars([start, start + 86400 * 30], 60, [1.0] * 2, [1.0] * 2, [1.0] * 2, [1.0] * 2)
+    path = tmp_path / "equity.png"
+    write_equity_chart(path, TRIPS, prices)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -335,3 +335,76 @@ async def test_set_my_commands_is_recorded(api: FakeBotApi, bot: Bot) -> None:
 async def test_wait_for_names_what_it_waited_for(api: FakeBotApi) -> None:
     with pytest.raises(AssertionError, match="waiting for the impossible"):
         await api.wait_for(lambda: False, timeout=0.05, what="the impossible")
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_send_photo_takes_aiograms_multipart_upload(api: FakeBotApi, bot: Bot) -> None:
+    from aiogram.types import BufferedInputFile
+
+    data = _png(40, 30)
+    sent = await bot.send_photo(USER, BufferedInputFile(data, "chart.png"), caption="equity")
+
+    assert sent.photo is not None
+    assert (sent.photo[-1].width, sent.photo[-1].height) == (40, 30)
+    assert sent.caption == "equity"
+    [photo] = api.photos
+    assert (photo.chat_id, photo.data, photo.filename, photo.caption) == (
+        USER,
+        data,
+        "chart.png",
+        "equity",
+    )
+
+
+async def test_send_photo_takes_a_file_in_the_photo_field(api: FakeBotApi) -> None:
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(USER))
+    form.add_field("photo", _png(8, 8), filename="p.png", content_type="image/png")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{api.base_url}/bot{api.token}/sendPhoto", data=form) as response,
+    ):
+        body = await response.json()
+    assert body["ok"] is True
+    assert body["result"]["photo"][0]["width"] == 8
+    assert len(api.photos) == 1
+
+
+@pytest.mark.parametrize(
+    ("photo", "error"),
+    [
+        (b"not an image", "IMAGE_PROCESS_FAILED"),
+        (None, "there is no photo in the request"),
+    ],
+)
+async def test_send_photo_refuses_what_telegram_refuses(
+    api: FakeBotApi, photo: bytes | None, error: str
+) -> None:
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(USER))
+    if photo is not None:
+        form.add_field("photo", photo, filename="p.png", content_type="image/png")
+    else:
+        form.add_field("caption", "no file")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{api.base_url}/bot{api.token}/sendPhoto", data=form) as response,
+    ):
+        body = await response.json()
+    assert response.status == 400
+    assert error in body["description"]
+    assert api.photos == []
+
+
+async def test_send_photo_refuses_a_remote_file_id(api: FakeBotApi, bot: Bot) -> None:
+    with pytest.raises(TelegramBadRequest, match="wrong remote file identifier"):
+        await bot.send_photo(USER, "AgACAgIAAxkBAAI")

@@ -13,6 +13,7 @@ import pytest
 
 from domain.engine import EngineState
 from tests.support.bot_api import EditedMessage
+from tests.support.builders import T0, bar, z
 from tests.support.trading_desk import DB_PASSWORD, VERSION
 from tests.unit.telegram.conftest import (
     GROUP,
@@ -187,7 +188,7 @@ async def test_pause_stops_entries_and_resume_allows_them_again(chat: Chat) -> N
 
     assert chat.desk.console.status().paused is False
     assert texts(paused) == [
-        "Paused: no new entries. The open position (long 1 @ 5000.00 since 2025-03-04 "
+        "Paused: no new entries. The open position (long 1 @ 5,000.00 since 2025-03-04 "
         "15:05 UTC) keeps its bracket. /resume allows them again."
     ]
     assert texts(resumed) == ["Resumed. Entries: open."]
@@ -206,7 +207,7 @@ async def test_reconcile_reports_what_the_broker_holds(chat: Chat) -> None:
 
     assert texts(sent) == [
         "Reconcile: broker reports 1.\n"
-        "The engine agrees: long 1 @ 5000.00 since 2025-03-04 15:05 UTC."
+        "The engine agrees: long 1 @ 5,000.00 since 2025-03-04 15:05 UTC."
     ]
     assert ("/reconcile", BY_OPERATOR, "allowed: broker reports 1") in (
         chat.desk.telegram_commands()
@@ -236,7 +237,7 @@ async def test_flatten_asks_and_the_askers_confirm_exits_and_pauses(chat: Chat) 
     edits, answers = await chat.press(OPERATOR, prompt, "Confirm")
 
     assert prompt.text == (
-        "Flatten: close the long 1 @ 5000.00 at market, and pause new entries?\n"
+        "Flatten: close the long 1 @ 5,000.00 at market, and pause new entries?\n"
         "Only you can answer; the buttons expire in 1 min."
     )
     assert labels(prompt) == [["Confirm", "Cancel"]]
@@ -245,7 +246,7 @@ async def test_flatten_asks_and_the_askers_confirm_exits_and_pauses(chat: Chat) 
     assert [(e.message_id, e.text, e.reply_markup) for e in edits] == [
         (
             prompt.message_id,
-            "Flatten sent: state EXITING_LONG, long 1 @ 5000.00 since 2025-03-04 15:05 UTC. "
+            "Flatten sent: state EXITING_LONG, long 1 @ 5,000.00 since 2025-03-04 15:05 UTC. "
             "New entries are paused; /resume allows them again.",
             None,
         )
@@ -386,7 +387,7 @@ async def test_stop_with_a_position_asks_whether_to_flatten_first(
     await chat.press(OPERATOR, prompt, label)
 
     assert labels(prompt) == [["Flatten and stop"], ["Stop, keep the bracket"], ["Cancel"]]
-    assert "A position is open: long 1 @ 5000.00." in prompt.text
+    assert "A position is open: long 1 @ 5,000.00." in prompt.text
     assert chat.desk.stops == stops
     assert chat.desk.telegram_commands()[-1] == (f"/stop {label.lower()}", BY_OPERATOR, outcome)
 
@@ -435,19 +436,24 @@ async def test_status_positions_and_orders_show_the_open_trade(chat: Chat) -> No
     [orders] = await chat.send(VIEWER, "/orders")
 
     assert status.text == (
-        "State LONG · long 1 @ 5000.00 since 2025-03-04 15:05 UTC\n"
+        "State LONG · long 1 @ 5,000.00 since 2025-03-04 15:05 UTC\n"
+        "Entry 5,000.00 · now 5,000.00 · unrealised +0.00 USD · held 5 min\n"
+        "Stop 4,990.00 · target 5,015.00\n"
         "Entries: open\n"
         "Breaker: ok · today 1 trade, realized +0.00 USD\n"
         "Working orders: 2\n"
-        "Last bar: 2025-03-04 15:05 UTC, close 5000.0, z -2.50"
+        "Last bar: 2025-03-04 15:05 UTC, close 5,000.00, z -2.50"
     )
     assert positions.text == (
-        "Engine: long 1 @ 5000.00 since 2025-03-04 15:05 UTC\nBroker: +1 contract\nThey agree."
+        "Engine: long 1 @ 5,000.00 since 2025-03-04 15:05 UTC\n"
+        "Entry 5,000.00 · now 5,000.00 · unrealised +0.00 USD · held 5 min\n"
+        "Stop 4,990.00 · target 5,015.00\n"
+        "Broker: +1 contract\nThey agree."
     )
     assert orders.text == (
         "Open at the broker (2):\n"
-        "QS-1741100700-1-S SELL 1 STP @ 4990.00\n"
-        "QS-1741100700-1-T SELL 1 LMT @ 5015.00\n"
+        "SELL 1 STP @ 4,990.00 (QS-1741100700-1-S)\n"
+        "SELL 1 LMT @ 5,015.00 (QS-1741100700-1-T)\n"
         "Engine's working orders: QS-1741100700-1-S, QS-1741100700-1-T"
     )
 
@@ -467,7 +473,7 @@ async def test_pnl_trades_and_breaker_show_a_closed_trade_exactly(chat: Chat) ->
     )
     assert trades.text == (
         "Last 1 trade (net USD, exit time):\n"
-        "#1 LONG 1 5000.00 → 4990.00 stop -51.24 · 2025-03-04 15:15 UTC"
+        "#1 LONG 1 5,000.00 → 4,990.00 stop -51.24 · 2025-03-04 15:15 UTC"
     )
     assert breaker.text == (
         "Circuit breaker: TRIPPED: losing-streak pause until 2025-03-04 15:45 UTC\n"
@@ -489,7 +495,9 @@ async def test_positions_and_health_say_when_the_broker_is_unreachable(chat: Cha
     [health] = await chat.send(VIEWER, "/health")
 
     assert positions.text == (
-        "Engine: long 1 @ 5000.00 since 2025-03-04 15:05 UTC\n"
+        "Engine: long 1 @ 5,000.00 since 2025-03-04 15:05 UTC\n"
+        "Entry 5,000.00 · now 5,000.00 · unrealised +0.00 USD · held 5 min\n"
+        "Stop 4,990.00 · target 5,015.00\n"
         "Broker: did not answer (simulated broker is disconnected)"
     )
     assert health.text.startswith("Health: down · state LONG · position +1\nBroker link: DOWN")
@@ -563,3 +571,45 @@ async def test_bad_arguments_get_one_clear_line_and_nothing_happens(
 
 def texts_of(edits: list[EditedMessage]) -> list[str]:
     return [e.text for e in edits]
+
+
+async def test_status_values_the_open_position_at_the_last_close(chat: Chat) -> None:
+    await chat.desk.open_long()
+    moved = chat.desk.engine.on_bar(bar(T0 + timedelta(minutes=5), 5003.25), z(-1.0))
+    await chat.desk.service.execute(moved)
+    chat.desk.clock.set(T0 + timedelta(minutes=70))
+
+    [status] = await chat.send(VIEWER, "/status")
+
+    lines = status.text.splitlines()
+    assert lines[1] == "Entry 5,000.00 · now 5,003.25 · unrealised +16.25 USD · held 1 h 5 min"
+    assert lines[2] == "Stop 4,990.00 · target 5,015.00"
+    assert "QS-" not in status.text
+
+
+async def test_chart_sends_todays_equity_and_the_recent_price_as_photos(chat: Chat) -> None:
+    await chat.desk.open_long()
+    await chat.desk.stop_out()
+    for minutes, close in ((0, 5000.0), (5, 5000.0), (10, 4985.0)):
+        chat.desk.journal.append_bar("MESH5", bar(T0 + timedelta(minutes=minutes), close))
+
+    replies = await chat.send(VIEWER, "/chart 2")
+
+    assert replies == []  # no text: two photos
+    equity, price = chat.api.photos[-2:]
+    assert equity.caption is not None
+    assert equity.caption.startswith("Equity today (since 2025-03-03 23:00 UTC): 1 trade, ")
+    assert equity.caption.endswith("net -51.24 USD")
+    assert equity.data[:8] == price.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (equity.width, equity.height) == (1000, 600)
+    assert price.caption is not None
+    assert price.caption.startswith("Price, last 2 h")
+
+
+async def test_chart_without_bars_says_so_and_refuses_a_bad_window(chat: Chat) -> None:
+    [no_bars] = await chat.send(VIEWER, "/chart")
+    assert no_bars.text == "No bars recorded in the last 6 h: no price chart."
+    assert len(chat.api.photos) == 1  # the equity chart still comes
+
+    [refused] = await chat.send(VIEWER, "/chart 999")
+    assert refused.text == "/chart takes a number of hours from 1 to 72, got '999'."
