@@ -11,6 +11,7 @@ import pytest
 from adapters.simulated.clock import ManualClock
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
+from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
 from domain.commands import AlertKind, RoundTripRecord, Severity
 from domain.position import ExitReason, RoundTrip
@@ -18,6 +19,13 @@ from domain.values import Side
 from entrypoints.runtime import SessionSummaries
 
 EXIT = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # trade date 2025-03-04
+
+
+class _Flushed:
+    """The journal's flush, which the summary awaits first: here everything is written already."""
+
+    async def flush_within(self, timeout: float | None) -> bool:
+        return True
 
 
 @pytest.mark.parametrize(
@@ -44,7 +52,9 @@ async def test_a_losing_session_is_a_warning(ticks: int, severity: Severity, net
         )
     )
     notifier = RecordingNotifier()
-    summaries = SessionSummaries(cast(SqlJournalReader, journal), notifier, ManualClock(EXIT))
+    summaries = SessionSummaries(
+        cast(SqlJournalReader, journal), notifier, ManualClock(EXIT), cast(SqlJournal, _Flushed())
+    )
     await summaries.send(date(2025, 3, 4))
     [alert] = notifier.of_kind(AlertKind.DAILY_SUMMARY)
     assert alert.severity is severity
