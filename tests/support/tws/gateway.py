@@ -32,6 +32,8 @@ FillSequence = Literal["exec_first", "status_first", "commission_first"]
 
 ACTIVE_STATUSES = frozenset({"PendingSubmit", "PreSubmitted", "Submitted"})
 BAR_SECONDS = 5
+SHUT_WAIT_S = 10.0
+"""Most wall time stop() waits for the listener to close."""
 INITIAL_CASH = Decimal(100_000)
 CHICAGO = ZoneInfo("America/Chicago")
 RTH_OPEN, RTH_CLOSE = time(8, 30), time(15, 0)
@@ -437,7 +439,11 @@ class TwsGateway:
             server.close()
         await self.disconnect_clients()
         if server is not None:
-            await server.wait_closed()
+            try:
+                # Bounded: a client that connects while the listener closes would hold it open.
+                await asyncio.wait_for(server.wait_closed(), SHUT_WAIT_S)
+            except TimeoutError:
+                await self.disconnect_clients()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 
