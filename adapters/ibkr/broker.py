@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 
 _WORKING = frozenset({"PreSubmitted", "Submitted"})
 _DONE = frozenset({"Cancelled", "ApiCancelled", "Inactive"})
-_REJECT_CODES = frozenset({201, 203, 10147, 10148, 10149})
+_REJECT_CODES = frozenset({201, 203})
+_CANCEL_REFUSED = frozenset({161, 10147, 10148, 10149})
+"""IB's answers to a cancel request it could not carry out: "not in a cancellable state" (161),
+"not found" (10147), "cannot be cancelled, state: Filled" (10148), "invalid order id" (10149).
+The cancel failed, not the order; ib_async marks the order Cancelled all the same."""
 
 
 @dataclass(slots=True)
@@ -70,6 +74,8 @@ class _Tracked:
     """A terminal event held back until the pending fills are out."""
     expected: int = 0
     """What IB says has filled when it ends the order: the fills to report before the end."""
+    confirming: bool = False
+    """IB refused a cancel of this order: what IB holds is being asked."""
 
 
 class IbkrBroker:
@@ -100,6 +106,9 @@ class IbkrBroker:
         self._reported_execs: set[str] = set()
         self._booked_at_rate: set[str] = set()  # fills booked without IB's commission report
         self._waiting: dict[str, tuple[IbFill, asyncio.TimerHandle]] = {}
+        self._confirmations: set[asyncio.Task[None]] = set()
+        self._cancelling: str | None = None
+        """The order whose cancel is being sent: a status reported meanwhile is ib_async's own."""
         self.last_execution: datetime | None = None
         self.flatten_seq = 0
         client.on_order_status(self._on_status)
@@ -156,14 +165,14 @@ class IbkrBroker:
                     # Nothing working at IB under this key: it is as cancelled as it will get.
                     self._terminal(key, OrderCancelled(key, order.ts, "not working at the broker"))
                 continue
-            self._client.cancel(trade.order)
+            self._cancel_at_ib(trade)
 
     async def flatten_all(self, ts: datetime) -> None:
         """Cancel every working order of ours, then close the position at market."""
         contract = self._ready()
         for trade in self._client.open_trades():
             if self.is_ours(trade.order.orderRef) and not trade.isDone():
-                self._client.cancel(trade.order)
+                self._cancel_at_ib(trade)
         positions = await self._client.positions()
         held = sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
         if held == 0 or self._dry_run:
@@ -219,18 +228,7 @@ class IbkrBroker:
         or ended while we were away without a fill we could see) are reported cancelled.
         """
         ts = self._clock.now()
-        since = self.last_execution
-        fills = await self._client.executions(since)
-        # ib_async files commission reports on the fills it keeps (its own start-up request), not on
-        # the copies a second request returns: take the reports from there.
-        reports = {f.execution.execId: f.commissionReport for f in self._client.fills()}
-        for ib_fill in fills:
-            execution = ib_fill.execution
-            if self.is_ours(execution.orderRef):
-                report = reports.get(execution.execId)
-                if report is None or not report.commission > 0:
-                    report = ib_fill.commissionReport
-                self._report_fill(execution, report)
+        self._report_executions(await self._client.executions(self.last_execution))
         working = {
             t.order.orderRef: t
             for t in self._client.open_trades()
@@ -257,6 +255,26 @@ class IbkrBroker:
                 )
                 self._sink.put(OrderAccepted(key, ts))
 
+    def _report_executions(self, fills: list[IbFill]) -> None:
+        """Report the executions of ours in ``fills`` (an answer to reqExecutions) not yet reported."""
+        # ib_async files commission reports on the fills it keeps (its own start-up request), not on
+        # the copies a second request returns: take the reports from there.
+        reports = {f.execution.execId: f.commissionReport for f in self._client.fills()}
+        for ib_fill in fills:
+            execution = ib_fill.execution
+            if self.is_ours(execution.orderRef):
+                report = reports.get(execution.execId)
+                if report is None or not report.commission > 0:
+                    report = ib_fill.commissionReport
+                self._report_fill(execution, report)
+
+    async def close(self) -> None:
+        """Stop asking IB about refused cancels (the session is going away)."""
+        tasks = list(self._confirmations)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def position(self) -> int:
         contract = self._ready()
         positions = await self._client.positions()
@@ -279,6 +297,15 @@ class IbkrBroker:
             self._sink.put(OrderAccepted(key, ts))
         elif status in _DONE and not tracked.done:
             code, text = _last_error(trade)
+            if key == self._cancelling:
+                # ib_async ends an order IB has not acknowledged yet (a bracket's parent, sent with
+                # transmit False, still PendingSubmit) the moment we ask to cancel it, on its own
+                # say: IB may well have filled it by then.
+                self._confirm(key, None, "cancelled before IB acknowledged the order")
+                return
+            if code in _CANCEL_REFUSED:
+                self._confirm(key, code, text)
+                return
             if code in _REJECT_CODES or (code is not None and not tracked.accepted):
                 event: object = OrderRejected(key, ts, text, code)
             else:
@@ -287,6 +314,53 @@ class IbkrBroker:
             # see those fills first, so the cancel waits for them (or, at worst, for a resync).
             tracked.expected = max(tracked.expected, int(trade.orderStatus.filled))
             self._terminal(key, event)
+
+    def _confirm(self, key: str, code: int | None, text: str) -> None:
+        """A cancel of ``key`` ended it without IB's word (IB refused the cancel with ``code``, or
+        ib_async decided alone): ask IB what became of it before the engine hears a word.
+
+        The usual cause is a race (the order filled while the cancel was on its way, and IB's
+        answer to the cancel can come before the execution reports): ending the order here would
+        make its fill a fill of a finished order.
+        """
+        tracked = self._orders[key]
+        if tracked.confirming:
+            return
+        tracked.confirming = True
+        log.info("%s: %s (%s): asking IB what became of it", key, text, code or "no code")
+        task = asyncio.get_running_loop().create_task(self._confirm_end(tracked, code, text))
+        self._confirmations.add(task)
+        task.add_done_callback(self._confirmations.discard)
+
+    async def _confirm_end(self, tracked: _Tracked, code: int | None, text: str) -> None:
+        try:
+            # One socket, in order: IB answers these after every report it sent before them.
+            fills = await self._client.executions(None)
+            working = await self._client.open_orders()
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning(
+                "IB could not be asked about %s after its cancel (%s): the resync after a "
+                "reconnect, or the reconcile, settles it",
+                tracked.key,
+                exc or type(exc).__name__,
+            )
+            return
+        finally:
+            tracked.confirming = False
+        self._report_executions(fills)
+        if tracked.done:
+            return  # filled: its executions ended it
+        if any(t.order.orderRef == tracked.key for t in working):  # only open orders are listed
+            log.info("%s is still working at IB after its cancel", tracked.key)
+            return
+        ts = self._clock.now()
+        if code is None or tracked.accepted:
+            event: object = OrderCancelled(
+                tracked.key, ts, f"{text} ({tracked.filled} of {tracked.qty} filled at IB)"
+            )
+        else:
+            event = OrderRejected(tracked.key, ts, text, code)
+        self._terminal(tracked.key, event)
 
     def _on_execution(self, trade: Trade, ib_fill: IbFill) -> None:
         execution = ib_fill.execution
@@ -343,6 +417,13 @@ class IbkrBroker:
         key = ib_order.orderRef
         trade = self._client.place(contract, ib_order)
         self._orders[key] = _Tracked(key, trade, int(ib_order.totalQuantity))
+
+    def _cancel_at_ib(self, trade: Trade) -> None:
+        self._cancelling = trade.order.orderRef
+        try:
+            self._client.cancel(trade.order)
+        finally:
+            self._cancelling = None
 
     def _dry_run_accept(self, keys: list[str], ts: datetime) -> None:
         for key in keys:

@@ -239,6 +239,10 @@ class IbClient:
     def open_trades(self) -> list[Trade]:
         return list(self.ib.openTrades())
 
+    async def open_orders(self) -> list[Trade]:
+        """The orders IB holds working for this client now (asked, not ib_async's local view)."""
+        return list(await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self._request_timeout))
+
     def fills(self) -> list[Fill]:
         return list(self.ib.fills())
 

@@ -135,6 +135,7 @@ class IbkrSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.broker.close()
         self.market_data.close()
         self.client.disconnect()
 

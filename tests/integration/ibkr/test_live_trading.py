@@ -284,6 +284,44 @@ async def test_an_entry_still_working_at_the_next_bar_is_cancelled_with_its_legs
         assert len(bot.order_events("cancelled")) >= 1
 
 
+@pytest.mark.parametrize(
+    "held",
+    [
+        # IB acknowledged the entry; its answer to the cancel, 10148 "cannot be cancelled, state:
+        # Filled", comes before the fill's reports, and ib_async marks the order Cancelled on it.
+        "hold_fill_reports",
+        # Nothing from IB yet (the bracket's parent still PendingSubmit, transmit False): ib_async
+        # marks the order Cancelled the moment we ask to cancel it, without a word from IB.
+        "hold_order_reports",
+    ],
+)
+async def test_an_entry_that_filled_while_its_cancel_was_on_the_way_is_held_not_forgotten(
+    held: str,
+) -> None:
+    """Either way the broker asks IB (executions, open orders) before the engine hears a word: the
+    engine holds the position, nothing is booked twice, and no reconcile is needed."""
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        setattr(gateway.faults, held, True)  # the entry fills at IB; the reports wait
+        t = await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        await bot.wait_for(lambda: len(gateway.orders) == 3, "the bracket")
+        entry = gateway.orders[0]
+        assert entry.status == "Filled"
+        await bot.push_minutes([SIGNAL_CLOSE], at=t)  # the next bar closes: the entry looks overdue
+        await bot.wait_for(
+            lambda: any("10148" in fields for _, fields in gateway.sent), "IB's refusal"
+        )
+        await bot.wait_for(lambda: bot.engine.state is EngineState.LONG, "the fill, asked of IB")
+        assert await gateway.release_order_reports() > 0  # the reports, late: nothing booked twice
+        await bot.settled()
+        fills = [r.fill for r in bot.journal.records if isinstance(r, FillRecord)]
+        assert [(f.order_key, f.qty) for f in fills] == [(entry.order_ref, 1)]
+        assert bot.engine.status().reconcile_required is None
+        assert bot.engine.state is EngineState.LONG
+        assert not bot.order_events("cancelled")
+        assert not bot.order_events("rejected")
+        assert gateway.position(bot.con_id) == 1
+
+
 async def test_an_operator_flatten_exits_in_the_oca_group_and_the_legs_go() -> None:
     async with TwsGateway() as gateway, live_bot(gateway) as bot:
         _entry, stop, target = await _enter_long(bot)

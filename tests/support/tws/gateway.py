@@ -167,6 +167,14 @@ class GatewayFaults:
         self._fill_sequence: FillSequence = "exec_first"
         self.duplicate_statuses = 0
         self.hold_fills = False
+        self.hold_order_reports = False
+        """Work orders as usual, but keep what IB reports of them unasked (openOrder, orderStatus,
+        executions, commissions) back from the clients until
+        :meth:`TwsGateway.release_order_reports`; answers to requests (reqExecutions,
+        reqOpenOrders) and errors still go at once. IB's answer to a cancel can overtake the
+        reports of the fill that made the cancel fail."""
+        self.hold_fill_reports = False
+        """As ``hold_order_reports``, for the reports of fills only (the order is acknowledged)."""
         self._reject: tuple[int, str] | None = None
         self._partial: tuple[int, ...] | None = None
         self._client_id_in_use: dict[int, int] = {}
@@ -382,6 +390,7 @@ class TwsGateway:
         # broker and market state: survives disconnects and restarts
         self.orders: list[GatewayOrder] = []
         self.executions: list[GatewayExecution] = []
+        self._held_reports: list[tuple[_Session, wire.Message]] = []
         self.received: list[tuple[int, list[str]]] = []
         # every message written to a client after the handshake reply: (clientId, fields)
         self.sent: list[tuple[int | None, list[str]]] = []
@@ -633,6 +642,15 @@ class TwsGateway:
         order.held = False
         self._fill(order, fill_price, self.faults.take_partial(), self._future(order.con_id))
         await self._drain_all()
+
+    async def release_order_reports(self) -> int:
+        """Send the reports held back by ``faults.hold_order_reports`` or ``hold_fill_reports``;
+        returns how many."""
+        held, self._held_reports = self._held_reports, []
+        for session, message in held:
+            session.send(message)
+        await self._drain_all()
+        return len(held)
 
     async def cancel_by_broker(
         self, order_ref: str, code: int = 202, text: str = "Order Canceled - reason:"
@@ -1311,7 +1329,7 @@ class TwsGateway:
                 "commission_first": commission_part + exec_part + status_part,
             }[self.faults.fill_sequence]
             for message in sequence:
-                session.send(message)
+                self._report(session, message, fill=True)
         for session in self._ready_sessions():
             if session.positions:
                 session.send(self._position_message(order.account, order.con_id))
@@ -1352,14 +1370,22 @@ class TwsGateway:
     def _announce(self, order: GatewayOrder, status: str) -> None:
         """openOrder plus orderStatus to the order's client."""
         for session in self._client_sessions(order.client_id):
-            session.send(self._open_order_message(session, order, status))
+            self._report(session, self._open_order_message(session, order, status))
         self._send_status(order)
 
     def _send_status(self, order: GatewayOrder) -> None:
         message = self._status_message(order)
         for session in self._client_sessions(order.client_id):
             for _ in range(1 + self.faults.duplicate_statuses):
-                session.send(message)
+                self._report(session, message)
+
+    def _report(self, session: _Session, message: wire.Message, *, fill: bool = False) -> None:
+        """An unasked report about an order: sent, or held (``faults.hold_order_reports``,
+        ``faults.hold_fill_reports``)."""
+        if self.faults.hold_order_reports or (fill and self.faults.hold_fill_reports):
+            self._held_reports.append((session, message))
+        else:
+            session.send(message)
 
     def _open_order_message(
         self, session: _Session, order: GatewayOrder, status: str | None = None

@@ -687,6 +687,36 @@ async def test_off_tick_price_is_refused_with_110(gateway: TwsGateway, ib: IB) -
     assert gateway.orders == []
 
 
+async def test_held_order_reports_are_answered_to_requests_and_sent_on_release(
+    gateway: TwsGateway, ib: IB
+) -> None:
+    await priced(gateway, "5000.25")
+    gateway.faults.hold_order_reports = True
+    trade = ib.placeOrder(contract(), MarketOrder("BUY", 1, orderRef="quiet-1"))
+    await gateway.wait_for(lambda: gateway.position(Z6.con_id) == 1)
+    assert trade.orderStatus.status == "PendingSubmit"  # nothing unasked reached the client
+    [execution] = await ib.reqExecutionsAsync()  # an answer to a request is not held
+    assert execution.execution.orderRef == "quiet-1"
+    gateway.faults.hold_order_reports = False
+    assert await gateway.release_order_reports() >= 4  # openOrder, status, exec, commission
+    await gateway.wait_for(lambda: trade.orderStatus.status == "Filled")
+    assert await gateway.release_order_reports() == 0
+
+
+async def test_held_fill_reports_keep_the_acknowledgement_and_hold_the_fill(
+    gateway: TwsGateway, ib: IB
+) -> None:
+    await priced(gateway, "5000.25")
+    gateway.faults.hold_fill_reports = True
+    trade = ib.placeOrder(contract(), MarketOrder("BUY", 1, orderRef="quiet-2"))
+    await gateway.wait_for(lambda: trade.orderStatus.status == "PreSubmitted")
+    assert gateway.position(Z6.con_id) == 1
+    assert trade.fills == []
+    await gateway.release_order_reports()
+    await gateway.wait_for(lambda: trade.orderStatus.status == "Filled")
+    assert len(trade.fills) == 1
+
+
 # ---------------------------------------------------------------- reconnects and restarts
 
 
