@@ -1215,3 +1215,36 @@ def _show(value: object) -> str:
 def _type_name(value: object) -> str:
     names = {list: "a list", str: "a string", int: "a number", Decimal: "a number", bool: "a bool"}
     return names.get(type(value), type(value).__name__)
+
+
+# ------------------------------------------------------------------ overrides (sweeps)
+
+
+def settings_with(
+    base: Settings, overrides: Mapping[str, object], source: str = "<overrides>"
+) -> Settings:
+    """``base`` with dotted settings replaced (``{"strategy.lookback_period": 40}``), validated by
+    the same model and cross-field checks as a config file. Raises :class:`SettingsError` naming
+    every problem (an unknown name included)."""
+    data: dict[str, Any] = base.model_dump()
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[leaf] = value
+    problems: list[str] = []
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems.extend(
+            _describe(error, {})
+            for error in exc.errors(include_url=False)
+            if error["type"] != _CROSS_FIELD
+        )
+    problems.extend(_cross_field_problems(data, {}, set()))
+    raise SettingsError(problems, source)
