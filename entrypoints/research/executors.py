@@ -10,6 +10,7 @@ Dask and Ray are optional extras, imported only when chosen; a missing one is :c
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -169,6 +170,8 @@ def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterat
     # Typed as Any: dask.distributed's own annotations are partial.
     Client: Any = distributed.Client
     LocalCluster: Any = distributed.LocalCluster
+    # The scheduler and workers log every step at INFO: only their warnings reach our stderr.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     cluster = None
     try:
         if address is None:
@@ -177,6 +180,7 @@ def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterat
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                silence_logs=logging.WARNING,
             )
             client = Client(cluster)
         else:
