@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, TypeAlias
 
 from application.research.grid import ParamValue
+from application.research.objectives import Objective
 
 Metrics: TypeAlias = Mapping[str, Any]
 """One trial's summary metrics, flat: ``{"net_pnl_usd": "-43.05", "max_drawdown.pct": 1.2, ...}``
@@ -64,74 +65,26 @@ def param_text(value: ParamValue) -> str:
     return str(value)
 
 
-# ---------------------------------------------------------------- objectives
-
-
-@dataclass(frozen=True, slots=True)
-class Objective:
-    """A figure to optimise: the metric it reads and whether larger is better."""
-
-    name: str
-    metric: str
-    maximize: bool
-    description: str
-
-    def value(self, metrics: Metrics) -> float | None:
-        """The metric as a float (None where undefined)."""
-        raw = metrics.get(self.metric)
-        if raw is None:
-            return None
-        number = float(Decimal(raw) if isinstance(raw, str) else raw)
-        return number if math.isfinite(number) else None
-
-    def score(self, metrics: Metrics) -> float:
-        """Larger is better whatever the direction; an undefined value scores worst."""
-        number = self.value(metrics)
-        if number is None:
-            return -math.inf
-        return number if self.maximize else -number
-
-
-OBJECTIVES: Mapping[str, Objective] = {
-    o.name: o
-    for o in (
-        Objective("net_pnl", "net_pnl_usd", True, "net P&L in dollars"),
-        Objective("sharpe", "sharpe_daily", True, "annualised Sharpe ratio of daily net P&L"),
-        Objective("sortino", "sortino_daily", True, "annualised Sortino ratio of daily net P&L"),
-        Objective("profit_factor", "profit_factor", True, "gross wins over gross losses"),
-        Objective("expectancy", "expectancy_usd", True, "mean net P&L per round trip"),
-        Objective("win_rate", "win_rate", True, "winning round trips over all"),
-        Objective("calmar", "calmar", True, "annual return over max drawdown"),
-        Objective("sqn", "sqn", True, "system quality number"),
-        Objective("max_drawdown", "max_drawdown_usd", False, "max drawdown in dollars (smaller)"),
-    )
-}
-"""The objectives a sweep can rank by, by name."""
-
-
-def objective_named(name: str) -> Objective:
-    """The objective called ``name``; ``KeyError`` with the known names otherwise."""
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}"
-        ) from None
-
-
 # ---------------------------------------------------------------- ranking and importance
 
 
+def objective_values(
+    trials: Sequence[Trial], trade_pnls: Mapping[str, Sequence[Decimal]], objective: Objective
+) -> dict[str, float | None]:
+    """The objective of each trial with results, by key (None where it is undefined)."""
+    return {t.key: objective(trade_pnls[t.key]) for t in trials if t.key in trade_pnls}
+
+
 def ranked(
-    trials: Sequence[Trial], metrics: Mapping[str, Metrics], objective: Objective
+    trials: Sequence[Trial], values: Mapping[str, float | None], objective: Objective
 ) -> list[Trial]:
-    """The trials that have results, best first; ties keep plan order."""
-    done = [t for t in trials if t.key in metrics]
-    return sorted(done, key=lambda t: (-objective.score(metrics[t.key]), t.index))
+    """The trials that have results, best first (undefined last); ties keep plan order."""
+    done = [t for t in trials if t.key in values]
+    return sorted(done, key=lambda t: (-objective.rank_key(values[t.key]), t.index))
 
 
 def importance(
-    trials: Sequence[Trial], metrics: Mapping[str, Metrics], objective: Objective
+    trials: Sequence[Trial], values: Mapping[str, float | None]
 ) -> list[tuple[str, float]]:
     """Each parameter with the spread (max − min) of the objective's mean over its values, most
     important first (ties by name). A parameter with a single value, or with values never defined,
@@ -139,16 +92,14 @@ def importance(
     keys = list(trials[0].params) if trials else []
     spreads: list[tuple[str, float]] = []
     for key in keys:
-        means = _means_by(trials, metrics, objective, (key,))
-        values = list(means.values())
-        spreads.append((key, max(values) - min(values) if len(values) > 1 else 0.0))
+        means = list(_means_by(trials, values, (key,)).values())
+        spreads.append((key, max(means) - min(means) if len(means) > 1 else 0.0))
     return sorted(spreads, key=lambda item: (-item[1], item[0]))
 
 
 def heatmap(
     trials: Sequence[Trial],
-    metrics: Mapping[str, Metrics],
-    objective: Objective,
+    values: Mapping[str, float | None],
     x_key: str,
     y_key: str,
 ) -> tuple[list[ParamValue], list[ParamValue], list[list[float | None]]]:
@@ -161,26 +112,21 @@ def heatmap(
             xs.append(t.params[x_key])
         if not any(_same(t.params[y_key], v) for v in ys):
             ys.append(t.params[y_key])
-    means = _means_by(trials, metrics, objective, (x_key, y_key))
+    means = _means_by(trials, values, (x_key, y_key))
     cells = [[means.get((param_text(x), param_text(y))) for x in xs] for y in ys]
     return xs, ys, cells
 
 
 def _means_by(
-    trials: Sequence[Trial],
-    metrics: Mapping[str, Metrics],
-    objective: Objective,
-    keys: tuple[str, ...],
+    trials: Sequence[Trial], values: Mapping[str, float | None], keys: tuple[str, ...]
 ) -> dict[tuple[str, ...], float]:
-    sums: dict[tuple[str, ...], list[float]] = {}
+    groups: dict[tuple[str, ...], list[float]] = {}
     for t in trials:
-        if t.key not in metrics:
-            continue
-        value = objective.value(metrics[t.key])
+        value = values.get(t.key)
         if value is None:
             continue
-        sums.setdefault(tuple(param_text(t.params[k]) for k in keys), []).append(value)
-    return {group: math.fsum(vs) / len(vs) for group, vs in sums.items()}
+        groups.setdefault(tuple(param_text(t.params[k]) for k in keys), []).append(value)
+    return {group: math.fsum(vs) / len(vs) for group, vs in groups.items()}
 
 
 def _same(a: ParamValue, b: ParamValue) -> bool:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from application.research.sweep import OBJECTIVES
+from application.research.objectives import OBJECTIVES
 
 EXECUTORS = ("local", "dask", "ray")
 SEARCHES = ("grid", "random", "optuna")

@@ -16,19 +16,20 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from adapters.simulated.market_data import BarFileError, BarSizeError
 from application.research.grid import Grid, GridError
+from application.research.objectives import OBJECTIVES, Objective
+from application.research.significance import assess
 from application.research.sweep import (
-    OBJECTIVES,
     Metrics,
-    Objective,
     Trial,
     heatmap,
     importance,
-    objective_named,
+    objective_values,
     param_text,
     ranked,
     table_columns,
@@ -36,7 +37,7 @@ from application.research.sweep import (
 )
 from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
 from entrypoints.research.plan import check_values, data_hash, plan, read_grid
-from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError
+from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
 from entrypoints.research.run import LazyRunner, Tally, complete
 from entrypoints.settings import Settings
 
@@ -53,7 +54,7 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
         for problem in problems:
             _error(problem)
         return EXIT_USAGE
-    objective = objective_named(args.objective)
+    objective = OBJECTIVES[args.objective]
     try:
         grid = read_grid(args.grid)
         check_values(settings, grid, str(args.grid))
@@ -150,13 +151,15 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
         f"in {results.path}"
     )
     metrics: dict[str, Metrics] = {t.key: records[t.key]["metrics"] for t in trials}
+    pnls = {t.key: trade_pnls(records[t.key]) for t in trials}
+    values = objective_values(trials, pnls, objective)
     try:
-        written = _write_outputs(args.out, grid, trials, metrics, objective)
+        written = _write_outputs(args.out, grid, trials, metrics, values, objective)
     except OSError as exc:
         _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
         return EXIT_USAGE
-    print(_top_text(trials, metrics, objective, args.top))
-    for line in _significance_lines(trials, records, objective):
+    print(_top_text(trials, metrics, values, objective, args.top))
+    for line in _significance_lines(trials, pnls, values, objective, args.seed):
         print(line)
     print("written: " + ", ".join(str(p) for p in written))
     return EXIT_OK
@@ -202,6 +205,7 @@ def _write_outputs(
     grid: Grid,
     trials: Sequence[Trial],
     metrics: dict[str, Metrics],
+    values: dict[str, float | None],
     objective: Objective,
 ) -> list[Path]:
     from entrypoints.research.output import (
@@ -219,14 +223,14 @@ def _write_outputs(
     write_csv(out / CSV_NAME, columns, rows)
     write_parquet(out / PARQUET_NAME, columns, rows)
     written = [out / RESULTS_NAME, out / CSV_NAME, out / PARQUET_NAME]
-    ranking = importance(trials, metrics, objective)
+    ranking = importance(trials, values)
     varied = [key for key, _ in ranking if len({param_text(t.params[key]) for t in trials}) > 1]
     if ranking:
         shown = ", ".join(f"{key} {spread:.4g}" for key, spread in ranking)
         print(f"importance (spread of mean {objective.name} across a parameter's values): {shown}")
     if len(varied) >= 2:
         x_key, y_key = varied[0], varied[1]
-        xs, ys, cells = heatmap(trials, metrics, objective, x_key, y_key)
+        xs, ys, cells = heatmap(trials, values, x_key, y_key)
         write_heatmap(out / HEATMAP_NAME, objective, x_key, y_key, xs, ys, cells)
         written.append(out / HEATMAP_NAME)
     else:
@@ -238,18 +242,22 @@ def _write_outputs(
 
 
 def _top_text(
-    trials: Sequence[Trial], metrics: dict[str, Metrics], objective: Objective, top: int
+    trials: Sequence[Trial],
+    metrics: dict[str, Metrics],
+    values: dict[str, float | None],
+    objective: Objective,
+    top: int,
 ) -> str:
-    best = ranked(trials, metrics, objective)[:top]
+    best = ranked(trials, values, objective)[:top]
     head = f"top {len(best)} by {objective.name} ({objective.description}):"
     lines = [head]
     for rank, t in enumerate(best, start=1):
         m = metrics[t.key]
         params = ", ".join(f"{k}={param_text(v)}" for k, v in t.params.items())
-        value = objective.value(m)
+        value = values[t.key]
         lines.append(
             f"  {rank}. {params}: {objective.name} {_fmt(value)}, trades {m.get('round_trips')}, "
-            f"net {m.get('net_pnl_usd')}, sharpe {_fmt(m.get('sharpe_daily'))}, "
+            f"net {m.get('net_pnl_usd')}, daily sharpe {_fmt(m.get('sharpe_daily'))}, "
             f"max dd {m.get('max_drawdown_usd')}  [trial {t.index}, {t.key[:12]}]"
         )
     return "\n".join(lines)
@@ -264,7 +272,29 @@ def _fmt(value: Any) -> str:
 
 
 def _significance_lines(
-    trials: Sequence[Trial], records: dict[str, dict[str, Any]], objective: Objective
+    trials: Sequence[Trial],
+    pnls: dict[str, list[Decimal]],
+    values: dict[str, float | None],
+    objective: Objective,
+    seed: int,
 ) -> list[str]:
-    """The overfitting guard for the best trial (filled in from application.research.significance)."""
-    return []
+    """The overfitting guard for the best trial: a bootstrap interval of the objective and the
+    deflated Sharpe ratio given how many trials were tried (application.research.significance)."""
+    best = ranked(trials, values, objective)
+    if not best:
+        return []
+    top = best[0]
+    sharpe = OBJECTIVES["sharpe"]
+    verdict = assess(pnls[top.key], objective, [sharpe(pnls[t.key]) for t in trials], seed=seed)
+    ci, dsr = verdict.bootstrap, verdict.deflated
+    interval = f"[{_fmt(ci.low)}, {_fmt(ci.high)}]" if ci.low is not None else "none"
+    return [
+        f"best trial {top.index} ({top.key[:12]}): "
+        + ("SIGNIFICANT" if verdict.significant else "NOT SIGNIFICANT")
+        + f": {verdict.reason.split(': ', 1)[-1]}",
+        f"  bootstrap {ci.confidence:.0%} interval of {objective.name} over {ci.trades} trades "
+        f"({ci.resamples:,} resamples, seed {ci.seed}): {interval}",
+        f"  deflated Sharpe ratio {_fmt(dsr.deflated_sharpe)} (per-trade Sharpe "
+        f"{_fmt(dsr.sharpe)}; best of {dsr.trials} trials expected by luck "
+        f"{_fmt(dsr.expected_max_sharpe)})",
+    ]

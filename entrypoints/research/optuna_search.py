@@ -20,10 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 from application.research.grid import Grid, ParamValue
-from application.research.sweep import Objective, Trial, canonical_json, param_text
+from application.research.objectives import Objective
+from application.research.sweep import Trial, canonical_json, param_text
 from entrypoints.research.executors import default_workers
 from entrypoints.research.plan import plan
-from entrypoints.research.results import ResultsFile
+from entrypoints.research.results import ResultsFile, trade_pnls
 from entrypoints.research.run import LazyRunner, Tally, complete
 from entrypoints.settings import Settings
 
@@ -75,7 +76,7 @@ def optuna_search(
             study_name=name,
             storage=args.storage,
             sampler=optuna.samplers.TPESampler(seed=args.seed),
-            direction="maximize" if objective.maximize else "minimize",
+            direction="maximize" if objective.higher_is_better else "minimize",
             load_if_exists=True,
         )
     except Exception as exc:  # optuna wraps the database's own errors in many types
@@ -111,7 +112,7 @@ def optuna_search(
         done += tally.computed - computed_before
         for handle, p in zip(handles, planned, strict=True):
             handle.set_user_attr("key", p.trial.key)
-            value = objective.value(records[p.trial.key]["metrics"])
+            value = objective(trade_pnls(records[p.trial.key]))
             if value is None or not math.isfinite(value):
                 study.tell(handle, state=optuna.trial.TrialState.FAIL)
             else:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from application.research.grid import ParamValue
-from application.research.sweep import Objective, param_text
+from application.research.objectives import Objective
+from application.research.sweep import param_text
 
 CSV_NAME = "results.csv"
 PARQUET_NAME = "results.parquet"
@@ -111,7 +112,10 @@ def write_heatmap(
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(xs) + 2), max(3.0, 0.6 * len(ys) + 2)))
     try:
         image = ax.imshow(
-            grid, origin="lower", aspect="auto", cmap="RdYlGn" if objective.maximize else "RdYlGn_r"
+            grid,
+            origin="lower",
+            aspect="auto",
+            cmap="RdYlGn" if objective.higher_is_better else "RdYlGn_r",
         )
         ax.set_xticks(range(len(xs)), [param_text(x) for x in xs], rotation=45, ha="right")
         ax.set_yticks(range(len(ys)), [param_text(y) for y in ys])
@@ -123,7 +127,7 @@ def write_heatmap(
                 for xi, value in enumerate(row):
                     if value is not None:
                         ax.text(xi, yi, f"{value:.3g}", ha="center", va="center", fontsize=7)
-        fig.colorbar(image, ax=ax, label=objective.metric)
+        fig.colorbar(image, ax=ax, label=objective.description)
         fig.tight_layout()
         fig.savefig(path, dpi=100, metadata={"Software": None})
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,8 @@ class ResultsFile:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def trade_pnls(record: dict[str, Any]) -> list[Decimal]:
+    """A record's per-trade net P&L in closing order, exact."""
+    return [Decimal(p) for p in record["trade_pnl_usd"]]
