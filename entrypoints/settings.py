@@ -1221,11 +1221,16 @@ def _type_name(value: object) -> str:
 
 
 def settings_with(
-    base: Settings, overrides: Mapping[str, object], source: str = "<overrides>"
+    base: Settings,
+    overrides: Mapping[str, object],
+    source: str = "<overrides>",
+    *,
+    cross_checks: bool = True,
 ) -> Settings:
     """``base`` with dotted settings replaced (``{"strategy.lookback_period": 40}``), validated by
     the same model and cross-field checks as a config file. Raises :class:`SettingsError` naming
-    every problem (an unknown name included)."""
+    every problem (an unknown name included). ``cross_checks=False`` checks each value on its own
+    (a sweep checks its values one by one, then the combinations)."""
     data: dict[str, Any] = base.model_dump()
     for dotted, value in overrides.items():
         node = data
@@ -1239,6 +1244,8 @@ def settings_with(
         node[leaf] = value
     problems: list[str] = []
     try:
+        if not cross_checks:
+            return Settings.model_validate(data, context={_SKIP_CROSS_CHECKS: True})
         return Settings(**data)
     except ValidationError as exc:
         problems.extend(
@@ -1246,5 +1253,6 @@ def settings_with(
             for error in exc.errors(include_url=False)
             if error["type"] != _CROSS_FIELD
         )
-    problems.extend(_cross_field_problems(data, {}, set()))
+    if cross_checks:
+        problems.extend(_cross_field_problems(data, {}, set()))
     raise SettingsError(problems, source)

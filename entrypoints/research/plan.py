@@ -72,12 +72,13 @@ def effective_config(settings: Settings) -> dict[str, Any]:
 
 
 def check_values(base: Settings, grid: Grid, source: str) -> None:
-    """Each value of each axis applied alone to ``base``; :class:`GridError` lists every refusal."""
+    """Each value of each axis applied alone to ``base``; :class:`GridError` lists every refusal.
+    Rules across settings (exit below entry) are left to :func:`plan`, which sees combinations."""
     problems: list[str] = []
     for axis in grid.axes:
         for value in axis.values:
             try:
-                settings_with(base, {axis.key: value})
+                settings_with(base, {axis.key: value}, cross_checks=False)
             except SettingsError as exc:
                 problems.extend(
                     f"{axis.key} = {param_text(value)}: {error}" for error in exc.errors
