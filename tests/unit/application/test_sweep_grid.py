@@ -112,7 +112,8 @@ def test_a_sample_is_seeded_distinct_and_in_grid_order() -> None:
     assert first != grid.sample(15, seed=8)
     every = list(grid.points())
     order = [every.index(p) for p in first]
-    assert order == sorted(set(order)) and len(order) == 15
+    assert order == sorted(set(order))
+    assert len(order) == 15
 
 
 def test_a_sample_larger_than_the_grid_is_the_whole_grid() -> None:

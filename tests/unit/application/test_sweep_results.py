@@ -25,7 +25,8 @@ def test_a_trial_key_depends_on_every_setting_and_the_data_but_not_on_key_order(
     same = {"risk": {"a": None}, "strategy": {"z_threshold_entry": "2.0", "lookback_period": 20}}
     key = trial_key(config, "data-1")
     assert key == trial_key(same, "data-1")
-    assert len(key) == 64 and int(key, 16) >= 0
+    assert len(key) == 64
+    assert int(key, 16) >= 0
     assert key != trial_key(config, "data-2")
     changed = {**config, "strategy": {"lookback_period": 21, "z_threshold_entry": "2.0"}}
     assert key != trial_key(changed, "data-1")
@@ -61,9 +62,11 @@ def test_ranking_importance_and_heatmap_follow_the_objective() -> None:
     assert [t.key for t in best[:2]] == ["k5", "k2"]
     spreads = dict(importance(trials, values))
     assert list(dict(importance(trials, values))) == ["z", "lookback"]
-    assert math.isclose(spreads["z"], 20.0) and math.isclose(spreads["lookback"], 1.0)
+    assert math.isclose(spreads["z"], 20.0)
+    assert math.isclose(spreads["lookback"], 1.0)
     xs, ys, cells = heatmap(trials, values, "z", "lookback")
-    assert xs == [Decimal("1.5"), Decimal("2.0"), Decimal("2.5")] and ys == [10, 20]
+    assert xs == [Decimal("1.5"), Decimal("2.0"), Decimal("2.5")]
+    assert ys == [10, 20]
     assert cells == [[0.0, 10.0, 20.0], [1.0, 11.0, 21.0]]
 
 
