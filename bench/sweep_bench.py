@@ -26,6 +26,7 @@ import platform
 import tempfile
 import time
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 
 from adapters.simulated.market_data import read_bar_file
@@ -37,10 +38,18 @@ from entrypoints.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "replay_bench.yaml"
-GRID = {
+GRID: dict[str, object] = {
     "strategy.lookback_period": [10, 20, 30, 40],
-    "strategy.z_threshold_entry": {"from": "1.5", "to": "2.25", "step": "0.25"},
-    "strategy.z_threshold_exit": {"from": "0.0", "to": "0.75", "step": "0.25"},
+    "strategy.z_threshold_entry": {
+        "from": Decimal("1.5"),
+        "to": Decimal("2.25"),
+        "step": Decimal("0.25"),
+    },
+    "strategy.z_threshold_exit": {
+        "from": Decimal("0.0"),
+        "to": Decimal("0.75"),
+        "step": Decimal("0.25"),
+    },
 }
 TARGET_SPEEDUP_SHARE = 0.85
 TARGET_MEMORY_RATIO = 1.5
@@ -129,12 +138,7 @@ def main() -> None:
         tick_size=instrument_for(settings).tick_size,
         band=price_band_for(settings),
     )
-    grid = parse_grid(
-        {
-            k: v if isinstance(v, list) else {kk: _num(vv) for kk, vv in v.items()}
-            for k, v in GRID.items()
-        }
-    )
+    grid = parse_grid(GRID)
     planned = plan(settings, grid.points(), data_hash(series))
     assert len(planned) == 64, len(planned)
     load = os.getloadavg()
@@ -208,12 +212,6 @@ def main() -> None:
     )
     if not same:
         raise SystemExit("the executors disagree on the records")
-
-
-def _num(text: str):  # type: ignore[no-untyped-def]
-    from decimal import Decimal
-
-    return Decimal(text)
 
 
 if __name__ == "__main__":
