@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from typing import Any
 
 from adapters.simulated.market_data import BarSeries
@@ -41,7 +42,10 @@ _kept: list[BarSeries] = []
 
 
 def keep_series(series: BarSeries) -> None:
-    """A process pool's initializer: keep the bars for this worker's trials."""
+    """A process pool's initializer: keep the bars for this worker's trials. Ctrl-C is the parent's
+    to handle (it stops the sweep, keeping every finished trial): a worker ignores it rather than
+    die with a traceback mid-trial."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _kept[:] = [series]
 
 
