@@ -35,6 +35,7 @@ from application.research.sweep import (
     table_columns,
     table_rows,
 )
+from domain.errors import DomainError
 from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
 from entrypoints.research.plan import data_hash, plan, read_grid
 from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
@@ -132,6 +133,9 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
     except GridError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
+    except DomainError as exc:  # a domain rule refusing this input with a trial's config
+        _error(f"{args.path}: {exc}")
+        return EXIT_BAD_INPUT
     except MissingExtra as exc:
         _error(str(exc))
         return EXIT_USAGE
