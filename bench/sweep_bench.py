@@ -6,7 +6,9 @@ settings: no session rules, so the 2030 dates trade) are read once, as the sweep
 * single: the 64 trials one after another in one worker process (a 1-worker local pool): the
   single-replay throughput, trials/s;
 * local: the same 64 on a 2-worker process pool (the sweep's default executor), results appended
-  to a results file as the sweep does; target: trials/s >= 0.85 x 2 x single;
+  to a results file as the sweep does; target: trials/s >= 0.85 x 2 x single. Wall time needs two
+  idle cores; the workers' CPU time (single's over local's: 1.0 means the pool adds no work) shows
+  the overhead even on a busy machine;
 * memory: the peak RSS (VmHWM) of each local worker after its share of the 64 trials, against a
   fresh process that ran one replay of the most expensive trial; target: <= 1.5x;
 * dask, ray: the same 64 on 2-worker local clusters; target: within 1.3x the local time (judged
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 from contextlib import ExitStack
@@ -91,14 +94,21 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def run_local(series, planned: list[PlannedTrial], workers: int, results: Path):  # type: ignore[no-untyped-def]
-    """Wall seconds, the records, each worker's peak RSS (MiB)."""
+    """Wall seconds, the records, each worker's peak RSS (MiB), the workers' CPU seconds."""
     jobs = [(p.trial.key, p.settings) for p in planned]
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     with open_runner("local", series, workers=workers, address=None) as runner:
         lines = _collect(runner.run(jobs), results)
         elapsed = time.perf_counter() - started
         peaks = [_peak_rss_mib(pid) for pid in _children()]
-    return elapsed, lines, peaks
+    # The pool has joined its workers: their CPU time is in RUSAGE_CHILDREN now.
+    return elapsed, lines, peaks, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_cluster(name: str, series, planned: list[PlannedTrial], results: Path):  # type: ignore[no-untyped-def]
@@ -145,13 +155,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         # single: one worker, every trial in turn
-        single_s, single_lines, _ = run_local(series, planned, 1, work / "single.jsonl")
+        single_s, single_lines, _, single_cpu = run_local(series, planned, 1, work / "single.jsonl")
         per_trial = [json.loads(line) for line in single_lines]
         heaviest_key = max(per_trial, key=lambda r: r["metrics"]["round_trips"])["key"]
         heaviest = next(p for p in planned if p.trial.key == heaviest_key)
         # one replay's peak memory: a fresh process running the heaviest trial once
-        _, _, one_peaks = run_local(series, [heaviest], 1, work / "one.jsonl")
-        local_s, local_lines, worker_peaks = run_local(series, planned, 2, work / "local.jsonl")
+        _, _, one_peaks, _ = run_local(series, [heaviest], 1, work / "one.jsonl")
+        local_s, local_lines, worker_peaks, local_cpu = run_local(
+            series, planned, 2, work / "local.jsonl"
+        )
         same = local_lines == single_lines
         clusters = {}
         for name in executors:
@@ -188,6 +200,9 @@ def main() -> None:
                 "local_2_workers_seconds": round(local_s, 2),
                 "local_trials_per_s": round(local_rate, 3),
                 "local_over_2x_single": round(share, 3),
+                "single_worker_cpu_seconds": round(single_cpu, 2),
+                "local_workers_cpu_seconds": round(local_cpu, 2),
+                "single_cpu_over_local_cpu": round(single_cpu / local_cpu, 3),
                 "one_replay_peak_rss_mib": round(one_peak, 1),
                 "worker_peak_rss_mib": [round(p, 1) for p in worker_peaks],
                 "worker_over_one_replay_rss": round(memory_ratio, 3),

@@ -184,7 +184,7 @@ def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterat
             )
             client = Client(cluster)
         else:
-            client = Client(address, timeout=30)
+            client = Client(address, timeout=15)
     except OSError as exc:
         raise ExecutorUnavailable(f"--address {address}: no Dask scheduler: {exc}") from exc
     try:

@@ -351,3 +351,17 @@ def test_progress_bar_shows_trials_rate_and_eta_when_asked(tmp_path: Path, grid:
     assert "ETA" in done.stderr
     quiet = sweep(tmp_path / "q", grid, "--workers", "2")
     assert "sweep [" not in quiet.stderr
+
+
+def test_a_dask_scheduler_that_does_not_answer_is_one_line_and_exit_4(
+    tmp_path: Path, grid: Path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = sweep(tmp_path / "o", grid, "--executor", "dask", "--address", f"tcp://127.0.0.1:{port}")
+    assert done.returncode == 4, done.stderr
+    [line] = errors(done)
+    assert line.startswith(f"error: --address tcp://127.0.0.1:{port}: no Dask scheduler")
