@@ -71,16 +71,21 @@ def optuna_search(
         raise MissingOptuna() from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = args.study or study_name(grid, data_key, objective, args.seed)
+    storage = _with_our_driver(args.storage)
     try:
         study = optuna.create_study(
             study_name=name,
-            storage=args.storage,
+            storage=storage,
             sampler=optuna.samplers.TPESampler(seed=args.seed),
             direction="maximize" if objective.higher_is_better else "minimize",
             load_if_exists=True,
         )
     except Exception as exc:  # optuna wraps the database's own errors in many types
-        raise StudyUnavailable(f"--storage: cannot open study {name!r}: {_one_line(exc)}") from exc
+        why = _one_line(exc)
+        password = _password(storage)
+        if password:
+            why = why.replace(password, "***")
+        raise StudyUnavailable(f"--storage: cannot open study {name!r}: {why}") from exc
     print(
         f"optuna: study {name}" + (f" in {_safe(args.storage)}" if args.storage else ""),
         file=sys.stderr,
@@ -120,6 +125,23 @@ def optuna_search(
     if on_done is not None and done < args.trials:
         on_done(args.trials)
     return asked
+
+
+def _with_our_driver(url: str | None) -> str | None:
+    """A plain ``postgresql://`` URL with the project's PostgreSQL driver (psycopg 3), which is
+    installed, rather than SQLAlchemy's default (psycopg2), which is not."""
+    if url is None:
+        return None
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def _password(url: str | None) -> str | None:
+    head, sep, tail = (url or "").partition("://")
+    auth = tail.rpartition("@")[0] if sep else ""
+    return auth.split(":", 1)[1] if ":" in auth else None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -98,6 +98,11 @@ def test_every_executor_gives_byte_identical_results(tmp_path: Path, grid: Path)
     assert Decimal(same["net_pnl_usd"]) == replay.net_pnl_usd
     assert int(same["round_trips"]) == replay.round_trips
     assert (local / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The overfitting guard speaks about the best trial.
+    verdict = [line for line in done.stdout.splitlines() if line.startswith("best trial ")]
+    assert len(verdict) == 1
+    assert "SIGNIFICANT: " in verdict[0]
+    assert "deflated Sharpe ratio" in done.stdout
 
 
 def test_the_parquet_table_holds_the_csv_rows_with_exact_money(tmp_path: Path, grid: Path) -> None:
@@ -228,6 +233,7 @@ def test_optuna_search_is_seeded_and_keeps_its_study_in_sqlite(tmp_path: Path, g
 
 def test_optuna_study_lives_in_postgresql(tmp_path: Path, grid: Path, postgres_url: str) -> None:
     url = create_database(postgres_url, "qs_optuna")
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         done = sweep(
             tmp_path / "pg",
@@ -244,7 +250,8 @@ def test_optuna_study_lives_in_postgresql(tmp_path: Path, grid: Path, postgres_u
             "shared",
         )
         assert done.returncode == 0, done.stderr
-        # A second machine joining the study adds its trials to the same study.
+        # A second machine joining the study adds its trials to the same study (given the plain
+        # postgresql:// URL, which runs on psycopg 3 too).
         more = sweep(
             tmp_path / "pg2",
             grid,
@@ -255,15 +262,14 @@ def test_optuna_study_lives_in_postgresql(tmp_path: Path, grid: Path, postgres_u
             "--workers",
             "1",
             "--storage",
-            url,
+            plain,
             "--study",
             "shared",
             "--seed",
             "9",
         )
         assert more.returncode == 0, more.stderr
-        libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq) as db:
+        with psycopg.connect(plain) as db:
             states = db.execute(
                 "SELECT t.state FROM trials t JOIN studies s USING (study_id) "
                 "WHERE s.study_name = 'shared'"
@@ -365,3 +371,19 @@ def test_a_dask_scheduler_that_does_not_answer_is_one_line_and_exit_4(
     assert done.returncode == 4, done.stderr
     [line] = errors(done)
     assert line.startswith(f"error: --address tcp://127.0.0.1:{port}: no Dask scheduler")
+
+
+def test_a_study_database_that_does_not_answer_is_one_line_and_exit_4(
+    tmp_path: Path, grid: Path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    storage = f"postgresql://nobody:secret@127.0.0.1:{port}/none"
+    done = sweep(tmp_path / "o", grid, "--search", "optuna", "--trials", "2", "--storage", storage)
+    assert done.returncode == 4, done.stderr
+    [line] = errors(done)
+    assert line.startswith("error: --storage: cannot open study")
+    assert "secret" not in done.stderr
