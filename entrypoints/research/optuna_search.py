@@ -139,7 +139,7 @@ def _with_our_driver(url: str | None) -> str | None:
 
 
 def _password(url: str | None) -> str | None:
-    head, sep, tail = (url or "").partition("://")
+    _, sep, tail = (url or "").partition("://")
     auth = tail.rpartition("@")[0] if sep else ""
     return auth.split(":", 1)[1] if ":" in auth else None
 
