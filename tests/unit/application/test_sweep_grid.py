@@ -120,3 +120,59 @@ def test_a_sample_is_seeded_distinct_and_in_grid_order() -> None:
 def test_a_sample_larger_than_the_grid_is_the_whole_grid() -> None:
     grid = parse_grid({"strategy.lookback_period": [10, 20, 30]})
     assert grid.sample(10, seed=1) == list(grid.points())
+
+
+def test_odd_values_are_refused_by_name_and_plain_ones_kept() -> None:
+    with pytest.raises(GridError) as caught:
+        parse_grid(
+            {
+                1: [1],
+                "strategy.a.b": [1],
+                "strategy.z_threshold_entry": [Decimal("NaN"), {"x": 1}],
+                "risk.max_daily_loss": [None, None],
+                "execution.fill_model": [True, True],
+                "strategy.min_volume": {"from": 0, "to": 10**7, "step": 1},
+                "risk.stop_loss_dollars": {"from": 1, "to": 2, "step": 1, "by": 3},
+            }
+        )
+    text = str(caught.value)
+    for needle in (
+        "1: a setting name must be text",
+        "strategy.a.b: name a setting as section.name",
+        "strategy.z_threshold_entry: NaN is not a finite number",
+        "strategy.z_threshold_entry: {'x': 1} is not a single value",
+        "risk.max_daily_loss: null is listed twice",
+        "execution.fill_model: true is listed twice",
+        "strategy.min_volume: the range has 10,000,001 values",
+        "risk.stop_loss_dollars: a range needs exactly from, to and step (unknown by)",
+    ):
+        assert needle in text, needle
+    grid = parse_grid(
+        {
+            "risk.max_daily_loss": [None, 100, 2.5],
+            "strategy.z_threshold_entry": {"from": "1.5", "to": 2.0, "step": 0.25},
+        }
+    )
+    assert grid.axes[0].values == (None, 100, Decimal("2.5"))
+    assert [str(v) for v in grid.axes[1].values] == ["1.5", "1.75", "2.0"]
+
+
+def test_a_grid_too_large_is_refused_and_point_checks_its_index() -> None:
+    axes = {f"strategy.k{i}": list(range(10)) for i in range(7)}
+    with pytest.raises(GridError, match="10,000,000 points"):
+        parse_grid(axes)
+    grid = parse_grid({"strategy.lookback_period": [10]})
+    with pytest.raises(IndexError):
+        grid.point(1)
+
+
+def test_the_settings_verdict_on_each_value_joins_the_report() -> None:
+    def check(key: str, value: object) -> list[str]:
+        return [f"{key} = {value}: too small"] if value == 1 else []
+
+    with pytest.raises(GridError) as caught:
+        parse_grid({"strategy.lookback_period": [1, 20], "lookback": [3]}, check=check)
+    assert caught.value.errors == [
+        "strategy.lookback_period = 1: too small",
+        "lookback: name a setting as section.name, e.g. strategy.lookback_period",
+    ]
