@@ -183,6 +183,10 @@ def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="write summary.json, trades.csv, equity.png and report.html here",
     )
 
+    from entrypoints.research.arguments import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
+
 
 MAX_BAR_SECONDS = 3600
 """The largest input bar a strategy bar can be built from (strategy bars divide an hour)."""
@@ -292,6 +296,10 @@ def _main(args: argparse.Namespace) -> int:
         return _replay(settings, args)
     if args.command in ("db", "trades", "report"):
         return _journal_command(settings, args)
+    if args.command == "sweep":
+        from entrypoints.research.command import sweep_command
+
+        return sweep_command(settings, args)
     if args.command == "ibkr-check":
         return _ibkr_check(settings, args)
     if args.command == "montecarlo":
