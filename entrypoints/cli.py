@@ -187,6 +187,10 @@ def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     add_sweep_parser(sub)
 
+    from entrypoints.research.walkforward_arguments import add_parser as add_walkforward_parser
+
+    add_walkforward_parser(sub)
+
 
 MAX_BAR_SECONDS = 3600
 """The largest input bar a strategy bar can be built from (strategy bars divide an hour)."""
@@ -300,6 +304,10 @@ def _main(args: argparse.Namespace) -> int:
         from entrypoints.research.command import sweep_command
 
         return sweep_command(settings, args)
+    if args.command == "walkforward":
+        from entrypoints.research.walkforward import walkforward_command
+
+        return walkforward_command(settings, args)
     if args.command == "ibkr-check":
         return _ibkr_check(settings, args)
     if args.command == "montecarlo":
