@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TypeAlias
@@ -104,9 +104,15 @@ def normalize(value: Decimal) -> Decimal:
     return Decimal(text)
 
 
-def parse_grid(data: object, source: str = "grid") -> Grid:
+def parse_grid(
+    data: object,
+    source: str = "grid",
+    check: Callable[[str, ParamValue], list[str]] | None = None,
+) -> Grid:
     """The grid described by ``data`` (the parsed grid file; floats must already be Decimals).
-    Raises :class:`GridError` listing every problem."""
+    ``check`` says what is wrong with one value of one setting (the settings model's verdict),
+    so that a mistake of shape and a value the settings refuse are reported together. Raises
+    :class:`GridError` listing every problem."""
     problems: list[str] = []
     if not isinstance(data, Mapping) or not data:
         raise GridError(
@@ -124,6 +130,9 @@ def parse_grid(data: object, source: str = "grid") -> Grid:
         values = _values(name, spec, problems)
         if values is not None:
             axes.append(Axis(name, values))
+            if check is not None:
+                for value in values:
+                    problems.extend(check(name, value))
     grid = Grid(tuple(axes))
     if not problems and grid.size > MAX_POINTS:
         problems.append(f"the grid has {grid.size:,} points, more than {MAX_POINTS:,}")

@@ -36,7 +36,7 @@ from application.research.sweep import (
     table_rows,
 )
 from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
-from entrypoints.research.plan import check_values, data_hash, plan, read_grid
+from entrypoints.research.plan import data_hash, plan, read_grid
 from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
 from entrypoints.research.run import LazyRunner, Tally, complete
 from entrypoints.settings import Settings
@@ -56,8 +56,7 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     objective = OBJECTIVES[args.objective]
     try:
-        grid = read_grid(args.grid)
-        check_values(settings, grid, str(args.grid))
+        grid = read_grid(args.grid, settings)
     except GridError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,8 +27,10 @@ class PlannedTrial:
     settings: Settings
 
 
-def read_grid(path: Path) -> Grid:
-    """The grid in the YAML file ``path`` (numbers with a point are exact decimals)."""
+def read_grid(path: Path, base: Settings | None = None) -> Grid:
+    """The grid in the YAML file ``path`` (numbers with a point are exact decimals); with ``base``,
+    each value is also checked against the settings (:func:`value_problems`), and every problem of
+    either kind is in one :class:`GridError`."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -46,7 +49,19 @@ def read_grid(path: Path) -> Grid:
         raise GridError([f"YAML error: {exc}"], source) from exc
     finally:
         loader.dispose()
-    return parse_grid(data, source)
+    check = None if base is None else functools.partial(value_problems, base)
+    return parse_grid(data, source, check)
+
+
+def value_problems(base: Settings, key: str, value: ParamValue) -> list[str]:
+    """What the settings model says of ``key = value`` applied alone to ``base`` (nothing if it
+    is fine). Rules across settings (exit below entry) are left to :func:`plan`, which sees the
+    combinations."""
+    try:
+        settings_with(base, {key: value}, cross_checks=False)
+    except SettingsError as exc:
+        return [f"{key} = {param_text(value)}: {error}" for error in exc.errors]
+    return []
 
 
 def data_hash(series: BarSeries) -> str:
@@ -72,17 +87,13 @@ def effective_config(settings: Settings) -> dict[str, Any]:
 
 
 def check_values(base: Settings, grid: Grid, source: str) -> None:
-    """Each value of each axis applied alone to ``base``; :class:`GridError` lists every refusal.
-    Rules across settings (exit below entry) are left to :func:`plan`, which sees combinations."""
-    problems: list[str] = []
-    for axis in grid.axes:
-        for value in axis.values:
-            try:
-                settings_with(base, {axis.key: value}, cross_checks=False)
-            except SettingsError as exc:
-                problems.extend(
-                    f"{axis.key} = {param_text(value)}: {error}" for error in exc.errors
-                )
+    """Each value of each axis applied alone to ``base``; :class:`GridError` lists every refusal."""
+    problems = [
+        problem
+        for axis in grid.axes
+        for value in axis.values
+        for problem in value_problems(base, axis.key, value)
+    ]
     if problems:
         raise GridError(problems, source)
 

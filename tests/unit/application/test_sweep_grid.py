@@ -98,7 +98,8 @@ def test_every_mistake_is_reported_at_once() -> None:
 
 
 def test_an_empty_or_non_mapping_grid_is_refused() -> None:
-    for data in (None, [], {}, "strategy.lookback_period"):
+    cases: list[object] = [None, [], {}, "strategy.lookback_period"]
+    for data in cases:
         with pytest.raises(GridError, match="mapping of setting names"):
             parse_grid(data)
 

@@ -50,10 +50,9 @@ def _trials() -> list[Trial]:
 def test_ranking_importance_and_heatmap_follow_the_objective() -> None:
     trials = _trials()
     # net P&L: z matters a lot (0, 10, 20), lookback a little (+1 for 20).
+    z_pnl = {Decimal("1.5"): 0, Decimal("2.0"): 10, Decimal("2.5"): 20}
     pnls = {
-        t.key: [
-            Decimal(int(10 * (t.params["z"] - Decimal("1.5")) * 2) + (t.params["lookback"] == 20))
-        ]
+        t.key: [Decimal(z_pnl[t.params["z"]] + (1 if t.params["lookback"] == 20 else 0))]  # type: ignore[index]
         for t in trials
     }
     net = OBJECTIVES["net_pnl"]
