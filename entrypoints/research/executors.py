@@ -237,7 +237,10 @@ def _ray(series: BarSeries, workers: int | None, address: str | None) -> Iterato
     ray: Any = ray_module
     try:
         if address is None:
+            # "local": a new single-node cluster of our own, even when a `ray start` cluster (or a
+            # stale record of one) is on this machine; ray.init() would join that one instead.
             ray.init(
+                address="local",
                 num_cpus=workers or default_workers(),
                 include_dashboard=False,
                 log_to_driver=False,
