@@ -128,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
         help="IB Gateway: signals, journal and alerts, but no orders are sent",
     )
 
+    from entrypoints import montecarlo_cli
+
+    montecarlo_cli.add_parser(sub)
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -178,6 +182,14 @@ def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="DIR",
         help="write summary.json, trades.csv, equity.png and report.html here",
     )
+
+    from entrypoints.research.arguments import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
+
+    from entrypoints.research.walkforward_arguments import add_parser as add_walkforward_parser
+
+    add_walkforward_parser(sub)
 
 
 MAX_BAR_SECONDS = 3600
@@ -288,8 +300,18 @@ def _main(args: argparse.Namespace) -> int:
         return _replay(settings, args)
     if args.command in ("db", "trades", "report"):
         return _journal_command(settings, args)
+    if args.command == "sweep":
+        from entrypoints.research.command import sweep_command
+
+        return sweep_command(settings, args)
+    if args.command == "walkforward":
+        from entrypoints.research.walkforward import walkforward_command
+
+        return walkforward_command(settings, args)
     if args.command == "ibkr-check":
         return _ibkr_check(settings, args)
+    if args.command == "montecarlo":
+        return _montecarlo(settings, args)
     if args.command == "run":
         return _run(settings, args)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
@@ -430,6 +452,27 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
     except (jc.NothingFound, StoreBarsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _montecarlo(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints import journal_cli as jc
+    from entrypoints import montecarlo_cli as mc
+    from entrypoints.store import StoreError, StoreUnavailable
+
+    try:
+        table, written = mc.montecarlo(settings, args)
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (StoreError, jc.CommandInputError, mc.MonteCarloUsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (mc.TradesFileError, jc.NothingFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(table)
+    print(f"written: {written}")
     return EXIT_OK
 
 

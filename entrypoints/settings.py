@@ -1215,3 +1215,44 @@ def _show(value: object) -> str:
 def _type_name(value: object) -> str:
     names = {list: "a list", str: "a string", int: "a number", Decimal: "a number", bool: "a bool"}
     return names.get(type(value), type(value).__name__)
+
+
+# ------------------------------------------------------------------ overrides (sweeps)
+
+
+def settings_with(
+    base: Settings,
+    overrides: Mapping[str, object],
+    source: str = "<overrides>",
+    *,
+    cross_checks: bool = True,
+) -> Settings:
+    """``base`` with dotted settings replaced (``{"strategy.lookback_period": 40}``), validated by
+    the same model and cross-field checks as a config file. Raises :class:`SettingsError` naming
+    every problem (an unknown name included). ``cross_checks=False`` checks each value on its own
+    (a sweep checks its values one by one, then the combinations)."""
+    data: dict[str, Any] = base.model_dump()
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[leaf] = value
+    problems: list[str] = []
+    try:
+        if not cross_checks:
+            return Settings.model_validate(data, context={_SKIP_CROSS_CHECKS: True})
+        return Settings(**data)
+    except ValidationError as exc:
+        problems.extend(
+            _describe(error, {})
+            for error in exc.errors(include_url=False)
+            if error["type"] != _CROSS_FIELD
+        )
+    if cross_checks:
+        problems.extend(_cross_field_problems(data, {}, set()))
+    raise SettingsError(problems, source)

@@ -1,0 +1,259 @@
+"""Where trials run: a local process pool (the default), a Dask cluster or a Ray cluster.
+
+Each executor sends the bars to every worker once, runs :func:`entrypoints.research.worker.run_trial`
+for each trial, and yields each trial's record line as it finishes (in finishing order; the sweep
+writes its tables in plan order, so every executor gives the same files). At most a few trials per
+worker are in flight, so a huge grid never floods the scheduler.
+
+Dask and Ray are optional extras, imported only when chosen; a missing one is :class:`MissingExtra`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Literal, Protocol, TypeAlias
+
+from adapters.simulated.market_data import BarSeries
+from entrypoints.research.worker import keep_series, run_kept, run_trial
+from entrypoints.settings import Settings
+
+ExecutorName: TypeAlias = Literal["local", "dask", "ray"]
+
+IN_FLIGHT_PER_WORKER = 2
+"""Trials submitted ahead per worker: enough to keep each busy, few enough to stay cheap."""
+
+Job: TypeAlias = tuple[str, Settings]
+"""A trial to run: its key and its settings."""
+
+
+class MissingExtra(Exception):
+    """An executor's optional dependency is not installed; ``str()`` is one line."""
+
+    def __init__(self, executor: str, extra: str) -> None:
+        super().__init__(
+            f"--executor {executor} needs the {extra} extra: pip install 'quant-scalper[{extra}]'"
+        )
+
+
+class ExecutorUnavailable(Exception):
+    """The cluster at --address cannot be reached; ``str()`` is one line."""
+
+
+class Runner(Protocol):
+    workers: int
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[str]:
+        """Each job's record line, as the jobs finish."""
+        ...
+
+
+def default_workers() -> int:
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
+
+
+def open_runner(
+    name: ExecutorName, series: BarSeries, *, workers: int | None, address: str | None
+) -> AbstractContextManager[Runner]:
+    """A runner of the named executor, its workers holding ``series``; closed on exit."""
+    if name == "local":
+        return _local(series, workers or default_workers())
+    if name == "dask":
+        return _dask(series, workers, address)
+    return _ray(series, workers, address)
+
+
+def _windowed(
+    jobs: Sequence[Job],
+    limit: int,
+    submit: Callable[[Job], Any],
+    next_done: Callable[[set[Any]], tuple[set[Any], set[Any]]],
+    result: Callable[[Any], str],
+) -> Iterator[str]:
+    """Keep at most ``limit`` jobs in flight; yield results as they come."""
+    pending: set[Any] = set()
+    queue = iter(jobs)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < limit:
+            job = next(queue, None)
+            if job is None:
+                exhausted = True
+            else:
+                pending.add(submit(job))
+        if not pending:
+            return
+        done, pending = next_done(pending)
+        for handle in done:
+            yield result(handle)
+
+
+# ---------------------------------------------------------------- local
+
+
+class _LocalRunner:
+    def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
+        self._pool = pool
+        self.workers = workers
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[str]:
+        def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+            done, rest = wait(pending, return_when=FIRST_COMPLETED)
+            return set(done), set(rest)
+
+        def result(future: Future[str]) -> str:
+            return future.result()
+
+        return _windowed(
+            jobs,
+            self.workers * IN_FLIGHT_PER_WORKER,
+            lambda job: self._pool.submit(run_kept, *job),
+            next_done,
+            result,
+        )
+
+
+@contextmanager
+def _local(series: BarSeries, workers: int) -> Iterator[Runner]:
+    # The initializer hands the bars to each worker process once, when it starts.
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=keep_series, initargs=(series,))
+    try:
+        yield _LocalRunner(pool, workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------- dask
+
+
+class _DaskRunner:
+    def __init__(self, client: Any, series_future: Any, workers: int) -> None:
+        self._client = client
+        self._series = series_future
+        self.workers = workers
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[str]:
+        import distributed
+
+        dask_wait: Any = distributed.wait
+
+        def submit(job: Job) -> Any:
+            key, settings = job
+            return self._client.submit(
+                run_trial, key, settings, self._series, key=f"trial-{key}", pure=False
+            )
+
+        def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+            done, rest = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+            return set(done), set(rest)
+
+        def result(future: Any) -> str:
+            text: str = future.result()
+            future.release()
+            return text
+
+        return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)
+
+
+@contextmanager
+def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterator[Runner]:
+    try:
+        import distributed
+    except ImportError:
+        raise MissingExtra("dask", "dask") from None
+    # Typed as Any: dask.distributed's own annotations are partial.
+    Client: Any = distributed.Client
+    LocalCluster: Any = distributed.LocalCluster
+    # The scheduler and workers log every step at INFO: only their warnings reach our stderr.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    cluster = None
+    try:
+        if address is None:
+            cluster = LocalCluster(
+                n_workers=workers or default_workers(),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            )
+            client = Client(cluster)
+        else:
+            client = Client(address, timeout=15)
+    except OSError as exc:
+        raise ExecutorUnavailable(f"--address {address}: no Dask scheduler: {exc}") from exc
+    try:
+        count = workers or max(
+            1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        )
+        # Scattered once to every worker; each trial's task refers to it.
+        series_future = client.scatter(series, broadcast=True, hash=False)
+        yield _DaskRunner(client, series_future, count)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# ---------------------------------------------------------------- ray
+
+
+class _RayRunner:
+    def __init__(self, ray: Any, series_ref: Any, workers: int) -> None:
+        self._ray = ray
+        self._series = series_ref
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_trial)
+        self.workers = workers
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[str]:
+        ray = self._ray
+
+        def submit(job: Job) -> Any:
+            key, settings = job
+            return self._remote.remote(key, settings, self._series)
+
+        def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+            done, rest = ray.wait(list(pending), num_returns=1)
+            return set(done), set(rest)
+
+        def result(ref: Any) -> str:
+            text: str = ray.get(ref)
+            return text
+
+        return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)
+
+
+@contextmanager
+def _ray(series: BarSeries, workers: int | None, address: str | None) -> Iterator[Runner]:
+    try:
+        import ray as ray_module
+    except ImportError:
+        raise MissingExtra("ray", "ray") from None
+    ray: Any = ray_module
+    try:
+        if address is None:
+            # "local": a new single-node cluster of our own, even when a `ray start` cluster (or a
+            # stale record of one) is on this machine; ray.init() would join that one instead.
+            ray.init(
+                address="local",
+                num_cpus=workers or default_workers(),
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, OSError, RuntimeError) as exc:
+        raise ExecutorUnavailable(f"--address {address}: no Ray cluster: {exc}") from exc
+    try:
+        count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # Put once in the object store; every trial's task gets the same reference.
+        series_ref = ray.put(series)
+        yield _RayRunner(ray, series_ref, count)
+    finally:
+        ray.shutdown()

@@ -1,0 +1,139 @@
+"""From a grid file and a base configuration to the trials of a sweep, each validated and keyed."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+from adapters.simulated.market_data import BarSeries
+from application.research.grid import Grid, GridError, ParamValue, parse_grid
+from application.research.sweep import Trial, param_text, trial_key
+from entrypoints.settings import Settings, SettingsError, _ConfigLoader, settings_with
+
+MAX_SHOWN = 10
+"""At most this many invalid combinations are listed (and how many more there are)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTrial:
+    trial: Trial
+    settings: Settings
+
+
+def read_grid(path: Path, base: Settings | None = None) -> Grid:
+    """The grid in the YAML file ``path`` (numbers with a point are exact decimals); with ``base``,
+    each value is also checked against the settings (:func:`value_problems`), and every problem of
+    either kind is in one :class:`GridError`."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GridError(["grid file not found"], source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GridError([f"cannot read the grid file: {exc}"], source) from exc
+    loader = _ConfigLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise GridError([f"{where}YAML syntax error: {exc.problem}"], source) from exc
+    except yaml.YAMLError as exc:
+        raise GridError([f"YAML error: {exc}"], source) from exc
+    finally:
+        loader.dispose()
+    check = None if base is None else functools.partial(value_problems, base)
+    return parse_grid(data, source, check)
+
+
+def value_problems(base: Settings, key: str, value: ParamValue) -> list[str]:
+    """What the settings model says of ``key = value`` applied alone to ``base`` (nothing if it
+    is fine). Rules across settings (exit below entry) are left to :func:`plan`, which sees the
+    combinations."""
+    try:
+        settings_with(base, {key: value}, cross_checks=False)
+    except SettingsError as exc:
+        return [f"{key} = {param_text(value)}: {error}" for error in exc.errors]
+    return []
+
+
+def data_hash(series: BarSeries) -> str:
+    """SHA-256 of the bars a replay sees: bar size, the six columns and what was refused."""
+    digest = hashlib.sha256()
+    digest.update(f"bars:{series.bar_seconds}:{len(series)}\n".encode())
+    for column, dtype in (
+        (series.epochs, "<i8"),
+        (series.opens, "<f8"),
+        (series.highs, "<f8"),
+        (series.lows, "<f8"),
+        (series.closes, "<f8"),
+        (series.volumes, "<i8"),
+    ):
+        digest.update(column.astype(dtype, copy=False).tobytes())
+    digest.update(json.dumps(series.refused, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    """The whole configuration as plain JSON values (secrets masked), the trial key's input."""
+    return settings.model_dump(mode="json")
+
+
+def check_values(base: Settings, grid: Grid, source: str) -> None:
+    """Each value of each axis applied alone to ``base``; :class:`GridError` lists every refusal."""
+    problems = [
+        problem
+        for axis in grid.axes
+        for value in axis.values
+        for problem in value_problems(base, axis.key, value)
+    ]
+    if problems:
+        raise GridError(problems, source)
+
+
+def plan(
+    base: Settings,
+    points: Iterable[Mapping[str, ParamValue]],
+    data_key: str,
+    source: str = "grid",
+) -> list[PlannedTrial]:
+    """The trials of ``points``, in order, each validated and keyed. A combination the settings
+    refuse (a cross-field rule, e.g. exit threshold not below entry) is an error, listed."""
+    planned: list[PlannedTrial] = []
+    refused: list[str] = []
+    for index, point in enumerate(points):
+        try:
+            settings = settings_with(base, point)
+        except SettingsError as exc:
+            refused.append(f"{_point_text(point)}: {'; '.join(exc.errors)}")
+            continue
+        key = trial_key(effective_config(settings), data_key)
+        planned.append(PlannedTrial(Trial(index, dict(point), key), settings))
+    if refused:
+        shown = refused[:MAX_SHOWN]
+        if len(refused) > MAX_SHOWN:
+            shown.append(f"... and {len(refused) - MAX_SHOWN} more combinations refused")
+        raise GridError(shown, source)
+    return planned
+
+
+def _point_text(point: Mapping[str, ParamValue]) -> str:
+    return ", ".join(f"{k}={param_text(v)}" for k, v in point.items())
+
+
+def unique(trials: Sequence[PlannedTrial]) -> list[PlannedTrial]:
+    """The trials with distinct keys (the first of each), in order."""
+    seen: set[str] = set()
+    kept: list[PlannedTrial] = []
+    for p in trials:
+        if p.trial.key not in seen:
+            seen.add(p.trial.key)
+            kept.append(p)
+    return kept

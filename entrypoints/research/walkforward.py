@@ -1,0 +1,447 @@
+"""``quant-scalper walkforward``: walk-forward analysis with the sweep's trials.
+
+    quant-scalper walkforward DATA --config CFG --grid GRID.yaml --train 60d --test 20d
+        [--step 20d] [--anchored] [--objective NAME] [--executor local|dask|ray] [--address ADDR]
+        [--workers N] [--out DIR] [--seed S]
+
+The bars are read once and cut on CME trade dates. For each window every grid point runs as a
+sweep trial (a full replay, the engine the daemon runs) of the train window's bars on the chosen
+executor; the best by ``--objective`` (ties: the earlier grid point) then runs on the test window's
+bars, in this process (one replay: cheaper than starting an executor for it). Each window is
+replayed on its own, starting flat with a cold z-score, as a fresh start of the daemon with new
+parameters would. Every trial's record goes to ``DIR/results.jsonl``, keyed by its effective
+config and its window's data, so a re-run (or a sweep sharing the file) computes nothing twice.
+Writes ``walkforward.json`` and ``oos_trades.csv`` (the stitched out-of-sample equity curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.simulated.market_data import BarFileError, BarSeries, BarSizeError
+from application.research.grid import GridError, ParamValue
+from application.research.objectives import OBJECTIVES, Objective
+from application.research.significance import BootstrapInterval, bootstrap_ci
+from application.research.sweep import canonical_json, objective_values, param_text, ranked
+from application.research.walkforward import (
+    ParamStability,
+    WalkForward,
+    WindowResult,
+    split_windows,
+    walk_forward,
+)
+from domain.calendar import cme_trade_date
+from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
+from entrypoints.research.plan import check_values, data_hash, plan, read_grid
+from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
+from entrypoints.research.run import LazyRunner, Tally, complete
+from entrypoints.settings import Settings
+
+EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 2, 3, 4
+RESULT_JSON = "walkforward.json"
+TRADES_CSV = "oos_trades.csv"
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
+    problems = _argument_problems(args)
+    if problems:
+        for problem in problems:
+            _error(problem)
+        return EXIT_USAGE
+    objective = OBJECTIVES[args.objective]
+    try:
+        grid = read_grid(args.grid)
+        check_values(settings, grid, str(args.grid))
+        points = list(grid.points())
+        # Every combination checked before any replay (trial keys depend on the data, not here).
+        plan(settings, points, "", str(args.grid))
+    except GridError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        from entrypoints.replay import load_series
+
+        series = load_series(settings, args.path)
+    except BarSizeError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except BarFileError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    if not len(series):
+        _error(f"{args.path}: no bars to walk forward over")
+        return EXIT_BAD_INPUT
+    ordinals = trade_date_ordinals(series.epochs)
+    try:
+        split = split_windows(
+            [date.fromordinal(int(d)) for d in np.unique(ordinals)],
+            train=args.train,
+            test=args.test,
+            step=args.step,
+            anchored=args.anchored,
+        )
+    except ValueError as exc:
+        _error(f"{args.path}: {exc}")
+        return EXIT_USAGE
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        results = ResultsFile(args.out / RESULTS_NAME)
+        records = results.load()
+    except OSError as exc:
+        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
+        return EXIT_USAGE
+    except ResultsFileError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    tally = Tally()
+    progress = _progress(args, len(split.windows) * (len(points) + 1))
+    done_before = 0
+    windows: list[WindowResult] = []
+    test_keys: list[str] = []
+    try:
+        for window in split.windows:
+            train = window_series(series, ordinals, window.train_first, window.train_last)
+            planned = plan(settings, points, data_hash(train), str(args.grid))
+            with ExitStack() as stack:
+                runner = LazyRunner(args.executor, train, args.workers, args.address, stack)
+                complete(planned, records, results, runner, tally, _offset(progress, done_before))
+            trials = [p.trial for p in planned]
+            pnls = {t.key: trade_pnls(records[t.key]) for t in trials}
+            values = objective_values(trials, pnls, objective)
+            best = ranked(trials, values, objective)[0]
+            test = window_series(series, ordinals, window.test_first, window.test_last)
+            (chosen,) = plan(settings, [best.params], data_hash(test), str(args.grid))
+            if chosen.trial.key not in records:
+                from entrypoints.research.worker import run_trial
+
+                line = run_trial(chosen.trial.key, chosen.settings, test)
+                results.append(line)
+                records[chosen.trial.key] = json.loads(line)
+                tally.computed += 1
+            else:
+                tally.reused += 1
+            done_before += len(points) + 1
+            if progress is not None:
+                progress(done_before)
+            test_keys.append(chosen.trial.key)
+            windows.append(
+                WindowResult(
+                    window=window,
+                    params=dict(best.params),
+                    trials=len(trials),
+                    in_sample=values[best.key],
+                    out_of_sample_pnls=tuple(trade_pnls(records[chosen.trial.key])),
+                )
+            )
+    except GridError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except MissingExtra as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except ExecutorUnavailable as exc:
+        _error(str(exc))
+        return EXIT_UNAVAILABLE
+    except OSError as exc:
+        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
+        return EXIT_USAGE
+    result = walk_forward(objective, windows, split.unused_days)
+    interval = bootstrap_ci(list(result.oos_pnls), objective, seed=args.seed)
+    document = result_json(result, interval, args, test_keys)
+    try:
+        written = write_outputs(args.out, document, result)
+    except OSError as exc:
+        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
+        return EXIT_USAGE
+    print(
+        f"walkforward: {len(windows)} windows x {len(points)} trials, {tally.computed} replays "
+        f"computed, {tally.reused} already in {results.path}"
+    )
+    print(format_result(result, interval, args, objective))
+    print("written: " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+def _argument_problems(args: argparse.Namespace) -> list[str]:
+    problems: list[str] = []
+    if args.objective not in OBJECTIVES:
+        problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    if args.address is not None and args.executor == "local":
+        problems.append("--address applies to --executor dask or ray")
+    if args.progress and args.no_progress:
+        problems.append("--progress and --no-progress contradict each other")
+    return problems
+
+
+def _progress(args: argparse.Namespace, total: int) -> Callable[[int], None] | None:
+    from entrypoints.progress import ProgressBar
+
+    if args.no_progress or total == 0 or not (args.progress or sys.stderr.isatty()):
+        return None
+    return ProgressBar(total, "walkforward", eta=True)
+
+
+def _offset(progress: Callable[[int], None] | None, before: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    return lambda done: progress(before + done)
+
+
+# ---------------------------------------------------------------- cutting the bars
+
+
+def trade_date_ordinals(epochs: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, Any]:
+    """The CME trade date (as a proleptic ordinal) of each bar start. The 18:00 New York boundary
+    falls on a whole UTC hour, so one look-up per hour of data is enough."""
+    hours, inverse = np.unique(epochs // 3600, return_inverse=True)
+    dates = np.array(
+        [cme_trade_date(datetime.fromtimestamp(int(h) * 3600, UTC)).toordinal() for h in hours],
+        dtype=np.int64,
+    )
+    ordinals: np.ndarray[Any, Any] = dates[inverse.reshape(-1)]
+    return ordinals
+
+
+def window_series(
+    series: BarSeries, ordinals: np.ndarray[Any, Any], first: date, last: date
+) -> BarSeries:
+    """The bars of trade dates ``first``..``last`` (inclusive) as a series of their own."""
+    lo = int(np.searchsorted(ordinals, first.toordinal(), side="left"))
+    hi = int(np.searchsorted(ordinals, last.toordinal(), side="right"))
+    return replace(
+        series,
+        epochs=series.epochs[lo:hi],
+        opens=series.opens[lo:hi],
+        highs=series.highs[lo:hi],
+        lows=series.lows[lo:hi],
+        closes=series.closes[lo:hi],
+        volumes=series.volumes[lo:hi],
+        rows_read=hi - lo,
+        refused={},
+        refused_lines={},
+    )
+
+
+# ---------------------------------------------------------------- output
+
+
+def _param_json(value: ParamValue) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01")), "f")
+
+
+def result_json(
+    result: WalkForward,
+    interval: BootstrapInterval,
+    args: argparse.Namespace,
+    test_keys: Sequence[str],
+) -> dict[str, Any]:
+    """The walk-forward as JSON (the same for every executor: no executor, no timings)."""
+    target = OBJECTIVES[result.objective]
+    equity = result.oos_equity
+    return {
+        "data": str(args.path),
+        "grid": str(args.grid),
+        "objective": result.objective,
+        "train_days": args.train,
+        "test_days": args.test,
+        "step_days": args.step if args.step is not None else args.test,
+        "anchored": args.anchored,
+        "windows": [
+            {
+                "index": w.window.index,
+                "train": [w.window.train_first.isoformat(), w.window.train_last.isoformat()],
+                "test": [w.window.test_first.isoformat(), w.window.test_last.isoformat()],
+                "train_days": w.window.train_days,
+                "test_days": w.window.test_days,
+                "trials": w.trials,
+                "params": {k: _param_json(v) for k, v in w.params.items()},
+                "in_sample": w.in_sample,
+                "out_of_sample": w.out_of_sample(target),
+                "oos_trades": len(w.out_of_sample_pnls),
+                "oos_net_pnl_usd": _money(sum(w.out_of_sample_pnls, Decimal(0))),
+                "efficiency": w.efficiency(target),
+                "test_trial_key": key,
+            }
+            for w, key in zip(result.windows, test_keys, strict=True)
+        ],
+        "unused_days": result.unused_days,
+        "out_of_sample": {
+            "trades": len(result.oos_pnls),
+            "trade_days": result.oos_days,
+            "net_pnl_usd": _money(equity[-1] if equity else Decimal(0)),
+            "max_drawdown_usd": _money(
+                Decimal(str(OBJECTIVES["max_drawdown"](list(result.oos_pnls)) or 0))
+            ),
+            "objective": result.oos_value,
+            "annualised": result.oos_annualised,
+            "bootstrap": {
+                "confidence": interval.confidence,
+                "low": interval.low,
+                "high": interval.high,
+                "resamples": interval.resamples,
+                "seed": interval.seed,
+                "significant": interval.significant,
+                "reason": interval.reason,
+            },
+        },
+        "in_sample_annualised": result.in_sample_annualised,
+        "efficiency": result.efficiency,
+        "stability": [_stability_json(s) for s in result.stability],
+    }
+
+
+def _stability_json(s: ParamStability) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "chosen": [_param_json(v) for v in s.chosen],
+        "changes": s.changes,
+        "distinct": s.distinct,
+        "mode": _param_json(s.mode),
+        "mode_share": s.mode_share,
+        "low": None if s.low is None else str(s.low),
+        "high": None if s.high is None else str(s.high),
+        "relative_spread": s.relative_spread,
+    }
+
+
+def oos_trades_csv(result: WalkForward) -> str:
+    """The stitched out-of-sample round trips, one row each, with the running equity."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("trade", "window", "test_first", "test_last", "net_pnl_usd", "equity_usd"))
+    seq, equity = 0, Decimal(0)
+    for w in result.windows:
+        for pnl in w.out_of_sample_pnls:
+            seq += 1
+            equity += pnl
+            writer.writerow(
+                (
+                    seq,
+                    w.window.index,
+                    w.window.test_first.isoformat(),
+                    w.window.test_last.isoformat(),
+                    _money(pnl),
+                    _money(equity),
+                )
+            )
+    return buffer.getvalue()
+
+
+def write_outputs(out: Path, document: Mapping[str, Any], result: WalkForward) -> list[Path]:
+    json_path, csv_path = out / RESULT_JSON, out / TRADES_CSV
+    json_path.write_text(
+        json.dumps(json.loads(canonical_json(document)), indent=2) + "\n", encoding="utf-8"
+    )
+    csv_path.write_text(oos_trades_csv(result), encoding="utf-8", newline="")
+    return [out / RESULTS_NAME, json_path, csv_path]
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def _dates(first: date, last: date) -> str:
+    return first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
+
+
+def format_result(
+    result: WalkForward, interval: BootstrapInterval, args: argparse.Namespace, target: Objective
+) -> str:
+    step = args.step if args.step is not None else args.test
+    kind = "anchored" if args.anchored else "rolling"
+    windows = result.windows
+    lines = [
+        f"{len(windows)} windows: {args.train} train + {args.test} test trade days, {kind}, "
+        f"step {step}; objective {target.name} ({target.description})",
+    ]
+    if result.unused_days:
+        lines.append(
+            f"note: the last {result.unused_days} trade day"
+            f"{'s are' if result.unused_days != 1 else ' is'} after the last whole test window"
+        )
+    rows = [
+        (
+            "window",
+            "train",
+            "test",
+            f"IS {target.name}",
+            f"OOS {target.name}",
+            "trades",
+            "OOS net",
+            "efficiency",
+            "chosen",
+        ),
+    ]
+    for w in windows:
+        rows.append(
+            (
+                str(w.window.index),
+                _dates(w.window.train_first, w.window.train_last),
+                _dates(w.window.test_first, w.window.test_last),
+                _fmt(w.in_sample),
+                _fmt(w.out_of_sample(target)),
+                str(len(w.out_of_sample_pnls)),
+                _money(sum(w.out_of_sample_pnls, Decimal(0))),
+                _fmt(w.efficiency(target), 3),
+                ", ".join(f"{k}={param_text(v)}" for k, v in w.params.items()),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        cells = [
+            r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(len(widths))
+        ]
+        lines.append("  ".join([*cells, r[-1]]))
+    equity = result.oos_equity
+    drawdown = OBJECTIVES["max_drawdown"](list(result.oos_pnls))
+    lines.append(
+        f"out of sample, stitched: {len(result.oos_pnls)} trades over {result.oos_days} trade "
+        f"days, net P&L {_money(equity[-1] if equity else Decimal(0))}, max drawdown "
+        f"{_money(Decimal(str(drawdown or 0)))}, {target.name} {_fmt(result.oos_value)}"
+    )
+    if result.efficiency is not None:
+        lines.append(
+            f"walk-forward efficiency {_fmt(result.efficiency, 3)}: annualised out-of-sample "
+            f"{target.name} {_fmt(result.oos_annualised)} vs in-sample "
+            f"{_fmt(result.in_sample_annualised)} (mean of the windows)"
+        )
+    else:
+        lines.append(
+            f"walk-forward efficiency n/a: annualised out-of-sample {target.name} "
+            f"{_fmt(result.oos_annualised)} vs in-sample {_fmt(result.in_sample_annualised)} "
+            "(defined for an objective where higher is better, in-sample above 0)"
+        )
+    lines.append(f"out-of-sample {target.name}: {interval.reason}")
+    lines.append("parameter stability:")
+    for s in result.stability:
+        values = ", ".join(param_text(v) for v in s.chosen)
+        spread = (
+            "" if s.relative_spread is None else f", spread {s.relative_spread:.0%} of the median"
+        )
+        lines.append(
+            f"  {s.name}: {values}: {s.changes} change{'s' if s.changes != 1 else ''}, "
+            f"{s.distinct} value{'s' if s.distinct != 1 else ''}, {param_text(s.mode)} in "
+            f"{s.mode_share:.0%} of windows{spread}"
+        )
+    return "\n".join(lines)

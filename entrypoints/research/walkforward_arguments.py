@@ -1,0 +1,90 @@
+"""The ``walkforward`` subcommand's arguments (light: the CLI builds its parser on every start)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from application.research.objectives import OBJECTIVES
+from entrypoints.research.arguments import EXECUTORS
+
+DEFAULT_OUT = Path("walkforward")
+_SPAN = re.compile(r"(\d+)d?")
+
+
+def add_parser(sub: Any) -> None:
+    wf = sub.add_parser(
+        "walkforward",
+        help="optimise on train windows, trade the choice on the next test window, stitch",
+        description="Walk-forward analysis on CME trade dates: on each train window run every "
+        "trial of the grid (the sweep's trials, on any executor), trade the best parameters on "
+        "the test window that follows, then move on by --step. Prints each window's choice, the "
+        "stitched out-of-sample result, walk-forward efficiency (annualised out-of-sample vs "
+        "in-sample objective) and how stable the chosen parameters are.",
+    )
+    wf.add_argument("path", type=Path, help="bar file (.csv or .parquet)")
+    wf.add_argument("--config", type=Path, help="YAML config file (the base of every trial)")
+    wf.add_argument("--grid", type=Path, required=True, help="grid YAML: setting: values|range")
+    wf.add_argument(
+        "--train", type=_span("--train"), required=True, metavar="Nd", help="train trade days"
+    )
+    wf.add_argument(
+        "--test", type=_span("--test"), required=True, metavar="Nd", help="test trade days"
+    )
+    wf.add_argument(
+        "--step", type=_span("--step"), metavar="Nd", help="move on by this (default: --test)"
+    )
+    wf.add_argument(
+        "--anchored",
+        action="store_true",
+        help="every train window starts at the first trade date (default: rolling windows)",
+    )
+    wf.add_argument(
+        "--objective",
+        default="net_pnl",
+        help=f"what to choose by: {', '.join(OBJECTIVES)} (default: net_pnl)",
+    )
+    wf.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="where the train trials run (default: a local process pool)",
+    )
+    wf.add_argument("--address", help="dask or ray: the cluster's address (default: local)")
+    wf.add_argument("--workers", type=_span("--workers", days=False), help="workers")
+    wf.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"results directory (default: {DEFAULT_OUT}); its results.jsonl makes a re-run "
+        "compute nothing",
+    )
+    wf.add_argument(
+        "--seed", type=int, default=0, help="seed of the out-of-sample bootstrap (default 0)"
+    )
+    wf.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw the progress bar even when stderr is not a terminal",
+    )
+    wf.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+
+
+def _span(option: str, *, days: bool = True) -> Any:
+    def parse(text: str) -> int:
+        match = _SPAN.fullmatch(text.strip()) if days else None
+        if not days and text.strip().isdigit():
+            value = int(text)
+        elif match is not None:
+            value = int(match.group(1))
+        else:
+            value = 0
+        if value < 1:
+            what = "a number of trade days such as 20d" if days else "a whole number"
+            raise argparse.ArgumentTypeError(f"{option} must be {what}, at least 1, got {text!r}")
+        return value
+
+    return parse

@@ -1,0 +1,56 @@
+"""What runs in a worker: one trial, a full replay of the shared bars with one configuration.
+
+The bars travel to each worker once: the local pool hands them to :func:`keep_series` as its
+initializer (so :func:`run_kept` finds them), Dask scatters them and Ray puts them in its object
+store, both passing the same object to :func:`run_trial` for every trial on that worker. A trial's
+result is its record as one canonical JSON line, built here, so the line written is the same
+whichever executor ran it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Any
+
+from adapters.simulated.market_data import BarSeries
+from application.report import ordered
+from application.research.sweep import canonical_json, flatten
+from entrypoints.replay import run_replay
+from entrypoints.report_output import summary_json, usd
+from entrypoints.settings import Settings
+
+LIST_METRICS = frozenset({"daily_pnl_usd", "breaker_trip_log"})
+"""Summary entries that are series, not figures: kept in the record, not in the table."""
+
+
+def run_trial(key: str, settings: Settings, series: BarSeries) -> str:
+    """Replay ``series`` with ``settings``; the trial's record as one JSON line (no newline)."""
+    result = asyncio.run(run_replay(settings, series))
+    document: dict[str, Any] = json.loads(summary_json(result.summary))
+    record = {
+        "key": key,
+        "metrics": flatten(document, skip=lambda name: name in LIST_METRICS),
+        "daily_pnl_usd": document["daily_pnl_usd"],
+        "trade_pnl_usd": [usd(trip.net_pnl) for trip in ordered(result.round_trips)],
+    }
+    return canonical_json(record)
+
+
+_kept: list[BarSeries] = []
+
+
+def keep_series(series: BarSeries) -> None:
+    """A process pool's initializer: keep the bars for this worker's trials. Ctrl-C is the parent's
+    to handle (it stops the sweep, keeping every finished trial): a worker ignores it rather than
+    die with a traceback mid-trial."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _kept[:] = [series]
+
+
+def run_kept(key: str, settings: Settings) -> str:
+    """:func:`run_trial` on the bars this worker kept."""
+    if not _kept:
+        raise RuntimeError("run_kept: no bars kept in this worker (keep_series not run)")
+    return run_trial(key, settings, _kept[0])

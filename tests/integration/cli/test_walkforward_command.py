@@ -1,0 +1,187 @@
+"""``quant-scalper walkforward`` on the shipped sample (7 trade days): windows cut on CME trade dates,
+each window's choice checked against replays run here of its train window, the out-of-sample
+trades against a replay of its test window, a re-run computing nothing, the same files on Dask as
+on the local pool, and bad arguments refused in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from application.report import ordered
+from application.research.objectives import objective
+from domain.calendar import cme_trade_date
+from entrypoints.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, main
+from entrypoints.replay import load_series, run_replay
+from entrypoints.research.walkforward import trade_date_ordinals, window_series
+from entrypoints.settings import load_settings, settings_with
+from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG
+
+GRID = "strategy.lookback_period: [10, 20]\nstrategy.z_threshold_entry: [2.0, 2.5]\n"
+POINTS = [
+    {"strategy.lookback_period": lookback, "strategy.z_threshold_entry": Decimal(entry)}
+    for lookback in (10, 20)
+    for entry in ("2.0", "2.5")
+]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("grid") / "grid.yaml"
+    path.write_text(GRID)
+    return path
+
+
+def _walkforward(grid: Path, out: Path, *options: str) -> int:
+    argv = ["walkforward", str(SAMPLE), "--config", str(SAMPLE_CONFIG), "--grid", str(grid)]
+    return main([*argv, "--out", str(out), "--no-progress", *options])
+
+
+def test_bars_are_cut_on_cme_trade_dates() -> None:
+    series = load_series(load_settings(SAMPLE_CONFIG, {}), SAMPLE)
+    ordinals = trade_date_ordinals(series.epochs)
+    expected = [
+        cme_trade_date(datetime.fromtimestamp(int(t), UTC)).toordinal() for t in series.epochs
+    ]
+    assert ordinals.tolist() == expected
+    days = sorted({date.fromordinal(int(d)) for d in ordinals})
+    assert len(days) == 7
+    pieces = [window_series(series, ordinals, day, day) for day in days]
+    assert sum(len(p) for p in pieces) == len(series)
+    assert np.array_equal(np.concatenate([p.epochs for p in pieces]), series.epochs)
+    two = window_series(series, ordinals, days[1], days[2])
+    assert len(two) == len(pieces[1]) + len(pieces[2])
+    assert two.rows_read == len(two)
+
+
+def _net_pnls(settings_overrides: Mapping[str, object], first: date, last: date) -> list[Decimal]:
+    base = load_settings(SAMPLE_CONFIG, {})
+    settings = settings_with(base, settings_overrides)
+    series = load_series(base, SAMPLE)
+    ordinals = trade_date_ordinals(series.epochs)
+    result = asyncio.run(run_replay(settings, window_series(series, ordinals, first, last)))
+    return [t.net_pnl for t in ordered(result.round_trips)]
+
+
+def test_each_window_trades_the_best_of_its_train_window(
+    grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _walkforward(grid, tmp_path, "--train", "4d", "--test", "1d", "--step", "2d") == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith("walkforward: 2 windows x 4 trials, 10 replays computed, 0 already in ")
+    document = json.loads((tmp_path / "walkforward.json").read_text())
+    assert [(w["train"], w["test"]) for w in document["windows"]] == [
+        (["2013-10-07", "2013-10-10"], ["2013-10-11", "2013-10-11"]),
+        (["2013-10-09", "2013-10-14"], ["2013-10-15", "2013-10-15"]),
+    ]
+    assert document["unused_days"] == 0
+    net = objective("net_pnl")
+    stitched: list[Decimal] = []
+    for window in document["windows"]:
+        first, last = (date.fromisoformat(d) for d in window["train"])
+        scores = [net(_net_pnls(point, first, last)) or 0.0 for point in POINTS]
+        best = POINTS[scores.index(max(scores))]  # the first of equals, as the command
+        chosen = {
+            "strategy.lookback_period": window["params"]["strategy.lookback_period"],
+            "strategy.z_threshold_entry": Decimal(window["params"]["strategy.z_threshold_entry"]),
+        }
+        assert chosen == best
+        assert window["in_sample"] == pytest.approx(max(scores))
+        test_day = date.fromisoformat(window["test"][0])
+        oos = _net_pnls(best, test_day, test_day)
+        assert window["oos_trades"] == len(oos)
+        assert Decimal(window["oos_net_pnl_usd"]) == sum(oos, Decimal(0))
+        stitched.extend(oos)
+    assert document["out_of_sample"]["trades"] == len(stitched)
+    assert Decimal(document["out_of_sample"]["net_pnl_usd"]) == sum(stitched, Decimal(0))
+    rows = (tmp_path / "oos_trades.csv").read_text().splitlines()
+    assert rows[0] == "trade,window,test_first,test_last,net_pnl_usd,equity_usd"
+    assert [Decimal(r.split(",")[4]) for r in rows[1:]] == stitched
+    if stitched:
+        assert Decimal(rows[-1].split(",")[5]) == sum(stitched, Decimal(0))
+    assert [s["name"] for s in document["stability"]] == [
+        "strategy.lookback_period",
+        "strategy.z_threshold_entry",
+    ]
+    assert "walk-forward efficiency" in out
+    assert "parameter stability:" in out
+
+
+def test_a_rerun_computes_nothing_and_anchored_windows_grow(
+    grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ("--train", "3d", "--test", "2d", "--anchored")
+    assert _walkforward(grid, tmp_path, *options) == EXIT_OK
+    first = (tmp_path / "walkforward.json").read_bytes()
+    capsys.readouterr()
+    assert _walkforward(grid, tmp_path, *options) == EXIT_OK
+    assert "0 replays computed, 10 already in" in capsys.readouterr().out
+    assert (tmp_path / "walkforward.json").read_bytes() == first
+    document = json.loads(first)
+    assert [w["train"][0] for w in document["windows"]] == ["2013-10-07", "2013-10-07"]
+    assert [w["train_days"] for w in document["windows"]] == [3, 5]
+    assert document["anchored"] is True
+
+
+def test_dask_gives_the_same_files_as_the_local_pool(grid: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="the dask extra is part of the dev extra")
+    options = ("--train", "5d", "--test", "1d")
+    assert _walkforward(grid, tmp_path / "local", *options) == EXIT_OK
+    assert _walkforward(grid, tmp_path / "dask", *options, "--executor", "dask") == EXIT_OK
+    for name in ("walkforward.json", "oos_trades.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--train", "6d", "--test", "2d"),
+            "a walk-forward of 6 train + 2 test trade days needs at least 8 trade dates; "
+            "the data has 7",
+        ),
+        (("--train", "3d", "--test", "1d", "--objective", "pnl"), "--objective 'pnl': choose one"),
+        (
+            ("--train", "3d", "--test", "1d", "--address", "tcp://127.0.0.1:1"),
+            "--address applies to --executor dask or ray",
+        ),
+    ],
+)
+def test_impossible_walks_are_usage_errors(
+    grid: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    message: str,
+) -> None:
+    assert _walkforward(grid, tmp_path, *options) == EXIT_USAGE
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1
+    assert message in errors[0]
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_a_span_that_is_not_trade_days_is_refused(
+    grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _walkforward(grid, tmp_path, "--train", "3w", "--test", "1d")
+    assert exited.value.code == EXIT_USAGE
+    assert "--train must be a number of trade days such as 20d" in capsys.readouterr().err
+
+
+def test_unreadable_bars_are_bad_input(
+    grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = tmp_path / "bars.csv"
+    bars.write_text("ts,open,high,low,close,volume\n2013-10-07T14:00:00Z,1,2\n")
+    argv = ["walkforward", str(bars), "--grid", str(grid), "--train", "1d", "--test", "1d"]
+    assert main([*argv, "--out", str(tmp_path / "wf")]) == EXIT_BAD_INPUT
+    assert f"{bars}:2: " in capsys.readouterr().err
