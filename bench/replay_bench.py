@@ -42,10 +42,10 @@ TARGET_RATIO = 2.0
 
 
 def synthetic(bars: int, seed: int) -> Path:
-    path = HERE / "out" / f"synthetic_{bars}_{seed}.csv"
-    if not path.exists():
-        from bench.gen_series import generate, write_csv
+    from bench.gen_series import START, generate, write_csv
 
+    path = HERE / "out" / f"synthetic_{bars}_{seed}_{START:%Y%m%d}.csv"
+    if not path.exists():
         write_csv(path, generate(bars, seed))
     return path
 

@@ -254,7 +254,9 @@ async def _replay(
 def trade_dates(series: BarSeries) -> list[date]:
     """CME trade dates that had bars. Trade dates change at 18:00 ET, a whole hour in UTC, so one
     lookup per distinct UTC hour is exact."""
-    hours = np.unique(series.epochs // 3600)
+    # Sorted and deduplicated by hand: np.unique imports numpy.ma, a replay's start-up for nothing.
+    hours = np.sort(series.epochs // 3600)
+    hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
     dates = {cme_trade_date(datetime.fromtimestamp(int(h) * 3600, UTC)) for h in hours.tolist()}
     return sorted(dates)
 

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from application.report import (
     PriceBars,
@@ -496,6 +494,10 @@ def write_equity_chart(
     The x axis is trading time: with ``prices``, the number of input bars before each point (a
     weekend or a month without data takes no room), labelled with the dates of those bars; without
     them, the trade count."""
+    # matplotlib only when a chart is drawn: a replay without --report never pays its import.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     # The object-oriented API with an explicit Agg canvas: no pyplot, so no global figure
     # registry and no backend switch; the figure is unreachable (closed) once this returns.
     # Decimated before the drawdown is derived: bucket extremes keep every peak and trough.
