@@ -224,7 +224,7 @@ class TradingService:
         listeners = self._skippable
         inbox = self._inbox
         scores = self._zscore.update_many(bars.closes)
-        wakes = _Wakes(bars, np.abs(scores.values))
+        wakes = _Wakes(bars, scores.values)
         i = 0
         while i < n:
             j = wakes.first(engine.wake_spec(), i)
@@ -233,7 +233,7 @@ class TradingService:
                     break
                 j = min(j, listener.next_wake(bars, i))
             if j > i:
-                self._skip(bars, i, j, scores.values)
+                self._skip(bars, i, j, wakes)
             if j >= n:
                 return
             bar = bars[j]
@@ -248,19 +248,17 @@ class TradingService:
                     await self.execute(commands)
             i = j + 1
 
-    def _skip(self, bars: BarColumns, i: int, j: int, values: npt.NDArray[np.float64]) -> None:
+    def _skip(self, bars: BarColumns, i: int, j: int, wakes: _Wakes) -> None:
         """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
         assert self._skippable is not None
-        epochs = bars.epochs
-        seconds = bars.seconds
         last = bars[j - 1]
-        gaps = int(np.count_nonzero(epochs[i + 1 : j] > epochs[i : j - 1] + seconds))
+        gaps = wakes.gaps_within(i, j)
         previous_end = self.aggregator.last_end
-        if previous_end != -1 and int(epochs[i]) > previous_end:
+        if previous_end != -1 and wakes.start(i) > previous_end:
             gaps += 1
         self.aggregator.note_pass_through(j - i, gaps, last)
         self.counters.strategy_bars += j - i
-        z = float(values[j - 1])
+        z = wakes.z(j - 1)
         self.engine.note_quiet(last, None if math.isnan(z) else z)
         for listener in self._skippable:
             listener.skip(last)
@@ -369,17 +367,47 @@ class _Wakes:
     query is O(1)), time conditions by bisection, price conditions by a short scan.
     """
 
-    __slots__ = ("_abs_z", "_at_least", "_at_most", "_bars", "_closes", "_ends", "_n", "_starts")
+    __slots__ = (
+        "_abs_z",
+        "_at_least",
+        "_at_most",
+        "_bars",
+        "_closes",
+        "_ends",
+        "_gaps",
+        "_n",
+        "_starts",
+        "_z",
+    )
 
-    def __init__(self, bars: BarColumns, abs_z: npt.NDArray[np.float64]) -> None:
+    def __init__(self, bars: BarColumns, z: npt.NDArray[np.float64]) -> None:
         self._bars = bars
         self._n = len(bars)
-        self._abs_z = abs_z
+        self._z: list[float] = z.tolist()
+        self._abs_z = np.abs(z)
         self._closes = bars.closes
-        self._starts: list[int] = bars.epochs.tolist()
-        self._ends: list[int] = (bars.epochs + bars.seconds).tolist()
+        epochs = bars.epochs
+        self._starts: list[int] = epochs.tolist()
+        self._ends: list[int] = (epochs + bars.seconds).tolist()
+        # _gaps[k]: how many of bars 1..k start after the bar before them ended.
+        self._gaps: list[int] = np.concatenate(
+            ([0], np.cumsum(epochs[1:] > epochs[:-1] + bars.seconds))
+        ).tolist()
         self._at_least: dict[float, list[int]] = {}
         self._at_most: dict[float, list[int]] = {}
+
+    def start(self, i: int) -> int:
+        """Bar ``i``'s start (epoch seconds)."""
+        return self._starts[i]
+
+    def z(self, i: int) -> float:
+        """Bar ``i``'s float z (NaN where undefined)."""
+        return self._z[i]
+
+    def gaps_within(self, i: int, j: int) -> int:
+        """How many of bars ``i+1 .. j-1`` start after the bar before them ended."""
+        gaps = self._gaps
+        return gaps[j - 1] - gaps[i]
 
     def first(self, spec: WakeSpec, start: int) -> int:
         if spec.every_bar:

@@ -35,28 +35,49 @@ class InMemoryJournal:
     """Keeps every record in order, once per natural key (``application.queries.record_identity``):
     appending the same fill, intent, signal or event twice keeps one. Recorded bars are kept once
     per contract, start and size. Identical operator commands are each kept (numbered by
-    :class:`CommandOccurrences`)."""
+    :class:`CommandOccurrences`).
+
+    Appends are batched: ``append`` only queues the record (a replay appends nine per round trip),
+    and the queue is checked for duplicates, in order, when the records are next read. What a
+    reader sees is exactly what checking each append at once would have kept."""
 
     def __init__(self) -> None:
-        self.records: list[JournalRecord] = []
+        self._records: list[JournalRecord] = []
+        self._pending: list[JournalRecord] = []
         self._keys: set[tuple[object, ...]] = set()
         self._bars: dict[tuple[str, int, int], tuple[str, Bar]] = {}
         self._occurrences = CommandOccurrences()
+
+    @property
+    def records(self) -> list[JournalRecord]:
+        """Every record kept, in the order first appended."""
+        if self._pending:
+            self._settle()
+        return self._records
 
     def reopened(self) -> InMemoryJournal:
         """The same records as a restarted process's journal sees them: identical operator
         commands are numbered afresh (so a command journaled again is kept once)."""
         again = InMemoryJournal()
-        again.records, again._keys, again._bars = self.records, self._keys, self._bars
+        again._records, again._keys, again._bars = self.records, self._keys, self._bars
         return again
 
     def append(self, record: JournalRecord) -> None:
-        occurrence = self._occurrences.next(record) if isinstance(record, OperatorRecord) else 0
-        key = record_identity(record, occurrence)
-        if key in self._keys:
-            return
-        self._keys.add(key)
-        self.records.append(record)
+        self._pending.append(record)
+
+    def _settle(self) -> None:
+        """Keep the queued records that are not already kept (see the class docstring)."""
+        pending, self._pending = self._pending, []
+        keys = self._keys
+        kept = self._records
+        occurrences = self._occurrences
+        identity = record_identity
+        for record in pending:
+            occurrence = occurrences.next(record) if isinstance(record, OperatorRecord) else 0
+            key = identity(record, occurrence)
+            if key not in keys:
+                keys.add(key)
+                kept.append(record)
 
     def append_bar(self, contract: str, bar: Bar) -> None:
         self._bars.setdefault((contract, bar.epoch, bar.seconds), (contract, bar))
