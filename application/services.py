@@ -236,7 +236,7 @@ class TradingService:
                 self._skip(bars, i, j, wakes)
             if j >= n:
                 return
-            bar = bars[j]
+            bar = wakes.bar(j)
             for listener in listeners:
                 listener.on_bar(bar)
             if inbox:
@@ -251,7 +251,7 @@ class TradingService:
     def _skip(self, bars: BarColumns, i: int, j: int, wakes: _Wakes) -> None:
         """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
         assert self._skippable is not None
-        last = bars[j - 1]
+        last = wakes.bar(j - 1)
         gaps = wakes.gaps_within(i, j)
         previous_end = self.aggregator.last_end
         if previous_end != -1 and wakes.start(i) > previous_end:
@@ -316,13 +316,22 @@ class TradingService:
                 pending.extend(engine.handle(event))
 
     async def _run(self, command: EngineCommand) -> None:
-        """The commands that talk to the broker (journal and alerts are handled in execute)."""
+        """The commands that talk to the broker (journal and alerts are handled in execute).
+
+        A placement the adapter could not make comes back as a rejection. The adapter is never
+        asked to retry: after any doubt the order is looked up by its key."""
         if isinstance(command, PlaceBracket):
             self.counters.orders_sent += 1
-            await self._send(command.entry_key, command, self._broker.place_bracket(command))
+            try:
+                await self._broker.place_bracket(command)
+            except BrokerError as exc:
+                self._not_sent(command.entry_key, command, exc)
         elif isinstance(command, PlaceExit):
             self.counters.orders_sent += 1
-            await self._send(command.key, command, self._broker.place_exit(command))
+            try:
+                await self._broker.place_exit(command)
+            except BrokerError as exc:
+                self._not_sent(command.key, command, exc)
         elif isinstance(command, CancelOrders):
             try:
                 await self._broker.cancel(command)
@@ -338,21 +347,9 @@ class TradingService:
             else:
                 self._inbox.put(snapshot.report(command.ts))
 
-    async def _send(
-        self,
-        key: str,
-        command: PlaceBracket | PlaceExit,
-        sending: Awaitable[None],
-    ) -> None:
-        """Await a placement; a placement the adapter could not make comes back as a rejection.
-
-        The adapter is never asked to retry: after any doubt the order is looked up by its key.
-        """
-        try:
-            await sending
-        except BrokerError as exc:
-            self.counters.broker_errors += 1
-            self._inbox.put(OrderRejected(key, command.ts, f"not sent: {exc}"))
+    def _not_sent(self, key: str, command: PlaceBracket | PlaceExit, exc: BrokerError) -> None:
+        self.counters.broker_errors += 1
+        self._inbox.put(OrderRejected(key, command.ts, f"not sent: {exc}"))
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -376,6 +373,7 @@ class _Wakes:
         "_ends",
         "_gaps",
         "_n",
+        "_rows",
         "_starts",
         "_z",
     )
@@ -395,6 +393,25 @@ class _Wakes:
         ).tolist()
         self._at_least: dict[float, list[int]] = {}
         self._at_most: dict[float, list[int]] = {}
+        self._rows: tuple[list[float], list[float], list[float], list[float], list[int]] | None
+        self._rows = None
+
+    def bar(self, i: int) -> Bar:
+        """Bar ``i`` (as ``bars[i]``, from columns turned into lists once, on the first visit)."""
+        rows = self._rows
+        if rows is None:
+            b = self._bars
+            rows = self._rows = (
+                b.opens.tolist(),
+                b.highs.tolist(),
+                b.lows.tolist(),
+                b.closes.tolist(),
+                b.volumes.tolist(),
+            )
+        opens, highs, lows, closes, volumes = rows
+        return Bar.at_epoch(
+            self._starts[i], self._bars.seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
+        )
 
     def start(self, i: int) -> int:
         """Bar ``i``'s start (epoch seconds)."""
