@@ -858,7 +858,6 @@ class Engine:
         """Once per position: tell the operator when every configured leg is live at the broker."""
         if self._bracket_announced or self.position.is_flat:
             return
-        legs = {o.role: o for o in self._orders.values() if o.role in _PROTECTIVE}
         wanted = [
             role
             for role, configured in (
@@ -867,7 +866,10 @@ class Engine:
             )
             if configured is not None
         ]
-        if not wanted or any(r not in legs or not legs[r].accepted for r in wanted):
+        if not wanted:  # no bracket configured: nothing to announce
+            return
+        legs = {o.role: o for o in self._orders.values() if o.role in _PROTECTIVE}
+        if any(r not in legs or not legs[r].accepted for r in wanted):
             return
         self._bracket_announced = True
         names = ", ".join(f"{r.value} {self._leg_text(legs[r].key)}" for r in wanted)
