@@ -36,7 +36,6 @@ from application.report import (
 from domain.aggregation import AggregationStats
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
-from domain.commands import OrderIntentRecord
 from domain.position import RoundTrip
 from domain.price_band import PRICE_JUMP, PRICE_RANGE, PriceBand
 from entrypoints.container import build_container, instrument_for, price_band_for, zscore_factory
@@ -239,7 +238,7 @@ async def _replay(
                 signals_blocked=count_blocked(signals),
                 prices=price_bars(series),
                 signals=signals,
-                intents=[r for r in journal.records if isinstance(r, OrderIntentRecord)],
+                intents=journal.intents(),
                 account_size_usd=settings.report.account_size_usd,
                 point_value=instrument_for(settings).multiplier,
             )

@@ -45,6 +45,8 @@ class InMemoryJournal:
         self._records: list[JournalRecord] = []
         self._pending: list[JournalRecord] = []
         self._keys: set[tuple[object, ...]] = set()
+        # The kept records again, by their (final) type: a query reads its kind alone.
+        self._by_kind: dict[type, list[JournalRecord]] = {}
         self._bars: dict[tuple[str, int, int], tuple[str, Bar]] = {}
         self._occurrences = CommandOccurrences()
 
@@ -60,6 +62,7 @@ class InMemoryJournal:
         commands are numbered afresh (so a command journaled again is kept once)."""
         again = InMemoryJournal()
         again._records, again._keys, again._bars = self.records, self._keys, self._bars
+        again._by_kind = self._by_kind
         return again
 
     def append(self, record: JournalRecord) -> None:
@@ -70,6 +73,7 @@ class InMemoryJournal:
         pending, self._pending = self._pending, []
         keys = self._keys
         kept = self._records
+        by_kind = self._by_kind
         occurrences = self._occurrences
         identity = record_identity
         for record in pending:
@@ -78,6 +82,17 @@ class InMemoryJournal:
             if key not in keys:
                 keys.add(key)
                 kept.append(record)
+                kind = type(record)
+                same = by_kind.get(kind)
+                if same is None:
+                    same = by_kind[kind] = []
+                same.append(record)
+
+    def _of_kind(self, kind: type[R]) -> list[R]:
+        """The kept records of type ``kind``, in order (records are final types)."""
+        if self._pending:
+            self._settle()
+        return cast(list[R], self._by_kind.get(kind, []))
 
     def append_bar(self, contract: str, bar: Bar) -> None:
         self._bars.setdefault((contract, bar.epoch, bar.seconds), (contract, bar))
@@ -86,22 +101,20 @@ class InMemoryJournal:
         """Nothing is buffered."""
 
     def round_trips(self) -> list[RoundTrip]:
-        return [r.trip for r in self.records if isinstance(r, RoundTripRecord)]
+        return [r.trip for r in self._of_kind(RoundTripRecord)]
 
     def fills(self) -> list[Fill]:
-        return [r.fill for r in self.records if isinstance(r, FillRecord)]
+        return [r.fill for r in self._of_kind(FillRecord)]
 
     def signals(self) -> list[SignalRecord]:
-        return [r for r in self.records if isinstance(r, SignalRecord)]
+        return list(self._of_kind(SignalRecord))
 
     def intents(self) -> list[OrderIntentRecord]:
-        return [r for r in self.records if isinstance(r, OrderIntentRecord)]
+        return list(self._of_kind(OrderIntentRecord))
 
     def breaker_trips(self) -> list[BreakerTripped]:
         return [
-            r.event
-            for r in self.records
-            if isinstance(r, BreakerRecord) and isinstance(r.event, BreakerTripped)
+            r.event for r in self._of_kind(BreakerRecord) if isinstance(r.event, BreakerTripped)
         ]
 
     # -- the read side (application.queries.JournalReader) ---------------------------------------
@@ -109,11 +122,7 @@ class InMemoryJournal:
     async def records_of(
         self, kind: type[R], start: datetime | None = None, end: datetime | None = None
     ) -> list[R]:
-        return [
-            cast(R, r)
-            for r in self.records
-            if type(r) is kind and in_window(record_time(r), start, end)
-        ]
+        return [r for r in self._of_kind(kind) if in_window(record_time(r), start, end)]
 
     async def bars(
         self,
