@@ -336,6 +336,7 @@ class Engine:
         self._closed_at: int | None = None
         self._entry = config.strategy.entry
         self._exit = config.strategy.exit
+        self._idle_spec: WakeSpec | None = None  # wake_spec's answer while flat, by session
         self._min_volume = config.strategy.min_volume
         self._handlers: dict[type[Any], Callable[[Any], list[EngineCommand]]] = {
             BarClosed: self._on_bar_closed,
@@ -402,8 +403,14 @@ class Engine:
         # A bar outside the cached session enters the next one (breaker reset, session rules).
         start_at_least = session.close_epoch
         state = self.state
-        if state is EngineState.IDLE:
-            return WakeSpec(z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least)
+        if state is _IDLE:
+            # The same spec for every flat bar of a session: kept, as it is immutable.
+            spec = self._idle_spec
+            if spec is None or spec.start_at_least != start_at_least:
+                spec = self._idle_spec = WakeSpec(
+                    z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least
+                )
+            return spec
         if state is not EngineState.LONG and state is not EngineState.SHORT:
             # Entering or exiting: orders are in flight, and one still working at the next bar
             # close is dealt with then.
