@@ -670,23 +670,27 @@ class Engine:
         qty = cfg.qty
         self._oca = base
         self._flatten_after_entry = False
-        self._orders[entry_key] = WorkingOrder(
-            entry_key, OrderRole.ENTRY, side.entry_action, qty, base
-        )
+        entry_action = side.entry_action
+        self._orders[entry_key] = WorkingOrder(entry_key, OrderRole.ENTRY, entry_action, qty, base)
         out.append(
             Journal(SignalRecord(now, bar.ts, bar.close, z.value, SignalAction.ENTER, side, ""))
         )
         out.append(
             Journal(
                 OrderIntentRecord(
-                    entry_key, "entry", side.entry_action, qty, "MKT", None, now, f"ref {reference}"
+                    entry_key, "entry", entry_action, qty, "MKT", None, now, f"ref {reference}"
                 )
             )
         )
-        for key, role, price, kind in (
-            (stop_key, OrderRole.STOP, prices.stop, "STP"),
-            (target_key, OrderRole.TARGET, prices.target, "LMT"),
-        ):
+        legs = (
+            ()
+            if stop_key is None and target_key is None
+            else (
+                (stop_key, OrderRole.STOP, prices.stop, "STP"),
+                (target_key, OrderRole.TARGET, prices.target, "LMT"),
+            )
+        )
+        for key, role, price, kind in legs:
             if key is not None:
                 self._orders[key] = WorkingOrder(key, role, side.exit_action, qty, base)
                 if price is not None:
