@@ -224,7 +224,7 @@ class TradingService:
         listeners = self._skippable
         inbox = self._inbox
         scores = self._zscore.update_many(bars.closes)
-        wakes = _Wakes(bars, np.abs(scores.values))
+        wakes = _Wakes(bars, scores.values)
         i = 0
         while i < n:
             j = wakes.first(engine.wake_spec(), i)
@@ -233,10 +233,10 @@ class TradingService:
                     break
                 j = min(j, listener.next_wake(bars, i))
             if j > i:
-                self._skip(bars, i, j, scores.values)
+                self._skip(bars, i, j, wakes)
             if j >= n:
                 return
-            bar = bars[j]
+            bar = wakes.bar(j)
             for listener in listeners:
                 listener.on_bar(bar)
             if inbox:
@@ -248,19 +248,17 @@ class TradingService:
                     await self.execute(commands)
             i = j + 1
 
-    def _skip(self, bars: BarColumns, i: int, j: int, values: npt.NDArray[np.float64]) -> None:
+    def _skip(self, bars: BarColumns, i: int, j: int, wakes: _Wakes) -> None:
         """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
         assert self._skippable is not None
-        epochs = bars.epochs
-        seconds = bars.seconds
-        last = bars[j - 1]
-        gaps = int(np.count_nonzero(epochs[i + 1 : j] > epochs[i : j - 1] + seconds))
+        last = wakes.bar(j - 1)
+        gaps = wakes.gaps_within(i, j)
         previous_end = self.aggregator.last_end
-        if previous_end != -1 and int(epochs[i]) > previous_end:
+        if previous_end != -1 and wakes.start(i) > previous_end:
             gaps += 1
         self.aggregator.note_pass_through(j - i, gaps, last)
         self.counters.strategy_bars += j - i
-        z = float(values[j - 1])
+        z = wakes.z(j - 1)
         self.engine.note_quiet(last, None if math.isnan(z) else z)
         for listener in self._skippable:
             listener.skip(last)
@@ -318,13 +316,22 @@ class TradingService:
                 pending.extend(engine.handle(event))
 
     async def _run(self, command: EngineCommand) -> None:
-        """The commands that talk to the broker (journal and alerts are handled in execute)."""
+        """The commands that talk to the broker (journal and alerts are handled in execute).
+
+        A placement the adapter could not make comes back as a rejection. The adapter is never
+        asked to retry: after any doubt the order is looked up by its key."""
         if isinstance(command, PlaceBracket):
             self.counters.orders_sent += 1
-            await self._send(command.entry_key, command, self._broker.place_bracket(command))
+            try:
+                await self._broker.place_bracket(command)
+            except BrokerError as exc:
+                self._not_sent(command.entry_key, command, exc)
         elif isinstance(command, PlaceExit):
             self.counters.orders_sent += 1
-            await self._send(command.key, command, self._broker.place_exit(command))
+            try:
+                await self._broker.place_exit(command)
+            except BrokerError as exc:
+                self._not_sent(command.key, command, exc)
         elif isinstance(command, CancelOrders):
             try:
                 await self._broker.cancel(command)
@@ -340,21 +347,9 @@ class TradingService:
             else:
                 self._inbox.put(snapshot.report(command.ts))
 
-    async def _send(
-        self,
-        key: str,
-        command: PlaceBracket | PlaceExit,
-        sending: Awaitable[None],
-    ) -> None:
-        """Await a placement; a placement the adapter could not make comes back as a rejection.
-
-        The adapter is never asked to retry: after any doubt the order is looked up by its key.
-        """
-        try:
-            await sending
-        except BrokerError as exc:
-            self.counters.broker_errors += 1
-            self._inbox.put(OrderRejected(key, command.ts, f"not sent: {exc}"))
+    def _not_sent(self, key: str, command: PlaceBracket | PlaceExit, exc: BrokerError) -> None:
+        self.counters.broker_errors += 1
+        self._inbox.put(OrderRejected(key, command.ts, f"not sent: {exc}"))
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -369,17 +364,67 @@ class _Wakes:
     query is O(1)), time conditions by bisection, price conditions by a short scan.
     """
 
-    __slots__ = ("_abs_z", "_at_least", "_at_most", "_bars", "_closes", "_ends", "_n", "_starts")
+    __slots__ = (
+        "_abs_z",
+        "_at_least",
+        "_at_most",
+        "_bars",
+        "_closes",
+        "_ends",
+        "_gaps",
+        "_n",
+        "_rows",
+        "_starts",
+        "_z",
+    )
 
-    def __init__(self, bars: BarColumns, abs_z: npt.NDArray[np.float64]) -> None:
+    def __init__(self, bars: BarColumns, z: npt.NDArray[np.float64]) -> None:
         self._bars = bars
         self._n = len(bars)
-        self._abs_z = abs_z
+        self._z: list[float] = z.tolist()
+        self._abs_z = np.abs(z)
         self._closes = bars.closes
-        self._starts: list[int] = bars.epochs.tolist()
-        self._ends: list[int] = (bars.epochs + bars.seconds).tolist()
+        epochs = bars.epochs
+        self._starts: list[int] = epochs.tolist()
+        self._ends: list[int] = (epochs + bars.seconds).tolist()
+        # _gaps[k]: how many of bars 1..k start after the bar before them ended.
+        self._gaps: list[int] = np.concatenate(
+            ([0], np.cumsum(epochs[1:] > epochs[:-1] + bars.seconds))
+        ).tolist()
         self._at_least: dict[float, list[int]] = {}
         self._at_most: dict[float, list[int]] = {}
+        self._rows: tuple[list[float], list[float], list[float], list[float], list[int]] | None
+        self._rows = None
+
+    def bar(self, i: int) -> Bar:
+        """Bar ``i`` (as ``bars[i]``, from columns turned into lists once, on the first visit)."""
+        rows = self._rows
+        if rows is None:
+            b = self._bars
+            rows = self._rows = (
+                b.opens.tolist(),
+                b.highs.tolist(),
+                b.lows.tolist(),
+                b.closes.tolist(),
+                b.volumes.tolist(),
+            )
+        opens, highs, lows, closes, volumes = rows
+        return Bar.at_epoch(
+            self._starts[i], self._bars.seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
+        )
+
+    def start(self, i: int) -> int:
+        """Bar ``i``'s start (epoch seconds)."""
+        return self._starts[i]
+
+    def z(self, i: int) -> float:
+        """Bar ``i``'s float z (NaN where undefined)."""
+        return self._z[i]
+
+    def gaps_within(self, i: int, j: int) -> int:
+        """How many of bars ``i+1 .. j-1`` start after the bar before them ended."""
+        gaps = self._gaps
+        return gaps[j - 1] - gaps[i]
 
     def first(self, spec: WakeSpec, start: int) -> int:
         if spec.every_bar:

@@ -17,7 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 TICK = 0.25
-START = datetime(2030, 1, 6, 23, 0, tzinfo=UTC)
+# In the past: a replay refuses bars that end after the wall clock's now (a recording cannot hold the
+# future), and 1,000,000 five-minute bars span 9.5 years.
+START = datetime(2010, 1, 3, 23, 0, tzinfo=UTC)
 
 
 def generate(bars: int, seed: int) -> dict[str, npt.NDArray[np.generic]]:

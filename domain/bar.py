@@ -23,7 +23,18 @@ class Bar:
     UTC datetimes built on first use, since the hot paths (aggregation, replay) only need the epochs.
     """
 
-    __slots__ = ("_ts", "close", "end_epoch", "epoch", "high", "low", "open", "seconds", "volume")
+    __slots__ = (
+        "_end",
+        "_ts",
+        "close",
+        "end_epoch",
+        "epoch",
+        "high",
+        "low",
+        "open",
+        "seconds",
+        "volume",
+    )
 
     epoch: int
     end_epoch: int
@@ -34,6 +45,7 @@ class Bar:
     close: float
     volume: int
     _ts: datetime | None
+    _end: datetime | None
 
     def __init__(
         self,
@@ -53,6 +65,7 @@ class Bar:
         # A zone that is at UTC+0 only today (Europe/London in winter) would make `end` wall-clock
         # arithmetic in that zone, an hour off across its DST switch: keep the instant in UTC.
         self._ts = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+        self._end = None
         self._fill(int(ts.timestamp()), seconds, open, high, low, close, volume)
 
     @classmethod
@@ -68,7 +81,7 @@ class Bar:
     ) -> Bar:
         """Build a bar from its start as epoch seconds (the form feeds and aggregation work in)."""
         bar = cls.__new__(cls)
-        bar._ts = None
+        bar._ts = bar._end = None
         bar._fill(epoch, seconds, open, high, low, close, volume)
         return bar
 
@@ -112,7 +125,10 @@ class Bar:
     @property
     def end(self) -> datetime:
         """The instant the bar closes (exclusive end of its interval)."""
-        return datetime.fromtimestamp(self.end_epoch, UTC)
+        end = self._end
+        if end is None:  # built once: a decision on a bar reads it several times
+            end = self._end = datetime.fromtimestamp(self.end_epoch, UTC)
+        return end
 
     def _key(self) -> tuple[int, int, float, float, float, float, int]:
         return (self.epoch, self.seconds, self.open, self.high, self.low, self.close, self.volume)

@@ -336,6 +336,7 @@ class Engine:
         self._closed_at: int | None = None
         self._entry = config.strategy.entry
         self._exit = config.strategy.exit
+        self._idle_spec: WakeSpec | None = None  # wake_spec's answer while flat, by session
         self._min_volume = config.strategy.min_volume
         self._handlers: dict[type[Any], Callable[[Any], list[EngineCommand]]] = {
             BarClosed: self._on_bar_closed,
@@ -402,8 +403,14 @@ class Engine:
         # A bar outside the cached session enters the next one (breaker reset, session rules).
         start_at_least = session.close_epoch
         state = self.state
-        if state is EngineState.IDLE:
-            return WakeSpec(z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least)
+        if state is _IDLE:
+            # The same spec for every flat bar of a session: kept, as it is immutable.
+            spec = self._idle_spec
+            if spec is None or spec.start_at_least != start_at_least:
+                spec = self._idle_spec = WakeSpec(
+                    z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least
+                )
+            return spec
         if state is not EngineState.LONG and state is not EngineState.SHORT:
             # Entering or exiting: orders are in flight, and one still working at the next bar
             # close is dealt with then.
@@ -663,23 +670,27 @@ class Engine:
         qty = cfg.qty
         self._oca = base
         self._flatten_after_entry = False
-        self._orders[entry_key] = WorkingOrder(
-            entry_key, OrderRole.ENTRY, side.entry_action, qty, base
-        )
+        entry_action = side.entry_action
+        self._orders[entry_key] = WorkingOrder(entry_key, OrderRole.ENTRY, entry_action, qty, base)
         out.append(
             Journal(SignalRecord(now, bar.ts, bar.close, z.value, SignalAction.ENTER, side, ""))
         )
         out.append(
             Journal(
                 OrderIntentRecord(
-                    entry_key, "entry", side.entry_action, qty, "MKT", None, now, f"ref {reference}"
+                    entry_key, "entry", entry_action, qty, "MKT", None, now, f"ref {reference}"
                 )
             )
         )
-        for key, role, price, kind in (
-            (stop_key, OrderRole.STOP, prices.stop, "STP"),
-            (target_key, OrderRole.TARGET, prices.target, "LMT"),
-        ):
+        legs = (
+            ()
+            if stop_key is None and target_key is None
+            else (
+                (stop_key, OrderRole.STOP, prices.stop, "STP"),
+                (target_key, OrderRole.TARGET, prices.target, "LMT"),
+            )
+        )
+        for key, role, price, kind in legs:
             if key is not None:
                 self._orders[key] = WorkingOrder(key, role, side.exit_action, qty, base)
                 if price is not None:
@@ -858,7 +869,6 @@ class Engine:
         """Once per position: tell the operator when every configured leg is live at the broker."""
         if self._bracket_announced or self.position.is_flat:
             return
-        legs = {o.role: o for o in self._orders.values() if o.role in _PROTECTIVE}
         wanted = [
             role
             for role, configured in (
@@ -867,7 +877,10 @@ class Engine:
             )
             if configured is not None
         ]
-        if not wanted or any(r not in legs or not legs[r].accepted for r in wanted):
+        if not wanted:  # no bracket configured: nothing to announce
+            return
+        legs = {o.role: o for o in self._orders.values() if o.role in _PROTECTIVE}
+        if any(r not in legs or not legs[r].accepted for r in wanted):
             return
         self._bracket_announced = True
         names = ", ".join(f"{r.value} {self._leg_text(legs[r].key)}" for r in wanted)

@@ -331,7 +331,6 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
     """A replay of the bar file ``args.path``, or of ``series`` (the bars of ``--from-db``)."""
     from entrypoints.progress import ProgressBar
     from entrypoints.replay import load_series, run_replay
-    from entrypoints.report_html import replay_context
     from entrypoints.report_output import format_summary, write_report
 
     if series is None:
@@ -381,6 +380,8 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
         f"out of order {stats.out_of_order_merged}, outside session {stats.outside_session_dropped}"
     )
     if args.report is not None:
+        from entrypoints.report_html import replay_context  # Bokeh: only for a report
+
         try:
             written = write_report(
                 args.report,

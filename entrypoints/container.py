@@ -17,19 +17,11 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
-from adapters.ibkr.backoff import Backoff
-from adapters.ibkr.broker import IbkrBroker
-from adapters.ibkr.client import IbClient
-from adapters.ibkr.contracts import IbkrContractResolver
-from adapters.ibkr.market_data import IbkrMarketData
-from adapters.ibkr.pacing import PacingLimiter
-from adapters.ibkr.session import IbkrSession
-from adapters.ibkr.staleness import StaleBarWatchdog
 from adapters.log_notifier import LogNotifier
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
@@ -47,6 +39,10 @@ from domain.price_band import PriceBand
 from domain.values import MES, Instrument
 from domain.zscore import Threshold
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.ibkr.backoff import Backoff
+    from adapters.ibkr.pacing import PacingLimiter
 
 Mode = Literal["simulated", "live"]
 
@@ -162,15 +158,32 @@ class SimulatedAdapters(containers.DeclarativeContainer):
     bar_listeners = providers.List(clock, broker)
 
 
+def _ibkr(module: str, name: str) -> Callable[..., Any]:
+    """``adapters.ibkr.<module>.<name>``, imported when the provider first builds one: ib_async
+    (and the rest of the IB adapter) stays out of the processes that never talk to IB Gateway, a
+    replay above all (its start-up time is what a sweep of many replays pays)."""
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        cls = getattr(importlib.import_module(f"adapters.ibkr.{module}"), name)
+        return cls(*args, **kwargs)
+
+    build.__qualname__ = build.__name__ = name
+    return build
+
+
 def _pacing_limiter(clock: Clock) -> PacingLimiter:
     """IB's pacing windows, on the daemon's clock (IB's time: an accelerated soak's too)."""
-    return PacingLimiter(lambda: clock.now().timestamp(), clock.sleep)
+    limiter: PacingLimiter = _ibkr("pacing", "PacingLimiter")(
+        lambda: clock.now().timestamp(), clock.sleep
+    )
+    return limiter
 
 
 def _backoff(max_s: float, client_id_wait_s: float) -> Backoff:
-    return Backoff(
+    backoff: Backoff = _ibkr("backoff", "Backoff")(
         random.Random(), initial_s=min(1.0, max_s), max_s=max_s, client_id_wait_s=client_id_wait_s
     )
+    return backoff
 
 
 class LiveAdapters(containers.DeclarativeContainer):
@@ -190,7 +203,7 @@ class LiveAdapters(containers.DeclarativeContainer):
 
     limiter = providers.Singleton(_pacing_limiter, clock)
     ibkr_client = providers.Singleton(
-        IbClient,
+        _ibkr("client", "IbClient"),
         host=core.settings.provided.ibkr.host,
         port=core.settings.provided.ibkr.port,
         client_id=core.settings.provided.ibkr.client_id,
@@ -202,10 +215,14 @@ class LiveAdapters(containers.DeclarativeContainer):
     )
     bar_gate = providers.Singleton(BarGate, core.price_band)
     market_data = providers.Singleton(
-        IbkrMarketData, client=ibkr_client, clock=clock, calendar=core.calendar, gate=bar_gate
+        _ibkr("market_data", "IbkrMarketData"),
+        client=ibkr_client,
+        clock=clock,
+        calendar=core.calendar,
+        gate=bar_gate,
     )
     broker = providers.Singleton(
-        IbkrBroker,
+        _ibkr("broker", "IbkrBroker"),
         client=ibkr_client,
         sink=inbox,
         instrument=core.instrument,
@@ -216,7 +233,7 @@ class LiveAdapters(containers.DeclarativeContainer):
         dry_run=dry_run,
     )
     contracts = providers.Singleton(
-        IbkrContractResolver,
+        _ibkr("contracts", "IbkrContractResolver"),
         client=ibkr_client,
         symbol=core.settings.provided.instrument.symbol,
         exchange=core.settings.provided.instrument.exchange,
@@ -224,7 +241,9 @@ class LiveAdapters(containers.DeclarativeContainer):
         expiry=core.settings.provided.instrument.expiry,
     )
     watchdog = providers.Singleton(
-        StaleBarWatchdog, core.calendar, grace_s=core.settings.provided.ibkr.stale_grace_s
+        _ibkr("staleness", "StaleBarWatchdog"),
+        core.calendar,
+        grace_s=core.settings.provided.ibkr.stale_grace_s,
     )
     backoff = providers.Singleton(
         _backoff,
@@ -232,7 +251,7 @@ class LiveAdapters(containers.DeclarativeContainer):
         core.settings.provided.ibkr.client_id_wait_s,
     )
     session = providers.Singleton(
-        IbkrSession,
+        _ibkr("session", "IbkrSession"),
         client=ibkr_client,
         broker=broker,
         market_data=market_data,

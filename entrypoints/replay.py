@@ -36,7 +36,6 @@ from application.report import (
 from domain.aggregation import AggregationStats
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
-from domain.commands import OrderIntentRecord
 from domain.position import RoundTrip
 from domain.price_band import PRICE_JUMP, PRICE_RANGE, PriceBand
 from entrypoints.container import build_container, instrument_for, price_band_for, zscore_factory
@@ -239,7 +238,7 @@ async def _replay(
                 signals_blocked=count_blocked(signals),
                 prices=price_bars(series),
                 signals=signals,
-                intents=[r for r in journal.records if isinstance(r, OrderIntentRecord)],
+                intents=journal.intents(),
                 account_size_usd=settings.report.account_size_usd,
                 point_value=instrument_for(settings).multiplier,
             )
@@ -254,7 +253,9 @@ async def _replay(
 def trade_dates(series: BarSeries) -> list[date]:
     """CME trade dates that had bars. Trade dates change at 18:00 ET, a whole hour in UTC, so one
     lookup per distinct UTC hour is exact."""
-    hours = np.unique(series.epochs // 3600)
+    # Sorted and deduplicated by hand: np.unique imports numpy.ma, a replay's start-up for nothing.
+    hours = np.sort(series.epochs // 3600)
+    hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
     dates = {cme_trade_date(datetime.fromtimestamp(int(h) * 3600, UTC)) for h in hours.tolist()}
     return sorted(dates)
 

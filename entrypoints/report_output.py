@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from application.report import (
     PriceBars,
@@ -461,6 +459,10 @@ def trades_csv(round_trips: Iterable[RoundTrip], details: Iterable[TradeDetail] 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(TRADES_CSV_HEADER)
+    # Prices and dollar amounts repeat from trade to trade (a grid of ticks, a few commissions), and
+    # their text depends on the value alone: each is rendered once.
+    price_text = _memo(price)
+    usd_text = _memo(usd)
     for trip in ordered(round_trips):
         d = by_seq.get(trip.seq)
         writer.writerow(
@@ -469,23 +471,40 @@ def trades_csv(round_trips: Iterable[RoundTrip], details: Iterable[TradeDetail] 
                 trip.side.name,
                 trip.qty,
                 utc(trip.entry_ts),
-                price(trip.entry_price),
+                price_text(trip.entry_price),
                 utc(trip.exit_ts),
-                price(trip.exit_price),
+                price_text(trip.exit_price),
                 trip.exit_reason.value,
                 trip.pnl_ticks,
-                usd(trip.gross_pnl),
-                usd(trip.commissions),
-                usd(trip.net_pnl),
+                usd_text(trip.gross_pnl),
+                usd_text(trip.commissions),
+                usd_text(trip.net_pnl),
                 int((trip.exit_ts - trip.entry_ts).total_seconds()),
                 "" if d is None or d.entry_z is None else f"{d.entry_z:.6f}",
-                "" if d is None or d.stop_price is None else price(d.stop_price),
-                "" if d is None or d.target_price is None else price(d.target_price),
-                "" if d is None or d.mae_usd is None else usd(d.mae_usd),
-                "" if d is None or d.mfe_usd is None else usd(d.mfe_usd),
+                "" if d is None or d.stop_price is None else price_text(d.stop_price),
+                "" if d is None or d.target_price is None else price_text(d.target_price),
+                "" if d is None or d.mae_usd is None else usd_text(d.mae_usd),
+                "" if d is None or d.mfe_usd is None else usd_text(d.mfe_usd),
             )
         )
     return buffer.getvalue()
+
+
+def _memo(render: Callable[[Decimal], str]) -> Callable[[Decimal], str]:
+    """``render`` remembering its answers by value: ``usd`` and ``price`` quantize first, so equal
+    Decimals render alike, zero aside (-0 and 0 are equal and may not). For one report; the
+    memory goes with it."""
+    done: dict[Decimal, str] = {}
+
+    def memo(value: Decimal) -> str:
+        text = done.get(value)
+        if text is None:
+            text = render(value)
+            if value:
+                done[value] = text
+        return text
+
+    return memo
 
 
 def write_equity_chart(
@@ -496,6 +515,10 @@ def write_equity_chart(
     The x axis is trading time: with ``prices``, the number of input bars before each point (a
     weekend or a month without data takes no room), labelled with the dates of those bars; without
     them, the trade count."""
+    # matplotlib only when a chart is drawn: a replay without --report never pays its import.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     # The object-oriented API with an explicit Agg canvas: no pyplot, so no global figure
     # registry and no backend switch; the figure is unreachable (closed) once this returns.
     # Decimated before the drawdown is derived: bucket extremes keep every peak and trough.

@@ -187,6 +187,14 @@ class SimulatedBroker:
         )
         self._orders[parent.key] = parent
         self._sink.put(OrderAccepted(parent.key, ts))
+        if order.stop_key is not None or order.target_key is not None:
+            self._place_legs(order, parent)
+        if self._fill_model == "signal_close" and order.reference_price is not None:
+            self._fill_market(parent, order.reference_price, ts)
+
+    def _place_legs(self, order: PlaceBracket, parent: _Order) -> None:
+        """The bracket's stop and target, inactive until the parent fills."""
+        ts = order.ts
         exit_action = order.side.exit_action
         for key, kind, price, protective in (
             (order.stop_key, _Kind.STOP, order.stop_price, ProtectiveKind.STOP),
@@ -210,8 +218,6 @@ class SimulatedBroker:
             self._orders[key] = child
             parent.children.append(key)
             self._sink.put(OrderAccepted(key, ts))
-        if self._fill_model == "signal_close" and order.reference_price is not None:
-            self._fill_market(parent, order.reference_price, ts)
 
     async def place_exit(self, order: PlaceExit) -> None:
         self._check_connected()
@@ -378,11 +384,12 @@ class SimulatedBroker:
     def _fill_market(self, order: _Order, price: Decimal, ts: datetime) -> None:
         price = price + order.action.sign * self._slip
         remaining = order.qty - order.filled
-        chunks, self._partial = self._partial, []
-        for chunk in chunks:
-            if 0 < chunk < remaining:
-                self._execute(order, price, chunk, ts)
-                remaining -= chunk
+        if self._partial:
+            chunks, self._partial = self._partial, []
+            for chunk in chunks:
+                if 0 < chunk < remaining:
+                    self._execute(order, price, chunk, ts)
+                    remaining -= chunk
         self._execute(order, price, remaining, ts)
 
     def _execute(self, order: _Order, price: Decimal, qty: int, ts: datetime) -> None:

@@ -29,13 +29,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from application.bar_columns import BarColumns, next_true
 from application.bar_gate import DEFAULT_MAX_SKEW_S, FUTURE
@@ -293,6 +292,10 @@ def _row_problem(fields: list[str], index: dict[str, int]) -> str | None:
 
 
 def _read_parquet(path: Path) -> pa.Table:
+    # Imported here: a CSV replay (the common case) needs neither, and they cost start-up time.
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -314,6 +317,46 @@ def _read_parquet(path: Path) -> pa.Table:
 
 # -- validation ------------------------------------------------------------------------------
 
+_N = TypeVar("_N", np.int64, np.float64)
+
+
+def _numbers(values: pa.ChunkedArray, dtype: type[_N], missing: float) -> npt.NDArray[_N]:
+    """A 64-bit column (int, float or timestamp) as a numpy array, ``missing`` where it is null.
+
+    Read from the Arrow buffers, not with Arrow's ``to_numpy``, ``cast`` or ``fill_null``: those
+    import pandas (Arrow's conversion layer) or Arrow's compute module, a quarter of a second
+    together and most of a short replay's start-up, for nothing a bar file needs."""
+    parts: list[npt.NDArray[_N]] = []
+    for chunk in values.chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        assert chunk.type.bit_width == 64
+        data = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=n, offset=chunk.offset * 8)
+        if chunk.null_count:
+            data = np.where(_chunk_nulls(chunk), dtype(missing), data)
+        parts.append(data)
+    if not parts:
+        return np.empty(0, dtype=dtype)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _nulls(values: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Which rows of a column are null."""
+    parts = [_chunk_nulls(chunk) for chunk in values.chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.bool_)
+
+
+def _chunk_nulls(chunk: pa.Array) -> npt.NDArray[np.bool_]:
+    n = len(chunk)
+    if chunk.null_count == 0:
+        return np.zeros(n, dtype=np.bool_)
+    # The validity bitmap: bit i (least significant first) set when row i holds a value.
+    bitmap = np.frombuffer(chunk.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bitmap, count=chunk.offset + n, bitorder="little")[chunk.offset :]
+    missing: npt.NDArray[np.bool_] = valid == 0
+    return missing
+
 
 def _validate(
     path: Path,
@@ -326,25 +369,18 @@ def _validate(
 ) -> BarSeries:
     n = table.num_rows
     ts_column = table.column("ts")
-    ts_missing = ts_column.is_null().to_numpy(zero_copy_only=False)
-    epochs = ts_column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    prices = {
-        name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        for name in PRICE_COLUMNS
-    }
+    ts_missing = _nulls(ts_column)
+    epochs = _numbers(ts_column, np.int64, 0)  # timestamp[s]: int64 seconds since the epoch
+    # A missing price is NaN, as Arrow's own conversion gives it (refused as "nan" below).
+    prices = {name: _numbers(table.column(name), np.float64, np.nan) for name in PRICE_COLUMNS}
     volume_col = table.column("volume")
-    volumes = volume_col.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    volumes = _numbers(volume_col, np.int64, -1)
     o, h, lo, c = (prices[name] for name in PRICE_COLUMNS)
 
     # One reason per refused row, the first that applies in this order.
     reasons: list[tuple[str, npt.NDArray[np.bool_]]] = []
     is_nan = (
-        np.isnan(o)
-        | np.isnan(h)
-        | np.isnan(lo)
-        | np.isnan(c)
-        | volume_col.is_null().to_numpy(zero_copy_only=False)
-        | ts_missing
+        np.isnan(o) | np.isnan(h) | np.isnan(lo) | np.isnan(c) | _nulls(volume_col) | ts_missing
     )
     reasons.append(("nan", is_nan))
     with np.errstate(invalid="ignore"):

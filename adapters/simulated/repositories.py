@@ -35,28 +35,64 @@ class InMemoryJournal:
     """Keeps every record in order, once per natural key (``application.queries.record_identity``):
     appending the same fill, intent, signal or event twice keeps one. Recorded bars are kept once
     per contract, start and size. Identical operator commands are each kept (numbered by
-    :class:`CommandOccurrences`)."""
+    :class:`CommandOccurrences`).
+
+    Appends are batched: ``append`` only queues the record (a replay appends nine per round trip),
+    and the queue is checked for duplicates, in order, when the records are next read. What a
+    reader sees is exactly what checking each append at once would have kept."""
 
     def __init__(self) -> None:
-        self.records: list[JournalRecord] = []
+        self._records: list[JournalRecord] = []
+        self._pending: list[JournalRecord] = []
         self._keys: set[tuple[object, ...]] = set()
+        # The kept records again, by their (final) type: a query reads its kind alone.
+        self._by_kind: dict[type, list[JournalRecord]] = {}
         self._bars: dict[tuple[str, int, int], tuple[str, Bar]] = {}
         self._occurrences = CommandOccurrences()
+
+    @property
+    def records(self) -> list[JournalRecord]:
+        """Every record kept, in the order first appended."""
+        if self._pending:
+            self._settle()
+        return self._records
 
     def reopened(self) -> InMemoryJournal:
         """The same records as a restarted process's journal sees them: identical operator
         commands are numbered afresh (so a command journaled again is kept once)."""
         again = InMemoryJournal()
-        again.records, again._keys, again._bars = self.records, self._keys, self._bars
+        again._records, again._keys, again._bars = self.records, self._keys, self._bars
+        again._by_kind = self._by_kind
         return again
 
     def append(self, record: JournalRecord) -> None:
-        occurrence = self._occurrences.next(record) if isinstance(record, OperatorRecord) else 0
-        key = record_identity(record, occurrence)
-        if key in self._keys:
-            return
-        self._keys.add(key)
-        self.records.append(record)
+        self._pending.append(record)
+
+    def _settle(self) -> None:
+        """Keep the queued records that are not already kept (see the class docstring)."""
+        pending, self._pending = self._pending, []
+        keys = self._keys
+        kept = self._records
+        by_kind = self._by_kind
+        occurrences = self._occurrences
+        identity = record_identity
+        for record in pending:
+            occurrence = occurrences.next(record) if isinstance(record, OperatorRecord) else 0
+            key = identity(record, occurrence)
+            if key not in keys:
+                keys.add(key)
+                kept.append(record)
+                kind = type(record)
+                same = by_kind.get(kind)
+                if same is None:
+                    same = by_kind[kind] = []
+                same.append(record)
+
+    def _of_kind(self, kind: type[R]) -> list[R]:
+        """The kept records of type ``kind``, in order (records are final types)."""
+        if self._pending:
+            self._settle()
+        return cast(list[R], self._by_kind.get(kind, []))
 
     def append_bar(self, contract: str, bar: Bar) -> None:
         self._bars.setdefault((contract, bar.epoch, bar.seconds), (contract, bar))
@@ -65,22 +101,20 @@ class InMemoryJournal:
         """Nothing is buffered."""
 
     def round_trips(self) -> list[RoundTrip]:
-        return [r.trip for r in self.records if isinstance(r, RoundTripRecord)]
+        return [r.trip for r in self._of_kind(RoundTripRecord)]
 
     def fills(self) -> list[Fill]:
-        return [r.fill for r in self.records if isinstance(r, FillRecord)]
+        return [r.fill for r in self._of_kind(FillRecord)]
 
     def signals(self) -> list[SignalRecord]:
-        return [r for r in self.records if isinstance(r, SignalRecord)]
+        return list(self._of_kind(SignalRecord))
 
     def intents(self) -> list[OrderIntentRecord]:
-        return [r for r in self.records if isinstance(r, OrderIntentRecord)]
+        return list(self._of_kind(OrderIntentRecord))
 
     def breaker_trips(self) -> list[BreakerTripped]:
         return [
-            r.event
-            for r in self.records
-            if isinstance(r, BreakerRecord) and isinstance(r.event, BreakerTripped)
+            r.event for r in self._of_kind(BreakerRecord) if isinstance(r.event, BreakerTripped)
         ]
 
     # -- the read side (application.queries.JournalReader) ---------------------------------------
@@ -88,11 +122,7 @@ class InMemoryJournal:
     async def records_of(
         self, kind: type[R], start: datetime | None = None, end: datetime | None = None
     ) -> list[R]:
-        return [
-            cast(R, r)
-            for r in self.records
-            if type(r) is kind and in_window(record_time(r), start, end)
-        ]
+        return [r for r in self._of_kind(kind) if in_window(record_time(r), start, end)]
 
     async def bars(
         self,

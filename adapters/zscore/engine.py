@@ -32,7 +32,7 @@ CoreFactory = Callable[[int], RollingCore]
 class ZScoreBatch:
     """The z-scores of a batch of closes: all values at once, exact terms on demand."""
 
-    __slots__ = ("_history", "_make", "_offset", "_window", "values")
+    __slots__ = ("_core", "_history", "_make", "_offset", "_window", "values")
 
     def __init__(
         self,
@@ -46,16 +46,21 @@ class ZScoreBatch:
         self._window = window
         self._history = history  # the window-1 closes before the batch, then the batch
         self._offset = len(history) - len(values)
+        self._core: RollingCore | None = None  # one core for every at(), reset in between
 
     def at(self, i: int) -> ZScore | None:
         """The z-score of close ``i`` as a domain value (None where undefined)."""
         if math.isnan(self.values[i]):
             return None
         end = self._offset + i + 1
-        window = self._history[end - self._window : end]
-        core = self._make(self._window)
-        core.update_many(window[:-1])
-        r = core.update_exact(float(window[-1]))
+        history = self._history
+        core = self._core
+        if core is None:
+            core = self._core = self._make(self._window)
+        else:
+            core.reset()  # the state of a new core, without building one
+        core.update_many(history[end - self._window : end - 1])
+        r = core.update_exact(float(history[end - 1]))
         assert r is not None  # defined in the batch, so defined over the same window
         return ZScore(r[1], r[2], r[0])
 
