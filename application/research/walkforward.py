@@ -63,13 +63,21 @@ def split_windows(
 ) -> Split:
     """Windows over ``trade_dates`` (the dates that have bars, in any order, repeats allowed):
     ``train`` trade dates to optimise on, the next ``test`` to trade, moved on by ``step`` (default
-    ``test``). Raises ValueError for a length below 1 or too few trade dates for one window."""
+    ``test``, never less: test windows do not overlap). Raises ValueError for a length below 1, a
+    step shorter than the test or too few trade dates for one window."""
     for name, value in (("train", train), ("test", test), ("step", step)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{name} must be a whole number of trade days, got {value!r}")
         if value is not None and value < 1:
             raise ValueError(f"{name} must be at least 1 trade day, got {value}")
     stride = test if step is None else step
+    if stride < test:
+        # Overlapping test windows would trade some days twice: the stitched out-of-sample curve
+        # would count their round trips (and their trade days) once per window holding them.
+        raise ValueError(
+            f"step ({stride}) is shorter than test ({test}): test windows would overlap and the "
+            "stitched out-of-sample result would count their trades twice"
+        )
     days = sorted(set(trade_dates))
     if len(days) < train + test:
         raise ValueError(

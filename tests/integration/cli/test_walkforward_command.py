@@ -147,6 +147,10 @@ def test_dask_gives_the_same_files_as_the_local_pool(grid: Path, tmp_path: Path)
             "a walk-forward of 6 train + 2 test trade days needs at least 8 trade dates; "
             "the data has 7",
         ),
+        (
+            ("--train", "2d", "--test", "2d", "--step", "1d"),
+            "step (1) is shorter than test (2): test windows would overlap",
+        ),
         (("--train", "3d", "--test", "1d", "--objective", "pnl"), "--objective 'pnl': choose one"),
         (
             ("--train", "3d", "--test", "1d", "--address", "tcp://127.0.0.1:1"),

@@ -46,10 +46,17 @@ def test_rolling_windows_move_by_the_test_length() -> None:
     assert split.unused_days == 1  # ten weekdays, nine used
 
 
-def test_a_step_shorter_than_the_test_overlaps_test_windows() -> None:
-    split = split_windows(WEEKDAYS[:7], train=3, test=2, step=1)
-    assert spans(split.windows) == [(0, 2, 3, 4), (1, 3, 4, 5), (2, 4, 5, 6)]
-    assert split.unused_days == 0
+def test_a_step_shorter_than_the_test_is_refused() -> None:
+    # Overlapping test windows would put a day's out-of-sample trades twice into the stitched
+    # equity curve (and its trade days twice into the annualising).
+    with pytest.raises(ValueError, match=re.escape("step (1) is shorter than test (2)")):
+        split_windows(WEEKDAYS[:7], train=3, test=2, step=1)
+
+
+def test_a_step_longer_than_the_test_leaves_days_untested() -> None:
+    split = split_windows(WEEKDAYS[:9], train=3, test=2, step=3)
+    assert spans(split.windows) == [(0, 2, 3, 4), (3, 5, 6, 7)]
+    assert split.unused_days == 1
 
 
 def test_anchored_windows_start_at_the_first_date_and_grow() -> None:
