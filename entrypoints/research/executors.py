@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
@@ -228,6 +229,29 @@ class _RayRunner:
         return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)
 
 
+RAY_PROBE_TIMEOUT_S = 5.0
+
+
+def _probe_ray_address(address: str) -> None:
+    """A cluster's GCS address (``host:port``) that nothing answers at, refused at once: ray.init
+    retries such an address for minutes, logging every attempt. Other forms (``ray://`` of a Ray
+    Client, ``auto``) are left to ray.init."""
+    if "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection(
+            (host.strip("[]") or "127.0.0.1", int(port)), timeout=RAY_PROBE_TIMEOUT_S
+        ):
+            pass
+    except OSError as exc:
+        raise ExecutorUnavailable(
+            f"--address {address}: no Ray cluster: cannot connect: {exc.strerror or exc}"
+        ) from exc
+
+
 @contextmanager
 def _ray(series: BarSeries, workers: int | None, address: str | None) -> Iterator[Runner]:
     try:
@@ -247,6 +271,7 @@ def _ray(series: BarSeries, workers: int | None, address: str | None) -> Iterato
                 configure_logging=False,
             )
         else:
+            _probe_ray_address(address)
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, OSError, RuntimeError) as exc:
         raise ExecutorUnavailable(f"--address {address}: no Ray cluster: {exc}") from exc
