@@ -44,6 +44,7 @@ from application.research.walkforward import (
     walk_forward,
 )
 from domain.calendar import cme_trade_date
+from domain.errors import DomainError
 from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
 from entrypoints.research.plan import check_values, data_hash, plan, read_grid
 from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
@@ -153,6 +154,9 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     except GridError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
+    except DomainError as exc:  # a domain rule refusing this input with a trial's config
+        _error(f"{args.path}: {exc}")
+        return EXIT_BAD_INPUT
     except MissingExtra as exc:
         _error(str(exc))
         return EXIT_USAGE

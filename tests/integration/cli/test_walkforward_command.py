@@ -189,3 +189,30 @@ def test_unreadable_bars_are_bad_input(
     argv = ["walkforward", str(bars), "--grid", str(grid), "--train", "1d", "--test", "1d"]
     assert main([*argv, "--out", str(tmp_path / "wf")]) == EXIT_BAD_INPUT
     assert f"{bars}:2: " in capsys.readouterr().err
+
+
+def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two-minute bars: a 4-minute strategy bar is built from them, a 5-minute one is not (a
+    # domain rule met only when the trial with it replays).
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    bars = tmp_path / "bars2m.csv"
+    bars.write_text(
+        "\n".join([lines[0], *(row for row in lines[1:] if int(row[14:16]) % 2 == 0)]) + "\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        SAMPLE_CONFIG.read_text(encoding="utf-8").replace("bar_minutes: 5", "bar_minutes: 4"),
+        encoding="utf-8",
+    )
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("strategy.bar_minutes: [4, 5]\n")
+    argv = ["walkforward", str(bars), "--config", str(config), "--grid", str(grid)]
+    options = ["--train", "2d", "--test", "1d", "--workers", "1", "--no-progress"]
+    assert main([*argv, *options, "--out", str(tmp_path / "wf")]) == EXIT_BAD_INPUT
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert errors == [
+        f"error: {bars}: input bars of 120s cannot build 300s bars (the size must divide it)"
+    ]
