@@ -60,7 +60,9 @@ def add_parser(sub: Any) -> None:
         default="net_pnl",
         help=f"what to rank by: {', '.join(OBJECTIVES)} (default: net_pnl)",
     )
-    sweep.add_argument("--seed", type=int, default=0, help="random/optuna seed (default 0)")
+    sweep.add_argument(
+        "--seed", type=seed, default=0, help="random/optuna/bootstrap seed (default 0)"
+    )
     sweep.add_argument(
         "--storage",
         help="optuna: study storage URL (e.g. postgresql+psycopg://"
@@ -85,4 +87,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed for numpy's generators and the bootstrap: a whole number >= 0 (checked here, not
+    after every trial has run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a whole number >= 0, got {text!r}")
     return value

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from application.research.objectives import OBJECTIVES
-from entrypoints.research.arguments import EXECUTORS
+from entrypoints.research.arguments import EXECUTORS, seed
 
 DEFAULT_OUT = Path("walkforward")
 _SPAN = re.compile(r"(\d+)d?")
@@ -63,7 +63,7 @@ def add_parser(sub: Any) -> None:
         "compute nothing",
     )
     wf.add_argument(
-        "--seed", type=int, default=0, help="seed of the out-of-sample bootstrap (default 0)"
+        "--seed", type=seed, default=0, help="seed of the out-of-sample bootstrap (default 0)"
     )
     wf.add_argument(
         "--progress",
