@@ -89,6 +89,7 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
             if args.search == "optuna":
                 from entrypoints.research.optuna_search import (
                     MissingOptuna,
+                    StudyMismatch,
                     StudyUnavailable,
                     optuna_search,
                 )
@@ -106,7 +107,7 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
                         tally,
                         _progress(args, args.trials),
                     )
-                except MissingOptuna as exc:
+                except (MissingOptuna, StudyMismatch) as exc:
                     _error(str(exc))
                     return EXIT_USAGE
                 except StudyUnavailable as exc:

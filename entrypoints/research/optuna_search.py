@@ -40,6 +40,28 @@ class StudyUnavailable(Exception):
     """The --storage database cannot hold the study; ``str()`` is one line."""
 
 
+class StudyMismatch(Exception):
+    """The named study is another search (grid, data, objective or direction); ``str()`` is one
+    line. Joining it would have TPE learn from trials whose indexes name other values, or steer
+    by figures of the opposite sense."""
+
+
+SIGNATURE_ATTR = "sweep"
+"""The study's user attribute holding what it searches (:func:`study_signature`)."""
+
+
+def study_signature(grid: Grid, data_key: str, objective: Objective) -> str:
+    """What a study searches: the grid's axes and values, the data and the objective (not the
+    seed: machines sharing a study each bring their own)."""
+    return canonical_json(
+        {
+            "grid": [[a.key, [param_text(v) for v in a.values]] for a in grid.axes],
+            "data": data_key,
+            "objective": objective.name,
+        }
+    )
+
+
 def study_name(grid: Grid, data_key: str, objective: Objective, seed: int) -> str:
     text = canonical_json(
         {
@@ -86,6 +108,7 @@ def optuna_search(
         if password:
             why = why.replace(password, "***")
         raise StudyUnavailable(f"--storage: cannot open study {name!r}: {why}") from exc
+    _check_study(study, optuna, name, study_signature(grid, data_key, objective), objective)
     print(
         f"optuna: study {name}" + (f" in {_safe(args.storage)}" if args.storage else ""),
         file=sys.stderr,
@@ -125,6 +148,25 @@ def optuna_search(
     if on_done is not None and done < args.trials:
         on_done(args.trials)
     return asked
+
+
+def _check_study(study: Any, optuna: Any, name: str, signature: str, objective: Objective) -> None:
+    """Refuse a loaded study of another search; mark a new one (or an unmarked one) as ours."""
+    wanted = "maximize" if objective.higher_is_better else "minimize"
+    held = study.direction.name.lower()
+    if held != wanted:
+        raise StudyMismatch(
+            f"--study {name!r}: it {held}s, --objective {objective.name} needs a study that "
+            f"{wanted}s: name another --study"
+        )
+    mark = study.user_attrs.get(SIGNATURE_ATTR)
+    if mark is None:
+        study.set_user_attr(SIGNATURE_ATTR, signature)
+    elif mark != signature:
+        raise StudyMismatch(
+            f"--study {name!r}: it is a search of another grid, data or objective; name another "
+            "--study (or the same grid, bars and --objective)"
+        )
 
 
 def _with_our_driver(url: str | None) -> str | None:

@@ -387,3 +387,24 @@ def test_a_study_database_that_does_not_answer_is_one_line_and_exit_4(
     [line] = errors(done)
     assert line.startswith("error: --storage: cannot open study")
     assert "secret" not in done.stderr
+
+
+def test_a_study_of_another_search_is_refused_not_joined(tmp_path: Path, grid: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    common = ("--search", "optuna", "--trials", "1", "--workers", "1", "--storage", storage)
+    first = sweep(tmp_path / "a", grid, *common, "--study", "s")
+    assert first.returncode == 0, first.stderr
+    # The same study minimising drawdown: TPE would steer by figures of the wrong sense.
+    flipped = sweep(tmp_path / "b", grid, *common, "--study", "s", "--objective", "max_drawdown")
+    assert flipped.returncode == 2, flipped.stderr
+    [line] = errors(flipped)
+    assert line.startswith("error: --study 's': it maximizes, --objective max_drawdown needs")
+    # Another grid: the study's parameter indexes would name other values.
+    other = tmp_path / "other.yaml"
+    other.write_text("strategy.lookback_period: [10, 20, 40, 80]\n")
+    moved = sweep(tmp_path / "c", other, *common, "--study", "s")
+    assert moved.returncode == 2, moved.stderr
+    [line] = errors(moved)
+    assert line.startswith("error: --study 's': it is a search of another grid, data or objective")
+    with closing(sqlite3.connect(tmp_path / "study.db")) as db:
+        assert db.execute("SELECT count(*) FROM trials").fetchone() == (1,)
