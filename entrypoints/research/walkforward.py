@@ -226,18 +226,27 @@ def trade_date_ordinals(epochs: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarr
 def window_series(
     series: BarSeries, ordinals: np.ndarray[Any, Any], first: date, last: date
 ) -> BarSeries:
-    """The bars of trade dates ``first``..``last`` (inclusive) as a series of their own."""
-    lo = int(np.searchsorted(ordinals, first.toordinal(), side="left"))
-    hi = int(np.searchsorted(ordinals, last.toordinal(), side="right"))
+    """The bars of trade dates ``first``..``last`` (inclusive) as a series of their own, in file
+    order. A file in time order is cut by bisection; one with a bar out of order (the replay
+    merges such a bar) by a mask, so every bar lands in the window of its own trade date."""
+    rows: slice | np.ndarray[Any, Any]
+    if len(ordinals) < 2 or bool(np.all(ordinals[1:] >= ordinals[:-1])):
+        lo = int(np.searchsorted(ordinals, first.toordinal(), side="left"))
+        hi = int(np.searchsorted(ordinals, last.toordinal(), side="right"))
+        rows = slice(lo, hi)
+        count = hi - lo
+    else:
+        rows = (ordinals >= first.toordinal()) & (ordinals <= last.toordinal())
+        count = int(np.count_nonzero(rows))
     return replace(
         series,
-        epochs=series.epochs[lo:hi],
-        opens=series.opens[lo:hi],
-        highs=series.highs[lo:hi],
-        lows=series.lows[lo:hi],
-        closes=series.closes[lo:hi],
-        volumes=series.volumes[lo:hi],
-        rows_read=hi - lo,
+        epochs=series.epochs[rows],
+        opens=series.opens[rows],
+        highs=series.highs[rows],
+        lows=series.lows[rows],
+        closes=series.closes[rows],
+        volumes=series.volumes[rows],
+        rows_read=count,
         refused={},
         refused_lines={},
     )

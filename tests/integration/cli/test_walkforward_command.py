@@ -61,6 +61,21 @@ def test_bars_are_cut_on_cme_trade_dates() -> None:
     assert two.rows_read == len(two)
 
 
+def test_a_bar_out_of_time_order_is_cut_with_its_own_trade_date(tmp_path: Path) -> None:
+    # A file's rows are replayed in file order (the feed merges a late bar): a window holds the
+    # bars of its trade dates wherever they stand in the file.
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    late = len(lines) // 2
+    bars = tmp_path / "late.csv"
+    bars.write_text("\n".join([lines[0], lines[late], *lines[1:late], *lines[late + 1 :]]) + "\n")
+    series = load_series(load_settings(SAMPLE_CONFIG, {}), bars)
+    ordinals = trade_date_ordinals(series.epochs)
+    days = sorted({date.fromordinal(int(d)) for d in ordinals})
+    for day in days:
+        piece = window_series(series, ordinals, day, day)
+        assert np.array_equal(piece.epochs, series.epochs[ordinals == day.toordinal()]), day
+
+
 def _net_pnls(settings_overrides: Mapping[str, object], first: date, last: date) -> list[Decimal]:
     base = load_settings(SAMPLE_CONFIG, {})
     settings = settings_with(base, settings_overrides)
