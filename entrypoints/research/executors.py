@@ -223,7 +223,15 @@ class _RayRunner:
             return set(done), set(rest)
 
         def result(ref: Any) -> str:
-            text: str = ray.get(ref)
+            try:
+                text: str = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                # The replay's own exception, as a local worker or Dask hands it back: its message
+                # is one line (Ray's wrapper's is the remote traceback, in colour).
+                cause = exc.cause
+                if isinstance(cause, Exception):
+                    raise cause from None
+                raise
             return text
 
         return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)

@@ -1,0 +1,47 @@
+"""A trial that fails on Ray fails in the sweep as it does in a local worker: the exception the
+replay raised, so its message is the one line the command prints (not Ray's remote traceback)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from domain.errors import DomainError
+from entrypoints.replay import load_series
+from entrypoints.research.executors import open_runner
+from entrypoints.settings import load_settings, settings_with
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLE = ROOT / "data" / "sample" / "es_1min_20131006_20131014.csv"
+SAMPLE_CONFIG = ROOT / "config" / "sample.yaml"
+
+
+@pytest.mark.timeout(240)
+def test_a_domain_error_in_a_ray_trial_reaches_the_sweep_as_itself() -> None:
+    pytest.importorskip("ray")
+    base = load_settings(SAMPLE_CONFIG, {})
+    series = load_series(base, SAMPLE)
+    # Two-minute bars cannot build the 5-minute strategy bar: the replay's domain rule refuses.
+    n = 400
+    two_minute = replace(
+        series,
+        bar_seconds=120,
+        epochs=series.epochs[0] + 120 * np.arange(n, dtype=np.int64),
+        opens=series.opens[:n],
+        highs=series.highs[:n],
+        lows=series.lows[:n],
+        closes=series.closes[:n],
+        volumes=series.volumes[:n],
+        rows_read=n,
+    )
+    settings = settings_with(base, {"strategy.bar_minutes": 5})
+    with (
+        open_runner("ray", two_minute, workers=1, address=None) as runner,
+        pytest.raises(DomainError) as raised,
+    ):
+        list(runner.run([("k", settings)]))
+    message = str(raised.value)
+    assert message == "input bars of 120s cannot build 300s bars (the size must divide it)"
