@@ -41,9 +41,15 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def trial_key(effective_config: Mapping[str, Any], data_hash: str) -> str:
-    """The key of a trial: SHA-256 of its effective configuration and its data's hash."""
-    text = canonical_json({"config": effective_config, "data": data_hash})
+RESULT_FORMAT = 1
+"""The revision of what a trial yields: bump it with any change to the engine's rules or the summary
+that changes the result of the same config on the same data, so older results are not reused."""
+
+
+def trial_key(effective_config: Mapping[str, Any], data_hash: str, engine: str) -> str:
+    """The key of a trial: SHA-256 of its effective configuration, its data's hash and the
+    ``engine`` revision that computes it (a results file of another revision is not reused)."""
+    text = canonical_json({"config": effective_config, "data": data_hash, "engine": engine})
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 

@@ -14,7 +14,7 @@ import yaml  # type: ignore[import-untyped]
 
 from adapters.simulated.market_data import BarSeries
 from application.research.grid import Grid, GridError, ParamValue, parse_grid
-from application.research.sweep import Trial, param_text, trial_key
+from application.research.sweep import RESULT_FORMAT, Trial, param_text, trial_key
 from entrypoints.settings import Settings, SettingsError, _ConfigLoader, settings_with
 
 MAX_SHOWN = 10
@@ -81,6 +81,18 @@ def data_hash(series: BarSeries) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def engine_revision() -> str:
+    """The installed package's version and :data:`RESULT_FORMAT`: part of every trial key."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("quant-scalper")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+        installed = "unknown"
+    return f"{installed}+r{RESULT_FORMAT}"
+
+
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The whole configuration as plain JSON values (secrets masked), the trial key's input."""
     return settings.model_dump(mode="json")
@@ -114,7 +126,7 @@ def plan(
         except SettingsError as exc:
             refused.append(f"{_point_text(point)}: {'; '.join(exc.errors)}")
             continue
-        key = trial_key(effective_config(settings), data_key)
+        key = trial_key(effective_config(settings), data_key, engine_revision())
         planned.append(PlannedTrial(Trial(index, dict(point), key), settings))
     if refused:
         shown = refused[:MAX_SHOWN]

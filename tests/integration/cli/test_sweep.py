@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -101,7 +102,9 @@ def test_every_executor_gives_byte_identical_results(tmp_path: Path, grid: Path)
     # The overfitting guard speaks about the best trial.
     verdict = [line for line in done.stdout.splitlines() if line.startswith("best trial ")]
     assert len(verdict) == 1
-    assert "SIGNIFICANT: " in verdict[0]
+    assert re.search(r"\b(NOT SIGNIFICANT|SIGNIFICANT): ", verdict[0]), verdict[0]
+    # The sample's best trial is luck (bootstrap interval spans 0, deflated Sharpe below 0.95).
+    assert "NOT SIGNIFICANT: " in verdict[0]
     assert "deflated Sharpe ratio" in done.stdout
 
 

@@ -20,17 +20,19 @@ from application.research.sweep import (
 )
 
 
-def test_a_trial_key_depends_on_every_setting_and_the_data_but_not_on_key_order() -> None:
+def test_a_trial_key_depends_on_every_setting_the_data_and_the_engine_not_on_key_order() -> None:
     config = {"strategy": {"lookback_period": 20, "z_threshold_entry": "2.0"}, "risk": {"a": None}}
     same = {"risk": {"a": None}, "strategy": {"z_threshold_entry": "2.0", "lookback_period": 20}}
-    key = trial_key(config, "data-1")
-    assert key == trial_key(same, "data-1")
+    key = trial_key(config, "data-1", "0.1.0+r1")
+    assert key == trial_key(same, "data-1", "0.1.0+r1")
     assert len(key) == 64
     assert int(key, 16) >= 0
-    assert key != trial_key(config, "data-2")
+    assert key != trial_key(config, "data-2", "0.1.0+r1")
     changed = {**config, "strategy": {"lookback_period": 21, "z_threshold_entry": "2.0"}}
-    assert key != trial_key(changed, "data-1")
-    assert key != trial_key({**config, "risk": {"a": 1}}, "data-1")
+    assert key != trial_key(changed, "data-1", "0.1.0+r1")
+    assert key != trial_key({**config, "risk": {"a": 1}}, "data-1", "0.1.0+r1")
+    # Another engine revision computes afresh: its results may differ.
+    assert key != trial_key(config, "data-1", "0.1.0+r2")
 
 
 def test_canonical_json_is_compact_sorted_and_exact() -> None:
