@@ -41,7 +41,7 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
 """The revision of what a trial yields: bump it with any change to the engine's rules or the summary
 that changes the result of the same config on the same data, so older results are not reused."""
 

@@ -180,7 +180,9 @@ def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterat
                 n_workers=workers or default_workers(),
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # Any free loopback port: the scheduler's HTTP server starts even without a
+                # dashboard, on 8787 when asked for none, which another cluster may hold.
+                dashboard_address="127.0.0.1:0",
                 silence_logs=logging.WARNING,
             )
             client = Client(cluster)

@@ -169,8 +169,12 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     result = walk_forward(objective, windows, split.unused_days)
     interval = bootstrap_ci(list(result.oos_pnls), objective, seed=args.seed)
     document = result_json(result, interval, args, test_keys)
+    exits = {
+        w.window.index: records[key]["trade_exit_utc"]
+        for w, key in zip(windows, test_keys, strict=True)
+    }
     try:
-        written = write_outputs(args.out, document, result)
+        written = write_outputs(args.out, document, result, exits)
     except OSError as exc:
         _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
         return EXIT_USAGE
@@ -338,14 +342,17 @@ def _stability_json(s: ParamStability) -> dict[str, Any]:
     }
 
 
-def oos_trades_csv(result: WalkForward) -> str:
-    """The stitched out-of-sample round trips, one row each, with the running equity."""
+def oos_trades_csv(result: WalkForward, exits: Mapping[int, Sequence[str]]) -> str:
+    """The stitched out-of-sample round trips, one row each, with the running equity; ``exits``
+    holds each window's exit times (UTC, by window index), so the file feeds ``montecarlo``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("trade", "window", "test_first", "test_last", "net_pnl_usd", "equity_usd"))
+    writer.writerow(
+        ("trade", "window", "test_first", "test_last", "exit_time", "net_pnl_usd", "equity_usd")
+    )
     seq, equity = 0, Decimal(0)
     for w in result.windows:
-        for pnl in w.out_of_sample_pnls:
+        for pnl, exit_time in zip(w.out_of_sample_pnls, exits[w.window.index], strict=True):
             seq += 1
             equity += pnl
             writer.writerow(
@@ -354,6 +361,7 @@ def oos_trades_csv(result: WalkForward) -> str:
                     w.window.index,
                     w.window.test_first.isoformat(),
                     w.window.test_last.isoformat(),
+                    exit_time,
                     _money(pnl),
                     _money(equity),
                 )
@@ -361,12 +369,17 @@ def oos_trades_csv(result: WalkForward) -> str:
     return buffer.getvalue()
 
 
-def write_outputs(out: Path, document: Mapping[str, Any], result: WalkForward) -> list[Path]:
+def write_outputs(
+    out: Path,
+    document: Mapping[str, Any],
+    result: WalkForward,
+    exits: Mapping[int, Sequence[str]],
+) -> list[Path]:
     json_path, csv_path = out / RESULT_JSON, out / TRADES_CSV
     json_path.write_text(
         json.dumps(json.loads(canonical_json(document)), indent=2) + "\n", encoding="utf-8"
     )
-    csv_path.write_text(oos_trades_csv(result), encoding="utf-8", newline="")
+    csv_path.write_text(oos_trades_csv(result, exits), encoding="utf-8", newline="")
     return [out / RESULTS_NAME, json_path, csv_path]
 
 

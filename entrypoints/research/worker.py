@@ -18,7 +18,7 @@ from adapters.simulated.market_data import BarSeries
 from application.report import ordered
 from application.research.sweep import canonical_json, flatten
 from entrypoints.replay import run_replay
-from entrypoints.report_output import summary_json, usd
+from entrypoints.report_output import summary_json, usd, utc
 from entrypoints.settings import Settings
 
 LIST_METRICS = frozenset({"daily_pnl_usd", "breaker_trip_log"})
@@ -29,11 +29,13 @@ def run_trial(key: str, settings: Settings, series: BarSeries) -> str:
     """Replay ``series`` with ``settings``; the trial's record as one JSON line (no newline)."""
     result = asyncio.run(run_replay(settings, series))
     document: dict[str, Any] = json.loads(summary_json(result.summary))
+    trips = ordered(result.round_trips)
     record = {
         "key": key,
         "metrics": flatten(document, skip=lambda name: name in LIST_METRICS),
         "daily_pnl_usd": document["daily_pnl_usd"],
-        "trade_pnl_usd": [usd(trip.net_pnl) for trip in ordered(result.round_trips)],
+        "trade_pnl_usd": [usd(trip.net_pnl) for trip in trips],
+        "trade_exit_utc": [utc(trip.exit_ts) for trip in trips],
     }
     return canonical_json(record)
 

@@ -6,7 +6,9 @@ on the local pool, and bad arguments refused in one line."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,8 +20,10 @@ import pytest
 from application.report import ordered
 from application.research.objectives import objective
 from domain.calendar import cme_trade_date
+from domain.position import RoundTrip
 from entrypoints.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, main
 from entrypoints.replay import load_series, run_replay
+from entrypoints.report_output import utc
 from entrypoints.research.walkforward import trade_date_ordinals, window_series
 from entrypoints.settings import load_settings, settings_with
 from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG
@@ -76,13 +80,17 @@ def test_a_bar_out_of_time_order_is_cut_with_its_own_trade_date(tmp_path: Path) 
         assert np.array_equal(piece.epochs, series.epochs[ordinals == day.toordinal()]), day
 
 
-def _net_pnls(settings_overrides: Mapping[str, object], first: date, last: date) -> list[Decimal]:
+def _trips(settings_overrides: Mapping[str, object], first: date, last: date) -> list[RoundTrip]:
     base = load_settings(SAMPLE_CONFIG, {})
     settings = settings_with(base, settings_overrides)
     series = load_series(base, SAMPLE)
     ordinals = trade_date_ordinals(series.epochs)
     result = asyncio.run(run_replay(settings, window_series(series, ordinals, first, last)))
-    return [t.net_pnl for t in ordered(result.round_trips)]
+    return ordered(result.round_trips)
+
+
+def _net_pnls(settings_overrides: Mapping[str, object], first: date, last: date) -> list[Decimal]:
+    return [t.net_pnl for t in _trips(settings_overrides, first, last)]
 
 
 def test_each_window_trades_the_best_of_its_train_window(
@@ -99,6 +107,7 @@ def test_each_window_trades_the_best_of_its_train_window(
     assert document["unused_days"] == 0
     net = objective("net_pnl")
     stitched: list[Decimal] = []
+    exits: list[str] = []
     for window in document["windows"]:
         first, last = (date.fromisoformat(d) for d in window["train"])
         scores = [net(_net_pnls(point, first, last)) or 0.0 for point in POINTS]
@@ -110,17 +119,24 @@ def test_each_window_trades_the_best_of_its_train_window(
         assert chosen == best
         assert window["in_sample"] == pytest.approx(max(scores))
         test_day = date.fromisoformat(window["test"][0])
-        oos = _net_pnls(best, test_day, test_day)
+        trips = _trips(best, test_day, test_day)
+        oos = [t.net_pnl for t in trips]
+        exits.extend(utc(t.exit_ts) for t in trips)
         assert window["oos_trades"] == len(oos)
         assert Decimal(window["oos_net_pnl_usd"]) == sum(oos, Decimal(0))
         stitched.extend(oos)
     assert document["out_of_sample"]["trades"] == len(stitched)
     assert Decimal(document["out_of_sample"]["net_pnl_usd"]) == sum(stitched, Decimal(0))
     rows = (tmp_path / "oos_trades.csv").read_text().splitlines()
-    assert rows[0] == "trade,window,test_first,test_last,net_pnl_usd,equity_usd"
-    assert [Decimal(r.split(",")[4]) for r in rows[1:]] == stitched
+    assert rows[0] == "trade,window,test_first,test_last,exit_time,net_pnl_usd,equity_usd"
+    assert [r.split(",")[4] for r in rows[1:]] == exits
+    assert [Decimal(r.split(",")[5]) for r in rows[1:]] == stitched
     if stitched:
-        assert Decimal(rows[-1].split(",")[5]) == sum(stitched, Decimal(0))
+        assert Decimal(rows[-1].split(",")[6]) == sum(stitched, Decimal(0))
+    # The stitched out-of-sample trades feed a Monte Carlo as they are.
+    assert main(["montecarlo", "--trades", str(tmp_path / "oos_trades.csv"), "--paths", "200"]) == (
+        EXIT_OK
+    )
     assert [s["name"] for s in document["stability"]] == [
         "strategy.lookback_period",
         "strategy.z_threshold_entry",
@@ -149,7 +165,12 @@ def test_dask_gives_the_same_files_as_the_local_pool(grid: Path, tmp_path: Path)
     pytest.importorskip("distributed", reason="the dask extra is part of the dev extra")
     options = ("--train", "5d", "--test", "1d")
     assert _walkforward(grid, tmp_path / "local", *options) == EXIT_OK
-    assert _walkforward(grid, tmp_path / "dask", *options, "--executor", "dask") == EXIT_OK
+    # Another Dask cluster holds the scheduler's default HTTP port (8787): it must not matter.
+    with socket.socket() as other_cluster:
+        with contextlib.suppress(OSError):  # held by someone else already: the same condition
+            other_cluster.bind(("0.0.0.0", 8787))
+            other_cluster.listen()
+        assert _walkforward(grid, tmp_path / "dask", *options, "--executor", "dask") == EXIT_OK
     for name in ("walkforward.json", "oos_trades.csv"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
