@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from application.bar_gate import DEFAULT_MAX_SKEW_S
 from application.ports import BrokerSnapshot, Clock, Journal
 from application.queries import JournalReader
-from application.services import BrokerError, TradingService
+from application.ports import BrokerError
+from application.services import TradingService
 from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.commands import OperatorRecord, RoundTripRecord

@@ -6,7 +6,7 @@ No library type (ib_async Contract, psycopg row, aiogram Message) crosses a port
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -22,6 +22,16 @@ from domain.events import BrokerPositionReported, EngineEvent
 from domain.position import Fill
 from domain.record import record
 from domain.zscore import ZScore
+
+
+class BrokerError(Exception):
+    """A broker adapter could not send an order (not connected, refused before sending, ...)."""
+
+
+Checkpoint = Callable[[int], Awaitable[None]]
+"""Called at each strategy-bar boundary, once the bar's decisions are carried out, with the start
+(epoch) from which market bars are not processed yet: a restart that resumes there, with the engine
+as it is now, continues exactly as if nothing had happened."""
 
 
 class MarketData(Protocol):

@@ -19,7 +19,7 @@ import asyncio
 import math
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -30,6 +30,8 @@ from application.bar_columns import BarColumns, first_at_or_after, next_true
 from application.ports import (
     BarListener,
     Broker,
+    BrokerError,
+    Checkpoint,
     Journal,
     MarketData,
     Notifier,
@@ -54,16 +56,6 @@ from domain.events import (
     OrderRejected,
     ReconcileFailed,
 )
-
-Checkpoint = Callable[[int], Awaitable[None]]
-"""Called at each strategy-bar boundary, once the bar's decisions are carried out, with the start
-(epoch) from which market bars are not processed yet: a restart that resumes there, with the engine
-as it is now, continues exactly as if nothing had happened."""
-
-
-class BrokerError(Exception):
-    """A broker adapter could not send an order (not connected, refused before sending, ...)."""
-
 
 class EventInbox:
     """Order events waiting for the engine. Broker adapters ``put``; the service drains."""

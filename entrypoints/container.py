@@ -30,7 +30,8 @@ from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from application.bar_gate import BarGate
 from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
-from application.services import Checkpoint, EventInbox, TradingService
+from application.ports import Checkpoint
+from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
 from domain.circuit_breaker import RiskLimits

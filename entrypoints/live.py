@@ -45,7 +45,8 @@ from adapters.sql.state_store import SqlStateStore
 from adapters.zscore.window import RememberingZScoreEngine
 from application.operator import OperatorConsole
 from application.ports import Clock, Notifier, ResumePoint
-from application.services import BrokerError, EventInbox, TradingService
+from application.ports import BrokerError
+from application.services import EventInbox, TradingService
 from application.session_timer import SessionTimer
 from application.watch import DaemonWatch
 from domain.calendar import cme_trade_date

@@ -37,7 +37,7 @@ from adapters.ibkr.mapping import (
     protective_kind,
 )
 from application.ports import BrokerOrder, BrokerSnapshot, Clock, OrderEventSink
-from application.services import BrokerError
+from application.ports import BrokerError
 from domain.commands import CancelOrders, PlaceBracket, PlaceExit
 from domain.events import (
     OrderAccepted,

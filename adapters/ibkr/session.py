@@ -33,7 +33,7 @@ from adapters.ibkr.contracts import ContractError, IbkrContractResolver
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.staleness import Freshness, StaleBarWatchdog
 from application.ports import Clock, Notifier, OrderEventSink
-from application.services import BrokerError
+from application.ports import BrokerError
 from domain.bar import Bar
 from domain.commands import Alert, AlertKind, Severity
 from domain.contract import FutureContract

@@ -11,7 +11,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from application.operator import OperatorConsole, Period
 from application.ports import BrokerSnapshot
-from application.services import BrokerError
+from application.ports import BrokerError
 from entrypoints.settings import Role
 from entrypoints.telegram import catalog
 from entrypoints.telegram import formatting as fmt

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from adapters.simulated.broker import SimulatedBroker
-from application.services import BrokerError, EventInbox
+from application.ports import BrokerError
+from application.services import EventInbox
 from domain.commands import CancelOrders, PlaceBracket, PlaceExit
 from domain.events import (
     EngineEvent,
