@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from application.ports import Notifier
 from domain.commands import Alert, Severity
 
 _LEVELS = {
@@ -25,3 +26,36 @@ class LogNotifier:
             alert.text,
             alert.ts.isoformat(),
         )
+
+
+class HeldNotifier:
+    """The daemon's notifier before its alert channel (Telegram) is up, and after.
+
+    Until :meth:`attach`, alerts go to the log at once and are held; once attached, the held ones go
+    to the channel too, then every alert: nothing said at start-up is lost on the operator's phone.
+    """
+
+    def __init__(self, limit: int = 100) -> None:
+        self._log = LogNotifier()
+        self._held: list[Alert] = []
+        self._limit = limit
+        self._next: Notifier | None = None
+
+    def notify(self, alert: Alert) -> None:
+        if self._next is not None:
+            self._next.notify(alert)
+            return
+        self._log.notify(alert)
+        if len(self._held) < self._limit:
+            self._held.append(alert)
+
+    def attach(self, notifier: Notifier | None) -> None:
+        """From now on alerts go to ``notifier`` (which must log them too), the held ones first;
+        None: to the log only, which has the held ones already."""
+        held, self._held = self._held, []
+        if notifier is None:
+            self._next = self._log
+            return
+        self._next = notifier
+        for alert in held:
+            notifier.notify(alert)

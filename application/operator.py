@@ -14,9 +14,8 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from application.bar_gate import DEFAULT_MAX_SKEW_S
-from application.ports import BrokerSnapshot, Clock, Journal
+from application.ports import BrokerError, BrokerSnapshot, Clock, Journal
 from application.queries import JournalReader
-from application.ports import BrokerError
 from application.services import TradingService
 from domain.bar import Bar
 from domain.calendar import cme_trade_date

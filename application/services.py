@@ -19,7 +19,7 @@ import asyncio
 import math
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -38,6 +38,7 @@ from application.ports import (
     SkippableBarListener,
     ZScoreEngine,
 )
+from application.reconcile import broker_report
 from domain.aggregation import BarAggregator
 from domain.bar import Bar
 from domain.commands import (
@@ -56,6 +57,7 @@ from domain.events import (
     OrderRejected,
     ReconcileFailed,
 )
+
 
 class EventInbox:
     """Order events waiting for the engine. Broker adapters ``put``; the service drains."""
@@ -107,7 +109,6 @@ class TradingService:
         notifier: Notifier,
         inbox: EventInbox,
         bar_listeners: Sequence[BarListener] = (),
-        checkpoint: Checkpoint | None = None,
     ) -> None:
         self.engine = engine
         self.aggregator = aggregator
@@ -117,7 +118,7 @@ class TradingService:
         self._notifier = notifier
         self._inbox = inbox
         self._listeners = tuple(bar_listeners)
-        self._checkpoint = checkpoint
+        self._checkpoint: Checkpoint | None = None
         self._lock = asyncio.Lock()
         self.counters = ServiceCounters()
         skippable = [
@@ -133,13 +134,22 @@ class TradingService:
 
     # -- bars ----------------------------------------------------------------------------------
 
-    async def run(self, market_data: MarketData, *, recording: bool = False) -> None:
+    async def run(
+        self,
+        market_data: MarketData,
+        *,
+        recording: bool = False,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         """Trade on ``market_data`` until it ends.
 
         ``recording``: the data is a recording whose end is the end of the input (a replay, the
         simulated feed), so a strategy bar still open then is decided as it stands. A live feed
         ends only when the daemon stops, mid-bar, and that bar is not decided.
+
+        ``checkpoint``: called at every strategy-bar boundary (the daemon saves its state there).
         """
+        self._checkpoint = checkpoint
         async for batch in market_data.batches():
             await self.on_bars(batch)
         if recording:
@@ -331,13 +341,10 @@ class TradingService:
                 self.counters.broker_errors += 1
                 self._inbox.put(CancelFailed(command.keys, command.ts, str(exc)))
         elif isinstance(command, Reconcile):
-            try:
-                snapshot = await self._broker.snapshot(None)
-            except BrokerError as exc:
+            report = await broker_report(self._broker, command.ts, "")
+            if isinstance(report, ReconcileFailed):
                 self.counters.broker_errors += 1
-                self._inbox.put(ReconcileFailed(command.ts, str(exc)))
-            else:
-                self._inbox.put(snapshot.report(command.ts))
+            self._inbox.put(report)
 
     def _not_sent(self, key: str, command: PlaceBracket | PlaceExit, exc: BrokerError) -> None:
         self.counters.broker_errors += 1

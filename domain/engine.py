@@ -57,6 +57,8 @@ from domain.commands import (
 )
 from domain.errors import CalendarCoverageError, DomainError
 from domain.events import (
+    STOP_KEY_SUFFIX,
+    TARGET_KEY_SUFFIX,
     BarClosed,
     BoundaryKind,
     BreakerResetRequested,
@@ -665,8 +667,8 @@ class Engine:
         cfg = self.config
         base = self._next_key(bar.end_epoch)
         entry_key = base + "-E"
-        stop_key = base + "-S" if prices.stop is not None else None
-        target_key = base + "-T" if prices.target is not None else None
+        stop_key = base + STOP_KEY_SUFFIX if prices.stop is not None else None
+        target_key = base + TARGET_KEY_SUFFIX if prices.target is not None else None
         qty = cfg.qty
         self._oca = base
         self._flatten_after_entry = False

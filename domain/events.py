@@ -46,6 +46,17 @@ class ProtectiveKind(Enum):
     TARGET = "target"
 
 
+STOP_KEY_SUFFIX = "-S"
+TARGET_KEY_SUFFIX = "-T"
+"""The engine's key of a bracket's stop (target) leg is the entry's base key with this suffix."""
+_PROTECTIVE_SUFFIX = {STOP_KEY_SUFFIX: ProtectiveKind.STOP, TARGET_KEY_SUFFIX: ProtectiveKind.TARGET}
+
+
+def protective_kind(key: str) -> ProtectiveKind | None:
+    """Whether an order key names a bracket leg, and which."""
+    return _PROTECTIVE_SUFFIX.get(key[-2:])
+
+
 @record
 class ProtectiveExitFilled:
     """An execution on a bracket's stop or target leg."""

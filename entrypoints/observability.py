@@ -144,3 +144,28 @@ async def serve(
             EXIT_UNAVAILABLE,
         ) from None
     return runner
+
+
+class EndpointsChannel:
+    """``/healthz`` and ``/metrics`` as one of the daemon's channels (none without
+    ``observability.port``)."""
+
+    def __init__(
+        self, port: int | None, service: TradingService, reconnects: Callable[[], int]
+    ) -> None:
+        self._port = port
+        self._service = service
+        self._extra = Extra(reconnects=reconnects)
+        self._runner: web.AppRunner | None = None
+
+    async def serve(self, console: OperatorConsole) -> None:
+        if self._port is not None:
+            self._runner = await serve(console, self._service, port=self._port, extra=self._extra)
+
+    def backlog(self) -> int:
+        return 0
+
+    async def close(self, timeout: float = 5.0) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()

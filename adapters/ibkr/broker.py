@@ -34,10 +34,8 @@ from adapters.ibkr.mapping import (
     broker_order,
     domain_fill,
     exit_order,
-    protective_kind,
 )
-from application.ports import BrokerOrder, BrokerSnapshot, Clock, OrderEventSink
-from application.ports import BrokerError
+from application.ports import BrokerError, BrokerOrder, BrokerSnapshot, Clock, OrderEventSink
 from domain.commands import CancelOrders, PlaceBracket, PlaceExit
 from domain.events import (
     OrderAccepted,
@@ -45,6 +43,7 @@ from domain.events import (
     OrderFilled,
     OrderRejected,
     ProtectiveExitFilled,
+    protective_kind,
 )
 from domain.position import Fill
 from domain.values import Instrument

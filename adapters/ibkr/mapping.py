@@ -19,7 +19,6 @@ from application.ports import BrokerOrder
 from domain.bar import Bar
 from domain.commands import PlaceBracket, PlaceExit
 from domain.contract import FutureContract
-from domain.events import ProtectiveKind
 from domain.position import Fill
 from domain.values import Action, Instrument
 
@@ -27,8 +26,6 @@ UNSET_DOUBLE = 1.7976931348623157e308
 
 OCA_CANCEL_WITH_BLOCK = 1
 """IB ocaType 1: a fill cancels the group's other orders, with overfill protection."""
-
-_PROTECTIVE_SUFFIX = {"-S": ProtectiveKind.STOP, "-T": ProtectiveKind.TARGET}
 
 
 class MappingError(ValueError):
@@ -172,11 +169,6 @@ def exit_order(order: PlaceExit, *, account: str) -> Order:
         exit_.ocaGroup = order.oca_group
         exit_.ocaType = OCA_CANCEL_WITH_BLOCK
     return exit_
-
-
-def protective_kind(key: str) -> ProtectiveKind | None:
-    """Whether an order key names a bracket leg (the engine's keys end in -S and -T)."""
-    return _PROTECTIVE_SUFFIX.get(key[-2:])
 
 
 def action_from_side(side: str) -> Action:

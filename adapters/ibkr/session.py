@@ -33,11 +33,11 @@ from adapters.ibkr.contracts import ContractError, IbkrContractResolver
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.staleness import Freshness, StaleBarWatchdog
 from application.ports import Clock, Notifier, OrderEventSink
-from application.ports import BrokerError
+from application.reconcile import broker_report
 from domain.bar import Bar
 from domain.commands import Alert, AlertKind, Severity
 from domain.contract import FutureContract
-from domain.events import BrokerPositionReported, EntryGateChanged, ReconcileFailed
+from domain.events import EntryGateChanged
 
 log = logging.getLogger(__name__)
 
@@ -198,15 +198,8 @@ class IbkrSession:
 
     async def reconcile(self, reason: str) -> None:
         """Ask IB for our position and working orders; the engine compares them with its own."""
-        ts = self._clock.now()
         self._last_reconcile = self._seconds()
-        try:
-            position = await self.broker.position()
-            working = tuple(order.key for order in self.broker.working_orders())
-        except (BrokerError, TimeoutError, ConnectionError) as exc:
-            self._sink.put(ReconcileFailed(ts, f"{reason}: {exc or type(exc).__name__}"))
-            return
-        self._sink.put(BrokerPositionReported(position, ts, open_orders=working))
+        self._sink.put(await broker_report(self.broker, self._clock.now(), reason))
 
     def _on_disconnected(self) -> None:
         if self._closing:

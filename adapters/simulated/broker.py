@@ -44,8 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from application.bar_columns import BarColumns, first_at_or_after
-from application.ports import BrokerOrder, BrokerSnapshot, OrderEventSink
-from application.ports import BrokerError
+from application.ports import BrokerError, BrokerOrder, BrokerSnapshot, OrderEventSink
 from domain.bar import Bar
 from domain.commands import CancelOrders, PlaceBracket, PlaceExit
 from domain.events import (

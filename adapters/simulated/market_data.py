@@ -608,6 +608,10 @@ class PacedMarketData:
     def remaining(self) -> int:
         return len(self._series) - self._start - self.sent
 
+    def start_from(self, epoch: int) -> None:
+        """Play from the first bar at or after ``epoch`` (a restarted daemon's resume point)."""
+        self._start = int(np.searchsorted(self._series.epochs, epoch))
+
     async def batches(self) -> AsyncIterator[Sequence[Bar]]:
         delay = None if self._speed is None else self._series.bar_seconds / self._speed
         for bar in self._series.bars(self._start):

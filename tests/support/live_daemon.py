@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapters.ibkr.session import IbkrSession
+from adapters.ibkr.venue import IbkrVenue
 from domain.engine import Engine
 from entrypoints.daemon import DaemonHandle, RunOptions, RunResult, run_daemon
 from entrypoints.settings import Settings
@@ -74,7 +75,7 @@ class LiveDaemon:
 
     @property
     def session(self) -> IbkrSession:
-        session: IbkrSession = self.handle.session
+        session = _ibkr_session(self.handle)
         return session
 
     @property
@@ -161,3 +162,10 @@ async def live_daemon(
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _ibkr_session(handle: DaemonHandle) -> IbkrSession:
+    """The IB session supervisor of a daemon running on IB Gateway."""
+    venue = handle.venue
+    assert isinstance(venue, IbkrVenue), f"not an IB Gateway daemon: {type(venue).__name__}"
+    return venue.session

@@ -37,6 +37,7 @@ from sqlalchemy import text
 
 from adapters.clock import AcceleratedClock
 from adapters.ibkr.session import IbkrSession
+from adapters.ibkr.venue import IbkrVenue
 from adapters.sql import migrate
 from adapters.sql.database import create_engine
 from adapters.sql.queries import SqlJournalReader
@@ -518,7 +519,7 @@ class _Soak:
 
     async def _drive(self, steps: Sequence[_Step], daemon: asyncio.Task[RunResult]) -> None:
         clock, gateway = self.clock, self.gateway
-        session: IbkrSession = self.handle.session
+        session = _ibkr_session(self.handle)
         contract = session.contract
         assert contract is not None
         assert contract.con_id is not None
@@ -662,7 +663,7 @@ class _Soak:
         if not self.report.bars_pushed:
             return
         last_end = int(self.bars[self.report.bars_pushed - 1].end.timestamp())
-        feed = self.handle.session.market_data
+        feed = _ibkr_session(self.handle).market_data
         counters = self.handle.service.counters
         deadline = time.monotonic() + timeout_s
         while not daemon.done() and time.monotonic() < deadline:
@@ -675,7 +676,7 @@ class _Soak:
     def _take_counters(self) -> None:
         report, handle = self.report, self.handle
         counters = handle.service.counters
-        session: IbkrSession = handle.session
+        session = _ibkr_session(handle)
         report.bars_in = counters.bars_in
         report.strategy_bars = counters.strategy_bars
         report.rejections = counters.rejections
@@ -741,3 +742,10 @@ async def run_soak(
     """One soak run (see the module docstring); ``data_dir`` takes the daemon's spool files."""
     os.makedirs(data_dir, exist_ok=True)
     return await _Soak(plan, database, data_dir, on_progress).run()
+
+
+def _ibkr_session(handle: DaemonHandle) -> IbkrSession:
+    """The IB session supervisor of a daemon running on IB Gateway."""
+    venue = handle.venue
+    assert isinstance(venue, IbkrVenue), f"not an IB Gateway daemon: {type(venue).__name__}"
+    return venue.session

@@ -10,8 +10,7 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from application.operator import OperatorConsole, Period
-from application.ports import BrokerSnapshot
-from application.ports import BrokerError
+from application.ports import BrokerError, BrokerSnapshot
 from entrypoints.settings import Role
 from entrypoints.telegram import catalog
 from entrypoints.telegram import formatting as fmt

@@ -18,7 +18,7 @@ from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool
 from domain.commands import AlertKind
-from entrypoints.runtime import SessionSummaries
+from application.daemon import SessionSummaries
 from tests.support.postgres import TcpProxy, create_database, drop_database
 
 pytestmark = pytest.mark.timeout(300)

@@ -11,7 +11,7 @@ import sys
 def test_the_daemon_and_its_bot_import_no_plotting_library() -> None:
     code = (
         "import sys\n"
-        "import entrypoints.daemon, entrypoints.live, entrypoints.telegram.dispatcher\n"
+        "import entrypoints.daemon, entrypoints.telegram.dispatcher\n"
         "print(sorted(m for m in ('bokeh', 'matplotlib') if m in sys.modules))\n"
     )
     done = subprocess.run(

@@ -16,7 +16,7 @@ from adapters.sql.queries import SqlJournalReader
 from domain.commands import AlertKind, RoundTripRecord, Severity
 from domain.position import ExitReason, RoundTrip
 from domain.values import Side
-from entrypoints.runtime import SessionSummaries
+from application.daemon import SessionSummaries
 
 EXIT = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # trade date 2025-03-04
 

@@ -17,10 +17,9 @@ from adapters.ibkr.mapping import (
     domain_fill,
     exit_order,
     price,
-    protective_kind,
 )
 from domain.commands import PlaceBracket, PlaceExit
-from domain.events import ProtectiveKind
+from domain.events import ProtectiveKind, protective_kind
 from domain.values import MES, Action, OffTickError, Side
 
 T = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

@@ -30,7 +30,6 @@ from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from application.bar_gate import BarGate
 from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
-from application.ports import Checkpoint
 from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
@@ -283,7 +282,6 @@ class Services(containers.DeclarativeContainer):
     zscore = providers.Singleton(
         _make_zscore, core.zscore_factory, core.settings.provided.strategy.lookback_period
     )
-    checkpoint: providers.Object[Checkpoint | None] = providers.Object(None)
     trading = providers.Singleton(
         TradingService,
         engine=engine,
@@ -294,7 +292,6 @@ class Services(containers.DeclarativeContainer):
         notifier=adapters.notifier,
         inbox=adapters.inbox,
         bar_listeners=adapters.bar_listeners,
-        checkpoint=checkpoint,
     )
 
 

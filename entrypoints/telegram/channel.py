@@ -1,0 +1,131 @@
+"""The Telegram bot as one of the daemon's channels: alerts to the configured chats, commands by
+long polling or on a webhook, in the daemon's event loop.
+
+Opened when the daemon starts serving (after the venue connected: a second poller on the token is
+then exit 4); until then the daemon's alerts are held and logged (:class:`HeldNotifier`), and sent
+once the bot is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from adapters.clock import SystemClock
+from adapters.fanout import FanoutNotifier
+from adapters.log_notifier import HeldNotifier, LogNotifier
+from adapters.telegram.notifier import TelegramNotifier
+from application.operator import OperatorConsole
+from entrypoints.runtime import EXIT_UNAVAILABLE, StartupError
+from entrypoints.settings import TelegramSettings
+from entrypoints.telegram.dispatcher import (
+    build_bot,
+    build_dispatcher,
+    check_single_poller,
+    mask_token_in_logs,
+)
+
+
+class TelegramChannel:
+    """:class:`application.daemon.Channel` over aiogram; with ``telegram.enabled`` false, only
+    releases the held alerts to the log."""
+
+    def __init__(self, settings: TelegramSettings, alerts: HeldNotifier) -> None:
+        self._settings = settings
+        self._alerts = alerts
+        self._bot: Bot | None = None
+        self._telegram: TelegramNotifier | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self._webhook: web.AppRunner | None = None
+
+    async def serve(self, console: OperatorConsole) -> None:
+        config = self._settings
+        if not config.enabled:
+            self._alerts.attach(None)
+            return
+        bot = build_bot(config)
+        if config.token is not None:
+            mask_token_in_logs(config.token.get_secret_value())
+        if config.webhook_url is None:  # a webhook replaces any poller when it is set
+            try:
+                await check_single_poller(bot)
+            except BaseException:
+                await bot.session.close()
+                raise
+        self._bot = bot
+        if config.chat_ids:
+            self._telegram = TelegramNotifier(
+                bot,
+                config.chat_ids,
+                clock=SystemClock(),
+                modes=config.alerts,
+                rate_limit_per_minute=config.rate_limit_per_minute,
+                queue_size=config.queue_size,
+                dedup_window_s=config.dedup_window_s,
+            )
+            self._telegram.start()
+            self._alerts.attach(FanoutNotifier(LogNotifier(), self._telegram))
+        else:
+            self._alerts.attach(None)
+        await self._answer_commands(bot, console)
+
+    async def _answer_commands(self, bot: Bot, console: OperatorConsole) -> None:
+        """Answer commands in the daemon's event loop: by long polling, or on a webhook."""
+        dispatcher = build_dispatcher(console, self._settings, clock=SystemClock())
+        url = self._settings.webhook_url
+        if url is None:
+            self._polling = asyncio.get_running_loop().create_task(
+                dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False),
+                name="telegram polling",
+            )
+            return
+        secret = self._settings.webhook_secret
+        token = secret.get_secret_value() if secret is not None else None
+        app = web.Application()
+        SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=token).register(
+            app, path=urlsplit(url).path or "/"
+        )
+        setup_application(app, dispatcher, bot=bot)
+        self._webhook = web.AppRunner(app, access_log=None)
+        await self._webhook.setup()
+        listen, port = self._settings.webhook_listen, self._settings.webhook_port
+        try:
+            await web.TCPSite(self._webhook, listen, port).start()
+        except OSError as exc:  # never let it pass for a database error (issue 12 item 7)
+            runner, self._webhook = self._webhook, None  # no webhook was set: none to delete
+            await runner.cleanup()
+            raise StartupError(
+                f"telegram.webhook_port {port}: cannot listen on {listen}:{port}: "
+                f"{exc.strerror or exc}",
+                EXIT_UNAVAILABLE,
+            ) from None
+        await bot.set_webhook(url, secret_token=token)
+
+    def backlog(self) -> int:
+        return self._telegram.backlog if self._telegram is not None else 0
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop taking commands, send the alerts still queued (``timeout`` at most), disconnect.
+        Closing twice is closing once."""
+        bot, self._bot = self._bot, None
+        if bot is None:
+            return
+        if self._webhook is not None:
+            with contextlib.suppress(TelegramAPIError):
+                await bot.delete_webhook()
+            await self._webhook.cleanup()
+            self._webhook = None
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+            self._polling = None
+        if self._telegram is not None:
+            await self._telegram.close(timeout=timeout)
+        await bot.session.close()
