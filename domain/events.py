@@ -49,7 +49,10 @@ class ProtectiveKind(Enum):
 STOP_KEY_SUFFIX = "-S"
 TARGET_KEY_SUFFIX = "-T"
 """The engine's key of a bracket's stop (target) leg is the entry's base key with this suffix."""
-_PROTECTIVE_SUFFIX = {STOP_KEY_SUFFIX: ProtectiveKind.STOP, TARGET_KEY_SUFFIX: ProtectiveKind.TARGET}
+_PROTECTIVE_SUFFIX = {
+    STOP_KEY_SUFFIX: ProtectiveKind.STOP,
+    TARGET_KEY_SUFFIX: ProtectiveKind.TARGET,
+}
 
 
 def protective_kind(key: str) -> ProtectiveKind | None:

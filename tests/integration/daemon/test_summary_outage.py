@@ -17,8 +17,8 @@ from adapters.sql.database import create_engine
 from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
 from adapters.sql.spool import Spool
-from domain.commands import AlertKind
 from application.daemon import SessionSummaries
+from domain.commands import AlertKind
 from tests.support.postgres import TcpProxy, create_database, drop_database
 
 pytestmark = pytest.mark.timeout(300)

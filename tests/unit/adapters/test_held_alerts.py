@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.log_notifier import HeldNotifier
 from adapters.simulated.notifier import RecordingNotifier
 from domain.commands import Alert, AlertKind, Severity
-from adapters.log_notifier import HeldNotifier
 
 T = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 

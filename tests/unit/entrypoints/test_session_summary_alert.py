@@ -13,10 +13,10 @@ from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from adapters.sql.journal import SqlJournal
 from adapters.sql.queries import SqlJournalReader
+from application.daemon import SessionSummaries
 from domain.commands import AlertKind, RoundTripRecord, Severity
 from domain.position import ExitReason, RoundTrip
 from domain.values import Side
-from application.daemon import SessionSummaries
 
 EXIT = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # trade date 2025-03-04
 
