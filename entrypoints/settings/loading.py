@@ -31,6 +31,7 @@ from entrypoints.settings.schema import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
     SKIP_CROSS_CHECKS,
+    ReadSources,
     Settings,
     settings_from,
 )
@@ -87,7 +88,11 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
 
     try:
         settings = settings_from(
-            _EnvironSource(Settings, ours, problems, reported), _FileSource(Settings, tree), merged
+            ReadSources(
+                environment=_EnvironSource(Settings, ours, problems, reported),
+                file=_FileSource(Settings, tree),
+                merged=merged,
+            )
         )
     except ValidationError as exc:
         problems.extend(
@@ -411,7 +416,8 @@ def _not_set_above(
 
 
 class _MergedInput(PydanticBaseSettingsSource):
-    """Adds nothing: keeps what the sources above it merged, for the cross-field second pass."""
+    """Adds nothing: keeps what the sources above it merged (the raw input), for the cross-field
+    second pass."""
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)

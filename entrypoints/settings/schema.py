@@ -633,9 +633,20 @@ CROSS_CHECKS: Final = (
 
 # ------------------------------------------------------------------ the settings
 
-_BUILD_SOURCES: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar(
-    "settings_sources", default=()
-)
+
+@dataclass(frozen=True)
+class ReadSources:
+    """What load_settings read for one build, as pydantic-settings sources."""
+
+    environment: PydanticBaseSettingsSource
+    """The ``QS_*`` variables of the environment mapping load_settings was given."""
+    file: PydanticBaseSettingsSource
+    """The config file, read and ``${VAR}``-substituted."""
+    merged: PydanticBaseSettingsSource
+    """Adds nothing: keeps the merged input, for load_settings' cross-field pass."""
+
+
+_READ: ContextVar[ReadSources | None] = ContextVar("settings_read_sources", default=None)
 
 
 class Settings(BaseSettings):
@@ -677,10 +688,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The values passed in, then the sources settings_from was given for this one build
-        # (load_settings: the environment mapping it was given, then the config file); none
-        # otherwise, so constructing Settings never reads os.environ behind the caller's back.
-        return (init_settings, *_BUILD_SOURCES.get())
+        # Highest first: the values passed in, then what load_settings read for this one build
+        # (its environment mapping, then the config file). Otherwise nothing: constructing
+        # Settings never reads os.environ or a file behind the caller's back.
+        read = _READ.get()
+        if read is None:
+            return (init_settings,)
+        return (init_settings, read.environment, read.file, read.merged)
 
     def redacted(self) -> dict[str, Any]:
         """Plain JSON-ready values with every secret shown as ``**********`` (for /config, logs)."""
@@ -723,11 +737,11 @@ class Settings(BaseSettings):
         return lines
 
 
-def settings_from(*sources: PydanticBaseSettingsSource) -> Settings:
-    """Settings read from ``sources``, the first winning, over the defaults (pydantic-settings
-    merges them, section by section)."""
-    token = _BUILD_SOURCES.set(sources)
+def settings_from(read: ReadSources) -> Settings:
+    """Settings from what load_settings read, over the defaults: pydantic-settings merges the
+    sources, section by section, in the order :meth:`Settings.settings_customise_sources` gives."""
+    token = _READ.set(read)
     try:
         return Settings()
     finally:
-        _BUILD_SOURCES.reset(token)
+        _READ.reset(token)
