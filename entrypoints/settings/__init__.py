@@ -1,8 +1,10 @@
-"""Typed configuration: the schema (:mod:`.schema`) and how a file and the environment are read
-into it (:mod:`.loading`). Settings are built once, in ``main()``, by :func:`load_settings`."""
+"""Typed configuration: the schema (:mod:`.schema`); the config file read and substituted
+(:mod:`.yaml_file`); the file and the environment loaded into the schema (:mod:`.loading`); every
+problem reported at once (:mod:`.problems`). Settings are built once, in ``main()``, by
+:func:`load_settings`."""
 
-from entrypoints.settings.loading import REDACTED, SettingsError, load_settings, settings_with
-from entrypoints.settings.loading import _ConfigLoader as _ConfigLoader
+from entrypoints.settings.loading import load_settings, settings_with
+from entrypoints.settings.problems import REDACTED, SettingsError
 from entrypoints.settings.schema import (
     ENV_PREFIX,
     DaemonSettings,
@@ -22,10 +24,14 @@ from entrypoints.settings.schema import (
     TelegramSettings,
     ZScoreSettings,
 )
+from entrypoints.settings.yaml_file import ConfigLoader
+
+_ConfigLoader = ConfigLoader  # the name entrypoints.research.plan imports
 
 __all__ = [
     "ENV_PREFIX",
     "REDACTED",
+    "ConfigLoader",
     "DaemonSettings",
     "DatabaseSettings",
     "ExecutionSettings",
