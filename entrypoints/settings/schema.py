@@ -1,25 +1,19 @@
-"""Typed configuration: a YAML file with ``${ENV}`` substitution, overridden by ``QS_*`` variables.
+"""The configuration's schema: its sections, fields, defaults and every rule a value must meet.
 
-Precedence, highest first: environment variables ``QS_<SECTION>__<KEY>`` (case-insensitive; dict
-and list values as JSON; ``null`` switches a nullable limit off), then the YAML file, then the
-defaults below. Settings are built once, in ``main()``, by :func:`load_settings`; nothing in this
-module reads a file or the environment at import time, and ``Settings()`` on its own reads nothing
-either (it is the defaults). Every problem in a configuration is reported at once, each with its
-dotted path, in one :class:`SettingsError`.
+Reading a file and the environment into it is :mod:`entrypoints.settings.loading`. Nothing here
+reads a file or the environment: ``Settings()`` on its own is the defaults.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
-import yaml  # type: ignore[import-untyped]
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,48 +22,20 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
-from pydantic_settings import SettingsError as EnvSourceError
-from pydantic_settings.sources.utils import parse_env_vars
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from domain.bracket import stop_distance_ticks, target_distance_ticks
 from domain.commands import AlertKind
 from domain.errors import DomainError
 from domain.values import MES
 
-__all__ = [
-    "ENV_PREFIX",
-    "REDACTED",
-    "DatabaseSettings",
-    "ExecutionSettings",
-    "IbkrSettings",
-    "InstrumentSettings",
-    "LoggingSettings",
-    "RiskSettings",
-    "Role",
-    "SessionSettings",
-    "Settings",
-    "SettingsError",
-    "StrategySettings",
-    "TelegramSettings",
-    "ZScoreSettings",
-    "load_settings",
-]
-
 ENV_PREFIX: Final = "QS_"
 ENV_NESTED_DELIMITER: Final = "__"
-REDACTED: Final = "**********"
 
 Role = Literal["viewer", "operator"]
 
@@ -82,7 +48,8 @@ MAX_LOOKBACK: Final = 100_000
 """The longest z-score window: the engine keeps it in memory."""
 
 _SECTION = ConfigDict(extra="forbid", frozen=True)
-_CROSS_FIELD: Final = "cross_field"
+CROSS_FIELD: Final = "cross_field"
+"""The error type of a failed cross-field check (the loader reports those itself)."""
 
 
 # ------------------------------------------------------------------ field validators
@@ -149,21 +116,22 @@ RestartTime = Annotated[str | None, BeforeValidator(_empty_to_none), AfterValida
 
 
 def _cross_field_error(field: str, message: str) -> PydanticCustomError:
-    """The error a section's model validator raises; ``load_settings`` re-derives these itself."""
+    """The error a section's model validator raises; the loader re-derives these itself."""
     return PydanticCustomError(
-        _CROSS_FIELD, "{field}: {message}", {"field": field, "message": message}
+        CROSS_FIELD, "{field}: {message}", {"field": field, "message": message}
     )
 
 
-_SKIP_CROSS_CHECKS: Final = "skip_cross_checks"
+SKIP_CROSS_CHECKS: Final = "skip_cross_checks"
+"""Validation context key: skip the sections' cross-field checks (the loader runs them all)."""
 
 
 def _run_cross_checks(section: BaseModel, info: ValidationInfo) -> None:
     """A section's model validator: the first of its cross-field checks that fails is raised
     (``load_settings`` runs them all itself, with this skipped, to report every one)."""
-    if isinstance(info.context, dict) and info.context.get(_SKIP_CROSS_CHECKS):
+    if isinstance(info.context, dict) and info.context.get(SKIP_CROSS_CHECKS):
         return
-    for cross in _CROSS_CHECKS:
+    for cross in CROSS_CHECKS:
         if isinstance(section, cross.model) and (problem := cross.check(section)) is not None:
             raise _cross_field_error(*problem)
 
@@ -626,48 +594,63 @@ def _check_token_when_enabled(s: TelegramSettings) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
-class _CrossCheck:
+class CrossCheck:
     section: str
     inputs: tuple[str, ...]
     model: type[BaseModel]
     check: Callable[[Any], tuple[str, str] | None]
 
 
-_CROSS_CHECKS: Final = (
-    _CrossCheck(
+CROSS_CHECKS: Final = (
+    CrossCheck(
         "strategy",
         ("z_threshold_entry", "z_threshold_exit"),
         StrategySettings,
         _check_exit_below_entry,
     ),
-    _CrossCheck(
+    CrossCheck(
         "session",
         ("no_entry_minutes_before_close", "flatten_minutes_before_close"),
         SessionSettings,
         _check_flatten_within_no_entry,
     ),
-    _CrossCheck(
+    CrossCheck(
         "risk",
         ("max_position_size", "stop_loss_dollars"),
         RiskSettings,
         _check_stop_at_least_one_tick,
     ),
-    _CrossCheck(
+    CrossCheck(
         "risk",
         ("max_position_size", "take_profit_dollars"),
         RiskSettings,
         _check_target_at_least_one_tick,
     ),
-    _CrossCheck("instrument", ("min_price", "max_price"), InstrumentSettings, _check_price_range),
-    _CrossCheck("telegram", ("enabled", "token"), TelegramSettings, _check_token_when_enabled),
+    CrossCheck("instrument", ("min_price", "max_price"), InstrumentSettings, _check_price_range),
+    CrossCheck("telegram", ("enabled", "token"), TelegramSettings, _check_token_when_enabled),
 )
 
 
 # ------------------------------------------------------------------ the settings
 
 
+@dataclass(frozen=True)
+class ReadSources:
+    """What load_settings read for one build, as pydantic-settings sources."""
+
+    environment: PydanticBaseSettingsSource
+    """The ``QS_*`` variables of the environment mapping load_settings was given."""
+    file: PydanticBaseSettingsSource
+    """The config file, read and ``${VAR}``-substituted."""
+    merged: PydanticBaseSettingsSource
+    """Adds nothing: keeps the merged input, for load_settings' cross-field pass."""
+
+
+_READ: ContextVar[ReadSources | None] = ContextVar("settings_read_sources", default=None)
+
+
 class Settings(BaseSettings):
-    """The whole configuration; build it with :func:`load_settings` (``Settings()``: defaults)."""
+    """The whole configuration; build it with ``load_settings`` (``Settings()``: the defaults)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -705,10 +688,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Only the values passed in: load_settings reads the environment mapping it was given
-        # (through _MappingEnvSource) and merges it over the YAML itself, so constructing
-        # Settings never reads os.environ behind the caller's back.
-        return (init_settings,)
+        # Highest first: the values passed in, then what load_settings read for this one build
+        # (its environment mapping, then the config file). Otherwise nothing: constructing
+        # Settings never reads os.environ or a file behind the caller's back.
+        read = _READ.get()
+        if read is None:
+            return (init_settings,)
+        return (init_settings, read.environment, read.file, read.merged)
 
     def redacted(self) -> dict[str, Any]:
         """Plain JSON-ready values with every secret shown as ``**********`` (for /config, logs)."""
@@ -751,508 +737,11 @@ class Settings(BaseSettings):
         return lines
 
 
-class SettingsError(Exception):
-    """Every problem found in a configuration, each ``"<dotted.path>: <what is wrong>"``."""
-
-    def __init__(self, errors: list[str], source: str = "<no config file>") -> None:
-        self.errors = list(errors)
-        self.source = source
-        super().__init__(self.errors)
-
-    def __str__(self) -> str:
-        count = len(self.errors)
-        head = f"{self.source}: {count} configuration problem{'s' if count != 1 else ''}"
-        return "\n".join([head, *(f"  - {error}" for error in self.errors)])
-
-
-# ------------------------------------------------------------------ loading
-
-
-def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read ``path`` (or nothing), substitute ``${VAR}``, apply ``QS_*`` overrides, validate.
-
-    ``environ`` defaults to ``os.environ``; it is the only environment consulted, both for
-    ``${VAR}`` substitution and for overrides. Raises :class:`SettingsError` naming every problem.
-    """
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    source = str(path) if path is not None else "<no config file>"
-    problems: list[str] = []
-    # Paths already reported (a missing ${VAR}, undecodable JSON): their stand-in value must not
-    # produce a second, misleading report.
-    reported: set[tuple[str, ...]] = set()
-
-    tree: dict[str, Any] = {}
-    # Every ${VAR} substituted, with the path it went to: which values came from secrets.
-    used: list[tuple[str, tuple[str | int, ...]]] = []
-    if path is not None:
-        loaded = _read_yaml(path, problems)
-        if loaded is None and problems:
-            raise SettingsError(problems, source)
-        tree = _sections(loaded, problems)
-        tree = _substitute_tree(tree, (), env, problems, reported, used)
-
-    overrides, env_origin = _env_overrides(env, problems, reported)
-    merged = _deep_merge(tree, overrides)
-    secrets = _secret_values(env, used, env_origin)
-
+def settings_from(read: ReadSources) -> Settings:
+    """Settings from what load_settings read, over the defaults: pydantic-settings merges the
+    sources, section by section, in the order :meth:`Settings.settings_customise_sources` gives."""
+    token = _READ.set(read)
     try:
-        settings = Settings(**merged)
-    except ValidationError as exc:
-        problems.extend(
-            _describe(error, env_origin)
-            for error in exc.errors(include_url=False)
-            if error["type"] != _CROSS_FIELD and not _under(error["loc"], reported)
-        )
-    else:
-        if not problems:
-            settings._load_warnings = tuple(_unmatched_env(env, {name for name, _ in used}))
-            return settings
-    # The cross-field checks again, over the raw data: pydantic skips a section's model validator
-    # when any field of the section fails, and we want those problems in this same report.
-    problems.extend(_cross_field_problems(merged, env_origin, reported))
-    raise SettingsError([_mask(problem, secrets) for problem in problems], source)
-
-
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY", re.I)
-
-
-def _secret_values(
-    env: Mapping[str, str],
-    used: list[tuple[str, tuple[str | int, ...]]],
-    env_origin: Mapping[tuple[str, ...], str],
-) -> set[str]:
-    """The values that came from a secret: a variable substituted into a secret setting anywhere,
-    one whose name says it is secret, or a QS_ override of a secret setting."""
-    names = {name for name, loc in used if _is_secret(loc) or _SECRET_NAME.search(name)}
-    names |= {name for loc, name in env_origin.items() if loc and _is_secret(loc)}
-    return {env[name] for name in names if env.get(name)}
-
-
-def _mask(text: str, secrets: set[str]) -> str:
-    """``text`` with every secret value in it shown as :data:`REDACTED` (longest first, so a secret
-    inside another is not left half shown)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def _unmatched_env(env: Mapping[str, str], substituted: set[str]) -> list[str]:
-    """One warning per ``QS_`` variable that sets nothing: not a section (``QS_<SECTION>`` or
-    ``QS_<SECTION>__<KEY>``) and not used as a ``${VAR}`` in the config file."""
-    prefix = ENV_PREFIX.lower()
-    lines = []
-    for name in sorted(env):
-        if not name.lower().startswith(prefix) or name in substituted:
-            continue
-        parts = name[len(prefix) :].lower().split(ENV_NESTED_DELIMITER)
-        if parts[0] in Settings.model_fields:
-            continue  # a section: its keys are checked (an unknown one is an error)
-        lines.append(
-            f"environment variable {name} matches no setting and is ignored{_env_hint(name)}"
-        )
-    return lines
-
-
-def _env_hint(name: str) -> str:
-    rest = name[len(ENV_PREFIX) :].lower()
-    for section in Settings.model_fields:
-        if rest.startswith(section + "_") and not rest.startswith(section + ENV_NESTED_DELIMITER):
-            key = rest[len(section) + 1 :]
-            if key in _keys_at((section,)):
-                suggestion = f"{ENV_PREFIX}{section}{ENV_NESTED_DELIMITER}{key}".upper()
-                return f" (did you mean {suggestion}? a section and its key are joined by '__')"
-    return f" (settings are {ENV_PREFIX}<SECTION>{ENV_NESTED_DELIMITER}<KEY>)"
-
-
-def _under(loc: tuple[str | int, ...], paths: set[tuple[str, ...]]) -> bool:
-    parts = tuple(str(part).lower() for part in loc)
-    return any(parts[: len(path)] == path for path in paths)
-
-
-class _AliasRefused(yaml.MarkedYAMLError):  # type: ignore[misc]
-    """A YAML alias in the config: refused, since one can refer to itself (endless recursion) or
-    fan out exponentially ("billion laughs"), and a config needs neither."""
-
-
-class _ConfigLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that keeps floats as the exact decimals written (2.1 is Decimal("2.1")) and
-    refuses aliases (``*name``) before they are expanded."""
-
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise _AliasRefused(
-                problem=f"YAML aliases (*{event.anchor}) are not allowed in the configuration: "
-                "write the value out",
-                problem_mark=event.start_mark,
-            )
-        return super().compose_node(parent, index)
-
-    def construct_exact_decimal(self, node: yaml.ScalarNode) -> Decimal:
-        text = str(self.construct_scalar(node)).replace("_", "")
-        try:
-            return Decimal(text)
-        except InvalidOperation:
-            # .inf, .nan and YAML 1.1 oddities: let YAML decide, then validation rejects them.
-            return Decimal(repr(self.construct_yaml_float(node)))
-
-
-_ConfigLoader.add_constructor("tag:yaml.org,2002:float", _ConfigLoader.construct_exact_decimal)
-
-
-def _read_yaml(path: Path, problems: list[str]) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append("config file not found")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"cannot read config file: {exc}")
-        return None
-    loader = _ConfigLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None  # an empty file
-        _report_duplicate_keys(node, (), problems, set())
-        return loader.construct_document(node)
-    except _AliasRefused as exc:
-        mark = exc.problem_mark
-        problems.append(f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}")
-        return None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        problems.append(f"{where}: YAML syntax error: {exc.problem}{context}")
-        return None
-    except yaml.YAMLError as exc:
-        problems.append(f"YAML error: {exc}")
-        return None
+        return Settings()
     finally:
-        loader.dispose()
-
-
-def _report_duplicate_keys(
-    node: yaml.Node, loc: tuple[str | int, ...], problems: list[str], seen_nodes: set[int]
-) -> None:
-    """A key written twice: YAML silently keeps the last value, which hides a mistake."""
-    if id(node) in seen_nodes:  # an alias of a node already walked
-        return
-    seen_nodes.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        keys: set[tuple[str, str]] = set()
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            key = (key_node.tag, key_node.value)
-            if key in keys:
-                problems.append(
-                    f"{_dotted((*loc, key_node.value))}: duplicate key on line "
-                    f"{key_node.start_mark.line + 1} (YAML would silently keep the last value)"
-                )
-            keys.add(key)
-            _report_duplicate_keys(value_node, (*loc, key_node.value), problems, seen_nodes)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _report_duplicate_keys(item, (*loc, index), problems, seen_nodes)
-
-
-def _sections(data: Any, problems: list[str]) -> dict[str, Any]:
-    """The top level as ``{section: mapping}``; anything else is reported and dropped."""
-    if data is None:
-        return {}  # an empty file: the defaults
-    if not isinstance(data, dict):
-        problems.append(
-            f"the top level must be a mapping of sections ({', '.join(Settings.model_fields)}), "
-            f"got {_type_name(data)}"
-        )
-        return {}
-    sections: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(key, str) and key in Settings.model_fields:
-            # A section with every key commented out parses as null: it means "all defaults".
-            sections[key] = {} if value is None else value
-        else:
-            problems.append(
-                f"{key}: unknown section{_suggestion(key, list(Settings.model_fields))}"
-            )
-    return sections
-
-
-_REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _substitute_tree(
-    node: Any,
-    loc: tuple[str | int, ...],
-    env: Mapping[str, str],
-    problems: list[str],
-    reported: set[tuple[str, ...]],
-    used: list[tuple[str, tuple[str | int, ...]]],
-) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string value; ``$$`` is a ``$``. Each
-    variable substituted is added to ``used`` with the path it went to."""
-    if isinstance(node, dict):
-        return {
-            k: _substitute_tree(v, (*loc, k), env, problems, reported, used)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [
-            _substitute_tree(v, (*loc, i), env, problems, reported, used)
-            for i, v in enumerate(node)
-        ]
-    if not isinstance(node, str) or "$" not in node:
-        return node
-    path = _dotted(loc)
-
-    def report(message: str) -> None:
-        problems.append(f"{path}: {message}")
-        reported.add(tuple(str(part).lower() for part in loc))
-
-    def replace(match: re.Match[str]) -> str:
-        whole, body = match.group(0), match.group(1)
-        if whole == "$$":
-            return "$"
-        if body is None:
-            report("unterminated '${' (write $$ for a literal $)")
-            return whole
-        name, has_default, default = body.partition(":-")
-        if not _VAR_NAME.fullmatch(name):
-            report(f"malformed substitution {whole!r}: expected ${{NAME}} or ${{NAME:-default}}")
-            return whole
-        value = env.get(name)
-        used.append((name, loc))
-        if has_default:
-            return value if value else default  # like the shell: unset or empty takes the default
-        if value is None:
-            report(
-                f"environment variable {name} is not set (used as ${{{name}}}; "
-                f"write ${{{name}:-}} to make it optional)"
-            )
-            return ""
-        return value
-
-    return _REFERENCE.sub(replace, node)
-
-
-class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(
-            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
-        )
-
-
-def _env_overrides(
-    env: Mapping[str, str], problems: list[str], reported: set[tuple[str, ...]]
-) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
-    """The ``QS_*`` overrides as a nested dict, and which variable set each path."""
-    prefix = ENV_PREFIX.lower()
-    ours = {name: value for name, value in env.items() if name.lower().startswith(prefix)}
-    origin: dict[tuple[str, ...], str] = {}
-    for name in ours:
-        parts = tuple(name[len(prefix) :].lower().split(ENV_NESTED_DELIMITER))
-        if parts[0] in Settings.model_fields:
-            origin[parts] = name
-        elif len(parts) > 1:
-            # QS_X__Y looks like an override; a bare QS_X may be a ${QS_X} substitution variable.
-            problems.append(
-                f"{name}: environment variable names no section "
-                f"{parts[0]!r}{_suggestion(parts[0], list(Settings.model_fields))}"
-            )
-    try:
-        return _MappingEnvSource(Settings, ours)(), origin
-    except EnvSourceError:
-        pass
-    # Some value did not decode (bad JSON for a dict or list): find each culprit, keep the rest.
-    usable: dict[str, str] = {}
-    for name, value in ours.items():
-        try:
-            _MappingEnvSource(Settings, {name: value})()
-        except EnvSourceError:
-            problems.append(f"{name}: value is not valid JSON for {_dotted(_env_path(name))}")
-            reported.add(_env_path(name))
-        else:
-            usable[name] = value
-    return _MappingEnvSource(Settings, usable)(), origin
-
-
-def _env_path(name: str) -> tuple[str, ...]:
-    return tuple(name[len(ENV_PREFIX) :].lower().split(ENV_NESTED_DELIMITER))
-
-
-def _deep_merge(
-    base: dict[str, Any], override: Mapping[str, Any], loc: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """``override`` over ``base``, section by section; a field's value (even a dict) is replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        inner = (*loc, key)
-        if (
-            isinstance(value, Mapping)
-            and isinstance(merged.get(key), dict)
-            and _model_at(inner) is not None
-        ):
-            merged[key] = _deep_merge(merged[key], value, inner)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _cross_field_problems(
-    merged: Mapping[str, Any],
-    env_origin: Mapping[tuple[str, ...], str],
-    reported: set[tuple[str, ...]],
-) -> list[str]:
-    """Each cross-field check whose inputs are valid on their own, on the raw merged data."""
-    problems: list[str] = []
-    for cross in _CROSS_CHECKS:
-        raw = merged.get(cross.section, {})
-        if not isinstance(raw, Mapping) or any(
-            _under((cross.section, key), reported) for key in cross.inputs
-        ):
-            continue
-        inputs = {key: raw[key] for key in cross.inputs if key in raw}
-        try:
-            # Only the check's inputs, the rest defaulted, without the section's model validator:
-            # each check runs here on its own, so a section with two problems shows both.
-            section = cross.model.model_validate(inputs, context={_SKIP_CROSS_CHECKS: True})
-        except ValidationError:
-            continue  # an input invalid on its own: reported by the first pass
-        problem = cross.check(section)
-        if problem is not None:
-            loc = (cross.section, problem[0])
-            problems.append(f"{_dotted(loc)}: {problem[1]}{_from_env(loc, env_origin)}")
-    return problems
-
-
-# ------------------------------------------------------------------ describing problems
-
-
-def _describe(error: Mapping[str, Any], env_origin: Mapping[tuple[str, ...], str]) -> str:
-    loc: tuple[str | int, ...] = tuple(error["loc"])
-    kind = error["type"]
-    key_problem = bool(loc) and loc[-1] == "[key]"
-    if key_problem:
-        loc = loc[:-1]
-    path = _dotted(loc)
-    if kind == "extra_forbidden":
-        message = f"unknown key{_suggestion(loc[-1], _keys_at(loc[:-1]))}"
-    elif kind == "value_error":
-        message = str(error["ctx"]["error"])
-    else:
-        message = str(error["msg"])
-        value = error.get("input")
-        if not _is_secret(loc) and _is_scalar(value):
-            message += f", got {_show(value)}"
-    if key_problem:
-        message = f"key {_show(loc[-1])}: {message}"
-        path = _dotted(loc[:-1])
-    return f"{path}: {message}{_from_env(loc, env_origin)}"
-
-
-def _from_env(loc: tuple[str | int, ...], env_origin: Mapping[tuple[str, ...], str]) -> str:
-    parts = tuple(str(p).lower() for p in loc)
-    for env_path, name in env_origin.items():
-        if parts[: len(env_path)] == env_path:
-            return f" (from environment variable {name})"
-    return ""
-
-
-def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] = Settings
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
-        model = annotation
-    return model
-
-
-def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
-    model = _model_at(loc)
-    return list(model.model_fields) if model is not None else []
-
-
-def _is_secret(loc: tuple[str | int, ...]) -> bool:
-    model = _model_at(loc[:-1]) if loc else None
-    field = model.model_fields.get(str(loc[-1])) if model is not None else None
-    return field is not None and "SecretStr" in str(field.annotation)
-
-
-def _suggestion(key: object, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(str(key), candidates, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "<top level>"
-
-
-def _is_scalar(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | Decimal | bool)
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    return str(value)
-
-
-def _type_name(value: object) -> str:
-    names = {list: "a list", str: "a string", int: "a number", Decimal: "a number", bool: "a bool"}
-    return names.get(type(value), type(value).__name__)
-
-
-# ------------------------------------------------------------------ overrides (sweeps)
-
-
-def settings_with(
-    base: Settings,
-    overrides: Mapping[str, object],
-    source: str = "<overrides>",
-    *,
-    cross_checks: bool = True,
-) -> Settings:
-    """``base`` with dotted settings replaced (``{"strategy.lookback_period": 40}``), validated by
-    the same model and cross-field checks as a config file. Raises :class:`SettingsError` naming
-    every problem (an unknown name included). ``cross_checks=False`` checks each value on its own
-    (a sweep checks its values one by one, then the combinations)."""
-    data: dict[str, Any] = base.model_dump()
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[leaf] = value
-    problems: list[str] = []
-    try:
-        if not cross_checks:
-            return Settings.model_validate(data, context={_SKIP_CROSS_CHECKS: True})
-        return Settings(**data)
-    except ValidationError as exc:
-        problems.extend(
-            _describe(error, {})
-            for error in exc.errors(include_url=False)
-            if error["type"] != _CROSS_FIELD
-        )
-    if cross_checks:
-        problems.extend(_cross_field_problems(data, {}, set()))
-    raise SettingsError(problems, source)
+        _READ.reset(token)
