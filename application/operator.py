@@ -9,16 +9,15 @@ command is journaled with who asked and whether it was allowed. No aiogram type 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
-from zoneinfo import ZoneInfo
 
 from application.bar_gate import DEFAULT_MAX_SKEW_S
 from application.ports import BrokerError, BrokerSnapshot, Clock, Journal
 from application.queries import JournalReader
 from application.services import TradingService
 from domain.bar import Bar
-from domain.calendar import cme_trade_date
+from domain.calendar import cme_trade_date, globex_open
 from domain.commands import OperatorRecord, RoundTripRecord
 from domain.engine import EngineStatus
 from domain.events import (
@@ -35,8 +34,6 @@ Period = Literal["today", "week", "month"]
 
 ALERT_BACKLOG_DEGRADED = 100
 """Alerts waiting beyond this many: the notifier cannot keep up (Telegram away), said in health."""
-
-_NEW_YORK = ZoneInfo("America/New_York")
 
 
 @record
@@ -129,10 +126,10 @@ class OperatorConsole:
 
     def period_start(self, period: Period) -> datetime:
         """When ``period`` began: the current CME session's open, or that of the week's or month's
-        first session (sessions open at 18:00 New York the evening before their trade date)."""
+        first session (:func:`domain.calendar.globex_open`: 18:00 New York the day before)."""
         now = self._clock.now()
         today = cme_trade_date(now)
-        if _session_open_before(today) > now:
+        if globex_open(today) > now:
             # A weekend or a Friday evening: the coming Monday's session has not opened yet.
             today -= timedelta(days=1)
             while today.weekday() >= 5:
@@ -143,8 +140,10 @@ class OperatorConsole:
             first = today - timedelta(days=today.weekday())
         else:
             first = today.replace(day=1)
-        # The session of trade date D opens the evening before D (Sunday evening for a Monday).
-        return _session_open_before(first)
+            while first.weekday() >= 5:  # the month's first trade date
+                first += timedelta(days=1)
+        # Since the Globex open (Sunday evening for a Monday), not the accounting window's start.
+        return globex_open(first)
 
     def position_subject(self) -> str:
         """What a /flatten or /stop question describes: the engine's state, its position and its
@@ -252,9 +251,3 @@ class OperatorConsole:
 
     async def _apply(self, event: EngineEvent) -> None:
         await self._service.handle(event)
-
-
-def _session_open_before(trade_date: date) -> datetime:
-    """18:00 New York on the calendar day before ``trade_date`` (Sunday for a Monday), in UTC."""
-    day = trade_date - timedelta(days=1)
-    return datetime.combine(day, time(18, 0), tzinfo=_NEW_YORK).astimezone(UTC)

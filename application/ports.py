@@ -75,10 +75,6 @@ class Broker(Protocol):
 
     async def cancel(self, order: CancelOrders) -> None: ...
 
-    async def flatten_all(self, ts: datetime) -> None:
-        """Cancel every working order, then close any position at market."""
-        ...
-
     async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot: ...
 
 
@@ -138,8 +134,6 @@ class StateStore(Protocol):
     """The engine's last snapshot, for a restart that resumes instead of starting over."""
 
     async def save(self, snapshot: EngineSnapshot, resume: ResumePoint | None = None) -> None: ...
-
-    async def load(self) -> EngineSnapshot | None: ...
 
     async def load_resume(self) -> tuple[EngineSnapshot, ResumePoint | None] | None:
         """The newest snapshot with the resume point saved with it (None: nothing saved yet)."""

@@ -732,9 +732,7 @@ class ContinuousCalendar:
         if last is not None and last.open_epoch <= t < last.close_epoch:
             return last
         day = (datetime.fromtimestamp(t, tz=UTC) + _TRADE_DAY_SHIFT).astimezone(ET).date()
-        found = make_session(
-            day, _et_instant(day - _ONE_DAY, SESSION_OPEN_ET), _et_instant(day, SESSION_OPEN_ET)
-        )
+        found = make_session(day, _evening_open(day - _ONE_DAY), _evening_open(day))
         self._last = found
         return found
 
@@ -755,6 +753,60 @@ def build_calendar(name: str) -> SessionCalendar:
     if name == ContinuousCalendar.name:
         return ContinuousCalendar()
     raise DomainError(f"unknown session calendar {name!r}; expected one of {CALENDAR_NAMES}")
+
+
+# -- the 18:00 New York rule, once ---------------------------------------------------------------
+#
+# Two instants are called "the start of trade date D" and both are right for their use:
+#
+# * :func:`trade_date_window` is the accounting window, what :func:`cme_trade_date` maps to D. It
+#   starts at 18:00 on the *trading* day before D (Friday for a Monday), so the windows of
+#   consecutive trade dates tile time and every record (a Friday-evening fill or round trip, a
+#   weekend one) lands in exactly one session. Session reports and P&L by trade date want this.
+# * :func:`globex_open` is when trade date D's Globex session opens: 18:00 on the *calendar* day
+#   before D (Sunday for a Monday). That is what a trader means by "the session opened": the
+#   roll's start, and the start of /pnl's today, week and month. A Monday's window and its open
+#   differ by the weekend, during which CME is closed.
+#
+# No module other than this one computes 18:00 New York itself.
+
+
+def _require_trade_date(trade_date: date, caller: str) -> None:
+    if trade_date.weekday() >= 5:
+        raise DomainError(
+            f"{caller}: {trade_date.isoformat()} is a {trade_date.strftime('%A')}, "
+            "not a CME trade date"
+        )
+
+
+def _evening_open(day: date) -> datetime:
+    """18:00 New York on calendar day ``day``, as aware UTC."""
+    return _et_instant(day, SESSION_OPEN_ET).astimezone(UTC)
+
+
+def trade_date_window(trade_date: date) -> tuple[datetime, datetime]:
+    """The accounting window ``[start, end)`` of CME trade date ``trade_date`` (Monday to Friday),
+    aware UTC: from 18:00 New York on the trading day before it (Friday for a Monday) to 18:00 on
+    the day. Exactly the instants :func:`cme_trade_date` maps to ``trade_date``.
+
+    For reports by trade date (the journal's session report): consecutive windows tile time, so
+    every record lands in one. Not the Globex open: see :func:`globex_open`.
+    """
+    _require_trade_date(trade_date, "trade_date_window")
+    before = trade_date - timedelta(days=3 if trade_date.weekday() == 0 else 1)
+    return _evening_open(before), _evening_open(trade_date)
+
+
+def globex_open(trade_date: date) -> datetime:
+    """When the Globex session of CME trade date ``trade_date`` (Monday to Friday) opens, aware
+    UTC: 18:00 New York on the calendar day before it (Sunday for a Monday).
+
+    For "since the session opened": the roll's start (:func:`domain.contract.roll_start`) and the
+    operator's /pnl periods. Regular hours only: holiday and early-close exceptions are the
+    :class:`SessionCalendar`'s. Not the accounting window: see :func:`trade_date_window`.
+    """
+    _require_trade_date(trade_date, "globex_open")
+    return _evening_open(trade_date - _ONE_DAY)
 
 
 def cme_trade_date(t: datetime) -> date:

@@ -16,14 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
+from domain.calendar import ET, globex_open
 from domain.errors import DomainError
 
-_ET = ZoneInfo("America/New_York")
 _QUARTER_CODES = {3: "H", 6: "M", 9: "U", 12: "Z"}
 _FRIDAY = 4
-_SESSION_OPEN_ET = time(18, 0)
 _TRADING_STOPS_ET = time(9, 30)
 
 
@@ -83,13 +81,12 @@ def roll_date(expiry: date) -> date:
 
 def roll_start(expiry: date) -> datetime:
     """The instant (aware UTC) the roll begins: Globex open of :func:`roll_date`'s trade date."""
-    sunday = roll_date(expiry) - timedelta(days=1)
-    return datetime.combine(sunday, _SESSION_OPEN_ET, tzinfo=_ET).astimezone(UTC)
+    return globex_open(roll_date(expiry))
 
 
 def trading_stops(expiry: date) -> datetime:
     """The instant (aware UTC) the contract stops trading: 09:30 ET on its last trading day."""
-    return datetime.combine(expiry, _TRADING_STOPS_ET, tzinfo=_ET).astimezone(UTC)
+    return datetime.combine(expiry, _TRADING_STOPS_ET, tzinfo=ET).astimezone(UTC)
 
 
 def front_month(contracts: Sequence[FutureContract], at: datetime) -> FutureContract:

@@ -34,7 +34,7 @@ from application.report import (
 )
 from domain.aggregation import BarAggregator
 from domain.bar import Bar
-from domain.calendar import ET, build_calendar, cme_trade_date
+from domain.calendar import ET, build_calendar, cme_trade_date, trade_date_window
 from domain.circuit_breaker import BreakerReset, BreakerTripped
 from domain.commands import (
     BreakerRecord,
@@ -137,16 +137,6 @@ def parse_trade_date(text: str, option: str = "--session") -> date:
             f"(weekend trading belongs to Monday {monday.isoformat()})"
         )
     return day
-
-
-def session_bounds(trade_date: date) -> tuple[datetime, datetime]:
-    """The instants of CME trade date ``trade_date`` (a weekday): from 18:00 New York time on the
-    trading day before it (Friday for a Monday) to 18:00 on the day, as UTC. This is the window
-    :func:`domain.calendar.cme_trade_date` maps to ``trade_date``."""
-    before = trade_date - timedelta(days=3 if trade_date.weekday() == 0 else 1)
-    start = datetime.combine(before, time(18), ET).astimezone(UTC)
-    end = datetime.combine(trade_date, time(18), ET).astimezone(UTC)
-    return start, end
 
 
 def _write_output(path: Path, text: str, option: str) -> None:
@@ -349,8 +339,8 @@ async def build_session_report(
     ``last_date`` (default: that one date), and the position at the end (rebuilt from every fill
     journaled before it), and summarise them."""
     last = trade_date if last_date is None else last_date
-    start, _ = session_bounds(trade_date)
-    _, end = session_bounds(last)
+    start, _ = trade_date_window(trade_date)
+    _, end = trade_date_window(last)
     async with open_engine(settings) as engine:
         reader = SqlJournalReader(engine)
         trip_records = await reader.records_of(RoundTripRecord, start, end)

@@ -12,6 +12,8 @@ import random
 from collections.abc import Collection
 from enum import Enum
 
+from application.backoff import BackoffPolicy, Retries
+
 # ib_async 2.1.0 sends "v157..178"; a server answering outside that range cannot be spoken to
 # (reference/tws-protocol.md §1).
 MIN_SERVER_VERSION = 157
@@ -19,15 +21,9 @@ MAX_SERVER_VERSION = 178
 CLIENT_ID_IN_USE_CODE = 326
 
 
-def _finite(name: str, value: float, *, minimum: float, inclusive: bool) -> None:
-    ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
-    if not ok:
-        bound = f">= {minimum}" if inclusive else f"> {minimum}"
-        raise ValueError(f"Backoff: {name} must be a finite number {bound}, got {value!r}")
-
-
 class Backoff:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(max_s, initial_s·f^n)).
+    """The reconnect backoff: full jitter, attempt n waits uniform(0, min(max_s, initial_s·f^n))
+    (:class:`application.backoff.BackoffPolicy`), and error 326 waits ``client_id_wait_s`` more.
 
     Deterministic for a seeded ``rng``. :meth:`reset` after a connection that stuck.
     """
@@ -41,23 +37,19 @@ class Backoff:
         max_s: float = 60.0,
         client_id_wait_s: float = 15.0,
     ) -> None:
-        _finite("initial_s", initial_s, minimum=0.0, inclusive=False)
-        _finite("factor", factor, minimum=1.0, inclusive=True)
-        _finite("max_s", max_s, minimum=initial_s, inclusive=True)
-        _finite("client_id_wait_s", client_id_wait_s, minimum=0.0, inclusive=True)
-        self._rng = rng
-        self._initial_s = initial_s
-        self._factor = factor
-        self._max_s = max_s
+        policy = BackoffPolicy(initial_s=initial_s, max_s=max_s, factor=factor, jitter=True)
+        if not (math.isfinite(client_id_wait_s) and client_id_wait_s >= 0.0):
+            raise ValueError(
+                f"Backoff: client_id_wait_s must be a finite number >= 0.0, got {client_id_wait_s!r}"
+            )
+        self._steps = Retries(policy, rng)
         self._client_id_wait_s = client_id_wait_s
-        self._attempts = 0
-        self._ceiling = initial_s
         self._client_id_in_use = 0
 
     @property
     def attempts(self) -> int:
         """Delays handed out since the last :meth:`reset`."""
-        return self._attempts
+        return self._steps.attempts
 
     @property
     def client_id_in_use_count(self) -> int:
@@ -67,15 +59,11 @@ class Backoff:
     @property
     def ceiling_s(self) -> float:
         """The upper bound of the next :meth:`next_delay`."""
-        return self._ceiling
+        return self._steps.ceiling_s
 
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt, in ``[0, ceiling_s]``; the ceiling then grows."""
-        delay = self._rng.uniform(0.0, self._ceiling)
-        self._attempts += 1
-        # Grown step by step and capped, so a long outage cannot overflow factor**attempts.
-        self._ceiling = min(self._max_s, self._ceiling * self._factor)
-        return delay
+        return self._steps.next_delay()
 
     def after_client_id_in_use(self) -> float:
         """Delay after error 326: ``client_id_wait_s`` plus the next jittered backoff step."""
@@ -83,8 +71,7 @@ class Backoff:
         return self._client_id_wait_s + self.next_delay()
 
     def reset(self) -> None:
-        self._attempts = 0
-        self._ceiling = self._initial_s
+        self._steps.reset()
         self._client_id_in_use = 0
 
 

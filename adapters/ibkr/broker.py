@@ -109,7 +109,6 @@ class IbkrBroker:
         self._cancelling: str | None = None
         """The order whose cancel is being sent: a status reported meanwhile is ib_async's own."""
         self.last_execution: datetime | None = None
-        self.flatten_seq = 0
         client.on_order_status(self._on_status)
         client.on_execution(self._on_execution)
         client.on_commission(self._on_commission)
@@ -165,31 +164,6 @@ class IbkrBroker:
                     self._terminal(key, OrderCancelled(key, order.ts, "not working at the broker"))
                 continue
             self._cancel_at_ib(trade)
-
-    async def flatten_all(self, ts: datetime) -> None:
-        """Cancel every working order of ours, then close the position at market."""
-        contract = self._ready()
-        for trade in self._client.open_trades():
-            if self.is_ours(trade.order.orderRef) and not trade.isDone():
-                self._cancel_at_ib(trade)
-        positions = await self._client.positions()
-        held = sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
-        if held == 0 or self._dry_run:
-            return
-        self.flatten_seq += 1
-        key = f"{self._prefix}{int(ts.timestamp())}-F{self.flatten_seq}-X"
-        ib_order = Order(
-            action="SELL" if held > 0 else "BUY",
-            totalQuantity=abs(held),
-            orderType="MKT",
-            tif="GTC",
-            outsideRth=True,
-            orderRef=key,
-            account=self._client.account,
-            transmit=True,
-        )
-        ib_order.orderId = self._client.next_order_id()
-        self._send(contract, ib_order)
 
     async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot:
         contract = self._ready()

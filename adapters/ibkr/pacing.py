@@ -19,39 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-# Error codes whose text carries IB's pacing message; 420 alone also means "no permissions".
-_PACING_TEXT_CODES = frozenset({162, 420})
-# "Error processing request: ... Only 50 simultaneous API historical data requests allowed."
-_TOO_MANY_OPEN_CODE = 322
-
-
-def is_pacing_violation(code: int, text: str) -> bool:
-    """Whether IB error ``code``/``text`` means "you asked too fast or too much at once".
-
-    True for 162 and 420 whose text says "pacing violation" and for 322 "Only 50 simultaneous
-    ... requests"; False for everything else, e.g. 162 "API historical data query cancelled",
-    162 "HMDS query returned no data", 420 "No market data permissions", 366 "No historical data
-    query found". IB localises these texts; a non-English Gateway yields False (not pacing).
-    """
-    lowered = text.lower()
-    if code in _PACING_TEXT_CODES:
-        return "pacing violation" in lowered
-    if code == _TOO_MANY_OPEN_CODE:
-        return "simultaneous" in lowered
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class PacingStats:
-    """Admitted requests, and the time they spent waiting in :meth:`PacingLimiter.acquire`."""
-
-    requests: int
-    total_wait_s: float
-    max_wait_s: float
+from collections.abc import Awaitable, Callable, Iterable
 
 
 def _room_delay(
@@ -80,8 +48,8 @@ class PacingLimiter:
 
     ``key`` identifies the request (contract, end time, duration, bar size, what-to-show, RTH):
     equal keys are "identical requests". ``contract_key`` is contract + exchange + tick type.
-    Every :meth:`acquire` holds one open-request slot until :meth:`release`; :meth:`request` pairs
-    them. Strict FIFO: a request that must wait also holds back those queued behind it.
+    Every :meth:`acquire` holds one open-request slot until :meth:`release`. Strict FIFO: a
+    request that must wait also holds back those queued behind it.
     """
 
     def __init__(
@@ -117,38 +85,11 @@ class PacingLimiter:
         self._open = 0
         self._queue: deque[asyncio.Future[None]] = deque()
         self._slot_freed: asyncio.Future[None] | None = None
-        self._requests = 0
-        self._total_wait_s = 0.0
-        self._max_wait_s = 0.0
-
-    @property
-    def stats(self) -> PacingStats:
-        return PacingStats(self._requests, self._total_wait_s, self._max_wait_s)
-
-    @property
-    def open_requests(self) -> int:
-        return self._open
-
-    @property
-    def queued(self) -> int:
-        """Acquirers waiting for their turn (including the one at the head)."""
-        return len(self._queue)
-
-    def delay_for(self, key: str, contract_key: str, *, weight: int = 1) -> float:
-        """Seconds until this request could go by the time rules; 0 if now; inf if no slot is free.
-
-        Pure: it ignores acquirers already queued and changes nothing.
-        """
-        self._check_request(key, contract_key, weight)
-        if self._open >= self._max_open:
-            return math.inf
-        return self._time_delay(self._clock(), key, contract_key, weight)
 
     async def acquire(self, key: str, contract_key: str, *, weight: int = 1) -> None:
         """Wait for this request's turn, then for the pacing rules and a free slot, then admit it."""
         self._check_request(key, contract_key, weight)
         loop = asyncio.get_running_loop()
-        asked_at = self._clock()
         turn: asyncio.Future[None] = loop.create_future()
         if not self._queue:
             turn.set_result(None)
@@ -165,7 +106,7 @@ class PacingLimiter:
                 if delay <= 0.0:
                     break
                 await self._sleep(delay)
-            self._admit(now, key, contract_key, weight, now - asked_at)
+            self._admit(now, key, contract_key, weight)
         finally:
             was_head = bool(self._queue) and self._queue[0] is turn
             self._queue.remove(turn)
@@ -179,15 +120,6 @@ class PacingLimiter:
         self._open -= 1
         if self._slot_freed is not None and not self._slot_freed.done():
             self._slot_freed.set_result(None)
-
-    @asynccontextmanager
-    async def request(self, key: str, contract_key: str, *, weight: int = 1) -> AsyncIterator[None]:
-        """``async with limiter.request(key, contract_key):`` acquire, run the body, release."""
-        await self.acquire(key, contract_key, weight=weight)
-        try:
-            yield
-        finally:
-            self.release()
 
     def _check_request(self, key: str, contract_key: str, weight: int) -> None:
         if not key or not contract_key:
@@ -211,11 +143,8 @@ class PacingLimiter:
             )
         return max(0.0, *delays)
 
-    def _admit(self, now: float, key: str, contract_key: str, weight: int, waited: float) -> None:
+    def _admit(self, now: float, key: str, contract_key: str, weight: int) -> None:
         self._open += 1
-        self._requests += 1
-        self._total_wait_s += waited
-        self._max_wait_s = max(self._max_wait_s, waited)
         # Forget what can no longer hold anyone back, so memory stays bounded.
         while self._recent and self._recent[0] + self._window_s <= now:
             self._recent.popleft()

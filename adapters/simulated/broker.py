@@ -245,26 +245,6 @@ class SimulatedBroker:
         for key in order.keys:
             self._cancel(key, order.ts, order.reason)
 
-    async def flatten_all(self, ts: datetime) -> None:
-        self._check_connected()
-        for key in list(self._orders):
-            self._cancel(key, ts, "flatten all")
-        if self._position and self._last_close is not None:
-            action = Action.SELL if self._position > 0 else Action.BUY
-            flat = _Order(
-                f"FLATTEN-{self._exec_seq + 1}",
-                action,
-                abs(self._position),
-                _Kind.MARKET,
-                None,
-                None,
-                None,
-                None,
-                ts,
-            )
-            price = Decimal(self._last_close) + action.sign * self._slip
-            self._execute(flat, price, abs(self._position), ts)
-
     async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot:
         self._check_connected()
         open_orders = tuple(

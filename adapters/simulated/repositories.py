@@ -1,11 +1,10 @@
-"""In-memory journal and state store: the Journal and StateStore ports for replay and tests."""
+"""In-memory journal: the Journal port and its read side, for replay and tests."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import cast
 
-from application.ports import ResumePoint
 from application.queries import (
     CommandOccurrences,
     R,
@@ -27,7 +26,6 @@ from domain.commands import (
     RoundTripRecord,
     SignalRecord,
 )
-from domain.engine import EngineSnapshot
 from domain.position import Fill, RoundTrip
 
 
@@ -140,23 +138,3 @@ class InMemoryJournal:
     async def session_pnl(self, trade_date: date) -> SessionPnl:
         trips = [t for t in self.round_trips() if cme_trade_date(t.exit_ts) == trade_date]
         return session_pnl_of(trade_date, trips)
-
-
-class InMemoryStateStore:
-    """Keeps the last snapshot saved."""
-
-    def __init__(self) -> None:
-        self.snapshot: EngineSnapshot | None = None
-        self.resume: ResumePoint | None = None
-        self.saves = 0
-
-    async def save(self, snapshot: EngineSnapshot, resume: ResumePoint | None = None) -> None:
-        self.snapshot = snapshot
-        self.resume = resume
-        self.saves += 1
-
-    async def load(self) -> EngineSnapshot | None:
-        return self.snapshot
-
-    async def load_resume(self) -> tuple[EngineSnapshot, ResumePoint | None] | None:
-        return None if self.snapshot is None else (self.snapshot, self.resume)

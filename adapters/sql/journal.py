@@ -54,6 +54,7 @@ from adapters.sql.serialization import (
     item_to_json,
 )
 from adapters.sql.spool import Spool
+from application.backoff import BackoffPolicy, Retries
 from application.queries import CommandOccurrences
 from domain.bar import Bar
 from domain.commands import JournalRecord, OperatorRecord
@@ -155,8 +156,6 @@ class SqlJournal:
         self._engine = engine
         self._spool = spool
         self._batch_size = batch_size
-        self._retry_min = retry_interval_s
-        self._retry_max = max_retry_interval_s
         self._ping_interval = ping_interval_s
         self._write_timeout = write_timeout_s
         self._on_availability = on_availability
@@ -170,7 +169,10 @@ class SqlJournal:
         self._in_flight = 0
         self._spooled = 0  # items waiting in the spool
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._retry_delay = retry_interval_s
+        # Doubling from retry_interval_s to max_retry_interval_s, no jitter: one writer per store.
+        self._retries = Retries(
+            BackoffPolicy(initial_s=retry_interval_s, max_s=max_retry_interval_s)
+        )
         self._next_retry = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -327,7 +329,7 @@ class SqlJournal:
                 raise
             except Exception:  # a bug here must not stop the journal for good
                 log.exception("journal writer: unexpected error; retrying")
-                await self._wait(self._retry_delay)
+                await self._wait(self._retries.ceiling_s)
 
     async def _step(self) -> bool:
         """One round of work; True when closing and nothing is left to do."""
@@ -421,12 +423,11 @@ class SqlJournal:
         return True
 
     def _schedule_retry(self) -> None:
-        self._next_retry = time.monotonic() + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, self._retry_max)
+        self._next_retry = time.monotonic() + self._retries.next_delay()
 
     def _set_available(self, value: bool, reason: str | None = None) -> None:
         if value:
-            self._retry_delay = self._retry_min
+            self._retries.reset()
             problem = None
         else:
             problem = self._spool_full or reason or UNREACHABLE

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import schema
-from adapters.sql.serialization import RECORD_TABLES, bar_of_row
+from adapters.sql.serialization import RECORDS, bar_of_row
 from application.queries import R, SessionPnl, session_pnl_of
 from domain.bar import Bar
 from domain.commands import RoundTripRecord
@@ -43,14 +43,14 @@ class SqlJournalReader:
         self, kind: type[R], start: datetime | None = None, end: datetime | None = None
     ) -> list[R]:
         try:
-            name, time_column, decode = RECORD_TABLES[kind]
+            stored = RECORDS[kind]
         except KeyError:
             raise TypeError(f"{kind.__name__} is not a journal record kind") from None
-        table = _TABLES[name]
-        stmt = _window(select(table), table.c[time_column], start, end).order_by(table.c.id)
+        table = _TABLES[stored.table]
+        stmt = _window(select(table), table.c[stored.time_column], start, end).order_by(table.c.id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        return [cast(R, decode(row)) for row in rows]
+        return [cast(R, stored.from_row(row)) for row in rows]
 
     async def bars(
         self,
@@ -68,10 +68,10 @@ class SqlJournalReader:
         return [bar_of_row(row) for row in rows]
 
     async def session_pnl(self, trade_date: date) -> SessionPnl:
-        table = schema.round_trips
-        _, _, decode = RECORD_TABLES[RoundTripRecord]
+        stored = RECORDS[RoundTripRecord]
+        table = _TABLES[stored.table]
         stmt = select(table).where(table.c.trade_date == trade_date).order_by(table.c.id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        trips = [cast(RoundTripRecord, decode(row)).trip for row in rows]
+        trips = [cast(RoundTripRecord, stored.from_row(row)).trip for row in rows]
         return session_pnl_of(trade_date, trips)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from application.ports import ResumePoint
 from domain.bar import Bar
@@ -68,6 +68,7 @@ JournalItem = JournalRecord | RecordedBar | NumberedCommand
 """What the SQL journal queues: a journal record, a recorded bar or a numbered command."""
 
 Row = dict[str, Any]
+K = TypeVar("K", bound=JournalRecord)
 
 # -- rows ---------------------------------------------------------------------------------------
 
@@ -80,95 +81,94 @@ def _side_of(name: str | None) -> Side | None:
     return None if name is None else Side[name]
 
 
-def item_row(item: JournalItem) -> tuple[str, Row]:
-    """The table an item goes to and its row."""
-    if isinstance(item, FillRecord):
-        f = item.fill
-        return "fills", {
-            "exec_id": f.exec_id,
-            "order_key": f.order_key,
-            "role": item.role,
-            "action": f.action.value,
-            "qty": f.qty,
-            "price": f.price,
-            "ts": f.ts,
-            "commission": f.commission,
-        }
-    if isinstance(item, SignalRecord):
-        return "signals", {
-            "ts": item.ts,
-            "bar_start": item.bar_start,
-            "close": item.close,
-            "z": item.z,
-            "action": item.action.value,
-            "side": _side(item.side),
-            "detail": item.detail,
-        }
-    if isinstance(item, OrderIntentRecord):
-        return "order_intents", {
-            "key": item.key,
-            "role": item.role,
-            "action": item.action.value,
-            "qty": item.qty,
-            "order_type": item.order_type,
-            "price": item.price,
-            "ts": item.ts,
-            "detail": item.detail,
-        }
-    if isinstance(item, OrderEventRecord):
-        return "order_events", {
-            "order_key": item.key,
-            "status": item.status,
-            "ts": item.ts,
-            "detail": item.detail,
-        }
-    if isinstance(item, RoundTripRecord):
-        t = item.trip
-        return "round_trips", {
-            "seq": t.seq,
-            "side": t.side.name,
-            "qty": t.qty,
-            "entry_ts": t.entry_ts,
-            "entry_price": t.entry_price,
-            "exit_ts": t.exit_ts,
-            "exit_price": t.exit_price,
-            "exit_reason": t.exit_reason.value,
-            "pnl_ticks": t.pnl_ticks,
-            "gross_pnl": t.gross_pnl,
-            "commissions": t.commissions,
-            "net_pnl": t.net_pnl,
-            "trade_date": cme_trade_date(t.exit_ts),
-        }
-    if isinstance(item, BreakerRecord):
-        e = item.event
-        if isinstance(e, BreakerTripped):
-            return "breaker_events", {
-                "kind": "tripped",
-                "cause": e.rule.value,
-                "ts": e.ts,
-                "detail": e.detail,
-                "until": e.until,
-            }
-        return "breaker_events", {
-            "kind": "reset",
-            "cause": e.reason,
+def _fill_row(item: FillRecord) -> Row:
+    f = item.fill
+    return {
+        "exec_id": f.exec_id,
+        "order_key": f.order_key,
+        "role": item.role,
+        "action": f.action.value,
+        "qty": f.qty,
+        "price": f.price,
+        "ts": f.ts,
+        "commission": f.commission,
+    }
+
+
+def _signal_row(item: SignalRecord) -> Row:
+    return {
+        "ts": item.ts,
+        "bar_start": item.bar_start,
+        "close": item.close,
+        "z": item.z,
+        "action": item.action.value,
+        "side": _side(item.side),
+        "detail": item.detail,
+    }
+
+
+def _intent_row(item: OrderIntentRecord) -> Row:
+    return {
+        "key": item.key,
+        "role": item.role,
+        "action": item.action.value,
+        "qty": item.qty,
+        "order_type": item.order_type,
+        "price": item.price,
+        "ts": item.ts,
+        "detail": item.detail,
+    }
+
+
+def _order_event_row(item: OrderEventRecord) -> Row:
+    return {"order_key": item.key, "status": item.status, "ts": item.ts, "detail": item.detail}
+
+
+def _round_trip_row(item: RoundTripRecord) -> Row:
+    t = item.trip
+    return {
+        "seq": t.seq,
+        "side": t.side.name,
+        "qty": t.qty,
+        "entry_ts": t.entry_ts,
+        "entry_price": t.entry_price,
+        "exit_ts": t.exit_ts,
+        "exit_price": t.exit_price,
+        "exit_reason": t.exit_reason.value,
+        "pnl_ticks": t.pnl_ticks,
+        "gross_pnl": t.gross_pnl,
+        "commissions": t.commissions,
+        "net_pnl": t.net_pnl,
+        "trade_date": cme_trade_date(t.exit_ts),
+    }
+
+
+def _breaker_row(item: BreakerRecord) -> Row:
+    e = item.event
+    if isinstance(e, BreakerTripped):
+        return {
+            "kind": "tripped",
+            "cause": e.rule.value,
             "ts": e.ts,
-            "detail": "",
-            "until": None,
+            "detail": e.detail,
+            "until": e.until,
         }
-    if isinstance(item, OperatorRecord | NumberedCommand):
-        command, occurrence = (
-            (item.record, item.occurrence) if isinstance(item, NumberedCommand) else (item, 0)
-        )
-        return "operator_commands", {
-            "command": command.command,
-            "by": command.by,
-            "ts": command.ts,
-            "outcome": command.outcome,
-            "occurrence": occurrence,
-        }
+    return {"kind": "reset", "cause": e.reason, "ts": e.ts, "detail": "", "until": None}
+
+
+def _operator_row(item: OperatorRecord, occurrence: int = 0) -> Row:
+    return {
+        "command": item.command,
+        "by": item.by,
+        "ts": item.ts,
+        "outcome": item.outcome,
+        "occurrence": occurrence,
+    }
+
+
+def _bar_row(item: RecordedBar) -> Row:
     b = item.bar
-    return "bars", {
+    return {
         "contract": item.contract,
         "ts": b.ts,
         "seconds": b.seconds,
@@ -269,33 +269,61 @@ def bar_of_row(row: Mapping[Any, Any]) -> Bar:
     )
 
 
-RECORD_TABLES: dict[type[Any], tuple[str, str, Callable[[Mapping[Any, Any]], Any]]] = {
-    SignalRecord: ("signals", "ts", _signal),
-    OrderIntentRecord: ("order_intents", "ts", _intent),
-    OrderEventRecord: ("order_events", "ts", _order_event),
-    FillRecord: ("fills", "ts", _fill),
-    RoundTripRecord: ("round_trips", "exit_ts", _round_trip),
-    BreakerRecord: ("breaker_events", "ts", _breaker),
-    OperatorRecord: ("operator_commands", "ts", _operator),
+# -- the registry of journal record kinds -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKind(Generic[K]):
+    """One kind of journal record, everything the SQL journal needs of it in one place: its
+    table in :mod:`adapters.sql.schema` (whose unique constraint is its identity,
+    ``schema.NATURAL_KEYS``), the column time windows select on, its row both ways, and its JSON
+    tag (the type's name) in spool lines."""
+
+    type: type[K]
+    table: str
+    time_column: str
+    to_row: Callable[[K], Row]
+    from_row: Callable[[Mapping[Any, Any]], K]
+
+    @property
+    def json_tag(self) -> str:
+        return self.type.__name__
+
+
+RECORDS: dict[type[Any], RecordKind[Any]] = {
+    kind.type: kind
+    for kind in (
+        RecordKind(SignalRecord, "signals", "ts", _signal_row, _signal),
+        RecordKind(OrderIntentRecord, "order_intents", "ts", _intent_row, _intent),
+        RecordKind(OrderEventRecord, "order_events", "ts", _order_event_row, _order_event),
+        RecordKind(FillRecord, "fills", "ts", _fill_row, _fill),
+        RecordKind(RoundTripRecord, "round_trips", "exit_ts", _round_trip_row, _round_trip),
+        RecordKind(BreakerRecord, "breaker_events", "ts", _breaker_row, _breaker),
+        RecordKind(OperatorRecord, "operator_commands", "ts", _operator_row, _operator),
+    )
 }
-"""Per record kind: its table, the column time windows select on, and the row decoder."""
+"""Every journal record kind (``application.queries.RECORD_KINDS``), by its (final) type."""
+
+BARS_TABLE = "bars"
+"""Where recorded bars go: not a journal record, so not in :data:`RECORDS`."""
+
+
+def item_row(item: JournalItem) -> tuple[str, Row]:
+    """The table an item goes to and its row."""
+    if isinstance(item, RecordedBar):
+        return BARS_TABLE, _bar_row(item)
+    if isinstance(item, NumberedCommand):
+        return RECORDS[OperatorRecord].table, _operator_row(item.record, item.occurrence)
+    kind = RECORDS.get(type(item))
+    if kind is None:
+        raise SerializationError(f"not a journal item: {item!r}")
+    return kind.table, kind.to_row(item)
 
 
 # -- exact JSON ---------------------------------------------------------------------------------
 
 _TYPE = "$type"
-_JSON_TYPES: dict[str, type[Any]] = {
-    cls.__name__: cls
-    for cls in (
-        SignalRecord,
-        OrderIntentRecord,
-        OrderEventRecord,
-        FillRecord,
-        RoundTripRecord,
-        BreakerRecord,
-        OperatorRecord,
-    )
-}
+_JSON_TYPES: dict[str, type[Any]] = {kind.json_tag: kind.type for kind in RECORDS.values()}
 
 
 def to_json(value: Any) -> Any:

@@ -131,11 +131,6 @@ class SqlStateStore:
         if self._fallback is not None:
             await asyncio.to_thread(self._fallback.unlink, missing_ok=True)
 
-    async def load(self) -> EngineSnapshot | None:
-        """The newest snapshot, from the database or the fallback file; None if there is none."""
-        loaded = await self.load_resume()
-        return None if loaded is None else loaded[0]
-
     async def load_resume(self) -> tuple[EngineSnapshot, ResumePoint | None] | None:
         """The newest snapshot and its resume point, from the database or the fallback file."""
         local = await asyncio.to_thread(self._read_fallback)

@@ -52,6 +52,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import LinkPreviewOptions
 
+from application.backoff import BackoffPolicy, Retries
 from application.ports import Clock
 from domain.commands import Alert, AlertKind, Severity
 
@@ -208,9 +209,10 @@ class TelegramNotifier:
         )
         self._queue_size = queue_size
         self._window = dedup_window_s
-        self._initial_backoff = float(initial_backoff_s)
-        self._max_backoff = float(max_backoff_s)
-        self._backoff = self._initial_backoff
+        # Doubling from initial_backoff_s to max_backoff_s, no jitter: one sender per daemon.
+        self._backoff = Retries(
+            BackoffPolicy(initial_s=float(initial_backoff_s), max_s=float(max_backoff_s))
+        )
         self._request_timeout = request_timeout_s
         self._queue: deque[_Item] = deque()
         self._in_flight = 0
@@ -409,7 +411,7 @@ class TelegramNotifier:
                 raise
             except Exception:  # the sender must outlive any bug in one round
                 log.exception("Telegram notifier: unexpected error; carrying on")
-                await self._clock.sleep(self._max_backoff)  # a repeating bug must not spin
+                await self._clock.sleep(self._backoff.policy.max_s)  # a repeating bug must not spin
 
     async def _idle(self) -> None:
         """Wait for a new alert, or until the oldest de-duplication window closes."""
@@ -481,9 +483,7 @@ class TelegramNotifier:
             ClientDecodeError,
             OSError,  # TimeoutError included
         ) as error:
-            delay = self._backoff
-            self._backoff = min(self._backoff * 2, self._max_backoff)
-            return self._failed(error, delay)
+            return self._failed(error, self._backoff.next_delay())
         except Exception as error:  # 4xx and anything unforeseen: this chat will not take it
             return error
         self._messages += 1
@@ -514,7 +514,7 @@ class TelegramNotifier:
         return _Retry(delay)
 
     def _recovered(self) -> None:
-        self._backoff = self._initial_backoff
+        self._backoff.reset()
         if self._failing_since is not None:
             log.info(
                 "Telegram reachable again (failing since %s); %d alert(s) queued, %d dropped",

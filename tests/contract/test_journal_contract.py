@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.simulated.repositories import InMemoryJournal, InMemoryStateStore
+from adapters.simulated.repositories import InMemoryJournal
 from adapters.sql import migrate, schema
 from adapters.sql.database import create_engine, database_url
 from adapters.sql.journal import SqlJournal
@@ -60,7 +60,8 @@ class RecordingJournal(Journal, Protocol):
 class Backend:
     journal: RecordingJournal
     reader: JournalReader
-    state: StateStore
+    state: StateStore | None
+    """The engine snapshot store on the same database; None in memory (a replay keeps none)."""
     reopen: Callable[[], Awaitable[Backend]]
     """A restart: the journal stops, and a new journal and store open on the same data (the
     in-memory ones: the same objects)."""
@@ -82,16 +83,15 @@ async def _clear(engine: AsyncEngine) -> None:
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "memory":
         memory = InMemoryJournal()
-        state = InMemoryStateStore()
 
         def reopened(journal: InMemoryJournal) -> Callable[[], Awaitable[Backend]]:
             async def again() -> Backend:
                 fresh = journal.reopened()
-                return Backend(fresh, fresh, state, reopened(fresh))
+                return Backend(fresh, fresh, None, reopened(fresh))
 
             return again
 
-        yield Backend(memory, memory, state, reopened(memory))
+        yield Backend(memory, memory, None, reopened(memory))
         return
     if request.param == "sqlite":
         url = database_url(None, tmp_path)
@@ -369,6 +369,11 @@ def _mid_trade() -> Engine:
     return eng
 
 
+STORES = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+"""The state store's contract: the backends that keep snapshots."""
+
+
+@STORES
 async def test_a_mid_trade_snapshot_comes_back_equal_and_restores_the_engine(
     backend: Backend,
 ) -> None:
@@ -376,20 +381,25 @@ async def test_a_mid_trade_snapshot_comes_back_equal_and_restores_the_engine(
     snapshot = original.snapshot()
     assert snapshot.state is EngineState.LONG
     assert len(snapshot.orders) == 2
-    assert await backend.state.load() is None
+    assert backend.state is not None
+    assert await backend.state.load_resume() is None
     await backend.state.save(snapshot)
-    loaded = await (await backend.reopen()).state.load()
-    assert loaded == snapshot
-    restored = Engine.restore(original.config, loaded)
+    again = (await backend.reopen()).state
+    assert again is not None
+    loaded = await again.load_resume()
+    assert loaded == (snapshot, None)
+    restored = Engine.restore(original.config, loaded[0])
     later = bar(T0 + timedelta(minutes=5), 5000.0)
     assert restored.on_bar(later, z(0.25)) == original.on_bar(later, z(0.25))
 
 
+@STORES
 async def test_the_latest_snapshot_is_the_one_loaded(backend: Backend) -> None:
     snapshots: list[EngineSnapshot] = [
         replace(_mid_trade().snapshot(), key_seq=n, last_bar_end=1_741_100_400 + 300 * n)
         for n in range(5)
     ]
+    assert backend.state is not None
     for s in snapshots:
         await backend.state.save(s)
-    assert await backend.state.load() == snapshots[-1]
+    assert await backend.state.load_resume() == (snapshots[-1], None)

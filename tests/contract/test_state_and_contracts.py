@@ -1,15 +1,12 @@
-"""StateStore and ContractResolver ports against their simulated adapters; engine snapshots."""
+"""Engine snapshots: a restored engine carries on exactly (the StateStore contract, which stores
+them, is in test_journal_contract)."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from adapters.simulated.contracts import StaticContractResolver
-from adapters.simulated.repositories import InMemoryStateStore
-from application.ports import ContractResolver, StateStore
 from domain.calendar import ContinuousCalendar
 from domain.commands import PlaceBracket
 from domain.engine import Engine, EngineState
@@ -28,11 +25,7 @@ def _mid_trade() -> Engine:
 
 def test_a_restored_engine_continues_exactly_like_the_original() -> None:
     original = _mid_trade()
-    store: StateStore = InMemoryStateStore()
-    asyncio.run(store.save(original.snapshot()))
-    loaded = asyncio.run(store.load())
-    assert loaded is not None
-    restored = Engine.restore(original.config, loaded)
+    restored = Engine.restore(original.config, original.snapshot())
     assert restored.state is EngineState.LONG
     assert restored.snapshot() == original.snapshot()
     later = [
@@ -59,18 +52,3 @@ def test_an_inconsistent_snapshot_is_refused() -> None:
     snapshot = _mid_trade().snapshot()
     with pytest.raises(DomainError, match="snapshot says"):
         Engine.restore(engine().config, replace(snapshot, state=EngineState.SHORT))
-
-
-@pytest.mark.parametrize(
-    ("at", "local_symbol"),
-    [
-        (datetime(2026, 12, 13, 22, 59, tzinfo=UTC), "MESZ6"),  # Sunday 17:59 ET before the roll
-        (datetime(2026, 12, 13, 23, 0, tzinfo=UTC), "MESH7"),  # the roll: Sunday 18:00 ET
-        (datetime(2027, 1, 15, 15, 0, tzinfo=UTC), "MESH7"),
-    ],
-)
-def test_the_static_resolver_picks_the_front_month_by_the_roll_rule(
-    at: datetime, local_symbol: str
-) -> None:
-    resolver: ContractResolver = StaticContractResolver()
-    assert asyncio.run(resolver.front_month(at)).local_symbol == local_symbol

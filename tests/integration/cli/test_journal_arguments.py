@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from entrypoints.cli import EXIT_USAGE, main
-from entrypoints.journal_cli import parse_time, session_bounds
+from entrypoints.journal_cli import parse_time
 from tests.integration.cli.journal_store import SAMPLE, error_lines, write_config
 
 
@@ -86,23 +86,6 @@ def test_a_session_must_be_a_weekday_date(
     lines = error_lines(capsys.readouterr().err)
     assert len(lines) == 1
     assert lines[0].startswith(f"error: {message}")
-
-
-@pytest.mark.parametrize(
-    ("trade_date", "start", "end"),
-    [
-        ("2025-03-04", "2025-03-03T23:00:00+00:00", "2025-03-04T23:00:00+00:00"),  # EST
-        ("2025-03-10", "2025-03-07T23:00:00+00:00", "2025-03-10T22:00:00+00:00"),  # over DST
-        ("2025-07-01", "2025-06-30T22:00:00+00:00", "2025-07-01T22:00:00+00:00"),  # EDT
-    ],
-)
-def test_a_trade_date_runs_from_18_00_new_york_the_trading_day_before(
-    trade_date: str, start: str, end: str
-) -> None:
-    assert session_bounds(datetime.fromisoformat(trade_date).date()) == (
-        datetime.fromisoformat(start),
-        datetime.fromisoformat(end),
-    )
 
 
 def test_replay_takes_a_file_or_the_store_never_both_nor_neither(

@@ -328,14 +328,14 @@ async def test_snapshots_survive_an_outage_through_the_fallback_file(
         newer = replace(first, key_seq=99)
         await store.save(newer)
         assert fallback.exists()
-        assert await store.load() == newer  # from the file while the database is away
+        assert await store.load_resume() == (newer, None)  # from the file: the database is away
         await proxy.restore()
-        assert await store.load() == newer  # the file is newer than the database's last
+        assert await store.load_resume() == (newer, None)  # the file is newer than the database's
         for n in (100, 101, 102):
             await store.save(replace(newer, key_seq=n))
         assert not fallback.exists()
         assert await store.count() == 2
-        assert await store.load() == replace(newer, key_seq=102)
+        assert await store.load_resume() == (replace(newer, key_seq=102), None)
     finally:
         await proxy.cut()
         await engine_.dispose()
@@ -356,9 +356,9 @@ async def test_snapshots_saved_at_once_during_an_outage_all_land_in_the_fallback
         for round_ in range(10):
             saves = [store.save(replace(base, key_seq=round_ * 10 + i)) for i in range(4)]
             await asyncio.gather(*saves)
-        loaded = await store.load()
+        loaded = await store.load_resume()
         assert loaded is not None
-        assert loaded.key_seq in range(90, 94)
+        assert loaded[0].key_seq in range(90, 94)
         assert [p.name for p in tmp_path.iterdir()] == ["snapshot.json"]  # no temp file left
     finally:
         await engine_.dispose()
@@ -375,7 +375,7 @@ async def test_without_a_fallback_file_a_snapshot_in_an_outage_is_an_error(
         with pytest.raises(StoreUnavailableError, match="cannot save the engine snapshot"):
             await SqlStateStore(engine_).save(_mid_trade_snapshot())
         with pytest.raises(StoreUnavailableError, match="cannot load the engine snapshot"):
-            await SqlStateStore(engine_).load()
+            await SqlStateStore(engine_).load_resume()
     finally:
         await engine_.dispose()
 

@@ -42,9 +42,9 @@ async def test_only_the_newest_snapshots_are_kept(db: AsyncEngine) -> None:
     for n in range(7):
         await store.save(replace(base, key_seq=n, last_bar_end=1_741_100_400 + 300 * n))
     assert await store.count() == 3
-    loaded = await store.load()
+    loaded = await store.load_resume()
     assert loaded is not None
-    assert loaded.key_seq == 6
+    assert loaded[0].key_seq == 6
     async with db.connect() as conn:
         rows = (await conn.execute(select(schema.engine_snapshots))).mappings().all()
     assert [r["last_bar_end"] for r in rows] == [1_741_100_400 + 300 * n for n in (4, 5, 6)]

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from adapters.sql import schema, serialization
 from adapters.sql.database import DatabaseUrlError, database_url, describe, sync_url
 from adapters.sql.serialization import (
-    RECORD_TABLES,
     RecordedBar,
     SerializationError,
     bar_of_row,
@@ -25,6 +25,7 @@ from adapters.sql.serialization import (
     snapshot_to_json,
     to_json,
 )
+from application.queries import RECORD_KINDS
 from domain.calendar import ContinuousCalendar
 from domain.circuit_breaker import BreakerReset, BreakerRule, BreakerTripped
 from domain.commands import (
@@ -91,9 +92,23 @@ def test_a_record_survives_its_json_line_exactly(record: JournalRecord) -> None:
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
 def test_a_record_survives_its_row_exactly(record: JournalRecord) -> None:
     table, row = item_row(record)
-    name, _, decode = RECORD_TABLES[type(record)]
-    assert table == name
-    assert decode({"id": 1, **row}) == record
+    kind = serialization.RECORDS[type(record)]
+    assert table == kind.table
+    assert kind.from_row({"id": 1, **row}) == record
+
+
+def test_one_registry_entry_per_record_kind_each_with_its_own_table_and_identity() -> None:
+    registry = serialization.RECORDS
+    assert set(registry) == set(RECORD_KINDS) == {type(r) for r in RECORDS}
+    assert len({kind.table for kind in registry.values()}) == len(registry)
+    tables = {t.name: t for t in schema.JOURNAL_TABLES}
+    for record in RECORDS:
+        kind = registry[type(record)]
+        table, row = item_row(record)
+        assert kind.time_column in tables[table].c
+        assert set(row) <= set(tables[table].c.keys())
+        assert set(schema.NATURAL_KEYS[table]) <= set(row)  # the row carries its identity
+        assert json.loads(item_to_json(record))["$type"] == kind.json_tag
 
 
 def test_a_recorded_bar_survives_its_json_line_and_its_row() -> None:

@@ -197,18 +197,6 @@ async def test_snapshot_reports_position_orders_and_executions_since() -> None:
     assert (await broker.snapshot(T0 + ONE_MIN)).executions == ()
 
 
-async def test_flatten_all_cancels_orders_and_closes_the_position() -> None:
-    broker, inbox = _broker(fill_model="signal_close")
-    await broker.place_bracket(_bracket())
-    broker.on_bar(bar(T0 + ONE_MIN, 5001.0, seconds=60, open_=5000.0, high=5002.0, low=4999.0))
-    _drain(inbox)
-    await broker.flatten_all(T0 + 2 * ONE_MIN)
-    events = _drain(inbox)
-    assert sorted(e.key for e in events if isinstance(e, OrderCancelled)) == ["K-S", "K-T"]
-    assert _fills(events)[0][1:] == (Action.SELL, 1, D("5001"))
-    assert (await broker.snapshot(None)).position == 0
-
-
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="fill model"):
         _broker(fill_model="mid")

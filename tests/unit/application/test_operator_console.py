@@ -110,9 +110,9 @@ def _trip(exit_ts: datetime, net: str) -> RoundTrip:
         ("today", datetime(2025, 3, 3, 23, 0, tzinfo=UTC)),
         # The week's first session (Monday's) opened Sunday 18:00 ET.
         ("week", datetime(2025, 3, 2, 23, 0, tzinfo=UTC)),
-        # March's first trade date is Monday the 3rd (the 1st is a Saturday): Friday 18:00 ET is
-        # before it, which includes nothing extra (no session trades over the weekend).
-        ("month", datetime(2025, 2, 28, 23, 0, tzinfo=UTC)),
+        # March's first trade date is Monday the 3rd (the 1st is a Saturday): its session opened
+        # Sunday 18:00 ET, like the week's (CME is closed from Friday 17:00, so nothing is lost).
+        ("month", datetime(2025, 3, 2, 23, 0, tzinfo=UTC)),
     ],
 )
 def test_periods_start_at_a_cme_session_open(period: Period, opens: datetime) -> None:

@@ -38,7 +38,8 @@ READ_COMMANDS = [
     ("/status", "State IDLE · flat"),
     ("/pnl", "No closed trades today (since 2025-03-03 23:00 UTC)."),
     ("/pnl week", "No closed trades this week (since 2025-03-02 23:00 UTC)."),
-    ("/pnl month", "No closed trades this month (since 2025-02-28 23:00 UTC)."),
+    # March 2025 begins on a Saturday: its first session opened Sunday the 2nd, 18:00 New York.
+    ("/pnl month", "No closed trades this month (since 2025-03-02 23:00 UTC)."),
     ("/trades", "No closed trades yet."),
     ("/trades 3", "No closed trades yet."),
     ("/positions", "Broker: +0 contracts\nThey agree."),

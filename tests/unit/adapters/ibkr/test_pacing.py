@@ -1,4 +1,4 @@
-"""IB historical-data pacing: the limiter's waits, FIFO order, open slots, and 162/420 classes."""
+"""IB historical-data pacing: the limiter's waits, FIFO order and open slots."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.ibkr.pacing import PacingLimiter, PacingStats, is_pacing_violation
+from adapters.ibkr.pacing import PacingLimiter
 
 
 class VirtualTime:
@@ -72,12 +72,11 @@ async def test_61st_request_in_ten_minutes_waits_until_the_oldest_leaves_the_win
         vt.now = float(i)
         await vt.run(go(lim, f"k{i}"))
     vt.now = 100.0
-    assert lim.delay_for("k60", "MES") == 500.0
     await vt.run(go(lim, "k60"))
-    assert vt.now == 600.0  # request 0 was at t=0; [0, 600) already holds 60
-    assert lim.stats == PacingStats(requests=61, total_wait_s=500.0, max_wait_s=500.0)
+    assert vt.now == 600.0  # request 0 was at t=0; [0, 600) already holds 60: a 500 s wait
     vt.now = 601.0  # request 1 (t=1) leaves at 601
-    assert lim.delay_for("k61", "MES") == 0.0
+    await vt.run(go(lim, "k61"))
+    assert vt.now == 601.0
 
 
 @pytest.mark.parametrize(
@@ -92,7 +91,6 @@ async def test_identical_request_waits_out_fifteen_seconds(
     await vt.run(go(lim, "MES 5s TRADES 1D"))
     vt.now += gap
     asked = vt.now
-    assert lim.delay_for("MES 5s TRADES 1D", "MES") == expected_wait
     await vt.run(go(lim, "MES 5s TRADES 1D"))
     assert vt.now - asked == expected_wait
 
@@ -123,9 +121,8 @@ async def test_burst_for_one_contract_waits_for_the_two_second_window(
     lim = limiter(vt, burst=burst)
     for i, w in enumerate(weights[:waits_at]):
         await vt.run(go(lim, f"k{i}", "MES", w))
-    assert vt.now == 1000.0
-    assert lim.delay_for("other contract", "MNQ") == 0.0
-    assert lim.delay_for("next", "MES", weight=weights[waits_at]) == 2.0
+    await vt.run(go(lim, "other contract", "MNQ"))
+    assert vt.now == 1000.0  # another contract's burst is its own
     await vt.run(go(lim, "next", "MES", weights[waits_at]))
     assert vt.now == 1002.0
 
@@ -136,10 +133,10 @@ async def test_burst_window_slides_from_the_oldest_request() -> None:
     for i, at in enumerate([1000.0, 1000.5, 1001.0, 1001.5, 1001.75]):
         vt.now = at
         await vt.run(go(lim, f"k{i}"))
-    assert lim.delay_for("k5", "MES") == 0.25  # 1000.0 leaves at 1002.0
     await vt.run(go(lim, "k5"))
-    assert vt.now == 1002.0
-    assert lim.delay_for("k6", "MES") == 0.5  # then 1000.5 must leave
+    assert vt.now == 1002.0  # 1000.0 leaves at 1002.0
+    await vt.run(go(lim, "k6"))
+    assert vt.now == 1002.5  # then 1000.5 must leave
 
 
 async def test_concurrent_acquirers_are_served_in_fifo_order() -> None:
@@ -156,8 +153,6 @@ async def test_concurrent_acquirers_are_served_in_fifo_order() -> None:
     # A must wait 15 s (identical); B and C could go at once but queued behind A.
     await vt.run(client("A"), client("B"), client("C"))
     assert order == [("A", 1015.0), ("B", 1015.0), ("C", 1015.0)]
-    assert lim.stats.max_wait_s == 15.0
-    assert lim.stats.total_wait_s == 45.0
 
 
 async def test_open_requests_are_capped_until_a_release() -> None:
@@ -165,35 +160,19 @@ async def test_open_requests_are_capped_until_a_release() -> None:
     lim = limiter(vt, max_open=2)
     await lim.acquire("a", "MES")
     await lim.acquire("b", "MNQ")
-    assert lim.delay_for("c", "M2K") == math.inf
     third = asyncio.ensure_future(lim.acquire("c", "M2K"))
     await settle()
     assert not third.done()
-    assert lim.queued == 1
     lim.release()
     await settle()
     assert third.done()
-    assert lim.open_requests == 2
-    assert lim.queued == 0
-
-
-async def test_request_context_manager_releases_even_on_error() -> None:
-    vt = VirtualTime()
-    lim = limiter(vt, max_open=1)
-    seen_open: list[int] = []
-
-    async def failing_body() -> None:
-        async with lim.request("a", "MES"):
-            seen_open.append(lim.open_requests)
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        await failing_body()
-    assert seen_open == [1]
-    assert lim.open_requests == 0
-    async with lim.request("b", "MES"):
-        assert lim.open_requests == 1
-    assert lim.stats.requests == 2
+    fourth = asyncio.ensure_future(lim.acquire("d", "MCL"))  # two open again: it waits
+    await settle()
+    assert not fourth.done()
+    lim.release()
+    await settle()
+    assert fourth.done()
+    assert vt.sleeps == []  # slots, not time, held them back
 
 
 async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
@@ -209,8 +188,8 @@ async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
     assert head.cancelled()
     assert second.done()
     assert vt.now == 1000.0
-    assert lim.open_requests == 1
-    assert lim.queued == 0
+    await vt.run(go(lim, "C", "M2K"))  # nobody left queued ahead of it
+    assert vt.now == 1000.0
 
 
 async def test_a_cancelled_slot_waiter_leaves_the_queue_usable() -> None:
@@ -223,8 +202,8 @@ async def test_a_cancelled_slot_waiter_leaves_the_queue_usable() -> None:
     await settle()
     lim.release()
     await vt.run(go(lim, "c", "MNQ"))
-    assert lim.open_requests == 0
-    assert lim.stats.requests == 2
+    await vt.run(go(lim, "d", "M2K"))  # c gave its slot back
+    assert vt.now == 1000.0
 
 
 async def test_release_without_acquire_is_an_error() -> None:
@@ -246,12 +225,12 @@ async def test_release_without_acquire_is_an_error() -> None:
 async def test_bad_request_arguments_are_named(
     key: str, contract: str, weight: int, message: str
 ) -> None:
-    lim = limiter(VirtualTime())
-    with pytest.raises(ValueError, match=message):
-        lim.delay_for(key, contract, weight=weight)
+    vt = VirtualTime()
+    lim = limiter(vt)
     with pytest.raises(ValueError, match=message):
         await lim.acquire(key, contract, weight=weight)
-    assert lim.queued == 0
+    await vt.run(go(lim, "fine", "MES"))  # the refused request holds no place in the queue
+    assert vt.now == 1000.0
 
 
 @pytest.mark.parametrize(
@@ -269,41 +248,6 @@ def test_bad_limits_are_named(kwargs: dict[str, Any], message: str) -> None:
     vt = VirtualTime()
     with pytest.raises(ValueError, match=message):
         PacingLimiter(vt.clock, vt.sleep, **kwargs)
-
-
-HMDS = "Historical Market Data Service error message:"
-
-
-@pytest.mark.parametrize(
-    ("code", "text", "expected"),
-    [
-        (162, HMDS + "Historical data request pacing violation", True),
-        (162, HMDS + "historical data request PACING VIOLATION", True),
-        (420, "Invalid Real-time Query:Historical data request pacing violation", True),
-        (
-            322,
-            "Error processing request:-'bS' : cause - Only 50 simultaneous API historical data "
-            "requests allowed.",
-            True,
-        ),
-        (162, HMDS + "API historical data query cancelled: 28", False),
-        (162, HMDS + "HMDS query returned no data: MESZ6@CME Trades", False),
-        (420, "Invalid Real-time Query:No market data permissions for CME FUT", False),
-        (322, "Error processing request:-'bS' : cause - Duplicate ticker id", False),
-        (366, "No historical data query found for ticker id:7", False),
-        (200, "No security definition has been found for the request", False),
-        (100, "Max rate of messages per second has been exceeded:max=50", False),
-        (
-            162,
-            "Mensaje de error de los servicios de datos de mercado históricos:invalid step",
-            False,
-        ),
-    ],
-)
-def test_pacing_violations_are_told_apart_by_code_and_text(
-    code: int, text: str, expected: bool
-) -> None:
-    assert is_pacing_violation(code, text) is expected
 
 
 # ---------------------------------------------------------------- property: rules and minimality
@@ -369,7 +313,6 @@ def test_any_schedule_keeps_every_rule_and_waits_no_longer_than_needed(
             lower = max(arrival, vt.now)  # FIFO: not before the one ahead was admitted
             vt.now = lower
             expected = earliest(admitted, lower, (key, contract, weight))
-            assert lim.delay_for(key, contract, weight=weight) == expected - lower
             await vt.run(go(lim, key, contract, weight))
             assert vt.now == expected
             admitted.append((vt.now, key, contract, weight))
@@ -393,4 +336,4 @@ def test_any_schedule_keeps_every_rule_and_waits_no_longer_than_needed(
         for b, other, _, _ in admitted[i + 1 :]:
             if other == key:
                 assert b - a >= IDENTICAL_GAP_S
-    assert lim.stats.requests == len(requests)
+    assert len(admitted) == len(requests)
