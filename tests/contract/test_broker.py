@@ -39,9 +39,11 @@ from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
 from application.ports import Broker, BrokerOrder, BrokerSnapshot
 from domain.bar import Bar
-from domain.commands import CancelOrders, PlaceBracket, PlaceExit
+from domain.commands import CancelOrders, EngineCommand, PlaceBracket, PlaceExit
+from domain.engine import Engine, EngineState
 from domain.events import (
     EngineEvent,
+    FlattenRequested,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
@@ -51,6 +53,7 @@ from domain.events import (
 )
 from domain.position import Fill
 from domain.values import MES, Action, Side
+from tests.support.builders import bar, engine, z
 from tests.support.tws import GatewayBar, TwsGateway, mes_future
 
 pytestmark = pytest.mark.timeout(120)
@@ -318,7 +321,7 @@ async def test_a_bracket_is_accepted_and_its_three_orders_work_with_their_keys_a
 ) -> None:
     keys = await _place(venue)
     await venue.settled()
-    assert set(venue.inbox.keys(OrderAccepted)) == {keys.entry, keys.stop, keys.target}
+    assert sorted(venue.inbox.keys(OrderAccepted)) == sorted([keys.entry, keys.stop, keys.target])
     assert venue.inbox.fills() == []
     snapshot = await _snapshot(venue)
     assert snapshot.position == 0
@@ -335,6 +338,8 @@ async def test_the_entry_fills_at_the_next_open_with_commission_and_the_legs_pro
 ) -> None:
     keys = await _enter_long(venue)
     [entry] = venue.inbox.of(OrderFilled)
+    accepted = next(e for e in venue.inbox.of(OrderAccepted) if e.key == keys.entry)
+    assert venue.inbox.events.index(accepted) < venue.inbox.events.index(entry)
     fill = entry.fill
     assert (fill.order_key, fill.action, fill.qty) == (keys.entry, Action.BUY, 1)
     assert (fill.price, fill.commission, fill.ts) == (Decimal("4990"), COMMISSION, START)
@@ -551,3 +556,56 @@ async def test_executions_since_a_time_are_those_at_or_after_it(venue: Venue) ->
     assert (await _snapshot(venue, since=START)).executions == (entry, stop)
     assert (await _snapshot(venue, since=START + timedelta(seconds=1))).executions == (stop,)
     assert (await _snapshot(venue, since=stop.ts + timedelta(seconds=1))).executions == ()
+
+
+async def _carry_out(venue: Venue, commands: list[EngineCommand]) -> None:
+    """The engine's orders, sent to the venue (its journal records and alerts are not ours here)."""
+    for command in commands:
+        if isinstance(command, PlaceBracket):
+            await venue.broker.place_bracket(command)
+        elif isinstance(command, PlaceExit):
+            await venue.broker.place_exit(command)
+        elif isinstance(command, CancelOrders):
+            await venue.broker.cancel(command)
+
+
+async def _follow(venue: Venue, eng: Engine, done: Callable[[Engine], bool], what: str) -> None:
+    """Hand the venue's events to the engine, carrying out its answers, until ``done(eng)``."""
+    seen = 0
+
+    def caught_up() -> bool:
+        return seen == len(venue.inbox.events)
+
+    while True:
+        while not caught_up():
+            event = venue.inbox.events[seen]
+            seen += 1
+            await _carry_out(venue, eng.handle(event))
+        if done(eng):
+            return
+        await venue.until(lambda: not caught_up(), what)
+
+
+async def test_the_engines_flatten_goes_out_and_fills_and_leaves_engine_and_venue_flat(
+    venue: Venue,
+) -> None:
+    eng = engine()  # stop USD 50, target USD 75 on one MES
+    signal = bar(START - timedelta(minutes=5), 4990.0)
+    await _carry_out(venue, eng.on_bar(signal, z(-2.5)))
+    placed = set(eng.working_orders)
+    await venue.until(lambda: placed <= set(venue.inbox.keys(OrderAccepted)), "the acceptance")
+    await venue.market.trade("4990", "4990", "4990", "4990")
+    await _follow(venue, eng, lambda e: e.state is EngineState.LONG, "the engine long")
+    assert set(_working(venue.broker.working_orders())) == set(eng.working_orders)  # the legs
+    commands = eng.handle(FlattenRequested(venue.market.now(), "operator"))
+    [exit_] = [c for c in commands if isinstance(c, PlaceExit)]
+    await _carry_out(venue, commands)
+    await venue.until(lambda: exit_.key in venue.inbox.keys(OrderAccepted), "the exit's acceptance")
+    await venue.market.trade("5000", "5000.25", "4999.75", "5000")
+    await _follow(venue, eng, lambda e: e.state is EngineState.IDLE, "the engine flat")
+    await _follow(venue, eng, lambda e: not e.working_orders, "the legs gone")
+    assert eng.position.is_flat
+    assert eng.reconcile_required is None
+    assert _filled(venue, exit_.key) == 1
+    snapshot = await _snapshot(venue)
+    assert (snapshot.position, snapshot.open_orders) == (0, ())
