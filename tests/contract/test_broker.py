@@ -37,7 +37,7 @@ from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbClient
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
-from application.ports import Broker, BrokerOrder, BrokerSnapshot
+from application.ports import Broker, BrokerError, BrokerOrder, BrokerSnapshot
 from domain.bar import Bar
 from domain.commands import CancelOrders, EngineCommand, PlaceBracket, PlaceExit
 from domain.engine import Engine, EngineState
@@ -115,6 +115,10 @@ class Market(Protocol):
         """Return once every event the venue has sent so far is in the inbox."""
         ...
 
+    def cut_link(self) -> None:
+        """The broker loses its connection to the venue."""
+        ...
+
 
 @dataclass
 class Venue:
@@ -167,11 +171,15 @@ class SimulatedMarket:
     async def settle(self, broker: Broker) -> None:
         """Nothing to wait for: the simulated broker reports synchronously."""
 
+    def cut_link(self) -> None:
+        self._broker.connected = False
+
 
 class GatewayMarket:
-    def __init__(self, gateway: TwsGateway, clock: ManualClock) -> None:
+    def __init__(self, gateway: TwsGateway, clock: ManualClock, client: IbClient) -> None:
         self._gateway = gateway
         self._clock = clock
+        self._client = client
         self._t = START
 
     def now(self) -> datetime:
@@ -196,6 +204,9 @@ class GatewayMarket:
     async def settle(self, broker: Broker) -> None:
         """A round trip to IB: its answers come after every report it sent before them."""
         await broker.snapshot(None)
+
+    def cut_link(self) -> None:
+        self._client.disconnect()
 
 
 async def _simulated() -> AsyncIterator[Venue]:
@@ -228,7 +239,7 @@ async def _ibkr() -> AsyncIterator[Venue]:
         await client.connect()
         broker.use_contract(Future(conId=FRONT.con_id, exchange="CME", currency="USD"))
         try:
-            yield Venue("ibkr", broker, inbox, GatewayMarket(gateway, clock))
+            yield Venue("ibkr", broker, inbox, GatewayMarket(gateway, clock, client))
         finally:
             await broker.close()
             client.disconnect()
@@ -513,6 +524,36 @@ async def test_cancelling_a_key_the_venue_does_not_hold_disturbs_nothing(venue: 
     assert set(_working(venue.broker.working_orders())) == {keys.entry, keys.stop, keys.target}
     await venue.market.trade("4990", "4990", "4990", "4990")
     await venue.until(lambda: _filled(venue, keys.entry) == 1, "the entry fill")
+
+
+async def test_cancelling_an_order_that_already_filled_changes_nothing(venue: Venue) -> None:
+    keys = await _enter_long(venue)
+    await venue.broker.cancel(CancelOrders((keys.entry,), "entry overdue", venue.market.now()))
+    await venue.settled()
+    assert venue.inbox.keys(OrderCancelled) == []
+    snapshot = await _snapshot(venue)
+    assert snapshot.position == 1
+    assert set(_working(snapshot.open_orders)) == {keys.stop, keys.target}
+
+
+# -- no link ---------------------------------------------------------------------------------------
+
+
+async def test_without_a_link_every_order_is_refused_with_a_broker_error(venue: Venue) -> None:
+    keys = await _enter_long(venue)
+    venue.market.cut_link()
+    order, _ = _bracket(venue)
+    exit_ = PlaceExit(keys.entry + "X", Action.SELL, 1, "operator", keys.oca, None, START)
+    with pytest.raises(BrokerError):
+        await venue.broker.place_bracket(order)
+    with pytest.raises(BrokerError):
+        await venue.broker.place_exit(exit_)
+    with pytest.raises(BrokerError):
+        await venue.broker.cancel(CancelOrders((keys.stop,), "operator", START))
+    with pytest.raises(BrokerError):
+        await venue.broker.snapshot(None)
+    assert not [e for e in venue.inbox.events if isinstance(e, OrderRejected | OrderCancelled)]
+    assert len(venue.inbox.of(OrderAccepted)) == 3  # the first bracket's, and no more
 
 
 # -- flatten: the engine's exit in the bracket's OCA group -----------------------------------------
