@@ -403,6 +403,11 @@ async def test_a_partial_fill_reports_each_execution_and_the_legs_cover_the_whol
         keys.stop: 2,
         keys.target: 2,
     }
+    await venue.market.trade("4985", "4985", "4979.75", "4980")
+    await venue.until(lambda: bool(venue.inbox.of(ProtectiveExitFilled)), "the stop fill")
+    [stop] = [e.fill for e in venue.inbox.of(ProtectiveExitFilled)]
+    assert (stop.order_key, stop.qty, stop.commission) == (keys.stop, 2, 2 * COMMISSION)
+    assert (await _snapshot(venue)).position == 0
 
 
 async def test_the_stop_fills_as_a_protective_exit_and_oca_cancels_the_target(
