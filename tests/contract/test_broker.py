@@ -13,12 +13,14 @@ Where the venues genuinely differ today, the test says so and pins each venue's 
 
 * a rejected bracket: the simulated broker rejects all three orders; IB rejects the parent and
   cancels its children (they were never acknowledged);
-* a cancel of a key the venue does not hold: IB answers that key cancelled ("not working at the
-  broker"); the simulated broker, whose engine never asks for one, answers nothing;
+* a cancel of a key the venue never held: IB answers that key cancelled ("not working at the
+  broker"); the simulated broker answers nothing (it forgets ended orders, so it cannot tell a key it
+  never held from one that ended, and for an ended one both venues rightly say nothing);
 * prices of working orders are text of the same number, not the same text (IB's come from floats,
   "4980.0"): compared as Decimals.
 
-Flatten is tested the way the engine flattens: a market PlaceExit in the bracket's OCA group.
+Flatten is tested the way the engine flattens: a market PlaceExit in the bracket's OCA group, and
+with the engine's own commands, its events fed back until it is flat.
 """
 
 from __future__ import annotations
