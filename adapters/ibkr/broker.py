@@ -177,9 +177,7 @@ class IbkrBroker:
             position=position,
             open_orders=self.working_orders(),
             executions=tuple(
-                self._map_fill(f.execution, f.commissionReport)
-                for f in fills
-                if self.is_ours(f.execution.orderRef)
+                self._map_fill(execution, report) for execution, report in self._ours(fills)
             ),
         )
 
@@ -230,16 +228,23 @@ class IbkrBroker:
 
     def _report_executions(self, fills: list[IbFill]) -> None:
         """Report the executions of ours in ``fills`` (an answer to reqExecutions) not yet reported."""
+        for execution, report in self._ours(fills):
+            self._report_fill(execution, report)
+
+    def _ours(self, fills: list[IbFill]) -> list[tuple[Execution, CommissionReport]]:
+        """Our executions in an answer to reqExecutions, each with IB's commission report."""
         # ib_async files commission reports on the fills it keeps (its own start-up request), not on
         # the copies a second request returns: take the reports from there.
         reports = {f.execution.execId: f.commissionReport for f in self._client.fills()}
+        ours: list[tuple[Execution, CommissionReport]] = []
         for ib_fill in fills:
             execution = ib_fill.execution
             if self.is_ours(execution.orderRef):
                 report = reports.get(execution.execId)
                 if report is None or not report.commission > 0:
                     report = ib_fill.commissionReport
-                self._report_fill(execution, report)
+                ours.append((execution, report))
+        return ours
 
     async def close(self) -> None:
         """Stop asking IB about refused cancels (the session is going away)."""

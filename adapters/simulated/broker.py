@@ -247,7 +247,19 @@ class SimulatedBroker:
 
     async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot:
         self._check_connected()
-        open_orders = tuple(
+        executions = tuple(
+            f for f in self._executions if executions_since is None or f.ts >= executions_since
+        )
+        return BrokerSnapshot(self._position, self.working_orders(), executions)
+
+    async def position(self) -> int:
+        """Our position (signed contracts), as :meth:`IbkrBroker.position` answers it."""
+        self._check_connected()
+        return self._position
+
+    def working_orders(self) -> tuple[BrokerOrder, ...]:
+        """The orders the exchange holds open (bracket legs included before their parent fills)."""
+        return tuple(
             BrokerOrder(
                 o.key,
                 o.action.value,
@@ -257,10 +269,6 @@ class SimulatedBroker:
             )
             for o in self._orders.values()
         )
-        executions = tuple(
-            f for f in self._executions if executions_since is None or f.ts >= executions_since
-        )
-        return BrokerSnapshot(self._position, open_orders, executions)
 
     # -- the market --------------------------------------------------------------------------------
 
