@@ -248,26 +248,6 @@ class EngineSnapshot:
     retired_keys: tuple[str, ...]
 
 
-@record
-class WakeSpec:
-    """Conditions under which the next bar needs the engine (see :meth:`Engine.wake_spec`).
-
-    Any one matching is enough; ``None`` means no such condition.
-    """
-
-    every_bar: bool = False
-    z_abs_at_least: float | None = None
-    """A bar whose float ``|z|`` is at least this (already widened for the exact test)."""
-    z_abs_at_most: float | None = None
-    """A bar whose float ``|z|`` is at most this (already widened for the exact test)."""
-    close_at_most: float | None = None
-    close_at_least: float | None = None
-    start_at_least: int | None = None
-    """A bar starting at or after this epoch second."""
-    end_at_least: int | None = None
-    """A bar ending at or after this epoch second."""
-
-
 _MAX_REMEMBERED = 4096
 
 
@@ -336,7 +316,6 @@ class Engine:
         self._closed_at: int | None = None
         self._entry = config.strategy.entry
         self._exit = config.strategy.exit
-        self._idle_spec: WakeSpec | None = None  # wake_spec's answer while flat, by session
         self._min_volume = config.strategy.min_volume
         self._handlers: dict[type[Any], Callable[[Any], list[EngineCommand]]] = {
             BarClosed: self._on_bar_closed,
@@ -387,73 +366,6 @@ class Engine:
         elif state is _ENTERING_LONG or state is _ENTERING_SHORT:
             self._entry_overdue(bar, out)
         return out
-
-    def wake_spec(self) -> WakeSpec:
-        """What the next bars must show for :meth:`on_bar` to do anything.
-
-        On a bar matching none of these conditions ``on_bar`` returns no command and changes nothing but
-        the last-bar bookkeeping (:meth:`note_quiet`), so a runner holding many bars at once may skip
-        straight to the first bar that matches one. Conditions are the engine's own, stated as plain
-        numbers; a runner must compare with a margin in the waking direction (these are floats), and
-        waking early is always safe: ``on_bar`` decides, exactly, as for any bar.
-        """
-        session = self._session
-        if session is None or self._session_uncovered is not None:
-            return WakeSpec(every_bar=True)
-        # A bar outside the cached session enters the next one (breaker reset, session rules).
-        start_at_least = session.close_epoch
-        state = self.state
-        if state is _IDLE:
-            # The same spec for every flat bar of a session: kept, as it is immutable.
-            spec = self._idle_spec
-            if spec is None or spec.start_at_least != start_at_least:
-                spec = self._idle_spec = WakeSpec(
-                    z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least
-                )
-            return spec
-        if state is not EngineState.LONG and state is not EngineState.SHORT:
-            # Entering or exiting: orders are in flight, and one still working at the next bar
-            # close is dealt with then.
-            return WakeSpec(every_bar=True)
-        if self._exit_required is not None:
-            return WakeSpec(every_bar=True)
-        position = self.position
-        rules = self.config.sessions
-        end_at_least: int | None = None
-        if rules.enabled:
-            if self._closed_at is not None and session.open_epoch <= self._closed_at:
-                return WakeSpec(every_bar=True)
-            if rules.flatten_before_close is not None:
-                end_at_least = session.close_epoch - int(rules.flatten_before_close.total_seconds())
-        duration = self.breaker.limits.max_position_duration
-        opened = position.opened_at
-        if duration is not None and opened is not None:
-            expires = int(opened.timestamp()) + int(duration.total_seconds())
-            end_at_least = expires if end_at_least is None else min(end_at_least, expires)
-        close_at_most = close_at_least = None
-        cap = self.breaker.limits.max_daily_loss
-        if cap is not None and not self.breaker.daily_loss_halt:
-            # realized + open - commissions <= -cap, solved for the mark (open P&L is linear in it).
-            budget = (
-                -cap
-                - self.breaker.realized_pnl
-                + position.commissions_paid
-                - position.trip_realized_pnl
-            )
-            # One tick of slack covers the float rounding of an exact breach price.
-            breach = position.mark_for_open_pnl(budget)
-            tick = float(self.config.instrument.tick_size)
-            if position.side is Side.LONG:
-                close_at_most = breach + tick
-            else:
-                close_at_least = breach - tick
-        return WakeSpec(
-            z_abs_at_most=self._exit.upper_bound,
-            close_at_most=close_at_most,
-            close_at_least=close_at_least,
-            start_at_least=start_at_least,
-            end_at_least=end_at_least,
-        )
 
     def snapshot(self) -> EngineSnapshot:
         """The engine's persistent state (see :class:`EngineSnapshot`)."""
@@ -513,10 +425,25 @@ class Engine:
         bar = self._last_bar
         return bar.end_epoch if bar is not None else self._resumed_after
 
-    def note_quiet(self, bar: Bar, z: float | None) -> None:
-        """Record ``bar`` as the last bar seen, for bars skipped under :meth:`wake_spec`."""
-        self._last_bar = bar
-        self._last_z = z
+    @property
+    def session(self) -> Session | None:
+        """The session of the last bar (None: no bar yet, or the calendar could not answer)."""
+        return self._session
+
+    @property
+    def session_uncovered(self) -> str | None:
+        """Why the calendar could not answer for the last bar (None: it could)."""
+        return self._session_uncovered
+
+    @property
+    def exit_required(self) -> ExitReason | None:
+        """An exit decided and not yet done (it is placed again on the next bar)."""
+        return self._exit_required
+
+    @property
+    def closed_at(self) -> int | None:
+        """When a FLATTEN/CLOSE boundary arrived (epoch seconds): its session takes no entries."""
+        return self._closed_at
 
     @property
     def entry_gates(self) -> dict[str, str]:

@@ -29,8 +29,8 @@ from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from application.bar_gate import BarGate
-from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
-from application.ports import Checkpoint
+from application.fast_replay import FastReplay
+from application.ports import Checkpoint, Clock, Journal, ZScoreEngine, ZScoreEngineFactory
 from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
@@ -296,6 +296,8 @@ class Services(containers.DeclarativeContainer):
         bar_listeners=adapters.bar_listeners,
         checkpoint=checkpoint,
     )
+    # Replay's runner: the trading service, skipping quiet bars (simulated listeners only).
+    fast_replay = providers.Singleton(FastReplay, service=trading, listeners=adapters.bar_listeners)
 
 
 class Application(containers.DeclarativeContainer):

@@ -1,5 +1,5 @@
-"""Skipping quiet bars (the batch path) changes nothing: same journal, state and counters as the
-per-bar path, over random series and configurations (fill models, brackets, every breaker limit)."""
+"""Skipping quiet bars (the fast replay) changes nothing: same journal, state and counters as the
+plain per-bar path, over random series and configurations (fill models, brackets, every breaker limit)."""
 
 from __future__ import annotations
 
@@ -44,10 +44,9 @@ async def _run(environ: dict[str, str], series: BarSeries, skip: bool) -> tuple[
     container = build_container(cfg, "simulated", bar_source=series)
     service = container.services.trading()
     if skip:
-        await service.run(container.adapters.market_data())
-    else:
-        await service.on_bars(series.bars())  # a list of Bars: the per-bar path
-        await service.settle()
+        await container.services.fast_replay().run(container.adapters.market_data())
+    else:  # the plain path, over the same feed: every bar through the engine
+        await service.run(container.adapters.market_data(), recording=True)
     journal = container.adapters.journal()
     assert isinstance(journal, InMemoryJournal)
     engine = service.engine
@@ -135,5 +134,5 @@ def test_the_batch_path_really_skips_and_really_trades() -> None:
         return real_on_bar(bar, z)
 
     service.engine.on_bar = counting
-    asyncio.run(service.run(container.adapters.market_data()))
+    asyncio.run(container.services.fast_replay().run(container.adapters.market_data()))
     assert visited < len(series) / 3  # most bars were skipped
