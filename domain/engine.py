@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
@@ -248,6 +248,13 @@ class EngineSnapshot:
     retired_keys: tuple[str, ...]
 
 
+_CONVERTED = frozenset(
+    ("state", "position", "breaker", "orders", "last_bar_end", "recent_exec_ids", "retired_keys")
+)
+_KEPT_AS_IS = tuple(f.name for f in fields(EngineSnapshot) if f.name not in _CONVERTED)
+"""Snapshot fields the engine holds as they are, each in its attribute ``_<name>``: the snapshot's
+declaration drives :meth:`Engine.snapshot` and :meth:`Engine.restore` (the others are converted there)."""
+
 _MAX_REMEMBERED = 4096
 
 
@@ -283,12 +290,12 @@ class Engine:
         self.state = EngineState.IDLE
         self.position = Position(config.instrument)
         self.breaker = CircuitBreaker(config.limits)
-        self.paused = False
-        self.reconcile_required: str | None = None
+        self._paused = False
+        self._reconcile_required: str | None = None
         self._orders: dict[str, WorkingOrder] = {}
         self._retired = _Recent()
         self._seen_exec = _Recent()
-        self._seq = 0
+        self._key_seq = 0
         self._oca: str | None = None
         self._flatten_after_entry = False
         self._protection_uncertain = False
@@ -374,19 +381,10 @@ class Engine:
             position=self.position.state(),
             breaker=self.breaker.state(),
             orders=tuple(replace(o) for o in self._orders.values()),
-            paused=self.paused,
-            reconcile_required=self.reconcile_required,
-            key_seq=self._seq,
-            oca=self._oca,
-            flatten_after_entry=self._flatten_after_entry,
-            protection_uncertain=self._protection_uncertain,
-            closed_at=self._closed_at,
-            exit_required=self._exit_required,
-            entry_cancel_sent=self._entry_cancel_sent,
-            mismatch_only=self._mismatch_only,
             last_bar_end=self.last_bar_end,
             recent_exec_ids=self._seen_exec.items(),
             retired_keys=self._retired.items(),
+            **{name: getattr(self, "_" + name) for name in _KEPT_AS_IS},
         )
 
     @classmethod
@@ -396,16 +394,8 @@ class Engine:
         engine.position.restore(snapshot.position)
         engine.breaker.restore(snapshot.breaker)
         engine._orders = {o.key: replace(o) for o in snapshot.orders}
-        engine.paused = snapshot.paused
-        engine.reconcile_required = snapshot.reconcile_required
-        engine._seq = snapshot.key_seq
-        engine._oca = snapshot.oca
-        engine._flatten_after_entry = snapshot.flatten_after_entry
-        engine._protection_uncertain = snapshot.protection_uncertain
-        engine._closed_at = snapshot.closed_at
-        engine._exit_required = snapshot.exit_required
-        engine._entry_cancel_sent = snapshot.entry_cancel_sent
-        engine._mismatch_only = snapshot.mismatch_only
+        for name in _KEPT_AS_IS:
+            setattr(engine, "_" + name, getattr(snapshot, name))
         engine._resumed_after = snapshot.last_bar_end
         for exec_id in snapshot.recent_exec_ids:
             engine._seen_exec.add(exec_id)
@@ -418,6 +408,16 @@ class Engine:
                 f"{engine.state.value}"
             )
         return engine
+
+    @property
+    def paused(self) -> bool:
+        """Entries paused by the operator."""
+        return self._paused
+
+    @property
+    def reconcile_required(self) -> str | None:
+        """Why entries wait for an operator's reconcile (None: they do not)."""
+        return self._reconcile_required
 
     @property
     def last_bar_end(self) -> int | None:
@@ -462,9 +462,9 @@ class Engine:
     def entry_blocks(self, now: datetime) -> tuple[EntryBlock, ...]:
         """Every reason a new entry would be refused now, the deciding one first."""
         blocks = [EntryBlock(gate, reason, persistent=True) for gate, reason in self._gates.items()]
-        if self.reconcile_required is not None:
-            blocks.append(EntryBlock(RECONCILE_REQUIRED, self.reconcile_required, persistent=True))
-        if self.paused:
+        if self._reconcile_required is not None:
+            blocks.append(EntryBlock(RECONCILE_REQUIRED, self._reconcile_required, persistent=True))
+        if self._paused:
             blocks.append(EntryBlock(PAUSED, persistent=True))
         rule = self.breaker.entry_blocker(now)
         if rule is not None:
@@ -482,8 +482,8 @@ class Engine:
         return EngineStatus(
             state=self.state,
             position=self.position.snapshot(),
-            paused=self.paused,
-            reconcile_required=self.reconcile_required,
+            paused=self._paused,
+            reconcile_required=self._reconcile_required,
             entry_blocker=self.entry_blocker(now) if now is not None else None,
             breaker=self.breaker.status(),
             working_orders=tuple(self._orders),
@@ -751,8 +751,8 @@ class Engine:
     # == orders and fills ======================================================================
 
     def _next_key(self, epoch: int) -> str:
-        self._seq += 1
-        return f"{self.config.key_prefix}-{epoch}-{self._seq}"
+        self._key_seq += 1
+        return f"{self.config.key_prefix}-{epoch}-{self._key_seq}"
 
     def _place_exit(
         self,
@@ -1130,7 +1130,7 @@ class Engine:
     def _on_flatten(self, event: FlattenRequested) -> list[EngineCommand]:
         out: list[EngineCommand] = []
         if event.pause:
-            self.paused = True
+            self._paused = True
         state = self.state
         if state is EngineState.IDLE:
             outcome = "already flat"
@@ -1151,8 +1151,8 @@ class Engine:
         return out
 
     def _on_pause(self, event: PauseRequested) -> list[EngineCommand]:
-        outcome = "already paused" if self.paused else "entries paused"
-        self.paused = True
+        outcome = "already paused" if self._paused else "entries paused"
+        self._paused = True
         out: list[EngineCommand] = [Journal(OperatorRecord("pause", event.by, event.ts, outcome))]
         self._alert(
             out, AlertKind.OPERATOR, Severity.INFO, f"pause by {event.by}: {outcome}", event.ts
@@ -1160,8 +1160,8 @@ class Engine:
         return out
 
     def _on_resume(self, event: ResumeRequested) -> list[EngineCommand]:
-        outcome = "entries resumed" if self.paused else "was not paused"
-        self.paused = False
+        outcome = "entries resumed" if self._paused else "was not paused"
+        self._paused = False
         out: list[EngineCommand] = [Journal(OperatorRecord("resume", event.by, event.ts, outcome))]
         self._alert(
             out, AlertKind.OPERATOR, Severity.INFO, f"resume by {event.by}: {outcome}", event.ts
@@ -1197,20 +1197,20 @@ class Engine:
         ours = self.position.signed_qty
         out: list[EngineCommand] = []
         if event.signed_qty != ours:
-            if self.reconcile_required is None or self._mismatch_only:
-                self.reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
+            if self._reconcile_required is None or self._mismatch_only:
+                self._reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
                 self._mismatch_only = True
             self._protection_uncertain = False
             out.append(
                 Journal(
-                    OrderEventRecord("-", "reconcile_mismatch", event.ts, self.reconcile_required)
+                    OrderEventRecord("-", "reconcile_mismatch", event.ts, self._reconcile_required)
                 )
             )
             self._alert(
                 out,
                 AlertKind.RECONCILE_MISMATCH,
                 Severity.CRITICAL,
-                f"position mismatch: {self.reconcile_required}; entries halted until an operator "
+                f"position mismatch: {self._reconcile_required}; entries halted until an operator "
                 "reconciles or flattens",
                 event.ts,
             )
@@ -1220,7 +1220,7 @@ class Engine:
             self._verify_protection(set(event.open_orders), event.ts, out)
         if self._mismatch_only:
             self._mismatch_only = False
-            self.reconcile_required = None
+            self._reconcile_required = None
             self._alert(
                 out,
                 AlertKind.RECONCILE_MISMATCH,
@@ -1289,8 +1289,8 @@ class Engine:
 
     def _on_reconcile_failed(self, event: ReconcileFailed) -> list[EngineCommand]:
         # Fail closed: without the broker's word, no new entries until a report agrees with us.
-        if self.reconcile_required is None or self._mismatch_only:
-            self.reconcile_required = f"reconcile failed: {event.reason}"
+        if self._reconcile_required is None or self._mismatch_only:
+            self._reconcile_required = f"reconcile failed: {event.reason}"
             self._mismatch_only = True
         out: list[EngineCommand] = [
             Journal(OrderEventRecord("-", "reconcile_failed", event.ts, event.reason))
@@ -1310,7 +1310,7 @@ class Engine:
     def _anomaly(self, text: str, ts: datetime, *, reconcile: bool) -> list[EngineCommand]:
         out: list[EngineCommand] = []
         if reconcile:
-            self.reconcile_required = text
+            self._reconcile_required = text
             self._mismatch_only = False  # an anomaly waits for an operator
         self._alert(out, AlertKind.ANOMALY, Severity.CRITICAL, text, ts)
         if reconcile:
