@@ -5,9 +5,9 @@ bar to the listeners, the aggregator and the engine. A replay holds its bars as 
 better with the same decisions: the engine's quiet rule (:mod:`domain.quiet`) and each listener's
 ``next_wake`` say which bars need someone, and the bars in between are accounted for in bulk (they
 would produce no command). A visited bar goes through the listeners, the aggregator and
-``Engine.on_bar`` exactly as in the plain path; the last bar of a quiet run goes to ``Engine.on_bar``
-too (it decides nothing there, by the quiet rule, and leaves the engine's last-bar bookkeeping where
-the plain path leaves it).
+``Engine.on_bar`` exactly as in the plain path. The engine has no entry point for skipped bars: a
+batch that ends quiet hands its last bar to ``Engine.on_bar`` (which, by the quiet rule, decides
+nothing there and keeps it as its last bar, as the plain path leaves it).
 
 It is chosen explicitly (the replay command builds it); a batch it cannot skip through (bars not of
 the strategy's size or not clock-aligned, bars the aggregator must cut at a session halt) goes down
@@ -28,7 +28,6 @@ from application.ports import BarListener
 from application.services import TradingService
 from domain.bar import Bar
 from domain.quiet import QuietRule, WakeSpec
-from domain.zscore import ZScore
 
 
 class SkippableBarListener(BarListener, Protocol):
@@ -107,8 +106,15 @@ class FastReplay:
                     break
                 j = min(j, listener.next_wake(bars, i))
             if j > i:
-                await self._skip(i, j, wakes, scores.at(j - 1))
+                self._skip(i, j, wakes)
             if j >= n:
+                # The batch ends quiet. Its last bar goes to the engine, which by the quiet rule
+                # decides nothing there and so keeps it as its last bar, as the plain path does.
+                # (A quiet run followed by a visit needs no such call: the visited bar's on_bar
+                # replaces the last bar, and nothing in between reads it.)
+                commands = engine.on_bar(wakes.bar(n - 1), scores.at(n - 1))
+                if commands:
+                    await service.execute(commands)
                 return
             bar = wakes.bar(j)
             for listener in listeners:
@@ -122,7 +128,7 @@ class FastReplay:
                     await service.execute(commands)
             i = j + 1
 
-    async def _skip(self, i: int, j: int, wakes: _Wakes, z_last: ZScore | None) -> None:
+    def _skip(self, i: int, j: int, wakes: _Wakes) -> None:
         """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
         service = self.service
         aggregator = service.aggregator
@@ -135,11 +141,6 @@ class FastReplay:
         service.counters.strategy_bars += j - i
         for listener in self._listeners:
             listener.skip(last)
-        # By the quiet rule this decides nothing; it leaves the engine's last bar where the plain
-        # path leaves it. Whatever it did decide would be carried out, as on any bar.
-        commands = service.engine.on_bar(last, z_last)
-        if commands:
-            await service.execute(commands)
 
 
 class _Wakes:
