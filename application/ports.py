@@ -13,7 +13,6 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from application.bar_columns import BarColumns
 from domain.bar import Bar
 from domain.commands import Alert, CancelOrders, JournalRecord, PlaceBracket, PlaceExit
 from domain.contract import FutureContract
@@ -92,18 +91,6 @@ class BarListener(Protocol):
     """
 
     def on_bar(self, bar: Bar) -> None: ...
-
-
-class SkippableBarListener(BarListener, Protocol):
-    """A bar listener that can say which bars it needs, so the others can be skipped in bulk."""
-
-    def next_wake(self, bars: BarColumns, start: int) -> int:
-        """The first index >= ``start`` of ``bars`` that this listener must see (``len(bars)``: none)."""
-        ...
-
-    def skip(self, bar: Bar) -> None:
-        """Bars up to and including ``bar`` went by; none of them needed this listener."""
-        ...
 
 
 class ContractResolver(Protocol):

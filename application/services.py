@@ -16,17 +16,10 @@ the order is sent), and events arriving meanwhile are applied after the current 
 from __future__ import annotations
 
 import asyncio
-import math
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
-import numpy as np
-import numpy.typing as npt
-
-from application.bar_columns import BarColumns, first_at_or_after, next_true
 from application.ports import (
     BarListener,
     Broker,
@@ -35,7 +28,6 @@ from application.ports import (
     Journal,
     MarketData,
     Notifier,
-    SkippableBarListener,
     ZScoreEngine,
 )
 from application.reconcile import broker_report
@@ -50,7 +42,7 @@ from domain.commands import (
     Reconcile,
 )
 from domain.commands import Journal as JournalCommand
-from domain.engine import Engine, EngineStatus, WakeSpec
+from domain.engine import Engine, EngineStatus
 from domain.events import (
     CancelFailed,
     EngineEvent,
@@ -121,16 +113,25 @@ class TradingService:
         self._checkpoint: Checkpoint | None = None
         self._lock = asyncio.Lock()
         self.counters = ServiceCounters()
-        skippable = [
-            listener
-            for listener in self._listeners
-            if hasattr(listener, "next_wake") and hasattr(listener, "skip")
-        ]
-        self._skippable: tuple[SkippableBarListener, ...] | None = (
-            tuple(cast(SkippableBarListener, listener) for listener in skippable)
-            if len(skippable) == len(self._listeners)
-            else None
-        )
+
+    @property
+    def zscore(self) -> ZScoreEngine:
+        """The strategy's z-score (a runner that scores a batch at once advances this one)."""
+        return self._zscore
+
+    @property
+    def bar_listeners(self) -> tuple[BarListener, ...]:
+        return self._listeners
+
+    @property
+    def checkpointed(self) -> bool:
+        """Whether every strategy-bar boundary is checkpointed (a daemon that resumes)."""
+        return self._checkpoint is not None
+
+    @property
+    def events_waiting(self) -> bool:
+        """Order events are waiting for the engine (:meth:`settle` applies them)."""
+        return bool(self._inbox)
 
     # -- bars ----------------------------------------------------------------------------------
 
@@ -153,20 +154,21 @@ class TradingService:
         async for batch in market_data.batches():
             await self.on_bars(batch)
         if recording:
-            last = self.aggregator.flush()
-            if last is not None:
-                commands = self._decide(last)
-                if commands:
-                    await self.execute(commands)
-                if self._checkpoint is not None:
-                    await self._checkpoint(last.end_epoch)
+            await self.end_of_recording()
         await self.settle()
+
+    async def end_of_recording(self) -> None:
+        """The input was a recording and it has ended: decide the strategy bar still open."""
+        last = self.aggregator.flush()
+        if last is not None:
+            commands = self._decide(last)
+            if commands:
+                await self.execute(commands)
+            if self._checkpoint is not None:
+                await self._checkpoint(last.end_epoch)
 
     async def on_bars(self, bars: Sequence[Bar]) -> None:
         """Process market bars in order (see the module docstring for the per-bar sequence)."""
-        if isinstance(bars, BarColumns) and self._can_skip(bars):
-            await self._on_columns(bars)
-            return
         aggregator = self.aggregator
         close_before = aggregator.close_before
         add = aggregator.add
@@ -194,76 +196,6 @@ class TradingService:
                     await self.execute(commands)
                 if checkpoint is not None:
                     await checkpoint(bar.epoch + 1)
-
-    # -- the batch path: skip quiet bars ------------------------------------------------------
-
-    def _can_skip(self, bars: BarColumns) -> bool:
-        """Whether quiet bars of this batch may be skipped: they pass through the aggregator
-        untouched (strategy-sized, clock-aligned, newer, no session calendar to cut them) and
-        every listener can say which bars it needs."""
-        return (
-            self._skippable is not None
-            and self._checkpoint is None
-            and len(bars) > 0
-            and bars.seconds == self.aggregator.bar_seconds
-            and self.aggregator.accepts_pass_through(int(bars.epochs[0]))
-            and bars.is_clock_aligned()
-        )
-
-    async def _on_columns(self, bars: BarColumns) -> None:
-        """The same decisions as the per-bar path, visiting only the bars that need the engine or
-        a listener: ``Engine.wake_spec`` and each listener's ``next_wake`` say which those are, and
-        the bars in between are accounted for in bulk (they would produce no command).
-
-        The z-scores of the whole batch are computed at once; a bar that is visited goes through
-        the listeners, the aggregator and ``Engine.on_bar`` exactly as in the per-bar path.
-        """
-        assert self._skippable is not None
-        n = len(bars)
-        self.counters.bars_in += n
-        engine = self.engine
-        aggregator = self.aggregator
-        listeners = self._skippable
-        inbox = self._inbox
-        scores = self._zscore.update_many(bars.closes)
-        wakes = _Wakes(bars, scores.values)
-        i = 0
-        while i < n:
-            j = wakes.first(engine.wake_spec(), i)
-            for listener in listeners:
-                if j == i:
-                    break
-                j = min(j, listener.next_wake(bars, i))
-            if j > i:
-                self._skip(bars, i, j, wakes)
-            if j >= n:
-                return
-            bar = wakes.bar(j)
-            for listener in listeners:
-                listener.on_bar(bar)
-            if inbox:
-                await self.execute(())
-            for done in aggregator.add(bar):
-                self.counters.strategy_bars += 1
-                commands = engine.on_bar(done, scores.at(j))
-                if commands:
-                    await self.execute(commands)
-            i = j + 1
-
-    def _skip(self, bars: BarColumns, i: int, j: int, wakes: _Wakes) -> None:
-        """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
-        assert self._skippable is not None
-        last = wakes.bar(j - 1)
-        gaps = wakes.gaps_within(i, j)
-        previous_end = self.aggregator.last_end
-        if previous_end != -1 and wakes.start(i) > previous_end:
-            gaps += 1
-        self.aggregator.note_pass_through(j - i, gaps, last)
-        self.counters.strategy_bars += j - i
-        z = wakes.z(j - 1)
-        self.engine.note_quiet(last, None if math.isnan(z) else z)
-        for listener in self._skippable:
-            listener.skip(last)
 
     def _decide(self, bar: Bar) -> list[EngineCommand]:
         self.counters.strategy_bars += 1
@@ -354,104 +286,3 @@ class TradingService:
 
     def status(self) -> EngineStatus:
         return self.engine.status()
-
-
-class _Wakes:
-    """Finds, for a batch, the first bar at or after an index that matches a :class:`WakeSpec`.
-
-    The z-score conditions are answered from next-match tables built once per threshold (so each
-    query is O(1)), time conditions by bisection, price conditions by a short scan.
-    """
-
-    __slots__ = (
-        "_abs_z",
-        "_at_least",
-        "_at_most",
-        "_bars",
-        "_closes",
-        "_ends",
-        "_gaps",
-        "_n",
-        "_rows",
-        "_starts",
-        "_z",
-    )
-
-    def __init__(self, bars: BarColumns, z: npt.NDArray[np.float64]) -> None:
-        self._bars = bars
-        self._n = len(bars)
-        self._z: list[float] = z.tolist()
-        self._abs_z = np.abs(z)
-        self._closes = bars.closes
-        epochs = bars.epochs
-        self._starts: list[int] = epochs.tolist()
-        self._ends: list[int] = (epochs + bars.seconds).tolist()
-        # _gaps[k]: how many of bars 1..k start after the bar before them ended.
-        self._gaps: list[int] = np.concatenate(
-            ([0], np.cumsum(epochs[1:] > epochs[:-1] + bars.seconds))
-        ).tolist()
-        self._at_least: dict[float, list[int]] = {}
-        self._at_most: dict[float, list[int]] = {}
-        self._rows: tuple[list[float], list[float], list[float], list[float], list[int]] | None
-        self._rows = None
-
-    def bar(self, i: int) -> Bar:
-        """Bar ``i`` (as ``bars[i]``, from columns turned into lists once, on the first visit)."""
-        rows = self._rows
-        if rows is None:
-            b = self._bars
-            rows = self._rows = (
-                b.opens.tolist(),
-                b.highs.tolist(),
-                b.lows.tolist(),
-                b.closes.tolist(),
-                b.volumes.tolist(),
-            )
-        opens, highs, lows, closes, volumes = rows
-        return Bar.at_epoch(
-            self._starts[i], self._bars.seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
-        )
-
-    def start(self, i: int) -> int:
-        """Bar ``i``'s start (epoch seconds)."""
-        return self._starts[i]
-
-    def z(self, i: int) -> float:
-        """Bar ``i``'s float z (NaN where undefined)."""
-        return self._z[i]
-
-    def gaps_within(self, i: int, j: int) -> int:
-        """How many of bars ``i+1 .. j-1`` start after the bar before them ended."""
-        gaps = self._gaps
-        return gaps[j - 1] - gaps[i]
-
-    def first(self, spec: WakeSpec, start: int) -> int:
-        if spec.every_bar:
-            return start
-        found = self._n
-        if spec.z_abs_at_least is not None:
-            table = self._at_least.get(spec.z_abs_at_least)
-            if table is None:
-                with np.errstate(invalid="ignore"):
-                    table = next_true(self._abs_z >= spec.z_abs_at_least)
-                self._at_least[spec.z_abs_at_least] = table
-            found = min(found, table[start])
-        if spec.z_abs_at_most is not None:
-            table = self._at_most.get(spec.z_abs_at_most)
-            if table is None:
-                with np.errstate(invalid="ignore"):
-                    table = next_true(self._abs_z <= spec.z_abs_at_most)
-                self._at_most[spec.z_abs_at_most] = table
-            found = min(found, table[start])
-        if spec.start_at_least is not None:
-            found = min(found, bisect_left(self._starts, spec.start_at_least, start))
-        if spec.end_at_least is not None:
-            found = min(found, bisect_left(self._ends, spec.end_at_least, start))
-        closes = self._closes
-        if spec.close_at_most is not None and found > start:
-            limit = spec.close_at_most
-            found = first_at_or_after(lambda lo, hi: closes[lo:hi] <= limit, start, found)
-        if spec.close_at_least is not None and found > start:
-            floor = spec.close_at_least
-            found = first_at_or_after(lambda lo, hi: closes[lo:hi] >= floor, start, found)
-        return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
@@ -250,25 +250,12 @@ class EngineSnapshot:
     retired_keys: tuple[str, ...]
 
 
-@record
-class WakeSpec:
-    """Conditions under which the next bar needs the engine (see :meth:`Engine.wake_spec`).
-
-    Any one matching is enough; ``None`` means no such condition.
-    """
-
-    every_bar: bool = False
-    z_abs_at_least: float | None = None
-    """A bar whose float ``|z|`` is at least this (already widened for the exact test)."""
-    z_abs_at_most: float | None = None
-    """A bar whose float ``|z|`` is at most this (already widened for the exact test)."""
-    close_at_most: float | None = None
-    close_at_least: float | None = None
-    start_at_least: int | None = None
-    """A bar starting at or after this epoch second."""
-    end_at_least: int | None = None
-    """A bar ending at or after this epoch second."""
-
+_CONVERTED = frozenset(
+    ("state", "position", "breaker", "orders", "last_bar_end", "recent_exec_ids", "retired_keys")
+)
+_KEPT_AS_IS = tuple(f.name for f in fields(EngineSnapshot) if f.name not in _CONVERTED)
+"""Snapshot fields the engine holds as they are, each in its attribute ``_<name>``: the snapshot's
+declaration drives :meth:`Engine.snapshot` and :meth:`Engine.restore` (the others are converted there)."""
 
 _MAX_REMEMBERED = 4096
 
@@ -305,12 +292,12 @@ class Engine:
         self.state = EngineState.IDLE
         self.position = Position(config.instrument)
         self.breaker = CircuitBreaker(config.limits)
-        self.paused = False
-        self.reconcile_required: str | None = None
+        self._paused = False
+        self._reconcile_required: str | None = None
         self._orders: dict[str, WorkingOrder] = {}
         self._retired = _Recent()
         self._seen_exec = _Recent()
-        self._seq = 0
+        self._key_seq = 0
         self._oca: str | None = None
         self._flatten_after_entry = False
         self._protection_uncertain = False
@@ -338,7 +325,6 @@ class Engine:
         self._closed_at: int | None = None
         self._entry = config.strategy.entry
         self._exit = config.strategy.exit
-        self._idle_spec: WakeSpec | None = None  # wake_spec's answer while flat, by session
         self._min_volume = config.strategy.min_volume
         self._handlers: dict[type[Any], Callable[[Any], list[EngineCommand]]] = {
             BarClosed: self._on_bar_closed,
@@ -390,73 +376,6 @@ class Engine:
             self._entry_overdue(bar, out)
         return out
 
-    def wake_spec(self) -> WakeSpec:
-        """What the next bars must show for :meth:`on_bar` to do anything.
-
-        On a bar matching none of these conditions ``on_bar`` returns no command and changes nothing but
-        the last-bar bookkeeping (:meth:`note_quiet`), so a runner holding many bars at once may skip
-        straight to the first bar that matches one. Conditions are the engine's own, stated as plain
-        numbers; a runner must compare with a margin in the waking direction (these are floats), and
-        waking early is always safe: ``on_bar`` decides, exactly, as for any bar.
-        """
-        session = self._session
-        if session is None or self._session_uncovered is not None:
-            return WakeSpec(every_bar=True)
-        # A bar outside the cached session enters the next one (breaker reset, session rules).
-        start_at_least = session.close_epoch
-        state = self.state
-        if state is _IDLE:
-            # The same spec for every flat bar of a session: kept, as it is immutable.
-            spec = self._idle_spec
-            if spec is None or spec.start_at_least != start_at_least:
-                spec = self._idle_spec = WakeSpec(
-                    z_abs_at_least=self._entry.lower_bound, start_at_least=start_at_least
-                )
-            return spec
-        if state is not EngineState.LONG and state is not EngineState.SHORT:
-            # Entering or exiting: orders are in flight, and one still working at the next bar
-            # close is dealt with then.
-            return WakeSpec(every_bar=True)
-        if self._exit_required is not None:
-            return WakeSpec(every_bar=True)
-        position = self.position
-        rules = self.config.sessions
-        end_at_least: int | None = None
-        if rules.enabled:
-            if self._closed_at is not None and session.open_epoch <= self._closed_at:
-                return WakeSpec(every_bar=True)
-            if rules.flatten_before_close is not None:
-                end_at_least = session.close_epoch - int(rules.flatten_before_close.total_seconds())
-        duration = self.breaker.limits.max_position_duration
-        opened = position.opened_at
-        if duration is not None and opened is not None:
-            expires = int(opened.timestamp()) + int(duration.total_seconds())
-            end_at_least = expires if end_at_least is None else min(end_at_least, expires)
-        close_at_most = close_at_least = None
-        cap = self.breaker.limits.max_daily_loss
-        if cap is not None and not self.breaker.daily_loss_halt:
-            # realized + open - commissions <= -cap, solved for the mark (open P&L is linear in it).
-            budget = (
-                -cap
-                - self.breaker.realized_pnl
-                + position.commissions_paid
-                - position.trip_realized_pnl
-            )
-            # One tick of slack covers the float rounding of an exact breach price.
-            breach = position.mark_for_open_pnl(budget)
-            tick = float(self.config.instrument.tick_size)
-            if position.side is Side.LONG:
-                close_at_most = breach + tick
-            else:
-                close_at_least = breach - tick
-        return WakeSpec(
-            z_abs_at_most=self._exit.upper_bound,
-            close_at_most=close_at_most,
-            close_at_least=close_at_least,
-            start_at_least=start_at_least,
-            end_at_least=end_at_least,
-        )
-
     def snapshot(self) -> EngineSnapshot:
         """The engine's persistent state (see :class:`EngineSnapshot`)."""
         return EngineSnapshot(
@@ -464,19 +383,10 @@ class Engine:
             position=self.position.state(),
             breaker=self.breaker.state(),
             orders=tuple(replace(o) for o in self._orders.values()),
-            paused=self.paused,
-            reconcile_required=self.reconcile_required,
-            key_seq=self._seq,
-            oca=self._oca,
-            flatten_after_entry=self._flatten_after_entry,
-            protection_uncertain=self._protection_uncertain,
-            closed_at=self._closed_at,
-            exit_required=self._exit_required,
-            entry_cancel_sent=self._entry_cancel_sent,
-            mismatch_only=self._mismatch_only,
             last_bar_end=self.last_bar_end,
             recent_exec_ids=self._seen_exec.items(),
             retired_keys=self._retired.items(),
+            **{name: getattr(self, "_" + name) for name in _KEPT_AS_IS},
         )
 
     @classmethod
@@ -486,16 +396,8 @@ class Engine:
         engine.position.restore(snapshot.position)
         engine.breaker.restore(snapshot.breaker)
         engine._orders = {o.key: replace(o) for o in snapshot.orders}
-        engine.paused = snapshot.paused
-        engine.reconcile_required = snapshot.reconcile_required
-        engine._seq = snapshot.key_seq
-        engine._oca = snapshot.oca
-        engine._flatten_after_entry = snapshot.flatten_after_entry
-        engine._protection_uncertain = snapshot.protection_uncertain
-        engine._closed_at = snapshot.closed_at
-        engine._exit_required = snapshot.exit_required
-        engine._entry_cancel_sent = snapshot.entry_cancel_sent
-        engine._mismatch_only = snapshot.mismatch_only
+        for name in _KEPT_AS_IS:
+            setattr(engine, "_" + name, getattr(snapshot, name))
         engine._resumed_after = snapshot.last_bar_end
         for exec_id in snapshot.recent_exec_ids:
             engine._seen_exec.add(exec_id)
@@ -510,15 +412,40 @@ class Engine:
         return engine
 
     @property
+    def paused(self) -> bool:
+        """Entries paused by the operator."""
+        return self._paused
+
+    @property
+    def reconcile_required(self) -> str | None:
+        """Why entries wait for an operator's reconcile (None: they do not)."""
+        return self._reconcile_required
+
+    @property
     def last_bar_end(self) -> int | None:
         """End (epoch seconds) of the last bar processed; a restart resumes after it."""
         bar = self._last_bar
         return bar.end_epoch if bar is not None else self._resumed_after
 
-    def note_quiet(self, bar: Bar, z: float | None) -> None:
-        """Record ``bar`` as the last bar seen, for bars skipped under :meth:`wake_spec`."""
-        self._last_bar = bar
-        self._last_z = z
+    @property
+    def session(self) -> Session | None:
+        """The session of the last bar (None: no bar yet, or the calendar could not answer)."""
+        return self._session
+
+    @property
+    def session_uncovered(self) -> str | None:
+        """Why the calendar could not answer for the last bar (None: it could)."""
+        return self._session_uncovered
+
+    @property
+    def exit_required(self) -> ExitReason | None:
+        """An exit decided and not yet done (it is placed again on the next bar)."""
+        return self._exit_required
+
+    @property
+    def closed_at(self) -> int | None:
+        """When a FLATTEN/CLOSE boundary arrived (epoch seconds): its session takes no entries."""
+        return self._closed_at
 
     @property
     def entry_gates(self) -> dict[str, str]:
@@ -537,9 +464,9 @@ class Engine:
     def entry_blocks(self, now: datetime) -> tuple[EntryBlock, ...]:
         """Every reason a new entry would be refused now, the deciding one first."""
         blocks = [EntryBlock(gate, reason, persistent=True) for gate, reason in self._gates.items()]
-        if self.reconcile_required is not None:
-            blocks.append(EntryBlock(RECONCILE_REQUIRED, self.reconcile_required, persistent=True))
-        if self.paused:
+        if self._reconcile_required is not None:
+            blocks.append(EntryBlock(RECONCILE_REQUIRED, self._reconcile_required, persistent=True))
+        if self._paused:
             blocks.append(EntryBlock(PAUSED, persistent=True))
         rule = self.breaker.entry_blocker(now)
         if rule is not None:
@@ -557,8 +484,8 @@ class Engine:
         return EngineStatus(
             state=self.state,
             position=self.position.snapshot(),
-            paused=self.paused,
-            reconcile_required=self.reconcile_required,
+            paused=self._paused,
+            reconcile_required=self._reconcile_required,
             entry_blocker=self.entry_blocker(now) if now is not None else None,
             breaker=self.breaker.status(),
             working_orders=tuple(self._orders),
@@ -826,8 +753,8 @@ class Engine:
     # == orders and fills ======================================================================
 
     def _next_key(self, epoch: int) -> str:
-        self._seq += 1
-        return f"{self.config.key_prefix}-{epoch}-{self._seq}"
+        self._key_seq += 1
+        return f"{self.config.key_prefix}-{epoch}-{self._key_seq}"
 
     def _place_exit(
         self,
@@ -1205,7 +1132,7 @@ class Engine:
     def _on_flatten(self, event: FlattenRequested) -> list[EngineCommand]:
         out: list[EngineCommand] = []
         if event.pause:
-            self.paused = True
+            self._paused = True
         state = self.state
         if state is EngineState.IDLE:
             outcome = "already flat"
@@ -1226,8 +1153,8 @@ class Engine:
         return out
 
     def _on_pause(self, event: PauseRequested) -> list[EngineCommand]:
-        outcome = "already paused" if self.paused else "entries paused"
-        self.paused = True
+        outcome = "already paused" if self._paused else "entries paused"
+        self._paused = True
         out: list[EngineCommand] = [Journal(OperatorRecord("pause", event.by, event.ts, outcome))]
         self._alert(
             out, AlertKind.OPERATOR, Severity.INFO, f"pause by {event.by}: {outcome}", event.ts
@@ -1235,8 +1162,8 @@ class Engine:
         return out
 
     def _on_resume(self, event: ResumeRequested) -> list[EngineCommand]:
-        outcome = "entries resumed" if self.paused else "was not paused"
-        self.paused = False
+        outcome = "entries resumed" if self._paused else "was not paused"
+        self._paused = False
         out: list[EngineCommand] = [Journal(OperatorRecord("resume", event.by, event.ts, outcome))]
         self._alert(
             out, AlertKind.OPERATOR, Severity.INFO, f"resume by {event.by}: {outcome}", event.ts
@@ -1272,20 +1199,20 @@ class Engine:
         ours = self.position.signed_qty
         out: list[EngineCommand] = []
         if event.signed_qty != ours:
-            if self.reconcile_required is None or self._mismatch_only:
-                self.reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
+            if self._reconcile_required is None or self._mismatch_only:
+                self._reconcile_required = f"broker reports {event.signed_qty}, journal has {ours}"
                 self._mismatch_only = True
             self._protection_uncertain = False
             out.append(
                 Journal(
-                    OrderEventRecord("-", "reconcile_mismatch", event.ts, self.reconcile_required)
+                    OrderEventRecord("-", "reconcile_mismatch", event.ts, self._reconcile_required)
                 )
             )
             self._alert(
                 out,
                 AlertKind.RECONCILE_MISMATCH,
                 Severity.CRITICAL,
-                f"position mismatch: {self.reconcile_required}; entries halted until an operator "
+                f"position mismatch: {self._reconcile_required}; entries halted until an operator "
                 "reconciles or flattens",
                 event.ts,
             )
@@ -1295,7 +1222,7 @@ class Engine:
             self._verify_protection(set(event.open_orders), event.ts, out)
         if self._mismatch_only:
             self._mismatch_only = False
-            self.reconcile_required = None
+            self._reconcile_required = None
             self._alert(
                 out,
                 AlertKind.RECONCILE_MISMATCH,
@@ -1364,8 +1291,8 @@ class Engine:
 
     def _on_reconcile_failed(self, event: ReconcileFailed) -> list[EngineCommand]:
         # Fail closed: without the broker's word, no new entries until a report agrees with us.
-        if self.reconcile_required is None or self._mismatch_only:
-            self.reconcile_required = f"reconcile failed: {event.reason}"
+        if self._reconcile_required is None or self._mismatch_only:
+            self._reconcile_required = f"reconcile failed: {event.reason}"
             self._mismatch_only = True
         out: list[EngineCommand] = [
             Journal(OrderEventRecord("-", "reconcile_failed", event.ts, event.reason))
@@ -1385,7 +1312,7 @@ class Engine:
     def _anomaly(self, text: str, ts: datetime, *, reconcile: bool) -> list[EngineCommand]:
         out: list[EngineCommand] = []
         if reconcile:
-            self.reconcile_required = text
+            self._reconcile_required = text
             self._mismatch_only = False  # an anomaly waits for an operator
         self._alert(out, AlertKind.ANOMALY, Severity.CRITICAL, text, ts)
         if reconcile:

@@ -219,8 +219,9 @@ async def _replay(
     if init is not None:
         await init
     try:
-        service = container.services.trading()
-        await service.run(container.adapters.market_data(), recording=True)
+        runner = container.services.fast_replay()
+        service = runner.service
+        await runner.run(container.adapters.market_data())
         journal = container.adapters.journal()
         assert isinstance(journal, InMemoryJournal)
         trips = journal.round_trips()

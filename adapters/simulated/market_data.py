@@ -579,6 +579,18 @@ class ReplayMarketData:
             if self._on_progress is not None:
                 self._on_progress(stop)
 
+    async def column_batches(self) -> AsyncIterator[BarColumns]:
+        """The same batches as columns, for the fast replay (a :class:`BarSeries` source only)."""
+        source = self._source
+        if not isinstance(source, BarSeries):
+            raise TypeError("column batches are read from a BarSeries")
+        total = len(source)
+        for start in range(0, total, self._batch):
+            stop = min(start + self._batch, total)
+            yield source.columns(start, stop)
+            if self._on_progress is not None:
+                self._on_progress(stop)
+
 
 class PacedMarketData:
     """A recorded feed played as a live one: one bar at a time, ``speed`` times faster than real

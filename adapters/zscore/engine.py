@@ -1,7 +1,7 @@
 """The ``ZScoreEngine`` port over either rolling z-score core (Rust or the Python reference).
 
 Both cores have the same API; this wraps one, turning its exact ``(value, num, var)`` triples into
-domain ``ZScore`` values, and computes whole batches at once for the replay's batch path.
+domain ``ZScore`` values, and computes whole batches at once for the fast replay.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from application.bar_gate import BarGate
+from application.fast_replay import FastReplay
 from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
 from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
@@ -293,6 +294,8 @@ class Services(containers.DeclarativeContainer):
         inbox=adapters.inbox,
         bar_listeners=adapters.bar_listeners,
     )
+    # Replay's runner: the trading service, skipping quiet bars (simulated listeners only).
+    fast_replay = providers.Singleton(FastReplay, service=trading, listeners=adapters.bar_listeners)
 
 
 class Application(containers.DeclarativeContainer):

@@ -1,5 +1,5 @@
-"""Skipping quiet bars (the batch path) changes nothing: same journal, state and counters as the
-per-bar path, over random series and configurations (fill models, brackets, every breaker limit)."""
+"""Skipping quiet bars (the fast replay) changes nothing: same journal, state and counters as the
+plain per-bar path, over random series and configurations (fill models, brackets, every breaker limit)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,25 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.simulated.broker import SimulatedBroker
+from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import BarSeries
+from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
+from adapters.zscore.reference import PythonZScoreEngine
+from application.fast_replay import FastReplay
+from application.ports import Checkpoint
+from application.services import EventInbox, TradingService
+from domain.aggregation import BarAggregator
+from domain.calendar import ContinuousCalendar
+from domain.values import MES
 from entrypoints.container import build_container
 from entrypoints.settings import load_settings
+from tests.support.builders import engine
 
 
 def _series(seed: int, bars: int, drop: float, volatility: float) -> BarSeries:
@@ -44,10 +56,9 @@ async def _run(environ: dict[str, str], series: BarSeries, skip: bool) -> tuple[
     container = build_container(cfg, "simulated", bar_source=series)
     service = container.services.trading()
     if skip:
-        await service.run(container.adapters.market_data())
-    else:
-        await service.on_bars(series.bars())  # a list of Bars: the per-bar path
-        await service.settle()
+        await container.services.fast_replay().run(container.adapters.market_data())
+    else:  # the plain path, over the same feed: every bar through the engine
+        await service.run(container.adapters.market_data(), recording=True)
     journal = container.adapters.journal()
     assert isinstance(journal, InMemoryJournal)
     engine = service.engine
@@ -135,5 +146,38 @@ def test_the_batch_path_really_skips_and_really_trades() -> None:
         return real_on_bar(bar, z)
 
     service.engine.on_bar = counting
-    asyncio.run(service.run(container.adapters.market_data()))
+    asyncio.run(container.services.fast_replay().run(container.adapters.market_data()))
     assert visited < len(series) / 3  # most bars were skipped
+
+
+def _plain_service(checkpoint: Checkpoint | None = None) -> tuple[TradingService, SimulatedBroker]:
+    inbox = EventInbox()
+    broker = SimulatedBroker(instrument=MES, sink=inbox)
+    service = TradingService(
+        engine=engine(calendar=ContinuousCalendar()),
+        aggregator=BarAggregator(300),
+        zscore=PythonZScoreEngine(20),
+        broker=broker,
+        journal=InMemoryJournal(),
+        notifier=RecordingNotifier(),
+        inbox=inbox,
+        bar_listeners=[broker],
+        checkpoint=checkpoint,
+    )
+    return service, broker
+
+
+def test_the_fast_replay_refuses_a_service_that_checkpoints_every_strategy_bar() -> None:
+    async def checkpoint(epoch: int) -> None:
+        return None
+
+    service, broker = _plain_service(checkpoint)
+    with pytest.raises(ValueError, match="cannot checkpoint"):
+        FastReplay(service=service, listeners=[broker])
+
+
+def test_the_fast_replay_drives_exactly_the_services_own_listeners() -> None:
+    service, broker = _plain_service()
+    with pytest.raises(ValueError, match="own bar listeners"):
+        FastReplay(service=service, listeners=[broker, ManualClock()])
+    assert FastReplay(service=service, listeners=[broker]).service is service

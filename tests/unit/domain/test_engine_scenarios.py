@@ -31,6 +31,7 @@ from domain.events import (
     ProtectiveKind,
 )
 from domain.position import ExitReason
+from domain.quiet import QuietRule
 from domain.values import Action, Side
 from tests.support.builders import T0, bar, engine, fill, minutes, z, z_exact
 
@@ -306,7 +307,7 @@ def test_a_rejected_daily_loss_exit_is_placed_again_on_the_next_bar() -> None:
     assert first.reason == ExitReason.DAILY_LOSS.value
     eng.handle(OrderRejected(first.key, T0 + minutes(5), "rejected", 201))
     assert state_of(eng) is EngineState.LONG
-    assert eng.wake_spec().every_bar
+    assert QuietRule(eng).wake_spec().every_bar
     again = _only(eng.on_bar(bar(T0 + minutes(10), 4970.0), z(-2.0)), PlaceExit)
     assert again.reason == ExitReason.DAILY_LOSS.value
     assert again.key != first.key
@@ -384,15 +385,16 @@ def test_daily_loss_counts_what_a_partial_exit_already_lost() -> None:
 
 def test_wake_spec_states_what_each_state_waits_for() -> None:
     eng = engine(calendar=ContinuousCalendar(), limits=RiskLimits(max_daily_loss=Decimal(100)))
-    assert eng.wake_spec().every_bar  # no bar seen yet: no session known
+    quiet = QuietRule(eng)
+    assert quiet.wake_spec().every_bar  # no bar seen yet: no session known
     eng.on_bar(bar(T0), z(1.0))
-    idle = eng.wake_spec()
+    idle = quiet.wake_spec()
     assert idle.z_abs_at_least is not None
     assert 2.0 * (1 - 1e-8) < idle.z_abs_at_least < 2.0
     assert idle.z_abs_at_most is None
     assert idle.start_at_least is not None
     _enter_long(eng, at=T0 + minutes(5), price="5000")
-    held = eng.wake_spec()
+    held = quiet.wake_spec()
     assert held.z_abs_at_most is not None
     assert 0.5 < held.z_abs_at_most < 0.5 * (1 + 1e-8)
     # -100 USD limit, 0.62 commission paid: open P&L may reach -99.38, i.e. 19.876 points (plus
