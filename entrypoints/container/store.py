@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote
 
 from dependency_injector import containers, providers
@@ -231,7 +232,12 @@ class JournalStore(containers.DeclarativeContainer):
     upgrade = providers.Callable(upgrade_schema, url)
     database_errors = providers.Callable(unavailable_on_database_errors, url)
     engine = providers.Resource(_current_engine, url, config_path)
-    reader = providers.Singleton(SqlJournalReader, engine)
+    # The engine is an async Resource, so the reader over it comes as an awaitable (``await
+    # store.reader()`` after ``init_resources()``): said here, as the library's stubs do not.
+    reader = cast(
+        "providers.Singleton[Awaitable[SqlJournalReader]]",
+        providers.Singleton(SqlJournalReader, engine),
+    )
 
 
 def journal_store(settings: Settings, config: Path | None = None) -> JournalStore:
