@@ -5,6 +5,8 @@ well, for anything a library creates.)"""
 
 from __future__ import annotations
 
+import io
+import logging.handlers
 import os
 from pathlib import Path
 
@@ -66,3 +68,18 @@ def sqlite_files(database: Path) -> None:
     private_file(database)
     for suffix in ("-wal", "-shm", "-journal"):
         tighten(database.with_name(database.name + suffix))
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are created 0600 (each new one too), whatever the umask, in a
+    directory created 0700."""
+
+    def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
+        private_dir(path.parent)
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
+        return io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(fd, "a")), encoding=self.encoding, errors=self.errors
+        )

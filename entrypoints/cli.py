@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters.simulated.market_data import BarFileError, BarSeries, BarSizeError
+from application.bar_series import BarFileError, BarSeries, BarSizeError
 from domain.errors import DomainError
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -424,8 +424,8 @@ def _uncovered_note(result: ReplayResult) -> str:
 def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
     """The commands on the journal store (entrypoints.journal_cli), their errors as exit codes."""
     from entrypoints import journal_cli as jc
+    from entrypoints.container.store import StoreError, StoreUnavailable
     from entrypoints.replay import StoreBarsError
-    from entrypoints.store import StoreError, StoreUnavailable
 
     try:
         if args.command == "db":
@@ -459,7 +459,7 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
 def _montecarlo(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints import journal_cli as jc
     from entrypoints import montecarlo_cli as mc
-    from entrypoints.store import StoreError, StoreUnavailable
+    from entrypoints.container.store import StoreError, StoreUnavailable
 
     try:
         table, written = mc.montecarlo(settings, args)
@@ -478,8 +478,8 @@ def _montecarlo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.container.store import StoreError, StoreUnavailable
     from entrypoints.daemon import RunOptions, StartupError, install_stop_signals, run_daemon
-    from entrypoints.store import StoreError, StoreUnavailable
     from entrypoints.telegram.dispatcher import BotTokenInUse
 
     speed = settings.daemon.speed if args.speed is _DEFAULT_SPEED else args.speed

@@ -1,13 +1,15 @@
 """The commands that work on the journal store: ``db upgrade``, ``db current``, ``trades export``,
 ``report --session``, and the loading half of ``replay --from-db``.
 
-Each reads the store named by the settings (:mod:`entrypoints.store`) and refuses a store whose schema
-is missing or out of date before reading anything. Failures are exceptions whose ``str()`` is one line;
+Each runs on the store named by the settings, through the composition root's
+:class:`~entrypoints.container.store.JournalStore` (settings, container, ``check_dependencies()``,
+``init_resources()``, read, ``shutdown_resources()``), and refuses a store whose schema is missing or
+out of date before reading anything. Failures are exceptions whose ``str()`` is one line;
 ``entrypoints.cli`` prints that line and maps the exception to an exit code:
 :class:`CommandInputError` and the store's misconfiguration or schema errors are a bad command line
 or configuration, :class:`NothingFound` and :class:`~entrypoints.replay.StoreBarsError` are input
-data that cannot be used, :class:`~entrypoints.store.StoreUnavailable` is a database that does not
-answer.
+data that cannot be used, :class:`~entrypoints.container.store.StoreUnavailable` is a database that
+does not answer.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from adapters.simulated.market_data import BarSeries
-from adapters.sql.database import describe
-from adapters.sql.queries import SqlJournalReader
+from application.bar_series import BarSeries
+from application.queries import JournalReader
 from application.report import (
     PriceBars,
     ReplayInputs,
@@ -45,7 +46,13 @@ from domain.commands import (
 )
 from domain.errors import DomainError
 from domain.position import ExitReason, Fill, OpenPosition, Position, RoundTrip
-from entrypoints.container import aggregation_calendar, instrument_for
+from entrypoints.container import (
+    aggregation_calendar,
+    init_resources,
+    instrument_for,
+    shutdown_resources,
+)
+from entrypoints.container.store import JournalStore, journal_store
 from entrypoints.replay import load_store_series, strategy_zscores
 from entrypoints.report_html import ReportContext, strategy_bars
 from entrypoints.report_output import (
@@ -56,13 +63,6 @@ from entrypoints.report_output import (
     write_report,
 )
 from entrypoints.settings import Settings
-from entrypoints.store import (
-    open_engine,
-    require_current_schema,
-    schema_revision,
-    store_url,
-    upgrade_schema,
-)
 
 STDOUT = "-"
 """``--csv -`` writes the CSV to standard output."""
@@ -152,14 +152,17 @@ def _write_output(path: Path, text: str, option: str) -> None:
 
 def db_upgrade(settings: Settings) -> None:
     """``db upgrade``: migrate the configured store to the newest schema."""
-    url = store_url(settings)
-    revision = upgrade_schema(url)
-    print(f"database at {revision} ({describe(url)})")
+    store = journal_store(settings)
+    store.check_dependencies()
+    revision = store.upgrade()
+    print(f"database at {revision} ({store.name()})")
 
 
 def db_current(settings: Settings) -> None:
     """``db current``: the store's schema revision, or ``empty``."""
-    print(schema_revision(store_url(settings)) or "empty")
+    store = journal_store(settings)
+    store.check_dependencies()
+    print(store.revision() or "empty")
 
 
 # ---------------------------------------------------------------- trades export
@@ -174,9 +177,9 @@ def export_trades(
 ) -> None:
     """``trades export``: the round trips that exit in ``[start, end)`` as the replay's trades.csv."""
     lo, hi = parse_window(start, end)
-    url = store_url(settings)
-    require_current_schema(url, config)
-    trips, details = asyncio.run(_round_trips(settings, lo, hi))
+    store = journal_store(settings, config)
+    store.check_dependencies()
+    trips, details = asyncio.run(_round_trips(store, settings, lo, hi))
     text = trades_csv(trips, details)
     rows = f"{len(trips)} round trip{'s' if len(trips) != 1 else ''}"
     if str(csv_path) == STDOUT:
@@ -188,20 +191,24 @@ def export_trades(
 
 
 async def _round_trips(
-    settings: Settings, start: datetime | None, end: datetime | None
+    store: JournalStore, settings: Settings, start: datetime | None, end: datetime | None
 ) -> tuple[list[RoundTrip], list[TradeDetail]]:
     """The round trips exiting in the window, with the details trades.csv gives of each (entry z,
     bracket prices from the journal; MAE/MFE from the bars recorded while they were held)."""
-    async with open_engine(settings) as engine:
-        reader = SqlJournalReader(engine)
-        trips = [r.trip for r in await reader.records_of(RoundTripRecord, start, end)]
-        if not trips:
-            return trips, []
-        first_entry = min(t.entry_ts for t in trips)
-        last_exit = max(t.exit_ts for t in trips)
-        signals = await reader.records_of(SignalRecord, None, last_exit + _JUST_AFTER)
-        intents = await reader.records_of(OrderIntentRecord, None, last_exit + _JUST_AFTER)
-        bars = await reader.bars(None, first_entry, last_exit + _JUST_AFTER)
+    await init_resources(store)
+    try:
+        reader: JournalReader = await store.reader()
+        with store.database_errors():
+            trips = [r.trip for r in await reader.records_of(RoundTripRecord, start, end)]
+            if not trips:
+                return trips, []
+            first_entry = min(t.entry_ts for t in trips)
+            last_exit = max(t.exit_ts for t in trips)
+            signals = await reader.records_of(SignalRecord, None, last_exit + _JUST_AFTER)
+            intents = await reader.records_of(OrderIntentRecord, None, last_exit + _JUST_AFTER)
+            bars = await reader.bars(None, first_entry, last_exit + _JUST_AFTER)
+    finally:
+        await shutdown_resources(store)
     details = trade_details(
         trips,
         prices=price_bars_of(bars),
@@ -263,9 +270,9 @@ def session_report(
             raise CommandInputError(
                 f"--to {last_date.isoformat()} is before --from {first_date.isoformat()}"
             )
-    url = store_url(settings)
-    require_current_schema(url, config)
-    report = asyncio.run(build_session_report(settings, first_date, last_date))
+    store = journal_store(settings, config)
+    store.check_dependencies()
+    report = asyncio.run(build_session_report(store, settings, first_date, last_date))
     dates = (
         f"trade date {first_date.isoformat()}"
         if first_date == last_date
@@ -278,7 +285,7 @@ def session_report(
         and report.summary.final_position is None
     ):
         raise NothingFound(
-            f"nothing journaled for {dates} in {describe(url)} "
+            f"nothing journaled for {dates} in {store.name()} "
             "(no round trips, bars or breaker events)"
         )
     span = "trade date" if first_date == last_date else dates
@@ -300,7 +307,7 @@ def session_report(
                 report_dir,
                 report.summary,
                 report.round_trips,
-                journal_context(settings, report, describe(url)),
+                journal_context(settings, report, store.name()),
             )
         except OSError as exc:
             raise CommandInputError(
@@ -333,22 +340,26 @@ def journal_context(settings: Settings, report: SessionReport, store: str) -> Re
 
 
 async def build_session_report(
-    settings: Settings, trade_date: date, last_date: date | None = None
+    store: JournalStore, settings: Settings, trade_date: date, last_date: date | None = None
 ) -> SessionReport:
-    """Read the round trips, breaker events and recorded bars of trade dates ``trade_date`` to
-    ``last_date`` (default: that one date), and the position at the end (rebuilt from every fill
-    journaled before it), and summarise them."""
+    """Read from ``store`` the round trips, breaker events and recorded bars of trade dates
+    ``trade_date`` to ``last_date`` (default: that one date), and the position at the end (rebuilt
+    from every fill journaled before it), and summarise them."""
     last = trade_date if last_date is None else last_date
     start, _ = trade_date_window(trade_date)
     _, end = trade_date_window(last)
-    async with open_engine(settings) as engine:
-        reader = SqlJournalReader(engine)
-        trip_records = await reader.records_of(RoundTripRecord, start, end)
-        breaker_records = await reader.records_of(BreakerRecord, start, end)
-        bars = await reader.bars(None, start, end)
-        fills = await reader.records_of(FillRecord, None, end)
-        signals = await reader.records_of(SignalRecord, None, end)
-        intents = await reader.records_of(OrderIntentRecord, None, end)
+    await init_resources(store)
+    try:
+        reader: JournalReader = await store.reader()
+        with store.database_errors():
+            trip_records = await reader.records_of(RoundTripRecord, start, end)
+            breaker_records = await reader.records_of(BreakerRecord, start, end)
+            bars = await reader.bars(None, start, end)
+            fills = await reader.records_of(FillRecord, None, end)
+            signals = await reader.records_of(SignalRecord, None, end)
+            intents = await reader.records_of(OrderIntentRecord, None, end)
+    finally:
+        await shutdown_resources(store)
 
     def inside(ts: datetime) -> bool:
         # The trade-date rule itself decides, so the selection cannot drift from the domain's.
@@ -442,25 +453,31 @@ def store_series(
         raise CommandInputError("replay --from-db needs both --start and --end")
     lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
     _require_order(lo, hi)
-    url = store_url(settings)
-    require_current_schema(url, config)
-    return asyncio.run(_store_series(settings, lo, hi, contract, bar_seconds))
+    store = journal_store(settings, config)
+    store.check_dependencies()
+    return asyncio.run(_store_series(store, settings, lo, hi, contract, bar_seconds))
 
 
 async def _store_series(
+    store: JournalStore,
     settings: Settings,
     start: datetime,
     end: datetime,
     contract: str | None,
     bar_seconds: int | None,
 ) -> BarSeries:
-    async with open_engine(settings) as engine:
-        return await load_store_series(
-            settings,
-            SqlJournalReader(engine),
-            start,
-            end,
-            contract=contract,
-            bar_seconds=bar_seconds,
-            source="database",
-        )
+    await init_resources(store)
+    try:
+        reader: JournalReader = await store.reader()
+        with store.database_errors():
+            return await load_store_series(
+                settings,
+                reader,
+                start,
+                end,
+                contract=contract,
+                bar_seconds=bar_seconds,
+                source="database",
+            )
+    finally:
+        await shutdown_resources(store)

@@ -10,19 +10,14 @@ be followed by grepping a key or a session.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import logging.handlers
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
-
-from adapters.private_files import open_private, private_dir
 
 LOG_FILE: Final = "quant-scalper.log"
 MAX_BYTES: Final = 10 * 1024 * 1024
@@ -97,16 +92,6 @@ TEXT_FORMAT: Final = (
 )
 
 
-class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A rotating log whose files are created 0600 (each new one too), whatever the umask."""
-
-    def _open(self) -> io.TextIOWrapper:
-        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
-        return io.TextIOWrapper(
-            io.BufferedWriter(io.FileIO(fd, "a")), encoding=self.encoding, errors=self.errors
-        )
-
-
 def configure(
     *,
     level: str,
@@ -130,12 +115,10 @@ def configure(
     console.addFilter(ConsoleFilter())
     handlers: list[logging.Handler] = [console]
     if directory is not None:
-        private_dir(directory)
-        handlers.append(
-            _PrivateRotatingFileHandler(
-                directory / LOG_FILE, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-            )
-        )
+        # The composition root makes the private file (and its directory), only when one is kept.
+        from entrypoints.container import private_log_file  # noqa: PLC0415
+
+        handlers.append(private_log_file(directory / LOG_FILE, MAX_BYTES, BACKUPS))
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(context_filter)

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from application.queries import JournalReader
 from application.research.montecarlo import (
     DEFAULT_BLOCK_DAYS,
     DEFAULT_PATHS,
@@ -198,17 +199,23 @@ def trades_from_store(
 ) -> list[TradeOutcome]:
     """The round trips in the journal store exiting in ``[start, end)``, in closing order."""
     # The store's libraries only when the store is read.
-    from adapters.sql.queries import SqlJournalReader  # noqa: PLC0415
     from domain.commands import RoundTripRecord  # noqa: PLC0415
+    from entrypoints.container import init_resources, shutdown_resources  # noqa: PLC0415
+    from entrypoints.container.store import journal_store  # noqa: PLC0415
     from entrypoints.journal_cli import NothingFound, parse_window  # noqa: PLC0415
-    from entrypoints.store import open_engine, require_current_schema, store_url  # noqa: PLC0415
 
     lo, hi = parse_window(start, end)
-    require_current_schema(store_url(settings), config)
+    store = journal_store(settings, config)
+    store.check_dependencies()
 
     async def read() -> list[TradeOutcome]:
-        async with open_engine(settings) as engine:
-            records = await SqlJournalReader(engine).records_of(RoundTripRecord, lo, hi)
+        await init_resources(store)
+        try:
+            reader: JournalReader = await store.reader()
+            with store.database_errors():
+                records = await reader.records_of(RoundTripRecord, lo, hi)
+        finally:
+            await shutdown_resources(store)
         trips = sorted((r.trip for r in records), key=lambda t: t.exit_ts)
         return [TradeOutcome(cme_trade_date(t.exit_ts), t.net_pnl) for t in trips]
 

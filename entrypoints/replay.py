@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import gc
 import itertools
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from adapters.simulated.market_data import BarSeries, band_refusals, read_bar_file
-from adapters.simulated.repositories import InMemoryJournal
+from application.bar_series import BarSeries, band_refusals
 from application.queries import JournalReader
 from application.report import (
     PriceBars,
@@ -38,8 +37,19 @@ from domain.bar import Bar
 from domain.calendar import cme_trade_date
 from domain.position import RoundTrip
 from domain.price_band import PRICE_JUMP, PRICE_RANGE, PriceBand
-from entrypoints.container import build_container, instrument_for, price_band_for, zscore_factory
+from entrypoints.container import (
+    build_container,
+    init_resources,
+    instrument_for,
+    price_band_for,
+    read_bar_file_for,
+    shutdown_resources,
+    zscore_factory,
+)
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.simulated.repositories import InMemoryJournal
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +63,8 @@ class ReplayResult:
 
 def load_series(settings: Settings, path: Path, bar_seconds: int | None = None) -> BarSeries:
     """Read a bar file, refusing rows off the instrument's tick grid, outside its price band, or
-    stamped after the wall clock's now (see read_bar_file)."""
-    return read_bar_file(
-        path,
-        tick_size=instrument_for(settings).tick_size,
-        bar_seconds=bar_seconds,
-        band=price_band_for(settings),
-        now_epoch=int(time.time()),
-    )
+    stamped after the wall clock's now (see ``adapters.simulated.market_data.read_bar_file``)."""
+    return read_bar_file_for(settings, path, bar_seconds)
 
 
 class StoreBarsError(Exception):
@@ -215,15 +219,12 @@ async def _replay(
 ) -> ReplayResult:
     container = build_container(settings, "simulated", bar_source=series, on_progress=on_progress)
     container.check_dependencies()
-    init = container.init_resources()
-    if init is not None:
-        await init
+    await init_resources(container)
     try:
         runner = container.services.fast_replay()
         service = runner.service
         await runner.run(container.adapters.market_data())
-        journal = container.adapters.journal()
-        assert isinstance(journal, InMemoryJournal)
+        journal: InMemoryJournal = container.adapters.journal()
         trips = journal.round_trips()
         signals = journal.signals()
         summary = summarize(
@@ -246,9 +247,7 @@ async def _replay(
         )
         return ReplayResult(summary, trips, service.aggregator.stats, journal, series)
     finally:
-        shutdown = container.shutdown_resources()
-        if shutdown is not None:
-            await shutdown
+        await shutdown_resources(container)
 
 
 def trade_dates(series: BarSeries) -> list[date]:

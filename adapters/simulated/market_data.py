@@ -25,7 +25,6 @@ import asyncio
 import csv
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,17 +35,20 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from application.bar_columns import BarColumns, next_true
 from application.bar_gate import DEFAULT_MAX_SKEW_S, FUTURE
+from application.bar_series import BarFileError, BarSeries, BarSizeError, band_refusals
 from domain.bar import Bar
-from domain.price_band import (
-    PRICE_JUMP,
-    PRICE_RANGE,
-    SEED_BARS,
-    PriceBand,
-    PriceGuard,
-    seed_reference,
-)
+from domain.price_band import PRICE_JUMP, PRICE_RANGE, PriceBand
+
+__all__ = [
+    "BarFileError",
+    "BarSeries",
+    "BarSizeError",
+    "PacedMarketData",
+    "ReplayMarketData",
+    "band_refusals",
+    "read_bar_file",
+]
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -63,72 +65,6 @@ _NULL_TEXTS = ["nan", "NaN", "NAN"]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MAX_HEADER = 64 * 1024
 FUTURE_SKEW_S = DEFAULT_MAX_SKEW_S
-
-
-class BarFileError(Exception):
-    """A bar file that cannot be read as bars. ``str()`` names the file and, for CSV, the line."""
-
-    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
-
-
-class BarSizeError(BarFileError):
-    """The bar size asked for disagrees with the file's rows (a usage error, not bad data)."""
-
-
-@dataclass(slots=True)
-class BarSeries:
-    """Valid rows of a bar file as columns, plus what was refused."""
-
-    source: Path
-    bar_seconds: int
-    epochs: npt.NDArray[np.int64]
-    opens: npt.NDArray[np.float64]
-    highs: npt.NDArray[np.float64]
-    lows: npt.NDArray[np.float64]
-    closes: npt.NDArray[np.float64]
-    volumes: npt.NDArray[np.int64]
-    rows_read: int
-    refused: dict[str, int] = field(default_factory=dict)
-    refused_lines: dict[str, list[int]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-    def columns(self, start: int = 0, stop: int | None = None) -> BarColumns:
-        """Rows ``[start, stop)`` as columns (no Bar objects are built until asked for)."""
-        sl = slice(start, stop)
-        return BarColumns(
-            self.bar_seconds,
-            self.epochs[sl],
-            self.opens[sl],
-            self.highs[sl],
-            self.lows[sl],
-            self.closes[sl],
-            self.volumes[sl],
-        )
-
-    def bars(self, start: int = 0, stop: int | None = None) -> list[Bar]:
-        """Rows ``[start, stop)`` as :class:`Bar` objects."""
-        sl = slice(start, stop)
-        seconds = self.bar_seconds
-        make = Bar.at_epoch
-        return [
-            make(t, seconds, o, h, lo, c, v)
-            for t, o, h, lo, c, v in zip(
-                self.epochs[sl].tolist(),
-                self.opens[sl].tolist(),
-                self.highs[sl].tolist(),
-                self.lows[sl].tolist(),
-                self.closes[sl].tolist(),
-                self.volumes[sl].tolist(),
-                strict=True,
-            )
-        ]
 
 
 def read_bar_file(
@@ -452,48 +388,6 @@ def _validate(
         refused=refused,
         refused_lines=refused_lines,
     )
-
-
-def band_refusals(
-    band: PriceBand,
-    lows: npt.NDArray[np.float64],
-    highs: npt.NDArray[np.float64],
-    closes: npt.NDArray[np.float64],
-    refused: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Rows outside ``band`` (:mod:`domain.price_band`) among those not ``refused`` already: the
-    ``price_range`` and the ``price_jump`` masks. The same decisions as feeding every row through a
-    :class:`PriceGuard` seeded from the first closes, with the guard consulted only where a row jumps
-    from the one before it or follows a refused one (so a clean file costs a few array operations)."""
-    n = len(closes)
-    with np.errstate(invalid="ignore"):
-        out_of_range = ((lows < band.min_price) | (highs > band.max_price)) & ~refused
-    jump = np.zeros(n, dtype=bool)
-    usable = np.flatnonzero(~(refused | out_of_range))
-    if usable.size == 0:
-        return out_of_range, jump
-    lo, hi, cl = lows[usable], highs[usable], closes[usable]
-    guard = PriceGuard(band, seed_reference(band, cl[:SEED_BARS].tolist()))
-    previous = np.empty_like(cl)
-    previous[0] = guard.reference
-    previous[1:] = cl[:-1]
-    jumps = (hi - previous > band.max_jump) | (previous - lo > band.max_jump)
-    next_jump = next_true(jumps)
-    m = len(cl)
-    refused_here = np.zeros(m, dtype=bool)
-    k = 0
-    synced = True  # the guard's reference is the close of the row before k
-    while k < m:
-        if synced and next_jump[k] > k:
-            k = next_jump[k]  # rows up to here are within the band of the row before each
-            guard.accept(float(cl[k - 1]))
-            continue
-        if guard.check(float(lo[k]), float(hi[k]), float(cl[k])) is not None:
-            refused_here[k] = True
-        synced = guard.reference == float(cl[k])
-        k += 1
-    jump[usable[refused_here]] = True
-    return out_of_range, jump
 
 
 def _line_numbers(path: Path, rows: list[int]) -> list[int]:

@@ -13,19 +13,23 @@ Containers (STYLE.md, "Composition root"):
 from __future__ import annotations
 
 import importlib
+import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
 from adapters.log_notifier import LogNotifier
+from adapters.private_files import PrivateRotatingFileHandler
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
-from adapters.simulated.market_data import BarSeries, ReplayMarketData
+from adapters.simulated.market_data import BarSeries, ReplayMarketData, read_bar_file
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from application.bar_gate import BarGate
@@ -79,6 +83,25 @@ def price_band_for(settings: Settings) -> PriceBand:
         max_price=float(instrument.max_price),
         max_jump=float(instrument_for(settings).tick_size * instrument.max_jump_ticks),
     )
+
+
+def read_bar_file_for(settings: Settings, path: Path, bar_seconds: int | None = None) -> BarSeries:
+    """The bar file at ``path`` as the configured instrument allows it: rows off its tick grid,
+    outside its price band, or stamped after the wall clock's now are refused and counted.
+    Raises ``BarFileError`` (``BarSizeError`` when ``bar_seconds`` disagrees with the file)."""
+    return read_bar_file(
+        path,
+        tick_size=instrument_for(settings).tick_size,
+        bar_seconds=bar_seconds,
+        band=price_band_for(settings),
+        now_epoch=int(time.time()),
+    )
+
+
+def private_log_file(path: Path, max_bytes: int, backups: int) -> logging.Handler:
+    """The log file ``path``, rotated at ``max_bytes`` with ``backups`` old files kept; every file
+    created 0600 and its directory 0700, whatever the umask (``OSError`` when it cannot be)."""
+    return PrivateRotatingFileHandler(path, max_bytes=max_bytes, backups=backups)
 
 
 def engine_config(settings: Settings, calendar: SessionCalendar) -> EngineConfig:
@@ -334,3 +357,18 @@ def build_container(
             raise ValueError(f"no adapter named {name!r} to override in {mode} mode")
         provider.override(providers.Object(value))
     return Application(core=core, adapters=adapters)
+
+
+async def init_resources(container: containers.Container) -> None:
+    """``container.init_resources()``, awaited: dependency_injector returns an awaitable only when
+    some Resource is asynchronous, so every command's start-up reads the same either way."""
+    init = container.init_resources()
+    if init is not None:
+        await init
+
+
+async def shutdown_resources(container: containers.Container) -> None:
+    """``container.shutdown_resources()``, awaited (see :func:`init_resources`)."""
+    shutdown = container.shutdown_resources()
+    if shutdown is not None:
+        await shutdown

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from adapters.simulated.market_data import BarFileError, BarSizeError
+from application.bar_series import BarFileError, BarSizeError
 from application.research.grid import Grid, GridError
 from application.research.objectives import OBJECTIVES, Objective
 from application.research.significance import assess

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol, TypeAlias
 
-from adapters.simulated.market_data import BarSeries
+from application.bar_series import BarSeries
 from entrypoints.research.worker import keep_series, run_kept, run_trial
 from entrypoints.settings import Settings
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from adapters.simulated.market_data import BarSeries
+from application.bar_series import BarSeries
 from application.research.grid import Grid, GridError, ParamValue, parse_grid
 from application.research.sweep import RESULT_FORMAT, Trial, param_text, trial_key
 from entrypoints.settings import Settings, SettingsError, _ConfigLoader, settings_with

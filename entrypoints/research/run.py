@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.simulated.market_data import BarSeries
+from application.bar_series import BarSeries
 from entrypoints.research.executors import ExecutorName, Runner, open_runner
 from entrypoints.research.plan import PlannedTrial, unique
 from entrypoints.research.results import ResultsFile

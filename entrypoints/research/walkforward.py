@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.simulated.market_data import BarFileError, BarSeries, BarSizeError
+from application.bar_series import BarFileError, BarSeries, BarSizeError
 from application.research.grid import GridError, ParamValue
 from application.research.objectives import OBJECTIVES, Objective
 from application.research.significance import BootstrapInterval, bootstrap_ci

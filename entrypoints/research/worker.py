@@ -14,7 +14,7 @@ import json
 import signal
 from typing import Any
 
-from adapters.simulated.market_data import BarSeries
+from application.bar_series import BarSeries
 from application.report import ordered
 from application.research.sweep import canonical_json, flatten
 from entrypoints.replay import run_replay

@@ -19,7 +19,7 @@ from adapters.sql.journal import SCHEMA_DRIFT, SqlJournal
 from adapters.sql.spool import Spool
 from domain.commands import SignalAction, SignalRecord
 from entrypoints.cli import EXIT_USAGE, main
-from entrypoints.store import (
+from entrypoints.container.store import (
     SchemaOutOfDate,
     StoreCorrupt,
     require_current_schema,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from entrypoints.cli import EXIT_UNAVAILABLE, EXIT_USAGE, main
-from entrypoints.store import scrub
+from entrypoints.container.store import scrub
 
 PASSWORD_PIECES = ("hunter", "s3cr3t", "tiger")
 

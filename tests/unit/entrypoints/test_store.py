@@ -13,8 +13,7 @@ from sqlalchemy import text
 
 from adapters.sql import migrate
 from adapters.sql.database import SQLITE_FILE, database_url
-from entrypoints.settings import DatabaseSettings, Settings
-from entrypoints.store import (
+from entrypoints.container.store import (
     SchemaOutOfDate,
     StoreMisconfigured,
     StoreUnavailable,
@@ -25,6 +24,7 @@ from entrypoints.store import (
     store_url,
     upgrade_schema,
 )
+from entrypoints.settings import DatabaseSettings, Settings
 
 
 def _settings(data_dir: Path, url: str | None = None) -> Settings:
