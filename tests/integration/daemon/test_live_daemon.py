@@ -312,7 +312,7 @@ async def test_a_session_timer_that_dies_is_paged_and_trading_goes_on(
     async def broken(self: object) -> None:
         raise RuntimeError("calendar table corrupt")
 
-    monkeypatch.setattr("entrypoints.live.SessionTimer.run", broken)
+    monkeypatch.setattr("application.session_timer.SessionTimer.run", broken)
     async with TwsGateway() as gateway, FakeBotApi() as api:
         settings = daemon_settings(gateway.port, tmp_path, **_telegram(api))
         async with live_daemon(gateway, settings, start=START) as daemon:
