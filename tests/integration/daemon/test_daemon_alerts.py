@@ -76,7 +76,7 @@ async def test_every_closed_session_is_summarised_from_the_journal(tmp_path: Pat
     for day, trades, _won, _lost, net in summaries:
         assert int(trades) == len(by_date[day])
         assert float(net.replace(",", "")) == pytest.approx(sum(by_date[day]), abs=0.005)
-    assert any("lifecycle: started: simulated broker" in line for line in lines)
+    assert any("lifecycle: started: " in x and "simulated broker" in x for x in lines), lines
     assert any("lifecycle: stopped (end of feed), position -1" in line for line in lines)
 
 
