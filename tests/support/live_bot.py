@@ -2,8 +2,7 @@
 
 Everything is the real composition root in live mode; the test overrides only the journal and the
 notifier (recording, in memory) and the clock (a manual one that the pushed bars move, so bar times,
-fill times and the stale-feed watchdog agree with the script; whatever sleeps on it, the watchdog or
-IB's pacing, wakes only when the script moves time past the sleep's end).
+fill times and the stale-feed watchdog agree with the script).
 """
 
 from __future__ import annotations
@@ -45,9 +44,7 @@ def bot_settings(port: int, **overrides: str) -> Settings:
         "QS_IBKR__CONNECT_TIMEOUT_S": "5",
         "QS_IBKR__REQUEST_TIMEOUT_S": "5",
         "QS_IBKR__COMMISSION_WAIT_S": "0.3",
-        # Tests call check_feed themselves: the watchdog sleeps on the manual clock, which no test
-        # moves by a year.
-        "QS_IBKR__WATCHDOG_INTERVAL_S": str(365 * 86400),
+        "QS_IBKR__WATCHDOG_INTERVAL_S": "3600",  # tests call check_feed themselves
         "QS_IBKR__RECONNECT_MAX_S": "0.05",
         "QS_IBKR__CLIENT_ID_WAIT_S": "0.05",
         "QS_STRATEGY__BAR_MINUTES": "1",
@@ -58,6 +55,19 @@ def bot_settings(port: int, **overrides: str) -> Settings:
     }
     env.update(overrides)
     return load_settings(None, env)
+
+
+class ScriptedClock(ManualClock):
+    """The time of day is the script's (the pushed bars move it); a wait is a real one.
+
+    The session's timers (the feed watchdog, IB's pacing) sleep on the daemon's clock. Here that
+    sleep waits as long in wall time, then moves the script's time on by as much: a watchdog
+    interval of an hour means "not during this test", and a request held back by pacing goes.
+    """
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+        self.advance(timedelta(seconds=max(0.0, seconds)))
 
 
 class RecordingBars:
@@ -74,7 +84,7 @@ class RecordingBars:
 class LiveBot:
     app: Application
     gateway: TwsGateway
-    clock: ManualClock
+    clock: ScriptedClock
     journal: InMemoryJournal
     notifier: RecordingNotifier
     seen: RecordingBars
@@ -184,7 +194,7 @@ async def live_bot(
 ) -> AsyncIterator[LiveBot]:
     """Start the live stack on ``gateway``; on exit stop it without flattening (like a crash)."""
     settings = settings or bot_settings(gateway.port)
-    clock = ManualClock(start)
+    clock = ScriptedClock(start)
     journal = InMemoryJournal()
     notifier = RecordingNotifier()
     seen = RecordingBars()
