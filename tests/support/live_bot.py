@@ -8,7 +8,7 @@ fill times and the stale-feed watchdog agree with the script).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from domain.commands import AlertKind, OrderEventRecord
 from domain.engine import Engine, EngineSnapshot
 from entrypoints.container import Application, build_container
 from entrypoints.settings import Settings, load_settings
+from tests.support.polling import eventually
 from tests.support.tws import GatewayBar, TwsGateway
 
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 New York
@@ -143,7 +144,7 @@ class LiveBot:
             t = await self.push([close] * 12, at=t)
         return t
 
-    async def settled(self, timeout: float = 5.0) -> None:
+    async def settled(self, timeout: float = 30.0) -> None:
         """Wait until the service has seen the last bar pushed and applied every event since."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -164,15 +165,13 @@ class LiveBot:
 
     _expect_end: int = 0
 
-    async def wait_for(self, predicate: object, what: str, timeout: float = 5.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if callable(predicate) and predicate():
-                await asyncio.sleep(0.02)
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"timed out waiting for {what}")
+    async def wait_for(
+        self, predicate: Callable[..., object], what: str, timeout: float = 30.0
+    ) -> None:
+        """Return as soon as ``predicate()`` holds (a poll: no settling time after it).
+
+        ``predicate`` is called without arguments (``lambda n=n: ...`` pins a loop variable)."""
+        await eventually(lambda: bool(predicate()), what, timeout_s=timeout)
 
     def alerts(self, kind: AlertKind) -> list[str]:
         return [a.text for a in self.notifier.alerts if a.kind is kind]

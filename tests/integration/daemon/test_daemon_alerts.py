@@ -1,10 +1,13 @@
-"""The daemon's own alerts: start and stop, a daily summary at each session close, errors."""
+"""The daemon's own alerts: start and stop, a daily summary at each session close, errors.
+
+What is checked is what the operator receives: the alerts as they arrive at a local Bot API server
+through real aiogram (the daemon's Telegram side), not the daemon's log lines.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -13,23 +16,54 @@ from pathlib import Path
 import pytest
 
 from domain.calendar import cme_trade_date
+from domain.commands import AlertKind
 from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
-from entrypoints.settings import load_settings
+from entrypoints.settings import Settings, load_settings
+from tests.support.bot_api import FakeBotApi
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.timeout(180)
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "sample.yaml"
+CHAT = 111
 SUMMARY = re.compile(
-    r"\[daily_summary\] session (\S+) closed: (\d+) trades \((\d+) won, (\d+) lost.*net ([+-][\d.,]+) USD"
+    r"daily_summary: session (\S+) closed: (\d+) trades \((\d+) won, (\d+) lost.*net ([+-][\d.,]+) USD"
 )
+# The daemon's own alerts, not the trades': the sample's hundreds of fills would only be batched.
+KEPT = {AlertKind.LIFECYCLE, AlertKind.DAILY_SUMMARY, AlertKind.ERROR}
 
 
-async def test_every_closed_session_is_summarised_from_the_journal(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="quant_scalper.alerts")
-    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
-    await run_daemon(settings, RunOptions(speed=None, exit_at_end=True))
-    summaries = [m.groups() for m in map(SUMMARY.search, caplog.messages) if m]
+def _settings(api: FakeBotApi, data_dir: Path) -> Settings:
+    modes = ", ".join(f'"{kind.value}": "off"' for kind in AlertKind if kind not in KEPT)
+    return load_settings(
+        CONFIG,
+        {
+            "QS_DATABASE__DATA_DIR": str(data_dir),
+            "QS_TELEGRAM__ENABLED": "true",
+            "QS_TELEGRAM__TOKEN": api.token,
+            "QS_TELEGRAM__API_BASE_URL": api.base_url,
+            "QS_TELEGRAM__USERS": f'{{"{CHAT}": "operator"}}',
+            "QS_TELEGRAM__CHAT_IDS": f"[{CHAT}]",
+            "QS_TELEGRAM__ALERTS": f"{{{modes}}}",
+            "QS_TELEGRAM__RATE_LIMIT_PER_MINUTE": "600",
+        },
+    )
+
+
+def _lines(api: FakeBotApi) -> list[str]:
+    """Every alert line the chat received (a backlog arrives batched, one alert a line)."""
+    return [line for m in api.sent if m.chat_id == CHAT for line in m.text.splitlines()]
+
+
+async def test_every_closed_session_is_summarised_from_the_journal(tmp_path: Path) -> None:
+    async with FakeBotApi() as api:
+        result = await run_daemon(
+            _settings(api, tmp_path), RunOptions(speed=None, exit_at_end=True)
+        )
+        assert result.stopped_by == "end of feed"
+        lines = _lines(api)
+    summaries = [m.groups() for m in map(SUMMARY.search, lines) if m]
     with sqlite3.connect(tmp_path / "quant_scalper.sqlite3") as conn:
         rows = conn.execute("SELECT exit_ts, net_pnl FROM round_trips").fetchall()
     by_date: dict[str, list[float]] = {}
@@ -42,32 +76,28 @@ async def test_every_closed_session_is_summarised_from_the_journal(
     for day, trades, _won, _lost, net in summaries:
         assert int(trades) == len(by_date[day])
         assert float(net.replace(",", "")) == pytest.approx(sum(by_date[day]), abs=0.005)
-    assert any("[lifecycle] started: simulated broker" in m for m in caplog.messages)
-    assert any("[lifecycle] stopped (end of feed), position -1" in m for m in caplog.messages)
+    assert any("lifecycle: started: " in x and "simulated broker" in x for x in lines), lines
+    assert any("lifecycle: stopped (end of feed), position -1" in line for line in lines)
 
 
-async def test_an_error_nobody_awaited_becomes_an_alert(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
-    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
-    handles: list[DaemonHandle] = []
-    daemon = asyncio.get_running_loop().create_task(
-        run_daemon(settings, RunOptions(speed=2000.0), on_ready=handles.append)
-    )
-    while not handles:
-        await asyncio.sleep(0.01)
+async def test_an_error_nobody_awaited_becomes_an_alert(tmp_path: Path) -> None:
+    async with FakeBotApi() as api:
+        handles: list[DaemonHandle] = []
+        daemon = asyncio.get_running_loop().create_task(
+            run_daemon(_settings(api, tmp_path), RunOptions(speed=2000.0), on_ready=handles.append)
+        )
+        await eventually(lambda: bool(handles), "the daemon to start", unless_done=daemon)
 
-    async def broken() -> None:
-        raise RuntimeError("boom in a forgotten task")
+        async def broken() -> None:
+            raise RuntimeError("boom in a forgotten task")
 
-    task = asyncio.get_running_loop().create_task(broken())
-    await asyncio.sleep(0.05)
-    del task  # never awaited: the loop's exception handler reports it when it is collected
-    gc.collect()
-    await asyncio.sleep(0.05)
-    handles[0].stop.set()
-    await asyncio.wait_for(daemon, 30)
-    assert any(
-        "[error] unhandled: RuntimeError: boom in a forgotten task" in m for m in caplog.messages
-    )
+        task = asyncio.get_running_loop().create_task(broken())
+        await eventually(task.done, "the forgotten task to fail")
+        del task  # never awaited: the loop's exception handler reports it when it is collected
+        gc.collect()
+        expected = "error: unhandled: RuntimeError: boom in a forgotten task"
+        await api.wait_for(
+            lambda: any(expected in line for line in _lines(api)), 60.0, what="the error alert"
+        )
+        handles[0].stop.set()
+        await asyncio.wait_for(daemon, 60)

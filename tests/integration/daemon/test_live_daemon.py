@@ -28,11 +28,14 @@ from domain.position import ExitReason
 from entrypoints.daemon import RunOptions, StartupError, run_daemon
 from entrypoints.settings import Settings
 from entrypoints.store import open_engine
+from tests.support.bot_api import FakeBotApi
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, SIGNAL_END, START
 from tests.support.live_daemon import LiveDaemon, daemon_settings, live_daemon
 from tests.support.tws import GatewayBar, TwsGateway
 
 pytestmark = pytest.mark.timeout(90)
+
+CHAT = 111
 
 SHUTDOWN_STEPS = [
     "entries stopped",
@@ -51,6 +54,25 @@ async def _enter_long(daemon: LiveDaemon) -> None:
 
 def _working_refs(gateway: TwsGateway) -> set[str]:
     return {o.order_ref for o in gateway.orders if o.active and o.is_working}
+
+
+def _telegram(api: FakeBotApi) -> dict[str, str]:
+    """Settings that send the daemon's alerts to ``api``, a local Bot API server (what the
+    operator receives is what these tests check, not the daemon's log lines)."""
+    return {
+        "QS_TELEGRAM__ENABLED": "true",
+        "QS_TELEGRAM__TOKEN": api.token,
+        "QS_TELEGRAM__API_BASE_URL": api.base_url,
+        "QS_TELEGRAM__USERS": f'{{"{CHAT}": "operator"}}',
+        "QS_TELEGRAM__CHAT_IDS": f"[{CHAT}]",
+        "QS_TELEGRAM__RATE_LIMIT_PER_MINUTE": "600",
+    }
+
+
+def _alert_lines(api: FakeBotApi, containing: str) -> list[str]:
+    """The alert lines the operator's chat received that contain ``containing``."""
+    lines = [line for m in api.sent if m.chat_id == CHAT for line in m.text.splitlines()]
+    return [line for line in lines if containing in line]
 
 
 async def _records(settings: Settings, kind: type) -> list:  # type: ignore[type-arg]
@@ -218,26 +240,30 @@ async def test_dry_run_with_the_simulated_broker_is_refused_in_one_line(tmp_path
 
 
 async def test_a_quiet_feed_is_flattened_before_the_close_and_the_day_is_summed_up_at_17(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
 ) -> None:
-    async with TwsGateway() as gateway:
-        settings = daemon_settings(gateway.port, tmp_path, QS_SESSION__CALENDAR="cme_globex_equity")
+    async with TwsGateway() as gateway, FakeBotApi() as api:
+        settings = daemon_settings(
+            gateway.port,
+            tmp_path,
+            QS_SESSION__CALENDAR="cme_globex_equity",
+            **_telegram(api),
+        )
         async with live_daemon(gateway, settings, start=START) as daemon:
             await _enter_long(daemon)  # 10:11 New York
             # No bar comes any more; the session timer alone closes the position at 16:55.
             flatten_at = START.replace(hour=21, minute=55)  # 16:55 New York (EST)
-            with caplog.at_level("INFO"):
-                await daemon.clock.set(flatten_at)
-                await daemon.wait_for(lambda: daemon.engine.position.is_flat, "the flatten")
-                assert gateway.position(daemon.con_id) == 0
-                await daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
-                await daemon.wait_for(lambda: "[daily_summary]" in caplog.text, "the summary")
+            await daemon.clock.set(flatten_at)
+            await daemon.wait_for(lambda: daemon.engine.position.is_flat, "the flatten")
+            assert gateway.position(daemon.con_id) == 0
+            await daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
+            await api.wait_for(
+                lambda: bool(_alert_lines(api, "daily_summary:")), 30.0, what="the summary"
+            )
             await daemon.stop()
         [trip] = [r.trip for r in await _records(settings, RoundTripRecord)]
         assert trip.exit_reason is ExitReason.SESSION
-        summary = next(
-            r.getMessage() for r in caplog.records if "[daily_summary]" in r.getMessage()
-        )
+        [summary] = _alert_lines(api, "daily_summary:")
         assert "session 2026-11-24 closed: 1 trades" in summary
 
 
@@ -281,23 +307,26 @@ async def test_healthz_and_metrics_speak_for_the_ib_link(tmp_path: Path) -> None
 
 
 async def test_a_session_timer_that_dies_is_paged_and_trading_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(self: object) -> None:
         raise RuntimeError("calendar table corrupt")
 
     monkeypatch.setattr("application.session_timer.SessionTimer.run", broken)
-    async with TwsGateway() as gateway:
-        settings = daemon_settings(gateway.port, tmp_path)
-        with caplog.at_level("INFO"):
-            async with live_daemon(gateway, settings, start=START) as daemon:
-                await daemon.wait_for(
-                    lambda: "the session timer task ended" in caplog.text, "the error alert"
-                )
-                await _enter_long(daemon)
-                await daemon.stop()
-    assert "[error]" in caplog.text
-    assert "calendar table corrupt" in caplog.text
+    async with TwsGateway() as gateway, FakeBotApi() as api:
+        settings = daemon_settings(gateway.port, tmp_path, **_telegram(api))
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await api.wait_for(
+                lambda: bool(_alert_lines(api, "the session timer task ended")),
+                30.0,
+                what="the error alert",
+            )
+            await _enter_long(daemon)
+            assert daemon.engine.state is EngineState.LONG  # trading went on
+            await daemon.stop()
+    [paged] = _alert_lines(api, "the session timer task ended")
+    assert " error: " in paged
+    assert "calendar table corrupt" in paged
 
 
 async def test_keeping_the_bracket_never_cancels_the_legs_of_an_entry_ib_has_filled(

@@ -22,8 +22,9 @@ from adapters.sql import migrate
 from adapters.sql.database import create_engine
 from entrypoints import logs
 from entrypoints.cli import EXIT_USAGE, main
-from entrypoints.daemon import RunOptions, run_daemon
+from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
 from entrypoints.settings import load_settings
+from tests.support.polling import eventually
 from tests.support.postgres import TcpProxy, create_database, drop_database
 
 pytestmark = pytest.mark.timeout(300)
@@ -163,13 +164,26 @@ async def test_postgresql_gone_mid_run_gates_entries_and_every_row_lands_after(
             {"QS_DATABASE__URL": proxy.url_for(url), "QS_DATABASE__DATA_DIR": str(tmp_path)},
         )
         stop = asyncio.Event()
+        handles: list[DaemonHandle] = []
         daemon = asyncio.get_running_loop().create_task(
-            run_daemon(settings, RunOptions(speed=60000.0, exit_at_end=True), stop=stop)
+            run_daemon(
+                settings,
+                RunOptions(speed=60000.0, exit_at_end=True),
+                stop=stop,
+                on_ready=handles.append,
+            )
         )
-        await asyncio.sleep(1.0)
-        assert not daemon.done()
+        await eventually(
+            lambda: bool(handles) and handles[0].service.counters.bars_in >= 200,
+            "the daemon to trade",
+            unless_done=daemon,
+        )
         await proxy.cut()
-        await asyncio.sleep(1.5)
+        await eventually(
+            lambda: "journal" in handles[0].service.engine.entry_gates,
+            "the journal gate to close while the database is away",
+            unless_done=daemon,
+        )
         await proxy.restore()
         result = await asyncio.wait_for(daemon, 120)
         assert result.bars == 8198

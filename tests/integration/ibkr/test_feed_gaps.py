@@ -168,8 +168,15 @@ async def test_two_recoveries_at_once_leave_one_subscription_and_lose_nothing() 
     async with TwsGateway() as gateway, live_bot(gateway) as bot:
         t = await bot.push(["5000", "5001"], at=START)
         feed = _feed(bot)
+        requests = _sent(gateway, REQ_REAL_TIME_BARS)
         await asyncio.gather(feed.recover(), feed.recover())
-        await bot.wait_for(lambda: len(gateway.realtime_subscriptions) == 1, "one subscription")
+        await bot.wait_for(  # the gateway has the new request, and the old one is cancelled
+            lambda: (
+                _sent(gateway, REQ_REAL_TIME_BARS) > requests
+                and len(gateway.realtime_subscriptions) == 1
+            ),
+            "one new subscription",
+        )
         await bot.push(["5002", "5003"], at=t)
         assert len(gateway.realtime_subscriptions) == 1
         assert [b.close for b in bot.seen.bars] == [5000.0, 5001.0, 5002.0, 5003.0]

@@ -1,19 +1,20 @@
 """TelegramNotifier's policy: modes, de-duplication, rate limit, queue bound, retries.
 
-Time is a stepped clock the test moves; the Bot API is the fake server, reached by real aiogram.
+Time is a manual clock the test moves; the Bot API is the fake server, reached by real aiogram.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import pytest
 from aiogram import Bot
 
+from adapters.simulated.clock import ManualClock
 from adapters.telegram import DEFAULT_MODES, TelegramNotifier
 from adapters.telegram.notifier import MAX_MESSAGE, TokenBucket, format_alert
 from domain.commands import Alert, AlertKind, Severity
@@ -22,36 +23,6 @@ from tests.support.stall import StallMeter
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 CHAT = 42
-
-
-class StepClock:
-    """A Clock whose ``sleep`` waits until the test moves time past its end."""
-
-    def __init__(self) -> None:
-        self._now = T0
-        self._sleepers: list[tuple[datetime, float, asyncio.Future[None]]] = []
-
-    def now(self) -> datetime:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self._now + timedelta(seconds=seconds), seconds, future))
-        if seconds <= 0:
-            self.advance(0)
-        await future
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        for due, _, future in self._sleepers:
-            if due <= self._now and not future.done():
-                future.set_result(None)
-        self._sleepers = [s for s in self._sleepers if not s[2].done()]
-
-    @property
-    def sleeping(self) -> list[float]:
-        """How long each pending sleep asked for."""
-        return [seconds for _, seconds, future in self._sleepers if not future.done()]
 
 
 def alert(
@@ -78,15 +49,15 @@ async def bot(api: FakeBotApi) -> AsyncIterator[Bot]:
 
 
 @pytest.fixture
-def clock() -> StepClock:
-    return StepClock()
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 Factory = Callable[..., TelegramNotifier]
 
 
 @pytest.fixture
-async def make(bot: Bot, clock: StepClock) -> AsyncIterator[Factory]:
+async def make(bot: Bot, clock: ManualClock) -> AsyncIterator[Factory]:
     made: list[TelegramNotifier] = []
 
     def factory(**overrides: Any) -> TelegramNotifier:
@@ -152,13 +123,13 @@ async def test_mode_decides_sound_silence_or_nothing(
     ],
 )
 def test_bad_mode_overrides_are_named(
-    bot: Bot, clock: StepClock, overrides: dict[str, str], error: str
+    bot: Bot, clock: ManualClock, overrides: dict[str, str], error: str
 ) -> None:
     with pytest.raises(ValueError, match=error):
         TelegramNotifier(bot, [CHAT], clock=clock, modes=overrides)
 
 
-def test_no_chat_is_an_error(bot: Bot, clock: StepClock) -> None:
+def test_no_chat_is_an_error(bot: Bot, clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="chat_ids is empty"):
         TelegramNotifier(bot, [], clock=clock)
 
@@ -191,7 +162,7 @@ def test_a_long_alert_is_cut_to_telegrams_limit() -> None:
 
 
 async def test_repeats_within_the_window_collapse_into_one_count(
-    api: FakeBotApi, make: Factory, clock: StepClock
+    api: FakeBotApi, make: Factory, clock: ManualClock
 ) -> None:
     notifier = make(dedup_window_s=60)
     notifier.start()
@@ -215,7 +186,7 @@ async def test_repeats_within_the_window_collapse_into_one_count(
 
 
 async def test_a_steady_flood_costs_one_message_per_window(
-    api: FakeBotApi, make: Factory, clock: StepClock
+    api: FakeBotApi, make: Factory, clock: ManualClock
 ) -> None:
     notifier = make(dedup_window_s=60)
     notifier.start()
@@ -238,7 +209,7 @@ async def test_a_steady_flood_costs_one_message_per_window(
 
 
 async def test_a_repeat_after_the_window_carries_the_count(
-    api: FakeBotApi, make: Factory, clock: StepClock
+    api: FakeBotApi, make: Factory, clock: ManualClock
 ) -> None:
     notifier = make(dedup_window_s=60)  # not started: the sender cannot report the window itself
     for _ in range(3):
@@ -278,7 +249,9 @@ async def test_no_window_means_no_deduplication(api: FakeBotApi, make: Factory) 
     assert notifier.deduplicated == 0
 
 
-async def test_rate_limit_spaces_messages(api: FakeBotApi, make: Factory, clock: StepClock) -> None:
+async def test_rate_limit_spaces_messages(
+    api: FakeBotApi, make: Factory, clock: ManualClock
+) -> None:
     notifier = make(rate_limit_per_minute=6, burst=1)
     # Alternate sound and silence so no two alerts can share a message.
     for i in range(4):
@@ -336,7 +309,7 @@ async def test_full_queue_drops_the_oldest_and_counts_them(api: FakeBotApi, make
 
 
 async def test_retry_after_waits_exactly_that_long(
-    api: FakeBotApi, make: Factory, clock: StepClock
+    api: FakeBotApi, make: Factory, clock: ManualClock
 ) -> None:
     notifier = make()
     api.flood(7)
@@ -351,7 +324,7 @@ async def test_retry_after_waits_exactly_that_long(
 
 
 async def test_server_errors_back_off_exponentially_up_to_the_cap(
-    api: FakeBotApi, make: Factory, clock: StepClock
+    api: FakeBotApi, make: Factory, clock: ManualClock
 ) -> None:
     notifier = make(initial_backoff_s=1, max_backoff_s=8)
     api.down()
@@ -389,7 +362,7 @@ async def test_a_refusing_chat_loses_only_its_copy(
 
 
 async def test_notify_never_blocks_or_raises_while_sending_fails(
-    api: FakeBotApi, make: Factory, clock: StepClock
+    api: FakeBotApi, make: Factory, clock: ManualClock
 ) -> None:
     notifier = make(queue_size=100)
     api.refuse_connections()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,32 +26,49 @@ def et(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime
     return datetime(y, mo, d, h, mi, s, tzinfo=ET)
 
 
-class ScriptedClock(ManualClock):
-    """A manual clock whose sleeps are recorded, may wake off time, and end the run at ``end``.
+DEADLINE_S = 10.0  # generous: the timer sleeps again as soon as it has handled a wake
 
-    A sleep that would end after ``end`` raises CancelledError, as if the task were cancelled.
 
-    ``off_time`` maps the instant a sleep should end at to the instant it wakes at instead (once).
+async def drive(
+    clock: ManualClock,
+    timer: Awaitable[None],
+    end: datetime,
+    off_time: dict[datetime, datetime] | None = None,
+    sleeps: list[float] | None = None,
+) -> None:
+    """Run ``timer`` on ``clock``, moving time to the end of each sleep, until a sleep would end
+    after ``end``; then cancel it (its CancelledError comes out). ``sleeps`` gets how long each
+    sleep that ended asked for.
+
+    ``off_time`` maps the instant a sleep should end at to the instant it wakes at instead (once):
+    earlier is a clock that wakes early, later one that jumps (a suspended machine).
     """
-
-    def __init__(
-        self, start: datetime, end: datetime, off_time: dict[datetime, datetime] | None = None
-    ) -> None:
-        super().__init__(start)
-        self.end = end
-        self.sleeps: list[float] = []
-        self._off_time = dict(off_time or {})
-
-    async def sleep(self, seconds: float) -> None:
-        target = self.now() + timedelta(seconds=seconds)
-        if target > self.end:
-            raise asyncio.CancelledError
-        self.sleeps.append(seconds)
-        wake = self._off_time.pop(target, None)
-        if wake is None:
-            self.advance(timedelta(seconds=seconds))
-        else:
-            self.set(wake)
+    task = asyncio.ensure_future(timer)
+    off = dict(off_time or {})
+    sleeps = sleeps if sleeps is not None else []
+    try:
+        while True:
+            watch = asyncio.ensure_future(clock.sleepers(1))
+            try:
+                await asyncio.wait({task, watch}, timeout=DEADLINE_S, return_when=FIRST_COMPLETED)
+            finally:
+                watch.cancel()
+            if task.done():
+                task.result()
+                raise AssertionError("the timer ended by itself")
+            deadline = clock.next_deadline
+            if deadline is None:
+                raise AssertionError(f"the timer did not sleep again within {DEADLINE_S} s")
+            if deadline > end:
+                break
+            sleeps.append(clock.sleeping[0])
+            wake = off.pop(deadline, deadline)
+            clock.set(wake)
+            if wake < deadline:
+                clock.wake_next()
+    finally:
+        task.cancel()
+    await task
 
 
 class Run:
@@ -59,6 +78,7 @@ class Run:
         self.events: list[EngineEvent] = []
         self.closes: list[date] = []
         self.problems: list[str] = []
+        self.sleeps: list[float] = []
 
     async def on_close(self, trade_date: date) -> None:
         self.closes.append(trade_date)
@@ -73,8 +93,10 @@ class Run:
 
 
 async def run_timer(
-    clock: ScriptedClock,
+    start: datetime,
+    end: datetime,
     *,
+    off_time: dict[datetime, datetime] | None = None,
     calendar: SessionCalendar | None = None,
     flatten: timedelta | None = FIVE_MIN,
     restart_time: time | None = None,
@@ -84,6 +106,7 @@ async def run_timer(
     run: Run | None = None,
 ) -> Run:
     run = run if run is not None else Run()
+    clock = ManualClock(start)
     timer = SessionTimer(
         calendar=calendar if calendar is not None else CmeGlobexEquityCalendar(),
         flatten_before_close=flatten,
@@ -97,7 +120,7 @@ async def run_timer(
         max_sleep=max_sleep,
     )
     with pytest.raises(asyncio.CancelledError):
-        await timer.run()
+        await drive(clock, timer.run(), end, off_time, run.sleeps)
     return run
 
 
@@ -197,7 +220,7 @@ async def test_boundaries_are_sent_on_time_once_each(
     boundaries: list[tuple[BoundaryKind, datetime, date]],
     closes: list[date],
 ) -> None:
-    run = await run_timer(ScriptedClock(start, end), calendar=calendar, flatten=flatten)
+    run = await run_timer(start, end, calendar=calendar, flatten=flatten)
     assert run.boundaries == boundaries
     assert run.closes == closes
     assert run.gates == []  # no gate enabled
@@ -205,15 +228,15 @@ async def test_boundaries_are_sent_on_time_once_each(
 
 
 async def test_the_timer_sleeps_exactly_to_the_next_boundary() -> None:
-    clock = ScriptedClock(et(2026, 11, 17, 10), et(2026, 11, 17, 18))
-    await run_timer(clock, max_sleep=ONE_DAY)
-    assert clock.sleeps == [6 * 3600 + 55 * 60, 5 * 60, 3600]
+    run = await run_timer(et(2026, 11, 17, 10), et(2026, 11, 17, 18), max_sleep=ONE_DAY)
+    assert run.sleeps == [6 * 3600 + 55 * 60, 5 * 60, 3600]
 
 
 async def test_no_sleep_is_longer_than_max_sleep() -> None:
-    clock = ScriptedClock(et(2026, 11, 17, 10), et(2026, 11, 17, 18))
-    run = await run_timer(clock, max_sleep=timedelta(minutes=1))
-    assert max(clock.sleeps) == 60
+    run = await run_timer(
+        et(2026, 11, 17, 10), et(2026, 11, 17, 18), max_sleep=timedelta(minutes=1)
+    )
+    assert max(run.sleeps) == 60
     assert [kind for kind, _, _ in run.boundaries] == [FLATTEN, CLOSE, OPEN]
 
 
@@ -224,7 +247,8 @@ async def test_no_sleep_is_longer_than_max_sleep() -> None:
 )
 async def test_start_sends_no_past_boundary_but_the_gates_current_state(start: datetime) -> None:
     run = await run_timer(
-        ScriptedClock(start, et(2026, 11, 17, 18, 30)),
+        start,
+        et(2026, 11, 17, 18, 30),
         restart_time=time(23, 45),
         roll_symbol="MES",
     )
@@ -234,22 +258,22 @@ async def test_start_sends_no_past_boundary_but_the_gates_current_state(start: d
 
 
 async def test_an_early_wake_sends_no_boundary_twice() -> None:
-    clock = ScriptedClock(
+    run = await run_timer(
         et(2026, 11, 17, 10),
         et(2026, 11, 17, 18, 30),
         off_time={
             et(2026, 11, 17, 16, 55): et(2026, 11, 17, 16, 54, 30),  # wakes 30 s early
             et(2026, 11, 17, 18): et(2026, 11, 17, 17),  # returns at once after the close
         },
+        max_sleep=ONE_DAY,
     )
-    run = await run_timer(clock, max_sleep=ONE_DAY)
     assert run.boundaries == [
         (FLATTEN, et(2026, 11, 17, 16, 55), date(2026, 11, 17)),
         (CLOSE, et(2026, 11, 17, 17), date(2026, 11, 17)),
         (OPEN, et(2026, 11, 17, 18), date(2026, 11, 18)),
     ]
     assert run.closes == [date(2026, 11, 17)]
-    assert clock.sleeps == [6 * 3600 + 55 * 60, 30, 5 * 60, 3600, 3600]
+    assert run.sleeps == [6 * 3600 + 55 * 60, 30, 5 * 60, 3600, 3600]
 
 
 LATE_WAKES = [
@@ -292,8 +316,9 @@ async def test_a_late_wake_sends_the_missed_boundaries_in_order(
     boundaries: list[tuple[BoundaryKind, datetime, date]],
     closes: list[date],
 ) -> None:
-    clock = ScriptedClock(et(2026, 11, 17, 10), end, off_time={et(2026, 11, 17, 16, 55): wake})
-    run = await run_timer(clock, max_sleep=ONE_DAY)
+    run = await run_timer(
+        et(2026, 11, 17, 10), end, off_time={et(2026, 11, 17, 16, 55): wake}, max_sleep=ONE_DAY
+    )
     assert run.boundaries == boundaries
     assert run.closes == closes
 
@@ -306,10 +331,11 @@ async def test_a_failing_on_close_does_not_stop_the_timer() -> None:
         raise RuntimeError("telegram is down")
 
     events: list[EngineEvent] = []
+    clock = ManualClock(et(2026, 11, 17, 10))
     timer = SessionTimer(
         calendar=CmeGlobexEquityCalendar(),
         flatten_before_close=None,
-        clock=ScriptedClock(et(2026, 11, 17, 10), et(2026, 11, 18, 18, 30)),
+        clock=clock,
         sink=events.append,
         restart_time=None,
         restart_block=TEN_MIN,
@@ -317,7 +343,7 @@ async def test_a_failing_on_close_does_not_stop_the_timer() -> None:
         on_close=failing,
     )
     with pytest.raises(asyncio.CancelledError):
-        await timer.run()
+        await drive(clock, timer.run(), et(2026, 11, 18, 18, 30))
     assert calls == [date(2026, 11, 17), date(2026, 11, 18)]
     assert [e.ts for e in events if isinstance(e, SessionBoundary)] == [
         et(2026, 11, 17, 17),
@@ -367,7 +393,7 @@ async def test_a_coverage_error_is_reported_once_and_gates_keep_working(
     boundaries: list[tuple[BoundaryKind, datetime, date]],
     gates: list[tuple[str, str | None, datetime]],
 ) -> None:
-    run = await run_timer(ScriptedClock(start, end), restart_time=time(23, 45))
+    run = await run_timer(start, end, restart_time=time(23, 45))
     assert run.boundaries == boundaries
     assert run.gates == gates
     assert len(run.problems) == 1
@@ -438,13 +464,13 @@ async def test_the_restart_gate_closes_around_ib_gateways_restart(
     end: datetime,
     gates: list[tuple[str, str | None, datetime]],
 ) -> None:
-    run = await run_timer(ScriptedClock(start, end), restart_time=restart_time, restart_block=block)
+    run = await run_timer(start, end, restart_time=restart_time, restart_block=block)
     assert run.gates == gates
 
 
 async def test_the_roll_gate_closes_for_the_roll_week_of_mesz6() -> None:
     start, end = et(2026, 12, 13, 12), et(2026, 12, 18, 12)
-    run = await run_timer(ScriptedClock(start, end), roll_symbol="MES")
+    run = await run_timer(start, end, roll_symbol="MES")
     assert run.gates == [
         ("roll", None, start),
         (
