@@ -49,6 +49,7 @@ from entrypoints.container import (
     aggregation_calendar,
     engine_config,
 )
+from entrypoints.container.telegram import TelegramChannel
 from entrypoints.observability import EndpointsChannel
 from entrypoints.replay import load_series
 from entrypoints.runtime import (
@@ -63,7 +64,6 @@ from entrypoints.runtime import (
 )
 from entrypoints.settings import Settings
 from entrypoints.store import open_engine
-from entrypoints.telegram.channel import TelegramChannel
 
 log = logging.getLogger("quant_scalper.daemon")
 

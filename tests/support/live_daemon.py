@@ -75,8 +75,7 @@ class LiveDaemon:
 
     @property
     def session(self) -> IbkrSession:
-        session = _ibkr_session(self.handle)
-        return session
+        return _ibkr_session(self.handle)
 
     @property
     def engine(self) -> Engine:
