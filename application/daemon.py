@@ -448,7 +448,7 @@ class Daemon:
             closes, source = await self._venue.warm_up(resume, self._window)
             self._zscore.refill(closes)
             log.info("z-score warm-up: %d of %d closes from %s", len(closes), self._window, source)
-            if resume is not None:
+            if resume is not None and resume.next_bar_epoch is not None:
                 at = datetime.fromtimestamp(resume.next_bar_epoch, UTC)
                 log.info("resuming from the checkpoint of %s", at.isoformat())
                 await self._reapply_operator_state(at)

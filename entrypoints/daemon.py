@@ -22,6 +22,7 @@ from application.daemon import DaemonHandle, RunResult, VenueUnavailable
 from application.ports import Clock
 from domain.calendar import cme_trade_date
 from entrypoints import logs
+from entrypoints.container import init_resources, shutdown_resources
 from entrypoints.container.daemon import build_daemon_container
 from entrypoints.runtime import EXIT_UNAVAILABLE, EXIT_USAGE, RunOptions, StartupError
 from entrypoints.settings import Settings
@@ -60,7 +61,7 @@ async def run_daemon(
     )
     container.check_dependencies()
     try:
-        await container.init_resources()
+        await init_resources(container)
         daemon = await container.daemon.async_()
         clock_now = container.clock()
         logs.set_context(
@@ -77,7 +78,7 @@ async def run_daemon(
         finally:
             logs.set_context(None)
     finally:
-        await container.shutdown_resources()
+        await shutdown_resources(container)
 
 
 REPEAT_WINDOW_S = 1.0

@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from application.bar_columns import BarColumns
 from application.bar_gate import DEFAULT_MAX_SKEW_S, FUTURE
 from application.bar_series import BarFileError, BarSeries, BarSizeError, band_refusals
 from domain.bar import Bar

@@ -67,7 +67,7 @@ class SimulatedVenue:
         return f"simulated broker on {self._series.source.name}"
 
     async def connect(self, resume: ResumePoint | None, executions_since: datetime | None) -> None:
-        if resume is None:
+        if resume is None or resume.next_bar_epoch is None:
             if len(self._series):  # market time starts with the feed
                 self._clock.set(datetime.fromtimestamp(int(self._series.epochs[0]), UTC))
             return

@@ -18,7 +18,6 @@ from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from adapters.zscore.reference import PythonZScoreEngine
 from application.fast_replay import FastReplay
-from application.ports import Checkpoint
 from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import ContinuousCalendar
@@ -150,7 +149,7 @@ def test_the_batch_path_really_skips_and_really_trades() -> None:
     assert visited < len(series) / 3  # most bars were skipped
 
 
-def _plain_service(checkpoint: Checkpoint | None = None) -> tuple[TradingService, SimulatedBroker]:
+def _plain_service() -> tuple[TradingService, SimulatedBroker]:
     inbox = EventInbox()
     broker = SimulatedBroker(instrument=MES, sink=inbox)
     service = TradingService(
@@ -162,18 +161,8 @@ def _plain_service(checkpoint: Checkpoint | None = None) -> tuple[TradingService
         notifier=RecordingNotifier(),
         inbox=inbox,
         bar_listeners=[broker],
-        checkpoint=checkpoint,
     )
     return service, broker
-
-
-def test_the_fast_replay_refuses_a_service_that_checkpoints_every_strategy_bar() -> None:
-    async def checkpoint(epoch: int) -> None:
-        return None
-
-    service, broker = _plain_service(checkpoint)
-    with pytest.raises(ValueError, match="cannot checkpoint"):
-        FastReplay(service=service, listeners=[broker])
 
 
 def test_the_fast_replay_drives_exactly_the_services_own_listeners() -> None:
