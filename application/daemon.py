@@ -726,9 +726,8 @@ class Daemon:
         """Cancel our working orders that protect nothing. A stop or target is kept while the
         broker holds a position: the engine may not know yet of an entry that has just filled,
         and cancelling its legs would leave the position bare."""
-        now = self._clock.now()
         try:
-            snapshot = await self._broker.snapshot(now)
+            position = await self._broker.position()
         except Exception as exc:
             log.warning("shutdown: the broker's position unknown (%s): keeping every order", exc)
             return
@@ -739,24 +738,20 @@ class Daemon:
         }
         loose = tuple(
             o.key
-            for o in snapshot.open_orders
-            if snapshot.position == 0
-            or (o.key not in protective and protective_kind(o.key) is None)
+            for o in self._broker.working_orders()
+            if position == 0 or (o.key not in protective and protective_kind(o.key) is None)
         )
         if not loose:
             return
         try:
-            await self._broker.cancel(CancelOrders(loose, "shutdown", now))
+            await self._broker.cancel(CancelOrders(loose, "shutdown", self._clock.now()))
         except Exception as exc:
             log.warning("shutdown: loose orders %s not cancelled: %s", ", ".join(loose), exc)
             return
+        # The broker's word on its orders arrives as events: watch it, asking nothing.
         loop = asyncio.get_running_loop()
         while loop.time() < until:
-            try:
-                left = await self._broker.snapshot(self._clock.now())
-            except Exception:
-                return
-            if not any(o.key in loose for o in left.open_orders):
+            if not any(o.key in loose for o in self._broker.working_orders()):
                 return
             await asyncio.sleep(0.02)
 

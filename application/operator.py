@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from application.bar_gate import DEFAULT_MAX_SKEW_S
-from application.ports import BrokerError, BrokerSnapshot, Clock, Journal
+from application.ports import Broker, BrokerSnapshot, Clock, Journal
 from application.queries import JournalReader
+from application.reconcile import broker_report
 from application.services import TradingService
 from domain.bar import Bar
 from domain.calendar import cme_trade_date, globex_open
@@ -25,6 +26,7 @@ from domain.events import (
     EngineEvent,
     FlattenRequested,
     PauseRequested,
+    ReconcileFailed,
     ResumeRequested,
 )
 from domain.position import RoundTrip
@@ -76,7 +78,7 @@ class OperatorConsole:
         service: TradingService,
         journal: Journal,
         reader: JournalReader,
-        broker_view: Callable[[], Awaitable[BrokerSnapshot]],
+        broker: Broker,
         clock: Clock,
         health: HealthSource,
         config: Mapping[str, Any],
@@ -88,7 +90,7 @@ class OperatorConsole:
         self._service = service
         self._journal = journal
         self._reader = reader
-        self._broker_view = broker_view
+        self._broker = broker
         self._clock = clock
         self._health = health
         self._config = dict(config)
@@ -168,8 +170,8 @@ class OperatorConsole:
         )
 
     async def broker(self) -> BrokerSnapshot:
-        """What the broker reports now (position, working orders, today's executions)."""
-        return await self._broker_view()
+        """What the broker reports now (position, working orders, every execution it still has)."""
+        return await self._broker.snapshot(None)
 
     def health(self) -> Health:
         status = self._service.status()
@@ -230,13 +232,12 @@ class OperatorConsole:
 
     async def reconcile(self, by: str) -> str:
         """Ask the broker for the position now; the engine compares it with its own."""
-        try:
-            snapshot = await self._broker_view()
-        except BrokerError as exc:
-            return f"the broker did not answer: {exc}"
-        await self._apply(snapshot.report(self.now()))
-        self.record_command("reconcile", by, allowed=True, outcome=f"broker {snapshot.position}")
-        return f"broker reports {snapshot.position}"
+        report = await broker_report(self._broker, self.now(), "")
+        if isinstance(report, ReconcileFailed):
+            return f"the broker did not answer: {report.reason}"
+        await self._apply(report)
+        self.record_command("reconcile", by, allowed=True, outcome=f"broker {report.signed_qty}")
+        return f"broker reports {report.signed_qty}"
 
     async def stop(self, by: str, *, flatten: bool) -> None:
         """Stop the daemon (flattening first when asked)."""

@@ -17,7 +17,7 @@ from domain.bar import Bar
 from domain.commands import Alert, CancelOrders, JournalRecord, PlaceBracket, PlaceExit
 from domain.contract import FutureContract
 from domain.engine import EngineSnapshot
-from domain.events import BrokerPositionReported, EngineEvent
+from domain.events import EngineEvent
 from domain.position import Fill
 from domain.record import record
 from domain.zscore import ZScore
@@ -58,12 +58,6 @@ class BrokerSnapshot:
     open_orders: tuple[BrokerOrder, ...]
     executions: tuple[Fill, ...]
 
-    def report(self, ts: datetime) -> BrokerPositionReported:
-        """The engine's event for this answer: the position and the keys of our working orders."""
-        return BrokerPositionReported(
-            self.position, ts, open_orders=tuple(order.key for order in self.open_orders)
-        )
-
 
 class Broker(Protocol):
     """Places and cancels orders; reports order events to the :class:`OrderEventSink` it was given."""
@@ -75,6 +69,14 @@ class Broker(Protocol):
     async def cancel(self, order: CancelOrders) -> None: ...
 
     async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot: ...
+
+    async def position(self) -> int:
+        """Our position in the traded contract (signed contracts), asked of the broker now."""
+        ...
+
+    def working_orders(self) -> tuple[BrokerOrder, ...]:
+        """Our orders the broker holds working, as its last word on them says (no request)."""
+        ...
 
 
 class OrderEventSink(Protocol):

@@ -17,10 +17,14 @@ async def broker_report(
     broker: Broker, ts: datetime, reason: str
 ) -> BrokerPositionReported | ReconcileFailed:
     """Ask ``broker`` for the position and our working orders; a broker that cannot answer is a
-    ``ReconcileFailed`` (prefixed with ``reason`` when one is given), never an exception."""
+    ``ReconcileFailed`` (prefixed with ``reason`` when one is given), never an exception.
+
+    Only the position is a request: the working orders are the broker's last word on them, so a
+    periodic reconcile costs IB one ``reqPositions`` and no executions query."""
     try:
-        snapshot = await broker.snapshot(ts)
+        position = await broker.position()
     except (BrokerError, TimeoutError, ConnectionError) as exc:
         what = str(exc) or type(exc).__name__
         return ReconcileFailed(ts, f"{reason}: {what}" if reason else what)
-    return snapshot.report(ts)
+    working = tuple(order.key for order in broker.working_orders())
+    return BrokerPositionReported(position, ts, open_orders=working)

@@ -166,13 +166,11 @@ class IbkrBroker:
             self._cancel_at_ib(trade)
 
     async def snapshot(self, executions_since: datetime | None) -> BrokerSnapshot:
-        contract = self._ready()
+        position = await self.position()
         try:
-            positions = await self._client.positions()
             fills = await self._client.executions(executions_since)
         except (TimeoutError, ConnectionError) as exc:
             raise BrokerError(f"IB did not answer: {exc or type(exc).__name__}") from exc
-        position = sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
         return BrokerSnapshot(
             position=position,
             open_orders=self.working_orders(),
@@ -255,7 +253,10 @@ class IbkrBroker:
 
     async def position(self) -> int:
         contract = self._ready()
-        positions = await self._client.positions()
+        try:
+            positions = await self._client.positions()
+        except (TimeoutError, ConnectionError) as exc:
+            raise BrokerError(f"IB did not answer: {exc or type(exc).__name__}") from exc
         return sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
 
     # -- ib_async callbacks -------------------------------------------------------------------

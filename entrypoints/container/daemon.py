@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import time, timedelta
 
@@ -32,7 +32,7 @@ from application.daemon import (
     StopRequest,
 )
 from application.operator import OperatorConsole
-from application.ports import Broker, BrokerSnapshot, Clock, Notifier, ResumePoint
+from application.ports import Clock, Notifier, ResumePoint
 from application.services import EventInbox, TradingService
 from application.session_timer import SessionTimer
 from application.watch import DaemonWatch
@@ -115,10 +115,6 @@ def _restored_engine(config: EngineConfig, store: DaemonStore) -> Engine:
 
 def _clock_or_system(clock: Clock | None) -> Clock:
     return clock if clock is not None else SystemClock()
-
-
-def _broker_view(broker: Broker) -> Callable[[], Awaitable[BrokerSnapshot]]:
-    return lambda: broker.snapshot(None)
 
 
 def _anomaly_alerts(notifier: Notifier, clock: Clock) -> Callable[[str], None]:
@@ -324,7 +320,7 @@ class DaemonContainer(containers.DeclarativeContainer):
         service=service,
         journal=changes,
         reader=store.provided.reader,
-        broker_view=providers.Callable(_broker_view, broker),
+        broker=broker,
         clock=clock,
         health=health,
         config=providers.Callable(run_config, settings, options),

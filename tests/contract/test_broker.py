@@ -90,14 +90,6 @@ class Inbox:
         return [e.fill for e in self.events if isinstance(e, OrderFilled | ProtectiveExitFilled)]
 
 
-class VenueBroker(Broker, Protocol):
-    """The Broker port plus what both adapters answer beside it, for the daemon's stop."""
-
-    async def position(self) -> int: ...
-
-    def working_orders(self) -> tuple[BrokerOrder, ...]: ...
-
-
 class Market(Protocol):
     """What makes a venue trade, and its scripted faults."""
 
@@ -125,7 +117,7 @@ class Market(Protocol):
 @dataclass
 class Venue:
     name: str
-    broker: VenueBroker
+    broker: Broker
     inbox: Inbox
     market: Market
     key_seq: list[int] = field(default_factory=lambda: [0])

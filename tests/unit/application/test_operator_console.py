@@ -76,7 +76,7 @@ def _console(
         service=service,
         journal=journal,
         reader=journal,
-        broker_view=lambda: broker.snapshot(None),
+        broker=broker,
         clock=ManualClock(now),
         health=health,
         config={"telegram": {"token": "**********"}},
