@@ -24,9 +24,9 @@ from domain.calendar import cme_trade_date
 from entrypoints import logs
 from entrypoints.container import init_resources, shutdown_resources
 from entrypoints.container.daemon import build_daemon_container
-from entrypoints.runtime import EXIT_UNAVAILABLE, EXIT_USAGE, RunOptions, StartupError
+from entrypoints.container.store import store_url, unavailable_on_database_errors
 from entrypoints.settings import Settings
-from entrypoints.store import store_url, unavailable_on_database_errors
+from entrypoints.startup import EXIT_UNAVAILABLE, EXIT_USAGE, RunOptions, StartupError
 
 __all__ = [
     "DaemonHandle",

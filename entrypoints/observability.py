@@ -16,7 +16,7 @@ from aiohttp import web
 
 from application.operator import OperatorConsole
 from application.services import TradingService
-from entrypoints.runtime import EXIT_UNAVAILABLE, StartupError
+from entrypoints.startup import EXIT_UNAVAILABLE, StartupError
 
 
 @dataclass(frozen=True)

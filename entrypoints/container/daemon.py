@@ -49,21 +49,19 @@ from entrypoints.container import (
     aggregation_calendar,
     engine_config,
 )
-from entrypoints.container.telegram import TelegramChannel
-from entrypoints.observability import EndpointsChannel
-from entrypoints.replay import load_series
-from entrypoints.runtime import (
+from entrypoints.container.runtime import (
     SNAPSHOT_FALLBACK_FILE,
     BarRecorder,
-    RunOptions,
-    daemon_version,
     gated_journal,
     journal_owner,
     prepare_store,
-    run_config,
 )
+from entrypoints.container.store import open_engine
+from entrypoints.container.telegram import TelegramChannel
+from entrypoints.observability import EndpointsChannel
+from entrypoints.replay import load_series
 from entrypoints.settings import Settings
-from entrypoints.store import open_engine
+from entrypoints.startup import RunOptions, daemon_version, run_config
 
 log = logging.getLogger("quant_scalper.daemon")
 

@@ -1,5 +1,5 @@
-"""The daemon command's start-up pieces: options, the start-up error and its exit codes, the store
-(schema check, ownership, the journal with its outage spool), bar recording."""
+"""The daemon's store pieces: schema check, ownership, the journal with its outage spool, bar
+recording. The start-up error, exit codes and options are :mod:`entrypoints.startup`'s."""
 
 from __future__ import annotations
 
@@ -8,39 +8,30 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.journal import UNREACHABLE, SqlJournal
 from adapters.sql.ownership import JournalInUseError, JournalOwnership
 from adapters.sql.spool import Spool, SpoolInUseError
-from application.daemon import JOURNAL_CLOSE_S, DaemonHandle, RunResult
+from application.daemon import JOURNAL_CLOSE_S
 from application.ports import Clock, Notifier
 from application.services import EventInbox
 from domain.bar import Bar
 from domain.commands import Alert, AlertKind, Severity
 from domain.events import EntryGateChanged
-from entrypoints.settings import Settings
-from entrypoints.store import (
+from entrypoints.container.store import (
     require_current_schema,
     sqlite_file,
     store_url,
     unavailable_on_database_errors,
     upgrade_schema,
 )
-
-__all__ = ["DaemonHandle", "RunResult"]  # the daemon's results, re-exported for its callers
+from entrypoints.settings import Settings
+from entrypoints.startup import EXIT_IN_USE, EXIT_USAGE, StartupError
 
 log = logging.getLogger("quant_scalper.daemon")
-
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 4
-EXIT_IN_USE = 5
-"""Another daemon owns the journal (or the spool in ``data_dir``)."""
 
 SPOOL_FILE = "journal.spool"
 SNAPSHOT_FALLBACK_FILE = "snapshot.fallback.json"
@@ -48,47 +39,6 @@ JOURNAL_GATE = "journal"
 OWNER_GATE = "journal owner"
 OWNER_CHECK_S = 5.0
 """How often a running daemon checks that it still owns the journal."""
-
-
-class StartupError(Exception):
-    """The daemon cannot start: one line for the user and the exit code that goes with it."""
-
-    def __init__(self, line: str, exit_code: int) -> None:
-        super().__init__(line)
-        self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    speed: float | None
-    """Times faster than real time; None: as fast as possible."""
-    exit_at_end: bool = False
-    config_path: Path | None = None
-    dry_run: bool = False
-    """IB Gateway: signals, journal and alerts, but no orders."""
-
-
-def run_config(settings: Settings, options: RunOptions) -> dict[str, Any]:
-    """The settings the daemon actually runs with, for /config: the file's (secrets masked) with
-    the command line's overrides applied (``--speed``), and how it was started."""
-    config = settings.redacted()
-    config["daemon"] = {
-        **config["daemon"],
-        "speed": "max" if options.speed is None else options.speed,
-    }
-    config["run"] = {
-        "config_file": None if options.config_path is None else str(options.config_path),
-        "exit_at_end": options.exit_at_end,
-        "dry_run": options.dry_run,
-    }
-    return config
-
-
-def daemon_version() -> str:
-    try:
-        return version("quant-scalper")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
-        return "unknown"
 
 
 class BarRecorder:

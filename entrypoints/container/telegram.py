@@ -22,8 +22,8 @@ from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import HeldNotifier, LogNotifier
 from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
-from entrypoints.container.runtime import EXIT_UNAVAILABLE, StartupError
 from entrypoints.settings import TelegramSettings
+from entrypoints.startup import EXIT_UNAVAILABLE, StartupError
 from entrypoints.telegram.dispatcher import (
     build_bot,
     build_dispatcher,

@@ -25,9 +25,9 @@ from domain.commands import (
 )
 from domain.engine import EngineState
 from domain.position import ExitReason
+from entrypoints.container.store import open_engine
 from entrypoints.daemon import RunOptions, StartupError, run_daemon
 from entrypoints.settings import Settings
-from entrypoints.store import open_engine
 from tests.support.bot_api import FakeBotApi
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, SIGNAL_END, START
 from tests.support.live_daemon import LiveDaemon, daemon_settings, live_daemon

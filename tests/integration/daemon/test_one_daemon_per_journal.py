@@ -24,7 +24,8 @@ from adapters.sql.database import create_engine, database_url
 from adapters.sql.ownership import JournalInUseError, JournalOwnership
 from application.services import EventInbox
 from entrypoints.cli import EXIT_IN_USE
-from entrypoints.runtime import StartupError, gated_journal
+from entrypoints.container.runtime import gated_journal
+from entrypoints.startup import StartupError
 from tests.support.postgres import create_database, drop_database
 
 pytestmark = pytest.mark.timeout(300)

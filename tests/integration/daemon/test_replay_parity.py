@@ -9,10 +9,10 @@ from pathlib import Path
 from adapters.sql.database import create_engine
 from adapters.sql.queries import SqlJournalReader
 from domain.commands import RoundTripRecord, SignalRecord
+from entrypoints.container.store import store_url
 from entrypoints.daemon import RunOptions, run_daemon
 from entrypoints.replay import load_store_series, run_replay
 from entrypoints.settings import load_settings
-from entrypoints.store import store_url
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "sample.yaml"

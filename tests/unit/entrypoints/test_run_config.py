@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from entrypoints.runtime import RunOptions, run_config
 from entrypoints.settings import load_settings
+from entrypoints.startup import RunOptions, run_config
 
 
 def test_the_command_lines_speed_replaces_the_files() -> None:
