@@ -57,7 +57,7 @@ from entrypoints.container.runtime import (
     prepare_store,
 )
 from entrypoints.container.store import open_engine
-from entrypoints.container.telegram import TelegramChannel
+from entrypoints.container.telegram import TelegramChannel, open_telegram_bot
 from entrypoints.observability import EndpointsChannel
 from entrypoints.replay import load_series
 from entrypoints.settings import Settings
@@ -197,6 +197,7 @@ class DaemonContainer(containers.DeclarativeContainer):
         ibkr=providers.Singleton(_clock_or_system, ib_clock),
     )
     store = providers.Resource(open_daemon_store, settings, options, inbox, clock, notifier)
+    telegram_bot = providers.Resource(open_telegram_bot, settings.provided.telegram)
     journal = store.provided.journal
     changes = providers.Singleton(ChangeNotingJournal, journal)
 
@@ -310,7 +311,7 @@ class DaemonContainer(containers.DeclarativeContainer):
             service,
             venue.provided.health.reconnects,
         ),
-        providers.Singleton(TelegramChannel, settings.provided.telegram, notifier),
+        providers.Singleton(TelegramChannel, settings.provided.telegram, notifier, telegram_bot),
     )
     health = providers.Singleton(DaemonHealth, venue.provided.health, journal, channels)
     console = providers.Singleton(

@@ -1,15 +1,17 @@
 """The Telegram bot as one of the daemon's channels: alerts to the configured chats, commands by
 long polling or on a webhook, in the daemon's event loop.
 
-Opened when the daemon starts serving (after the venue connected: a second poller on the token is
-then exit 4); until then the daemon's alerts are held and logged (:class:`HeldNotifier`), and sent
-once the bot is up.
+The bot (its HTTP session) is the container's Resource, :func:`open_telegram_bot`: closed by
+``shutdown_resources()`` whatever ended the run. The channel starts serving when the daemon does
+(after the venue connected: a second poller on the token is then exit 4); until then the daemon's
+alerts are held and logged (:class:`HeldNotifier`), and sent once the bot is up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiogram import Bot
@@ -32,32 +34,41 @@ from entrypoints.telegram.dispatcher import (
 )
 
 
+async def open_telegram_bot(settings: TelegramSettings) -> AsyncIterator[Bot | None]:
+    """The daemon's Telegram bot as a Resource (None with ``telegram.enabled`` false); its token
+    is masked in every log line from here on."""
+    if not settings.enabled:
+        yield None
+        return
+    bot = build_bot(settings)
+    if settings.token is not None:
+        mask_token_in_logs(settings.token.get_secret_value())
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
+
+
 class TelegramChannel:
     """:class:`application.daemon.Channel` over aiogram; with ``telegram.enabled`` false, only
     releases the held alerts to the log."""
 
-    def __init__(self, settings: TelegramSettings, alerts: HeldNotifier) -> None:
+    def __init__(self, settings: TelegramSettings, alerts: HeldNotifier, bot: Bot | None) -> None:
         self._settings = settings
         self._alerts = alerts
-        self._bot: Bot | None = None
+        self._resource = bot
+        self._bot: Bot | None = None  # while serving
         self._telegram: TelegramNotifier | None = None
         self._polling: asyncio.Task[None] | None = None
         self._webhook: web.AppRunner | None = None
 
     async def serve(self, console: OperatorConsole) -> None:
-        config = self._settings
-        if not config.enabled:
+        config, bot = self._settings, self._resource
+        if bot is None:
             self._alerts.attach(None)
             return
-        bot = build_bot(config)
-        if config.token is not None:
-            mask_token_in_logs(config.token.get_secret_value())
         if config.webhook_url is None:  # a webhook replaces any poller when it is set
-            try:
-                await check_single_poller(bot)
-            except BaseException:
-                await bot.session.close()
-                raise
+            await check_single_poller(bot)
         self._bot = bot
         if config.chat_ids:
             self._telegram = TelegramNotifier(
@@ -111,8 +122,8 @@ class TelegramChannel:
         return self._telegram.backlog if self._telegram is not None else 0
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Stop taking commands, send the alerts still queued (``timeout`` at most), disconnect.
-        Closing twice is closing once."""
+        """Stop taking commands and send the alerts still queued (``timeout`` at most); the bot's
+        session is the Resource's to close. Closing twice is closing once."""
         bot, self._bot = self._bot, None
         if bot is None:
             return
@@ -128,4 +139,3 @@ class TelegramChannel:
             self._polling = None
         if self._telegram is not None:
             await self._telegram.close(timeout=timeout)
-        await bot.session.close()
