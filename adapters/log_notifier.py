@@ -35,13 +35,16 @@ class HeldNotifier:
     to the channel too, then every alert: nothing said at start-up is lost on the operator's phone.
     """
 
-    def __init__(self, limit: int = 100) -> None:
+    def __init__(self, limit: int = 100, *, also: Notifier | None = None) -> None:
         self._log = LogNotifier()
         self._held: list[Alert] = []
         self._limit = limit
         self._next: Notifier | None = None
+        self._also = also  # every alert, at once, whatever the channel: a test's recorder
 
     def notify(self, alert: Alert) -> None:
+        if self._also is not None:
+            self._also.notify(alert)
         if self._next is not None:
             self._next.notify(alert)
             return

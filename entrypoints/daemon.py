@@ -19,7 +19,7 @@ import signal
 from collections.abc import Callable
 
 from application.daemon import DaemonHandle, RunResult, VenueUnavailable
-from application.ports import Clock
+from application.ports import Clock, Notifier
 from domain.calendar import cme_trade_date
 from entrypoints import logs
 from entrypoints.container import init_resources, shutdown_resources
@@ -47,9 +47,11 @@ async def run_daemon(
     stop: asyncio.Event | None = None,
     on_ready: Callable[[DaemonHandle], None] | None = None,
     clock: Clock | None = None,
+    alerts: Notifier | None = None,
 ) -> RunResult:
     """Run until a stop (``stop`` set, a signal, /stop) or, simulated with ``exit_at_end``, the end
-    of the feed. ``clock`` replaces the IB daemon's system clock (a soak run's accelerated one)."""
+    of the feed. ``clock`` replaces the IB daemon's system clock (a soak run's accelerated one);
+    ``alerts`` receives every alert too, as it is raised (a test's recorder)."""
     if options.dry_run and settings.daemon.broker != "ibkr":
         raise StartupError(
             "--dry-run applies to daemon.broker: ibkr (the simulated broker sends no orders "
@@ -57,7 +59,7 @@ async def run_daemon(
             EXIT_USAGE,
         )
     container = build_daemon_container(
-        settings, options, stop if stop is not None else asyncio.Event(), clock=clock
+        settings, options, stop if stop is not None else asyncio.Event(), clock=clock, alerts=alerts
     )
     container.check_dependencies()
     try:

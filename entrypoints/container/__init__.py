@@ -337,25 +337,30 @@ def build_container(
 ) -> Application:
     """The application container for ``mode``; ``bar_source`` feeds the simulated market data.
 
-    ``adapter_overrides`` replaces adapters by provider name (``clock``, ``journal``,
-    ``notifier``...) with ready objects, before anything is built.
+    ``adapter_overrides`` provides adapters by provider name (``clock``, ``journal``,
+    ``notifier``...) as ready objects, when the container is made.
     """
     core = Core(settings=settings)
+    given: dict[str, providers.Provider[Any]] = {
+        name: providers.Object(value) for name, value in (adapter_overrides or {}).items()
+    }
     adapters: containers.DeclarativeContainer
     if mode == "simulated":
-        adapters = SimulatedAdapters(core=core)
         if bar_source is not None:
-            adapters.bar_source.override(bar_source)
-        adapters.on_progress.override(on_progress)
+            given["bar_source"] = providers.Object(bar_source)
+        given["on_progress"] = providers.Object(on_progress)
+        kind: type[containers.DeclarativeContainer] = SimulatedAdapters
     elif mode == "live":
-        adapters = LiveAdapters(core=core)
+        kind = LiveAdapters
     else:
         raise ValueError(f"unknown mode {mode!r}")
-    for name, value in (adapter_overrides or {}).items():
-        provider = getattr(adapters, name, None)
-        if not isinstance(provider, providers.Provider):
-            raise ValueError(f"no adapter named {name!r} to override in {mode} mode")
-        provider.override(providers.Object(value))
+    unknown = sorted(
+        name for name in given if not isinstance(getattr(kind, name, None), providers.Provider)
+    )
+    if unknown:
+        raise ValueError(f"no adapter named {unknown[0]!r} to provide in {mode} mode")
+    # Given at construction, the declarative way: nothing is overridden once the graph exists.
+    adapters = kind(core=core, **given)
     return Application(core=core, adapters=adapters)
 
 

@@ -184,13 +184,15 @@ class DaemonContainer(containers.DeclarativeContainer):
     stop_event = providers.Dependency(instance_of=asyncio.Event)
     ib_clock: providers.Object[Clock | None] = providers.Object(None)
     """The IB daemon's clock (a soak run's accelerated one); None: the system clock."""
+    alert_tap: providers.Object[Notifier | None] = providers.Object(None)
+    """Where every alert goes too, as the daemon raises it (a test's recorder); None: nowhere."""
 
     core = providers.Container(Core, settings=settings)
     venue_kind = settings.provided.daemon.broker
     strategy = settings.provided.strategy
 
     inbox = providers.Singleton(EventInbox)
-    notifier = providers.Singleton(HeldNotifier)
+    notifier = providers.Singleton(HeldNotifier, also=alert_tap)
     clock = providers.Selector(
         venue_kind,
         simulated=providers.Singleton(ManualClock),
@@ -358,8 +360,14 @@ def build_daemon_container(
     stop: asyncio.Event,
     *,
     clock: Clock | None = None,
+    alerts: Notifier | None = None,
 ) -> DaemonContainer:
-    """The daemon's container; ``clock`` replaces the IB daemon's system clock (a soak's)."""
+    """The daemon's container; ``clock`` replaces the IB daemon's system clock (a soak's), and
+    ``alerts`` receives every alert besides the daemon's own channels (a test's recorder)."""
     return DaemonContainer(
-        settings=settings, options=options, stop_event=stop, ib_clock=providers.Object(clock)
+        settings=settings,
+        options=options,
+        stop_event=stop,
+        ib_clock=providers.Object(clock),
+        alert_tap=providers.Object(alerts),
     )

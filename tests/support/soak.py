@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import csv
 import gc
-import logging
 import os
 import time
 from array import array
@@ -38,11 +37,14 @@ from sqlalchemy import text
 from adapters.clock import AcceleratedClock
 from adapters.ibkr.session import IbkrSession
 from adapters.ibkr.venue import IbkrVenue
+from adapters.simulated.notifier import RecordingNotifier
 from adapters.sql import migrate
 from adapters.sql.database import create_engine
 from adapters.sql.queries import SqlJournalReader
 from domain.calendar import SessionCalendar, build_calendar
 from domain.commands import (
+    Alert,
+    AlertKind,
     FillRecord,
     OrderEventRecord,
     OrderIntentRecord,
@@ -314,37 +316,6 @@ class SoakReport:
         return asdict(self)
 
 
-# -- alerts from the log --------------------------------------------------------------------------
-
-
-class _AlertLog(logging.Handler):
-    """The daemon's alerts (LogNotifier: ``[kind] text (ts)``) as (kind, text, ts)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.alerts: list[tuple[str, str, datetime]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 3:
-            kind, text_, ts = args
-            self.alerts.append((str(kind), str(text_), datetime.fromisoformat(str(ts))))
-
-
-@contextlib.contextmanager
-def _capturing_alerts() -> Iterator[_AlertLog]:
-    logger = logging.getLogger("quant_scalper.alerts")
-    handler = _AlertLog()
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def rss_mb() -> float:
     """This process's resident set (VmRSS), in MiB."""
     with open("/proc/self/status") as f:
@@ -578,17 +549,17 @@ class _Soak:
         front = front_month(listed, plan.start)
         assert front.con_id is not None
         gateway.add_history(front.con_id, history)
-        with _capturing_alerts() as alert_log:
-            await gateway.start()
-            settings = soak_settings(gateway.port, self.data_dir, self.database.url)
-            try:
-                await self._run_daemon(settings, steps)
-            finally:
-                for task in self.side_tasks:
-                    with contextlib.suppress(Exception):
-                        await task
-                await gateway.stop()
-            self._alerts(alert_log.alerts)
+        alerts = RecordingNotifier()
+        await gateway.start()
+        settings = soak_settings(gateway.port, self.data_dir, self.database.url)
+        try:
+            await self._run_daemon(settings, steps, alerts)
+        finally:
+            for task in self.side_tasks:
+                with contextlib.suppress(Exception):
+                    await task
+            await gateway.stop()
+        self._alerts(alerts.alerts)
         report.gateway_executions = len(gateway.executions)
         report.gateway_position = gateway.position(front.con_id)
         await self._read_journal(front.local_symbol, {e.exec_id for e in gateway.executions})
@@ -611,12 +582,20 @@ class _Soak:
         )
         return report
 
-    async def _run_daemon(self, settings: Settings, steps: Sequence[_Step]) -> None:
+    async def _run_daemon(
+        self, settings: Settings, steps: Sequence[_Step], alerts: RecordingNotifier
+    ) -> None:
         report = self.report
         handles: list[DaemonHandle] = []
         began = time.monotonic()
         daemon = asyncio.get_running_loop().create_task(
-            run_daemon(settings, RunOptions(speed=None), on_ready=handles.append, clock=self.clock)
+            run_daemon(
+                settings,
+                RunOptions(speed=None),
+                on_ready=handles.append,
+                clock=self.clock,
+                alerts=alerts,
+            )
         )
         try:
             while not handles:
@@ -685,14 +664,14 @@ class _Soak:
         report.bars_backfilled = session.market_data.backfilled
         report.duplicates_dropped = session.market_data.duplicates_dropped
 
-    def _alerts(self, alerts: Sequence[tuple[str, str, datetime]]) -> None:
+    def _alerts(self, alerts: Sequence[Alert]) -> None:
         report = self.report
-        report.alerts = dict(sorted(Counter(kind for kind, _, _ in alerts).items()))
-        for kind, text_, ts in alerts:
-            if kind == "stale_data":
-                closed = self.calendar.session_at(int(ts.timestamp())) is None
+        report.alerts = dict(sorted(Counter(a.kind.value for a in alerts).items()))
+        for alert in alerts:
+            if alert.kind is AlertKind.STALE_DATA:
+                closed = self.calendar.session_at(int(alert.ts.timestamp())) is None
                 where = report.stale_alerts_closed if closed else report.stale_alerts_open
-                where.append(f"{ts.isoformat(timespec='seconds')} {text_}")
+                where.append(f"{alert.ts.isoformat(timespec='seconds')} {alert.text}")
 
     async def _read_journal(self, contract: str, exec_ids: set[str]) -> None:
         report = self.report

@@ -50,3 +50,15 @@ def test_at_most_the_limit_is_held() -> None:
     telegram = RecordingNotifier()
     held.attach(telegram)
     assert [a.text for a in telegram.alerts] == ["alert 0", "alert 1"]
+
+
+def test_a_recorder_beside_the_channel_gets_every_alert_as_it_is_raised() -> None:
+    recorder = RecordingNotifier()
+    held = HeldNotifier(also=recorder)
+    held.notify(_alert("connected to IB Gateway"))
+    assert [a.text for a in recorder.alerts] == ["connected to IB Gateway"]
+    telegram = RecordingNotifier()
+    held.attach(telegram)  # the held alert goes to the channel; the recorder has it once
+    held.notify(_alert("started"))
+    assert [a.text for a in recorder.alerts] == ["connected to IB Gateway", "started"]
+    assert [a.text for a in telegram.alerts] == ["connected to IB Gateway", "started"]
