@@ -91,6 +91,10 @@ class VenueHealth(Protocol):
 
     def reconnects(self) -> int: ...
 
+    def notices(self) -> Mapping[str, int]:
+        """The broker's notices and errors seen so far, by class (none on a simulated venue)."""
+        ...
+
 
 class Venue(Protocol):
     """What differs between the simulated exchange and IB Gateway, for the daemon."""

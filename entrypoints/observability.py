@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,6 +24,7 @@ class Extra:
     """Counters the console does not carry (the broker link's reconnects, say)."""
 
     reconnects: Callable[[], int] = lambda: 0
+    notices: Callable[[], Mapping[str, int]] = dict
 
 
 def health_json(console: OperatorConsole) -> dict[str, object]:
@@ -87,6 +88,14 @@ def render_metrics(console: OperatorConsole, service: TradingService, extra: Ext
     metric("rejections_total", "counter", "Orders the broker refused.", counters.rejections)
     metric("broker_errors_total", "counter", "Broker calls that failed.", counters.broker_errors)
     metric("reconnects_total", "counter", "Reconnections to the broker.", extra.reconnects())
+    notices = sorted(extra.notices().items())
+    if notices:
+        lines.append(
+            "# HELP qs_broker_notices_total The broker's error codes and notices seen, by class "
+            '(class="unknown": codes not in the table).'
+        )
+        lines.append("# TYPE qs_broker_notices_total counter")
+        lines.extend(f'qs_broker_notices_total{{class="{c}"}} {n}' for c, n in notices)
     metric("bars_total", "counter", "Market bars processed.", counters.bars_in)
     metric("journal_backlog", "gauge", "Journal records not yet durable.", health.journal_backlog)
     metric("alert_backlog", "gauge", "Alerts waiting to be sent.", health.alert_backlog)
@@ -151,11 +160,15 @@ class EndpointsChannel:
     ``observability.port``)."""
 
     def __init__(
-        self, port: int | None, service: TradingService, reconnects: Callable[[], int]
+        self,
+        port: int | None,
+        service: TradingService,
+        reconnects: Callable[[], int],
+        notices: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._port = port
         self._service = service
-        self._extra = Extra(reconnects=reconnects)
+        self._extra = Extra(reconnects=reconnects, notices=notices)
         self._runner: web.AppRunner | None = None
 
     async def serve(self, console: OperatorConsole) -> None:

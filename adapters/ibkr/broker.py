@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +29,7 @@ from ib_async import CommissionReport, Contract, Execution, Order, Trade
 from ib_async import Fill as IbFill
 
 from adapters.ibkr.client import IbClient
+from adapters.ibkr.errors import Action, classify, in_plain_words
 from adapters.ibkr.mapping import (
     MappingError,
     bracket_orders,
@@ -51,12 +53,9 @@ from domain.values import Instrument
 log = logging.getLogger(__name__)
 
 _WORKING = frozenset({"PreSubmitted", "Submitted"})
+_IB_PREFIX = re.compile(r"^(?:Warning|Error) -?\d+, reqId -?\d+: ")
+"""ib_async's own words before IB's text in a trade's log."""
 _DONE = frozenset({"Cancelled", "ApiCancelled", "Inactive"})
-_REJECT_CODES = frozenset({201, 203})
-_CANCEL_REFUSED = frozenset({161, 10147, 10148, 10149})
-"""IB's answers to a cancel request it could not carry out: "not in a cancellable state" (161),
-"not found" (10147), "cannot be cancelled, state: Filled" (10148), "invalid order id" (10149).
-The cancel failed, not the order; ib_async marks the order Cancelled all the same."""
 
 
 @dataclass(slots=True)
@@ -282,13 +281,21 @@ class IbkrBroker:
                 # say: IB may well have filled it by then.
                 self._confirm(key, None, "cancelled before IB acknowledged the order")
                 return
-            if code in _CANCEL_REFUSED:
-                self._confirm(key, code, text)
-                return
-            if code in _REJECT_CODES or (code is not None and not tracked.accepted):
-                event: object = OrderRejected(key, ts, text, code)
-            else:
+            event: object
+            if code is None:
                 event = OrderCancelled(key, ts, text or status)
+            else:
+                # Only a code IB documents as ending an order ends it here. A refused cancel,
+                # a warning (10349: ib_async 2.1 marks the live order Cancelled), an unknown
+                # code: IB's open orders are asked first.
+                action = classify(code).action
+                if action is Action.REJECT or (action is Action.END_ORDER and not tracked.accepted):
+                    event = OrderRejected(key, ts, in_plain_words(code, text), code)
+                elif action is Action.END_ORDER:
+                    event = OrderCancelled(key, ts, text or status)
+                else:
+                    self._confirm(key, code, text)
+                    return
             # IB may say Cancelled before the executions of a part that filled: the engine must
             # see those fills first, so the cancel waits for them (or, at worst, for a resync).
             tracked.expected = max(tracked.expected, int(trade.orderStatus.filled))
@@ -338,7 +345,7 @@ class IbkrBroker:
                 tracked.key, ts, f"{text} ({tracked.filled} of {tracked.qty} filled at IB)"
             )
         else:
-            event = OrderRejected(tracked.key, ts, text, code)
+            event = OrderRejected(tracked.key, ts, in_plain_words(code, text), code)
         self._terminal(tracked.key, event)
 
     def _on_execution(self, trade: Trade, ib_fill: IbFill) -> None:
@@ -485,8 +492,11 @@ class IbkrBroker:
 
 
 def _last_error(trade: Trade) -> tuple[int | None, str]:
-    """The last error IB attached to a trade's log (201 rejected, 202 cancelled...)."""
+    """The error IB attached to a trade's log since it last reported the order working (201
+    rejected, 202 cancelled...): a 10349 the order outlived says nothing about how it ended."""
     for entry in reversed(trade.log):
         if entry.errorCode:
-            return entry.errorCode, entry.message
+            return entry.errorCode, _IB_PREFIX.sub("", entry.message)
+        if entry.status in _WORKING:
+            break
     return None, ""

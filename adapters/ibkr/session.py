@@ -13,7 +13,11 @@ What it answers (``reference/operations.md`` §2):
 * a stale-bar watchdog that knows the session calendar: quiet through halts, weekends and holidays;
   otherwise it alerts once and resubscribes with backoff while the feed stays stale;
 * the roll: when the front month changes and we hold nothing in the old one, switch to the new one;
-* a periodic reconcile (every five minutes by default), since IB does not replay missed callbacks.
+* a periodic reconcile (every five minutes by default), since IB does not replay missed callbacks;
+* every code IB sends goes through one table (:mod:`adapters.ibkr.errors`) and is counted by class:
+  no or delayed market data (354, 10089, 10167, 10168...) and a competing session (10197) gate
+  entries with one alert until a bar flows again; a Gateway that cannot serve us (503, 505) gates
+  entries and pages; an unknown code is logged with its text.
 
 Entry gates and reconcile reports go to the engine through the order-event sink; alerts go to the
 notifier. The engine's own rules decide the rest (fail closed on any mismatch).
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -30,6 +35,7 @@ from adapters.ibkr.backoff import Backoff, ConnectFailure
 from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbClient, IbConnectError
 from adapters.ibkr.contracts import ContractError, IbkrContractResolver
+from adapters.ibkr.errors import Action, Notice, NoticeClass, classify, in_plain_words
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.staleness import Freshness, StaleBarWatchdog
 from application.ports import Clock, Notifier, OrderEventSink
@@ -43,12 +49,10 @@ log = logging.getLogger(__name__)
 
 GATE = "broker_link"
 
-LINK_LOST = 1100
-RESTORED_DATA_LOST = 1101
-RESTORED_DATA_KEPT = 1102
-FARM_BROKEN = frozenset({2103, 2105, 2157})
-FARM_OK = frozenset({2104, 2106, 2158})
-BAR_BUST = 10225
+DATA_GATE = "market_data"
+"""Entries wait while IB sends no (or only delayed) data: a missing subscription, a competing
+session. Reopened by the first bar that starts after the gate closed."""
+FATAL_GATE = "ib_gateway"
 STALE_RETRY_MAX_S = 300.0
 """Longest wait, in market seconds, between resubscribes while the feed stays stale."""
 STALE_ALERT_GAP_S = 600.0
@@ -106,6 +110,10 @@ class IbkrSession:
         self.feed_checks = 0
         self.last_error: str | None = None
         self._farms_broken: set[int] = set()
+        self.notices: Counter[str] = Counter({c.value: 0 for c in NoticeClass})
+        """IB's codes seen, by class (``/metrics``)."""
+        self.unknown_codes: Counter[int] = Counter()
+        self._data_gated_at: float | None = None
         self._closing = False
         self._reconnecting: asyncio.Task[None] | None = None
         self._watching: asyncio.Task[None] | None = None
@@ -232,25 +240,65 @@ class IbkrSession:
     # -- IB's notices -------------------------------------------------------------------------
 
     def _on_error(self, req_id: int, code: int, text: str) -> None:
-        if code == LINK_LOST:
+        """Every code IB sends, through the one table (:mod:`adapters.ibkr.errors`). Codes about
+        an order reach the broker through the order's status; here they are only counted."""
+        notice = classify(code)
+        self.notices[notice.cls.value] += 1
+        action = notice.action
+        if notice.cls is NoticeClass.UNKNOWN:
+            self.unknown_codes[code] += 1
+            log.warning("IB code %d (request %d) is not in the table: %s", code, req_id, text)
+        elif action is Action.LINK_LOST:
             self.link_up = False
             self._gate("IB lost its connection to the Gateway (1100)")
             self._alert(AlertKind.CONNECTION, Severity.WARNING, f"IB connectivity lost: {text}")
-        elif code == RESTORED_DATA_LOST:
+        elif action is Action.RESTORED_DATA_LOST:
             self._spawn(self._restored(data_lost=True))
-        elif code == RESTORED_DATA_KEPT:
+        elif action is Action.RESTORED_DATA_KEPT:
             self._spawn(self._restored(data_lost=False))
-        elif code in FARM_BROKEN:
+        elif action is Action.FARM_DOWN:
             if code not in self._farms_broken:
                 self._farms_broken.add(code)
                 log.warning("data farm notice %d: %s", code, text)
-        elif code in FARM_OK:
+        elif action is Action.FARM_UP:
             broken = {c for c in self._farms_broken if c + 1 == code}  # 2103 → 2104 and so on
             if broken:
                 self._farms_broken -= broken
                 self._spawn(self.market_data.recover())
-        elif code == BAR_BUST:
-            log.warning("real-time bar bust (10225): ib_async resubscribes by itself")
+        elif action in (Action.GATE_ENTITLEMENT, Action.GATE_COMPETING_SESSION):
+            self._data_outage(notice, text)
+        elif action is Action.GATE_FATAL:
+            self._sink.put(EntryGateChanged(FATAL_GATE, notice.plain, self._clock.now()))
+            self._alert(
+                AlertKind.CONNECTION,
+                Severity.CRITICAL,
+                f"IB Gateway cannot serve this daemon: {in_plain_words(code, text)}; entries "
+                "stay stopped until it is fixed and the daemon restarted",
+            )
+        elif notice.cls in (NoticeClass.CONNECTIVITY, NoticeClass.PACING) or action in (
+            Action.FEED_DROPPED,
+        ):
+            log.warning("IB %s", in_plain_words(code, text))
+        else:
+            log.info("IB %s", in_plain_words(code, text))
+
+    def _data_outage(self, notice: Notice, text: str) -> None:
+        """No data, or only delayed data: entries wait, and the operator hears it once however
+        often IB repeats it (10197 comes in bunches of 10-20)."""
+        if notice.action is Action.GATE_COMPETING_SESSION:
+            what = (
+                "IB sends no market data while another session of this user is logged in "
+                "(10197): log out the other session (TWS, the mobile or web app)"
+            )
+        else:
+            what = (
+                f"IB: {in_plain_words(notice.code, text)}; subscribe to CME real-time data for "
+                "MES in IBKR's Client Portal (Settings > Market Data Subscriptions)"
+            )
+        if self._data_gated_at is None:
+            self._data_gated_at = self._clock.now().timestamp()
+            self._alert(AlertKind.STALE_DATA, Severity.CRITICAL, f"entries stopped: {what}")
+        self._sink.put(EntryGateChanged(DATA_GATE, what, self._clock.now()))
 
     async def _restored(self, *, data_lost: bool) -> None:
         try:
@@ -280,6 +328,13 @@ class IbkrSession:
 
     def _on_bar(self, bar: Bar) -> None:
         self._watchdog.note_bar(bar.end_epoch)
+        gated_at = self._data_gated_at
+        if gated_at is not None and bar.epoch >= gated_at:
+            self._data_gated_at = None
+            self._sink.put(EntryGateChanged(DATA_GATE, None, self._clock.now()))
+            self._alert(
+                AlertKind.STALE_DATA, Severity.INFO, "market data flows again: entries resume"
+            )
 
     async def _watch(self) -> None:
         failing: str | None = None

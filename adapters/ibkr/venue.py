@@ -56,6 +56,9 @@ class IbkrVenueHealth:
     def reconnects(self) -> int:
         return self._session.reconnects
 
+    def notices(self) -> Mapping[str, int]:
+        return dict(self._session.notices)
+
 
 class IbkrVenue:
     """:class:`application.daemon.Venue` on IB Gateway."""

@@ -38,6 +38,9 @@ class SimulatedVenueHealth:
     def reconnects(self) -> int:
         return 0
 
+    def notices(self) -> Mapping[str, int]:
+        return {}
+
 
 class SimulatedVenue:
     """:class:`application.daemon.Venue` on the simulated exchange."""

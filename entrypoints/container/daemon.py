@@ -312,6 +312,7 @@ class DaemonContainer(containers.DeclarativeContainer):
             settings.provided.observability.port,
             service,
             venue.provided.health.reconnects,
+            venue.provided.health.notices,
         ),
         providers.Singleton(TelegramChannel, settings.provided.telegram, notifier, telegram_bot),
     )
