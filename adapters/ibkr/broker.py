@@ -107,6 +107,8 @@ class IbkrBroker:
         self._confirmations: set[asyncio.Task[None]] = set()
         self._cancelling: str | None = None
         """The order whose cancel is being sent: a status reported meanwhile is ib_async's own."""
+        self._holds: dict[str, str] = {}
+        """Why no order may be sent now (the Gateway answers nothing, a live account...)."""
         self.last_execution: datetime | None = None
         client.on_order_status(self._on_status)
         client.on_execution(self._on_execution)
@@ -125,10 +127,18 @@ class IbkrBroker:
     def is_ours(self, key: str) -> bool:
         return key.startswith(self._prefix)
 
+    def hold(self, name: str, reason: str | None) -> None:
+        """While any hold is set (``reason`` not None), no order goes to IB: a placement is a
+        ``BrokerError`` naming the reason, which the engine handles like any refused send."""
+        if reason is None:
+            self._holds.pop(name, None)
+        else:
+            self._holds[name] = reason
+
     # -- Broker port --------------------------------------------------------------------------
 
     async def place_bracket(self, order: PlaceBracket) -> None:
-        contract = self._ready()
+        contract = self._sendable()
         orders = bracket_orders(order, account=self._client.account)
         keys = [o.orderRef for o in orders]
         if self._dry_run:
@@ -144,7 +154,7 @@ class IbkrBroker:
             self._send(contract, ib_order)
 
     async def place_exit(self, order: PlaceExit) -> None:
-        contract = self._ready()
+        contract = self._sendable()
         ib_order = exit_order(order, account=self._client.account)
         if self._dry_run:
             self._dry_run_accept([order.key], order.ts)
@@ -398,6 +408,12 @@ class IbkrBroker:
         if self._contract is None:
             raise BrokerError("no contract resolved yet")
         return self._contract
+
+    def _sendable(self) -> Contract:
+        contract = self._ready()
+        if self._holds:
+            raise BrokerError(f"no order sent: {'; '.join(self._holds.values())}")
+        return contract
 
     def _send(self, contract: Contract, ib_order: Order) -> None:
         key = ib_order.orderRef

@@ -253,5 +253,10 @@ class IbClient:
             spec.time = since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S")
         return list(await asyncio.wait_for(self.ib.reqExecutionsAsync(spec), self._request_timeout))
 
+    async def current_time(self) -> datetime:
+        """IB Gateway's clock (whole seconds): the cheapest request it must answer."""
+        answer = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self._request_timeout)
+        return answer if answer.tzinfo is not None else answer.replace(tzinfo=UTC)
+
     async def positions(self) -> list[Position]:
         return list(await asyncio.wait_for(self.ib.reqPositionsAsync(), self._request_timeout))

@@ -36,6 +36,7 @@ from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbClient, IbConnectError
 from adapters.ibkr.contracts import ContractError, IbkrContractResolver
 from adapters.ibkr.errors import Action, Notice, NoticeClass, classify, in_plain_words
+from adapters.ibkr.heartbeat import READY_GATE, GatewayHeartbeat
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.staleness import Freshness, StaleBarWatchdog
 from application.ports import Clock, Notifier, OrderEventSink
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 GATE = "broker_link"
 
+ACCOUNT_GATE = "ib_account"
 DATA_GATE = "market_data"
 """Entries wait while IB sends no (or only delayed) data: a missing subscription, a competing
 session. Reopened by the first bar that starts after the gate closed."""
@@ -79,6 +81,9 @@ class IbkrSession:
         reconcile_interval_s: float = 300.0,
         max_connect_attempts: int | None = None,
         stale_retry_max_s: float = STALE_RETRY_MAX_S,
+        heartbeat_interval_s: float | None = 30.0,
+        max_clock_skew_s: float | None = None,
+        paper_only: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
@@ -119,6 +124,20 @@ class IbkrSession:
         self._watching: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_roll_check: float | None = None
+        self._paper_only = paper_only
+        self._heartbeat_every = heartbeat_interval_s
+        self._beating: asyncio.Task[None] | None = None
+        self.heartbeat = GatewayHeartbeat(
+            client,
+            sink,
+            notifier,
+            clock,
+            interval_s=heartbeat_interval_s or 0.0,
+            max_skew_s=max_clock_skew_s,
+            on_ready=self._answering_again,
+            hold=lambda reason: broker.hold(READY_GATE, reason),
+            sleep=sleep,
+        )
         client.on_error(self._on_error)
         client.on_disconnected(self._on_disconnected)
         market_data.on_bar(self._on_bar)
@@ -134,12 +153,19 @@ class IbkrSession:
             self._closing = True  # a failed start leaves nothing connected or reconnecting
             self.client.disconnect()
             raise
-        self._watching = asyncio.get_running_loop().create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        self._watching = loop.create_task(self._watch())
+        if self._heartbeat_every:
+            self._beating = loop.create_task(self.heartbeat.run(), name="IB Gateway heartbeat")
 
     async def close(self) -> None:
         """Stop watching and reconnecting, end the bar stream, disconnect."""
         self._closing = True
-        tasks = [t for t in (self._reconnecting, self._watching, *self._tasks) if t is not None]
+        tasks = [
+            t
+            for t in (self._reconnecting, self._watching, self._beating, *self._tasks)
+            if t is not None
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -174,7 +200,11 @@ class IbkrSession:
         await self._bring_up(reconnect=self.contract is not None)
 
     async def _bring_up(self, *, reconnect: bool) -> None:
-        """After a connect: contract, bars (with the gap filled), order resync, reconcile."""
+        """After a connect: the account and IB's clock checked, contract, bars (with the gap
+        filled), order resync, reconcile."""
+        self._check_account()
+        await self.heartbeat.check_clock()
+        self.heartbeat.connected()
         now = self._clock.now()
         if self.contract is None:
             self.contract = await self.resolver.front_month(now)
@@ -203,6 +233,32 @@ class IbkrSession:
                 f"connected to IB Gateway (server version {self.client.server_version}), "
                 f"trading {self.contract.local_symbol}",
             )
+
+    def _check_account(self) -> None:
+        """With ``ibkr.paper``, a Gateway logged in to anything but a paper account (``DU…``)
+        gets no order and opens no entry; the operator is told which account it found."""
+        if not self._paper_only:
+            return
+        account = self.client.account
+        if account.startswith("DU"):
+            self.broker.hold(ACCOUNT_GATE, None)
+            self._sink.put(EntryGateChanged(ACCOUNT_GATE, None, self._clock.now()))
+            return
+        found = f"account {account}" if account else "no single account (set ibkr.account)"
+        reason = (
+            f"ibkr.paper is true but IB Gateway is logged in to {found}; paper accounts start "
+            "with DU: log the Gateway in to the paper account, or set ibkr.paper: false to "
+            "trade this one"
+        )
+        self.broker.hold(ACCOUNT_GATE, reason)
+        self._sink.put(EntryGateChanged(ACCOUNT_GATE, reason, self._clock.now()))
+        self._alert(AlertKind.CONNECTION, Severity.CRITICAL, f"refusing to trade: {reason}")
+
+    async def _answering_again(self) -> None:
+        """The Gateway answers after a silence: what it did meanwhile is asked before entries
+        reopen (the heartbeat reopens them once this returns)."""
+        await self.broker.resync()
+        await self.reconcile("IB Gateway answers again")
 
     async def reconcile(self, reason: str) -> None:
         """Ask IB for our position and working orders; the engine compares them with its own."""

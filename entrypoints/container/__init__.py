@@ -287,6 +287,9 @@ class LiveAdapters(containers.DeclarativeContainer):
         backoff=backoff,
         watchdog_interval_s=core.settings.provided.ibkr.watchdog_interval_s,
         max_connect_attempts=core.settings.provided.ibkr.startup_attempts,
+        heartbeat_interval_s=core.settings.provided.ibkr.heartbeat_s,
+        max_clock_skew_s=core.settings.provided.ibkr.max_clock_skew_s,
+        paper_only=core.settings.provided.ibkr.paper,
     )
 
 

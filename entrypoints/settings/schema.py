@@ -335,6 +335,23 @@ class IbkrSettings(BaseModel):
         le=120,
         description="No entries this many minutes either side of restart_time.",
     )
+    paper: bool = Field(
+        True,
+        description="Trade a paper account only: logged in to any account whose id does not "
+        "start with DU, the daemon sends no order and says which account it found.",
+    )
+    heartbeat_s: float | None = Field(
+        30.0,
+        gt=0,
+        description="Ask IB Gateway the time this often; unanswered within request_timeout_s "
+        "(the socket open): entries stop, no order is sent, the operator is alerted. null: off.",
+    )
+    max_clock_skew_s: float | None = Field(
+        5.0,
+        ge=0,
+        description="At connect, alert when our clock and IB Gateway's differ by more than "
+        "this. null: not checked.",
+    )
 
 
 class DatabaseSettings(BaseModel):

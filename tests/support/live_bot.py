@@ -47,6 +47,7 @@ def bot_settings(port: int, **overrides: str) -> Settings:
         "QS_IBKR__WATCHDOG_INTERVAL_S": "3600",  # tests call check_feed themselves
         "QS_IBKR__RECONNECT_MAX_S": "0.05",
         "QS_IBKR__CLIENT_ID_WAIT_S": "0.05",
+        "QS_IBKR__MAX_CLOCK_SKEW_S": "null",  # the script's clock is not the gateway's
         "QS_STRATEGY__BAR_MINUTES": "1",
         "QS_STRATEGY__LOOKBACK_PERIOD": "10",
         "QS_SESSION__CALENDAR": "none",

@@ -28,6 +28,7 @@ def daemon_env(port: int, tmp_path: Path, **overrides: str) -> dict[str, str]:
         "QS_IBKR__STARTUP_ATTEMPTS": "1",
         "QS_IBKR__RESTART_TIME": "null",
         "QS_IBKR__WATCHDOG_INTERVAL_S": "3600",
+        "QS_IBKR__MAX_CLOCK_SKEW_S": "null",  # the gateway's time follows the pushed bars
         "QS_STRATEGY__BAR_MINUTES": "1",
         "QS_STRATEGY__LOOKBACK_PERIOD": "10",
         "QS_SESSION__CALENDAR": "none",

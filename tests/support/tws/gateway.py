@@ -180,6 +180,9 @@ class GatewayFaults:
         self._client_id_in_use: dict[int, int] = {}
         self.unanswered: dict[int, Callable[[list[str]], bool]] = {}
         """Client message id -> which of those requests to leave unanswered (fields -> bool)."""
+        self.silent = False
+        """Answer no request while the socket stays open (orders too): a Gateway that hangs, or
+        is back from its restart waiting for a login. Bars already streaming still stream."""
 
     @property
     def fill_sequence(self) -> FillSequence:
@@ -754,6 +757,8 @@ class TwsGateway:
             return
         if not session.ready:
             return  # TWS ignores requests before startApi
+        if self.faults.silent:
+            return
         ignore = self.faults.unanswered.get(msg_id)
         if ignore is not None and ignore(fields):
             return  # a request IB never answers (reqExecutions at a bad moment, say)

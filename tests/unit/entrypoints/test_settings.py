@@ -81,6 +81,9 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "startup_attempts": 3,
         "restart_time": "23:45",
         "restart_block_minutes": 10,
+        "paper": True,
+        "heartbeat_s": 30.0,
+        "max_clock_skew_s": 5.0,
     }
     assert (s.database.url, s.database.data_dir) == (None, Path("var"))
     assert s.telegram.model_dump() == {

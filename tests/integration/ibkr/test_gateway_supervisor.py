@@ -1,0 +1,96 @@
+"""The Gateway supervisor that does not trust the socket, the paper-account check and IB's clock
+(issue 16 items 3-4), through real ib_async and the TWS test gateway."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.ibkr.heartbeat import READY_GATE
+from adapters.ibkr.session import ACCOUNT_GATE
+from domain.commands import AlertKind, Severity
+from domain.engine import EngineState
+from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, START, bot_settings, live_bot
+from tests.support.tws import TwsGateway
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _critical(bot: object, kind: AlertKind) -> list[str]:
+    return [
+        a.text
+        for a in bot.notifier.alerts  # type: ignore[attr-defined]
+        if a.kind is kind and a.severity is Severity.CRITICAL
+    ]
+
+
+async def test_a_gateway_that_answers_nothing_gates_entries_sends_no_order_and_says_what_to_do() -> (
+    None
+):
+    async with TwsGateway() as gateway:
+        settings = bot_settings(
+            gateway.port, QS_IBKR__HEARTBEAT_S="0.2", QS_IBKR__REQUEST_TIMEOUT_S="1"
+        )
+        async with live_bot(gateway, settings=settings) as bot:
+            t = await bot.push(["5000"] * 2, at=START)
+            assert bot.session.heartbeat.beats >= 0
+            await bot.wait_for(lambda: bot.session.heartbeat.beats >= 1, "a heartbeat answered")
+            gateway.faults.silent = True
+            await bot.wait_for(lambda: READY_GATE in bot.engine.entry_gates, "the ready gate")
+            [alert] = _critical(bot, AlertKind.CONNECTION)
+            assert "answered nothing" in alert
+            assert "two-factor" in alert
+            assert bot.session.client.connected  # the socket never closed
+            # A signal while the Gateway is silent opens nothing, and nothing reaches IB.
+            orders = len(gateway.orders)
+            await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=t)
+            assert bot.engine.state is EngineState.IDLE
+            assert len(gateway.orders) == orders
+            # It answers again: the orders are resynced, the position reconciled, entries reopen.
+            reconciled = len(bot.order_events("reconciled"))
+            bot.clock.advance(timedelta(seconds=1))
+            gateway.faults.silent = False
+            await bot.wait_for(lambda: READY_GATE not in bot.engine.entry_gates, "reopened")
+            assert len(bot.order_events("reconciled")) == reconciled + 1
+            assert bot.alerts(AlertKind.CONNECTION)[-1].startswith("IB Gateway answers again")
+            assert gateway.connections == 1
+
+
+async def test_a_live_account_gets_no_order_and_the_alert_names_it() -> None:
+    async with TwsGateway(accounts=("U7654321",)) as gateway, live_bot(gateway) as bot:
+        await bot.wait_for(lambda: ACCOUNT_GATE in bot.engine.entry_gates, "the account gate")
+        [alert] = _critical(bot, AlertKind.CONNECTION)
+        assert "U7654321" in alert
+        assert "ibkr.paper" in alert
+        await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        assert bot.engine.state is EngineState.IDLE
+        assert gateway.orders == []
+
+
+async def test_a_live_account_trades_when_paper_is_off() -> None:
+    async with TwsGateway(accounts=("U7654321",)) as gateway:
+        settings = bot_settings(gateway.port, QS_IBKR__PAPER="false")
+        async with live_bot(gateway, settings=settings) as bot:
+            await bot.settled()
+            assert ACCOUNT_GATE not in bot.engine.entry_gates
+            await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+            await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
+
+
+async def test_a_clock_off_from_ib_s_by_more_than_the_limit_is_an_alert_at_connect() -> None:
+    ib_time = START + timedelta(seconds=42)
+    async with TwsGateway(now=lambda: ib_time) as gateway:
+        settings = bot_settings(gateway.port, QS_IBKR__MAX_CLOCK_SKEW_S="5")
+        async with live_bot(gateway, settings=settings) as bot:
+            [alert] = [a.text for a in bot.notifier.alerts if a.kind is AlertKind.ANOMALY]
+            assert "-42 s from IB Gateway's" in alert
+            assert "NTP" in alert
+
+
+async def test_a_clock_within_the_limit_says_nothing() -> None:
+    ib_time = datetime(2026, 11, 24, 15, 0, 3, tzinfo=UTC)
+    async with TwsGateway(now=lambda: ib_time) as gateway:
+        settings = bot_settings(gateway.port, QS_IBKR__MAX_CLOCK_SKEW_S="5")
+        async with live_bot(gateway, settings=settings) as bot:
+            assert not [a for a in bot.notifier.alerts if a.kind is AlertKind.ANOMALY]
