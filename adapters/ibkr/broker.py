@@ -196,6 +196,43 @@ class IbkrBroker:
             if self.is_ours(t.order.orderRef) and not t.isDone()
         )
 
+    # -- the bracket, verified ----------------------------------------------------------------
+
+    async def verify_protection(self) -> list[str]:
+        """Ask IB's open orders: a stop or target of ours that IB holds as DAY, or not working
+        outside regular hours, would not protect the position overnight (a TIF preset does this
+        to children, ``reference/operations.md`` §6 #4). Each is modified back to GTC and
+        ``outsideRth`` (same order id, same key). Returns what was put right, for the operator;
+        a leg IB does not hold at all is the reconcile's to find (the engine fails closed)."""
+        if self._dry_run or self._contract is None or not self._client.connected:
+            return []
+        trades = await self._client.open_orders()
+        fixed: list[str] = []
+        for trade in trades:
+            order = trade.order
+            key = order.orderRef
+            if not self.is_ours(key) or protective_kind(key) is None or trade.isDone():
+                continue
+            tif, outside_rth = self._client.held_terms(order.orderId) or (
+                order.tif,
+                order.outsideRth,
+            )
+            wrong = []
+            if tif != "GTC":
+                wrong.append(f"time in force {tif or 'unset'}")
+            if not outside_rth:
+                wrong.append("not working outside regular hours")
+            if not wrong:
+                continue
+            if self._holds:
+                fixed.append(f"{key}: {', '.join(wrong)}; NOT modified ({self._hold_text()})")
+                continue
+            order.tif = "GTC"
+            order.outsideRth = True
+            self._client.place(trade.contract or self._ready(), order)  # same id: a modify
+            fixed.append(f"{key}: {', '.join(wrong)}; modified to GTC, outside regular hours")
+        return fixed
+
     # -- after a reconnect --------------------------------------------------------------------
 
     async def resync(self) -> None:
@@ -412,8 +449,11 @@ class IbkrBroker:
     def _sendable(self) -> Contract:
         contract = self._ready()
         if self._holds:
-            raise BrokerError(f"no order sent: {'; '.join(self._holds.values())}")
+            raise BrokerError(f"no order sent: {self._hold_text()}")
         return contract
+
+    def _hold_text(self) -> str:
+        return "; ".join(self._holds.values())
 
     def _send(self, contract: Contract, ib_order: Order) -> None:
         key = ib_order.orderRef

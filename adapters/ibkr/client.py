@@ -22,6 +22,7 @@ from ib_async import (
     ExecutionFilter,
     Fill,
     Order,
+    OrderState,
     Position,
     RealTimeBarList,
     Trade,
@@ -82,6 +83,18 @@ class IbClient:
         """Connections made so far: a request made on an earlier one died with it."""
         self.ib = IB()
         self.ib.RaiseRequestErrors = False
+        self._terms: dict[int, tuple[str, bool]] = {}
+        self._open_orders_lock = asyncio.Lock()
+        # ib_async keeps its own copy of an order it placed: IB's openOrder does not update that
+        # copy's time in force or outsideRth (a TIF preset changes them). IB's word is kept here.
+        relay_open_order = self.ib.wrapper.openOrder
+
+        def open_order(order_id: int, contract: Contract, order: Order, state: OrderState) -> None:
+            if not order.whatIf:
+                self._terms[order.orderId] = (order.tif, bool(order.outsideRth))
+            relay_open_order(order_id, contract, order, state)
+
+        self.ib.wrapper.openOrder = open_order  # type: ignore[method-assign,assignment]
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -233,6 +246,10 @@ class IbClient:
     def place(self, contract: Contract, order: Order) -> Trade:
         return self.ib.placeOrder(contract, order)
 
+    def held_terms(self, order_id: int) -> tuple[str, bool] | None:
+        """(time in force, outsideRth) of ``order_id`` as IB last reported it in an openOrder."""
+        return self._terms.get(order_id)
+
     def cancel(self, order: Order) -> None:
         self.ib.cancelOrder(order)
 
@@ -240,8 +257,15 @@ class IbClient:
         return list(self.ib.openTrades())
 
     async def open_orders(self) -> list[Trade]:
-        """The orders IB holds working for this client now (asked, not ib_async's local view)."""
-        return list(await asyncio.wait_for(self.ib.reqOpenOrdersAsync(), self._request_timeout))
+        """The orders IB holds working for this client now (asked, not ib_async's local view).
+
+        One at a time: ib_async keys this request by name, so a second one in flight would take
+        the first one's answer and leave it waiting for ever. Each order once: ib_async adds any
+        openOrder that arrives meanwhile (an order's own report) to the answer."""
+        async with self._open_orders_lock:
+            request = self.ib.reqOpenOrdersAsync()
+            trades = await asyncio.wait_for(request, self._request_timeout)
+        return list({id(trade): trade for trade in trades}.values())
 
     def fills(self) -> list[Fill]:
         return list(self.ib.fills())

@@ -31,6 +31,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from ib_async import Fill, Trade
+
 from adapters.ibkr.backoff import Backoff, ConnectFailure
 from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbClient, IbConnectError
@@ -44,7 +46,7 @@ from application.reconcile import broker_report
 from domain.bar import Bar
 from domain.commands import Alert, AlertKind, Severity
 from domain.contract import FutureContract
-from domain.events import EntryGateChanged
+from domain.events import EntryGateChanged, protective_kind
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +140,11 @@ class IbkrSession:
             hold=lambda reason: broker.hold(READY_GATE, reason),
             sleep=sleep,
         )
+        self.protection_checks = 0
+        self._verifying: asyncio.Task[None] | None = None
         client.on_error(self._on_error)
         client.on_disconnected(self._on_disconnected)
+        client.on_execution(self._on_execution)
         market_data.on_bar(self._on_bar)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -216,6 +221,7 @@ class IbkrSession:
             await self.market_data.subscribe(ib_contract)
             filled = 0
         await self.broker.resync()
+        await self.verify_protection("after the reconnect" if reconnect else "at connect")
         await self.reconcile("connected" if not reconnect else "reconnected")
         self.link_up = True
         self._sink.put(EntryGateChanged(GATE, None, self._clock.now()))
@@ -233,6 +239,30 @@ class IbkrSession:
                 f"connected to IB Gateway (server version {self.client.server_version}), "
                 f"trading {self.contract.local_symbol}",
             )
+
+    async def verify_protection(self, when: str) -> None:
+        """Both children of our bracket, as IB holds them: GTC and outside regular hours, or put
+        right with an alert (:meth:`IbkrBroker.verify_protection`)."""
+        try:
+            fixed = await self.broker.verify_protection()
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("the bracket could not be verified %s: %s", when, exc or type(exc).__name__)
+            return
+        self.protection_checks += 1
+        for line in fixed:
+            self._alert(AlertKind.ANOMALY, Severity.WARNING, f"bracket checked {when}: {line}")
+
+    def _on_execution(self, trade: Trade, fill: Fill) -> None:
+        """An entry (or exit) of ours filled at IB: check the bracket's children once it is in."""
+        key = fill.execution.orderRef
+        if not self.broker.is_ours(key) or protective_kind(key) is not None:
+            return
+        if self._verifying is None or self._verifying.done():
+            self._verifying = asyncio.get_running_loop().create_task(
+                self.verify_protection("after the entry filled")
+            )
+            self._tasks.add(self._verifying)
+            self._verifying.add_done_callback(self._task_done)
 
     def _check_account(self) -> None:
         """With ``ibkr.paper``, a Gateway logged in to anything but a paper account (``DU…``)
@@ -404,6 +434,7 @@ class IbkrSession:
                     self._last_reconcile is None
                     or now - self._last_reconcile >= self._reconcile_every
                 ):
+                    await self.verify_protection("periodic check")
                     await self.reconcile("periodic")
                 failing = None
             except Exception as exc:  # the watchdog must outlive any one failed check

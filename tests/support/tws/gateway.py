@@ -43,6 +43,7 @@ FARM_NOTICES = (
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
 NO_SECURITY = "No security definition has been found for the request"
+DAY_PRESET = "Order TIF was set to DAY based on order preset."
 CLIENT_ID_IN_USE = (
     "Unable to connect as the client id is already in use. Retry with a unique client id."
 )
@@ -180,6 +181,10 @@ class GatewayFaults:
         self._client_id_in_use: dict[int, int] = {}
         self.unanswered: dict[int, Callable[[list[str]], bool]] = {}
         """Client message id -> which of those requests to leave unanswered (fields -> bool)."""
+        self.day_preset = False
+        """An order preset that makes every new GTC order DAY, with warning 10349 (on which
+        ib_async 2.1 marks the live order Cancelled): a bracket's children then expire at the
+        close. A modify keeps the TIF it asks for."""
         self.silent = False
         """Answer no request while the socket stays open (orders too): a Gateway that hangs, or
         is back from its restart waiting for a login. Bars already streaming still stream."""
@@ -1123,10 +1128,15 @@ class TwsGateway:
             transmit=request.transmit,
             order_ref=request.order_ref,
         )
+        preset = self.faults.day_preset and order.tif == "GTC"
+        if preset:
+            order.tif = "DAY"
         self.orders.append(order)
         self._max_order_id = max(self._max_order_id, order_id)
         if order.transmit:
             self._transmit(order)
+        if preset:
+            session.send(wire.error(order_id, 10349, DAY_PRESET))
 
     def _order_problem(
         self, request: wire.PlaceOrder, future: ListedFuture
