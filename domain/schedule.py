@@ -197,6 +197,20 @@ def check_restart_window(restart_et: time, block: timedelta) -> None:
         )
 
 
+def next_weekly(at: datetime, weekday: int, wall_et: time) -> datetime:
+    """The first ``weekday`` (Monday 0) at ``wall_et`` New York time strictly after ``at``, aware
+    UTC (each week's instant in that day's offset: DST-correct)."""
+    _require_aware(at, "next_weekly")
+    at_utc = at.astimezone(UTC)
+    day = at_utc.astimezone(_ET).date()
+    day += timedelta(days=(weekday - day.weekday()) % 7)
+    for week in range(3):
+        moment = datetime.combine(day + timedelta(weeks=week), wall_et, tzinfo=_ET).astimezone(UTC)
+        if moment > at_utc:
+            return moment
+    raise AssertionError("unreachable: next week's instant is always after this week's")
+
+
 # ------------------------------------------------------------------ roll week
 
 

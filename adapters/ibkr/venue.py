@@ -21,6 +21,7 @@ from adapters.ibkr.session import IbkrSession
 from application.daemon import VenueUnavailable
 from application.ports import BrokerError, Clock, ResumePoint
 from application.session_timer import SessionTimer
+from application.weekly_login import WeeklyLoginReminder
 from domain.calendar import SessionCalendar
 from domain.errors import CalendarCoverageError
 
@@ -81,6 +82,7 @@ class IbkrVenue:
         client_id: int,
         startup_attempts: int,
         stale_after_s: float,
+        weekly_login: WeeklyLoginReminder | None = None,
     ) -> None:
         self.session = session
         self._broker = broker
@@ -92,6 +94,7 @@ class IbkrVenue:
         self._where = f"IB Gateway at {host}:{port} (client id {client_id})"
         self._host_port = f"{host}:{port}"
         self._attempts = startup_attempts
+        self._weekly_login = weekly_login
         self.health = IbkrVenueHealth(session, market_data, clock, calendar, stale_after_s)
 
     def contract_name(self) -> str:
@@ -139,7 +142,10 @@ class IbkrVenue:
         return closes, source
 
     def tasks(self) -> Mapping[str, Coroutine[Any, Any, None]]:
-        return {"session timer": self._timer.run()}
+        tasks = {"session timer": self._timer.run()}
+        if self._weekly_login is not None:
+            tasks["weekly login reminder"] = self._weekly_login.run()
+        return tasks
 
     def state(self) -> str | None:
         return None  # IB keeps the market's state: a restart reconciles with it

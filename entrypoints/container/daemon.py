@@ -36,6 +36,7 @@ from application.ports import Clock, Notifier, ResumePoint
 from application.services import EventInbox, TradingService
 from application.session_timer import SessionTimer
 from application.watch import DaemonWatch
+from application.weekly_login import WEEKDAYS, WeeklyLoginReminder
 from domain.aggregation import BarAggregator
 from domain.commands import Alert, AlertKind, Severity
 from domain.engine import Engine, EngineConfig, EngineSnapshot
@@ -133,6 +134,22 @@ def _restart_time(text: str | None) -> time | None:
         return None
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))
+
+
+def _weekly_login(
+    settings: Settings, clock: Clock, notifier: Notifier
+) -> WeeklyLoginReminder | None:
+    when = settings.ibkr.weekly_login
+    if when is None:
+        return None
+    day, at = when.split(" ")
+    return WeeklyLoginReminder(
+        clock,
+        notifier,
+        weekday=WEEKDAYS.index(day),
+        at=_restart_time(at) or time(0, 0),
+        lead=timedelta(hours=settings.ibkr.weekly_login_reminder_hours),
+    )
 
 
 def _roll_symbol(settings: Settings) -> str | None:
@@ -265,6 +282,7 @@ class DaemonContainer(containers.DeclarativeContainer):
         client_id=settings.provided.ibkr.client_id,
         startup_attempts=settings.provided.ibkr.startup_attempts,
         stale_after_s=providers.Callable(_stale_after, settings),
+        weekly_login=providers.Singleton(_weekly_login, settings, clock, notifier),
     )
 
     # -- the venue selected

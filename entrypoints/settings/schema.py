@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from application.weekly_login import WEEKDAYS
 from domain.bracket import stop_distance_ticks, target_distance_ticks
 from domain.commands import AlertKind
 from domain.errors import DomainError
@@ -113,6 +114,21 @@ def _hh_mm(value: str | None) -> str | None:
 
 
 RestartTime = Annotated[str | None, BeforeValidator(_empty_to_none), AfterValidator(_hh_mm)]
+
+
+def _weekday_hh_mm(value: str | None) -> str | None:
+    if value is None:
+        return None
+    day, _, clock = value.strip().partition(" ")
+    day, clock = day[:1].upper() + day[1:].lower(), clock.strip()
+    if day not in WEEKDAYS or re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", clock) is None:
+        raise ValueError(
+            f"must be a weekday and HH:MM (New York time) like 'Sun 01:00', got {value!r}"
+        )
+    return f"{day} {clock}"
+
+
+WeeklyTime = Annotated[str | None, BeforeValidator(_empty_to_none), AfterValidator(_weekday_hh_mm)]
 
 
 def _cross_field_error(field: str, message: str) -> PydanticCustomError:
@@ -334,6 +350,17 @@ class IbkrSettings(BaseModel):
         ge=0,
         le=120,
         description="No entries this many minutes either side of restart_time.",
+    )
+    weekly_login: WeeklyTime = Field(
+        "Sun 01:00",
+        description="When IB Gateway's weekly restart needs a full login with two-factor "
+        "authentication, weekday and HH:MM New York time; null: no reminder.",
+    )
+    weekly_login_reminder_hours: float = Field(
+        12.0,
+        gt=0,
+        le=72,
+        description="Remind the operator this many hours before weekly_login.",
     )
     paper: bool = Field(
         True,

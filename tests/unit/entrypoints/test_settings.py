@@ -81,6 +81,8 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "startup_attempts": 3,
         "restart_time": "23:45",
         "restart_block_minutes": 10,
+        "weekly_login": "Sun 01:00",
+        "weekly_login_reminder_hours": 12.0,
         "paper": True,
         "heartbeat_s": 30.0,
         "max_clock_skew_s": 5.0,
@@ -619,3 +621,17 @@ def test_the_ib_restart_time_can_be_switched_off_and_shutdown_keeps_the_bracket(
     s = load_settings(None, {"QS_IBKR__RESTART_TIME": "null", "QS_SHUTDOWN__FLATTEN": "false"})
     assert s.ibkr.restart_time is None
     assert s.shutdown.flatten is False
+
+
+@pytest.mark.parametrize("bad", ["Funday 01:00", "Sun 25:00", "Sunday 01:00", "01:00"])
+def test_a_weekly_login_that_is_not_a_weekday_and_time_is_named(bad: str) -> None:
+    [problem] = problems_of(None, {"QS_IBKR__WEEKLY_LOGIN": bad})
+    assert problem.startswith("ibkr.weekly_login")
+    assert "Sun 01:00" in problem
+
+
+def test_a_weekly_login_is_read_in_any_case_and_null_turns_the_reminder_off() -> None:
+    assert load_settings(None, {"QS_IBKR__WEEKLY_LOGIN": "sat 23:30"}).ibkr.weekly_login == (
+        "Sat 23:30"
+    )
+    assert load_settings(None, {"QS_IBKR__WEEKLY_LOGIN": "null"}).ibkr.weekly_login is None
