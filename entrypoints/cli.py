@@ -132,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
 
     montecarlo_cli.add_parser(sub)
 
+    from entrypoints import fills_cli
+
+    fills_cli.add_parser(sub)
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -312,6 +316,8 @@ def _main(args: argparse.Namespace) -> int:
         return _ibkr_check(settings, args)
     if args.command == "montecarlo":
         return _montecarlo(settings, args)
+    if args.command == "fills":
+        return _fills(settings, args)
     if args.command == "run":
         return _run(settings, args)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
@@ -474,6 +480,26 @@ def _montecarlo(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(table)
     print(f"written: {written}")
+    return EXIT_OK
+
+
+def _fills(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints import fills_cli
+    from entrypoints import journal_cli as jc
+    from entrypoints.container.store import StoreError, StoreUnavailable
+
+    try:
+        text, written = fills_cli.fills_report(settings, args)
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (StoreError, jc.CommandInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except jc.NothingFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    fills_cli.print_report(text, written)
     return EXIT_OK
 
 

@@ -139,7 +139,7 @@ def parse_trade_date(text: str, option: str = "--session") -> date:
     return day
 
 
-def _write_output(path: Path, text: str, option: str) -> None:
+def write_output(path: Path, text: str, option: str) -> None:
     try:
         with path.open("w", encoding="utf-8", newline="") as out:
             out.write(text)
@@ -186,7 +186,7 @@ def export_trades(
         sys.stdout.write(text)
         print(f"{rows} written", file=sys.stderr)
         return
-    _write_output(csv_path, text, "--csv")
+    write_output(csv_path, text, "--csv")
     print(f"{rows} written to {csv_path}")
 
 
