@@ -9,6 +9,9 @@ Rules (each limit may be ``None``, which switches it off):
   entries pause for ``pause_minutes`` from the last loss; the streak starts again from zero;
 * trades per day: at most ``max_trades_per_day`` entries per session;
 * position duration: a position older than ``max_position_duration`` must be closed;
+* rejected entries: after ``max_rejects_per_day`` entry orders the broker refused (margin,
+  permissions, price...) entries halt until the next session: a refusal is never retried, and one
+  that repeats means the account or the order is wrong, not the market;
 * everything resets at the CME session open (18:00 America/New_York), which the caller signals with
   :meth:`CircuitBreaker.start_session` when the trade date changes. A consecutive-loss pause is a span
   of time and runs out on its own clock, across a session open too.
@@ -31,6 +34,7 @@ class BreakerRule(Enum):
     CONSECUTIVE_LOSSES = "consecutive_losses"
     MAX_TRADES = "max_trades_per_day"
     MAX_DURATION = "max_position_duration"
+    REJECTS = "max_rejects_per_day"
 
 
 @record
@@ -40,6 +44,7 @@ class RiskLimits:
     pause: timedelta = timedelta(minutes=30)
     max_trades_per_day: int | None = 50
     max_position_duration: timedelta | None = timedelta(hours=4)
+    max_rejects_per_day: int | None = 3
 
     def __post_init__(self) -> None:
         if self.max_daily_loss is not None and self.max_daily_loss <= 0:
@@ -52,6 +57,8 @@ class RiskLimits:
             raise DomainError("max_trades_per_day must be >= 1 (or None)")
         if self.max_position_duration is not None and self.max_position_duration <= timedelta(0):
             raise DomainError("max_position_duration must be positive (or None)")
+        if self.max_rejects_per_day is not None and self.max_rejects_per_day < 1:
+            raise DomainError("max_rejects_per_day must be >= 1 (or None)")
 
 
 @record
@@ -82,6 +89,8 @@ class BreakerStatus:
     max_trades_reached: bool
     paused_until: datetime | None
     limits: RiskLimits
+    rejects_today: int = 0
+    rejects_halt: bool = False
 
 
 @record
@@ -94,6 +103,8 @@ class BreakerState:
     loss_streak: int
     daily_loss_halt: bool
     paused_until: datetime | None
+    rejects_today: int = 0
+    """Entry orders the broker refused this session (a snapshot from before it counts none)."""
 
 
 class CircuitBreaker:
@@ -107,6 +118,7 @@ class CircuitBreaker:
         self.loss_streak = 0
         self.daily_loss_halt = False
         self.paused_until: datetime | None = None
+        self.rejects_today = 0
 
     def state(self) -> BreakerState:
         return BreakerState(
@@ -116,6 +128,7 @@ class CircuitBreaker:
             self.loss_streak,
             self.daily_loss_halt,
             self.paused_until,
+            self.rejects_today,
         )
 
     def restore(self, state: BreakerState) -> None:
@@ -125,6 +138,7 @@ class CircuitBreaker:
         self.loss_streak = state.loss_streak
         self.daily_loss_halt = state.daily_loss_halt
         self.paused_until = state.paused_until
+        self.rejects_today = state.rejects_today
 
     # -- session ---------------------------------------------------------------------------
 
@@ -138,6 +152,7 @@ class CircuitBreaker:
         self.trades_today = 0
         self.loss_streak = 0
         self.daily_loss_halt = False
+        self.rejects_today = 0
         return None if first else BreakerReset(ts, "session_open")
 
     def reset(self, ts: datetime) -> BreakerReset:
@@ -145,6 +160,7 @@ class CircuitBreaker:
         self.daily_loss_halt = False
         self.paused_until = None
         self.loss_streak = 0
+        self.rejects_today = 0
         return BreakerReset(ts, "operator")
 
     # -- the gate ----------------------------------------------------------------------------
@@ -160,7 +176,13 @@ class CircuitBreaker:
             return BreakerRule.CONSECUTIVE_LOSSES
         if limits.max_trades_per_day is not None and self.trades_today >= limits.max_trades_per_day:
             return BreakerRule.MAX_TRADES
+        if self._rejects_halt():
+            return BreakerRule.REJECTS
         return None
+
+    def _rejects_halt(self) -> bool:
+        cap = self.limits.max_rejects_per_day
+        return cap is not None and self.rejects_today >= cap
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -170,6 +192,17 @@ class CircuitBreaker:
         cap = self.limits.max_trades_per_day
         if cap is not None and self.trades_today == cap:
             return BreakerTripped(BreakerRule.MAX_TRADES, ts, f"{cap} entries this session")
+        return None
+
+    def on_reject(self, ts: datetime, reason: str) -> BreakerTripped | None:
+        """Count an entry order the broker refused; trips REJECTS when it uses up the allowance
+        (entries halt until the next session or an operator reset)."""
+        self.rejects_today += 1
+        cap = self.limits.max_rejects_per_day
+        if cap is not None and self.rejects_today == cap:
+            return BreakerTripped(
+                BreakerRule.REJECTS, ts, f"{cap} entry orders rejected this session; last: {reason}"
+            )
         return None
 
     def on_round_trip(self, trip: RoundTrip, ts: datetime) -> list[BreakerTripped]:
@@ -241,4 +274,6 @@ class CircuitBreaker:
             max_trades_reached=cap is not None and self.trades_today >= cap,
             paused_until=self.paused_until,
             limits=self.limits,
+            rejects_today=self.rejects_today,
+            rejects_halt=self._rejects_halt(),
         )

@@ -990,6 +990,11 @@ class Engine:
             f"{what} rejected ({event.code}): {event.reason}",
             event.ts,
         )
+        if order.role is OrderRole.ENTRY and event.code is not None:
+            # The broker's refusal (not ours to send): it counts toward the breaker.
+            tripped = self.breaker.on_reject(event.ts, f"{event.reason} ({event.code})")
+            if tripped is not None:
+                self._journal_breaker(tripped, out)
         self._after_order_gone(order, event.ts, out)
         return out
 

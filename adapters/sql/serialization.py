@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -470,10 +470,14 @@ def _dataclass(tp: type[Any], data: Any, where: str) -> Any:
     extra = set(data) - wanted - {_TYPE}
     if extra:
         raise SerializationError(f"{where}: unknown fields {sorted(extra)} for {name}")
-    missing = wanted - set(data)
+    # A field with a default may be missing: a record or snapshot written before it existed.
+    optional = {
+        f.name for f in fields(tp) if f.default is not MISSING or f.default_factory is not MISSING
+    }
+    missing = wanted - set(data) - optional
     if missing:
         raise SerializationError(f"{where}: {name} is missing {sorted(missing)}")
-    kwargs = {k: from_json(hints[k], data[k], f"{where}.{k}") for k in wanted}
+    kwargs = {k: from_json(hints[k], data[k], f"{where}.{k}") for k in wanted if k in data}
     try:
         return tp(**kwargs)
     except ValueError as exc:  # the domain's own validation (DomainError is a ValueError)

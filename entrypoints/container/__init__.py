@@ -124,6 +124,7 @@ def engine_config(settings: Settings, calendar: SessionCalendar) -> EngineConfig
             max_consecutive_losses=risk.max_consecutive_losses,
             pause=timedelta(minutes=risk.pause_minutes),
             max_trades_per_day=risk.max_trades_per_day,
+            max_rejects_per_day=risk.max_rejects_per_day,
             max_position_duration=(
                 timedelta(seconds=float(duration * Decimal(3600))) if duration is not None else None
             ),

@@ -200,6 +200,12 @@ class RiskSettings(BaseModel):
         30, ge=1, le=MAX_MINUTES, description="Length of the losing-streak pause."
     )
     max_trades_per_day: int | None = Field(50, ge=1, description="Entries allowed per session.")
+    max_rejects_per_day: int | None = Field(
+        3,
+        ge=1,
+        description="Entry orders the broker may refuse per session (margin, permissions...) "
+        "before entries halt until the next session; a refusal is never retried.",
+    )
     max_position_duration_hours: PositionHours | None = Field(
         Decimal(4), gt=0, le=MAX_HOURS, description="Close a position older than this."
     )
@@ -758,6 +764,11 @@ class Settings(BaseSettings):
                 "no pause after a losing streak",
             ),
             (r.max_trades_per_day, "risk.max_trades_per_day", "the daily trade cap is OFF"),
+            (
+                r.max_rejects_per_day,
+                "risk.max_rejects_per_day",
+                "entries go on however often the broker refuses them",
+            ),
             (
                 r.max_position_duration_hours,
                 "risk.max_position_duration_hours",

@@ -112,6 +112,8 @@ def breaker_trips(breaker: BreakerStatus, now: datetime) -> list[str]:
         trips.append("daily trade cap")
     if breaker.paused_until is not None and breaker.paused_until > now:
         trips.append(f"losing-streak pause until {when(breaker.paused_until)}")
+    if breaker.rejects_halt:
+        trips.append("rejected entries")
     return trips
 
 
@@ -247,6 +249,7 @@ def breaker_text(breaker: BreakerStatus, now: datetime) -> str:
         else " (no daily loss limit)"
     )
     cap = f" of {limits.max_trades_per_day}" if limits.max_trades_per_day is not None else ""
+    rejects = f" of {limits.max_rejects_per_day}" if limits.max_rejects_per_day is not None else ""
     streak = (
         f" of {limits.max_consecutive_losses} (then a {duration(limits.pause)} pause)"
         if limits.max_consecutive_losses is not None
@@ -263,6 +266,7 @@ def breaker_text(breaker: BreakerStatus, now: datetime) -> str:
         f"Realized today: {money(breaker.realized_pnl)} USD{loss_limit}",
         f"Trades today: {breaker.trades_today}{cap}",
         f"Loss streak: {breaker.loss_streak}{streak}",
+        f"Entries rejected by the broker: {breaker.rejects_today}{rejects}",
         f"Max position age: {age}",
     ]
     if trips:

@@ -187,3 +187,26 @@ async def test_the_daemon_s_metrics_count_ib_codes_by_class_and_the_unknown_ones
     assert 'qs_broker_notices_total{class="entitlement"} 1' in metrics
     assert 'qs_broker_notices_total{class="fatal"} 0' in metrics
     assert "qs_entries_blocked 1" in metrics  # the competing session holds entries back
+
+
+async def test_three_refused_entries_trip_the_breaker_and_none_is_retried() -> None:
+    text = "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED ... INITIAL MARGIN [1650.00 USD]"
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        t = START
+        for n in range(1, 4):
+            gateway.faults.reject_next(201, text)
+            t = await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=t)
+            await bot.wait_for(
+                lambda n=n: len(bot.alerts(AlertKind.ORDER_REJECTED)) == n, f"rejection {n}"
+            )
+            await bot.settled()
+        [tripped] = bot.alerts(AlertKind.BREAKER_TRIPPED)
+        assert tripped.startswith("circuit breaker max_rejects_per_day: 3 entry orders rejected")
+        assert "INITIAL MARGIN" in tripped
+        assert bot.engine.status().breaker.rejects_halt
+        placed = len(gateway.orders)
+        assert placed == 9  # three brackets, each sent once
+        # A fourth signal opens nothing: the breaker holds entries for the session.
+        await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=t)
+        assert len(gateway.orders) == placed
+        assert bot.engine.state is EngineState.IDLE

@@ -416,3 +416,33 @@ def test_status_with_no_trade_cap_never_reports_it_reached() -> None:
     for i in range(100):
         b.on_entry(at(i))
     assert not b.status().max_trades_reached
+
+
+def test_rejected_entries_halt_entries_at_the_cap_until_the_session_or_an_operator_resets() -> None:
+    breaker = CircuitBreaker(RiskLimits(max_rejects_per_day=3))
+    breaker.start_session(date(2026, 12, 3), T0)
+    assert breaker.on_reject(T0, "margin (201)") is None
+    assert breaker.on_reject(T0, "margin (201)") is None
+    tripped = breaker.on_reject(T0, "IB rejected the order: margin (201)")
+    assert tripped is not None
+    assert tripped.rule is BreakerRule.REJECTS
+    assert tripped.detail == (
+        "3 entry orders rejected this session; last: IB rejected the order: margin (201)"
+    )
+    assert breaker.entry_blocker(T0) is BreakerRule.REJECTS
+    assert breaker.status().rejects_halt
+    assert breaker.on_reject(T0, "again") is None  # tripped once
+    breaker.reset(T0)
+    assert breaker.entry_blocker(T0) is None
+    breaker.on_reject(T0, "x"), breaker.on_reject(T0, "x"), breaker.on_reject(T0, "x")
+    assert breaker.entry_blocker(T0) is BreakerRule.REJECTS
+    breaker.start_session(date(2026, 12, 4), T0)
+    assert breaker.entry_blocker(T0) is None
+    assert breaker.state().rejects_today == 0
+
+
+def test_rejected_entries_never_halt_with_the_cap_off() -> None:
+    breaker = CircuitBreaker(RiskLimits(max_rejects_per_day=None))
+    for _ in range(10):
+        assert breaker.on_reject(T0, "margin") is None
+    assert breaker.entry_blocker(T0) is None

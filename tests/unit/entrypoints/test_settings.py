@@ -45,6 +45,7 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "max_consecutive_losses": 3,
         "pause_minutes": 30,
         "max_trades_per_day": 50,
+        "max_rejects_per_day": 3,
         "max_position_duration_hours": Decimal(4),
     }
     assert (s.execution.fill_model, s.execution.slippage_ticks) == ("next_open", 0)
@@ -575,6 +576,7 @@ risk:
   max_daily_loss: null
   max_consecutive_losses: null
   max_trades_per_day: null
+  max_rejects_per_day: null
   max_position_duration_hours: null
 session:
   calendar: none
@@ -588,6 +590,7 @@ session:
         "risk.max_daily_loss is null: the daily loss limit is OFF",
         "risk.max_consecutive_losses is null: no pause after a losing streak",
         "risk.max_trades_per_day is null: the daily trade cap is OFF",
+        "risk.max_rejects_per_day is null: entries go on however often the broker refuses them",
         "risk.max_position_duration_hours is null: positions are never closed for age",
         "session.flatten_minutes_before_close is null: positions are held through halts and closes",
         "session.calendar is none: no session rules "

@@ -482,6 +482,7 @@ async def test_pnl_trades_and_breaker_show_a_closed_trade_exactly(chat: Chat) ->
         "Realized today: -51.24 USD (halt at -200.00)\n"
         "Trades today: 1 of 50\n"
         "Loss streak: 0 of 1 (then a 30 min pause)\n"  # the streak starts over as it trips
+        "Entries rejected by the broker: 0 of 3\n"
         "Max position age: 4 h\n"
         "/breaker reset (operator) lifts the halts; P&L and counts stay."
     )
