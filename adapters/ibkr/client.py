@@ -277,6 +277,15 @@ class IbClient:
             spec.time = since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S")
         return list(await asyncio.wait_for(self.ib.reqExecutionsAsync(spec), self._request_timeout))
 
+    async def what_if(self, contract: Contract, order: Order) -> OrderState:
+        """IB's margins for ``order`` were it placed (a what-if order: nothing is placed)."""
+        answer = await asyncio.wait_for(
+            self.ib.whatIfOrderAsync(contract, order), self._request_timeout
+        )
+        if not isinstance(answer, OrderState):  # an error ended the request instead
+            raise ConnectionError(f"IB gave no what-if answer ({answer!r})")
+        return answer
+
     async def current_time(self) -> datetime:
         """IB Gateway's clock (whole seconds): the cheapest request it must answer."""
         answer = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self._request_timeout)

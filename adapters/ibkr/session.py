@@ -29,9 +29,10 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ib_async import Fill, Trade
+from ib_async import Contract, Fill, MarketOrder, Trade
 
 from adapters.ibkr.backoff import Backoff, ConnectFailure
 from adapters.ibkr.broker import IbkrBroker
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 GATE = "broker_link"
 
 ACCOUNT_GATE = "ib_account"
+MARGIN_GATE = "margin"
 DATA_GATE = "market_data"
 """Entries wait while IB sends no (or only delayed) data: a missing subscription, a competing
 session. Reopened by the first bar that starts after the gate closed."""
@@ -86,6 +88,7 @@ class IbkrSession:
         heartbeat_interval_s: float | None = 30.0,
         max_clock_skew_s: float | None = None,
         paper_only: bool = False,
+        margin_check_qty: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
@@ -127,6 +130,9 @@ class IbkrSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_roll_check: float | None = None
         self._paper_only = paper_only
+        self._margin_qty = margin_check_qty
+        self.margin_checked: str | None = None
+        """The last what-if's figures, in words (None: not checked)."""
         self._heartbeat_every = heartbeat_interval_s
         self._beating: asyncio.Task[None] | None = None
         self.heartbeat = GatewayHeartbeat(
@@ -220,6 +226,8 @@ class IbkrSession:
         else:
             await self.market_data.subscribe(ib_contract)
             filled = 0
+        if not reconnect:
+            await self._check_margin(ib_contract)
         await self.broker.resync()
         await self.verify_protection("after the reconnect" if reconnect else "at connect")
         await self.reconcile("connected" if not reconnect else "reconnected")
@@ -263,6 +271,41 @@ class IbkrSession:
             )
             self._tasks.add(self._verifying)
             self._verifying.add_done_callback(self._task_done)
+
+    async def _check_margin(self, contract: Contract) -> None:
+        """A what-if order for one entry (``risk.max_position_size`` contracts): an account that
+        cannot carry it gets no entry, and the operator the figures. Nothing is placed."""
+        qty = self._margin_qty
+        if qty is None:
+            return
+        now = self._clock.now()
+        try:
+            state = await self.client.what_if(contract, MarketOrder("BUY", qty))
+            need = Decimal(str(state.initMarginAfter))
+            have = Decimal(str(state.equityWithLoanAfter))
+        except (TimeoutError, ConnectionError, InvalidOperation) as exc:
+            what = str(exc) or type(exc).__name__
+            self._alert(
+                AlertKind.CONNECTION,
+                Severity.WARNING,
+                f"the margin for one entry could not be checked with IB ({what}): trading on",
+            )
+            return
+        figures = (
+            f"IB's what-if for BUY {qty} {contract.localSymbol or contract.symbol}: initial "
+            f"margin after {need:,.2f} USD, equity with loan {have:,.2f} USD"
+        )
+        self.margin_checked = figures
+        if not (need.is_finite() and have.is_finite()) or need <= have:
+            log.info("margin checked: %s", figures)
+            self._sink.put(EntryGateChanged(MARGIN_GATE, None, now))
+            return
+        reason = (
+            f"{figures}: the account cannot carry one entry; fund it or lower "
+            "risk.max_position_size"
+        )
+        self._sink.put(EntryGateChanged(MARGIN_GATE, reason, now))
+        self._alert(AlertKind.CONNECTION, Severity.CRITICAL, f"refusing to arm: {reason}")
 
     def _check_account(self) -> None:
         """With ``ibkr.paper``, a Gateway logged in to anything but a paper account (``DU…``)

@@ -183,6 +183,11 @@ class SimulatedAdapters(containers.DeclarativeContainer):
     bar_listeners = providers.List(clock, broker)
 
 
+def _margin_check_qty(settings: Settings) -> int | None:
+    """One entry's size for the start-up what-if; None where no order may be sent (read-only)."""
+    return None if settings.ibkr.readonly else settings.risk.max_position_size
+
+
 def _ibkr(module: str, name: str) -> Callable[..., Any]:
     """``adapters.ibkr.<module>.<name>``, imported when the provider first builds one: ib_async
     (and the rest of the IB adapter) stays out of the processes that never talk to IB Gateway, a
@@ -291,6 +296,7 @@ class LiveAdapters(containers.DeclarativeContainer):
         heartbeat_interval_s=core.settings.provided.ibkr.heartbeat_s,
         max_clock_skew_s=core.settings.provided.ibkr.max_clock_skew_s,
         paper_only=core.settings.provided.ibkr.paper,
+        margin_check_qty=providers.Callable(_margin_check_qty, core.settings),
     )
 
 

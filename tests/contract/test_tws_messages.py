@@ -481,6 +481,32 @@ def test_open_order_decodes_every_order_field_the_bot_uses(decoder: str, version
     assert state.status == "Submitted"
 
 
+@DECODERS
+@VERSIONS
+def test_a_what_if_answer_decodes_its_margins_in_both_clients(decoder: str, version: int) -> None:
+    answer = wire.WhatIf(
+        init_before=Decimal("0"),
+        maint_before=Decimal("0"),
+        equity_before=Decimal("25000.00"),
+        init_after=Decimal("1650.00"),
+        maint_after=Decimal("1485.00"),
+        equity_after=Decimal("25000.00"),
+        commission=Decimal("0.62"),
+        warning="test warning",
+    )
+    message = wire.open_order(version, ORDER, FUT, "PreSubmitted", answer)
+    assert len(message) == (127 if version >= 177 else 128)
+    _, _, order, state = _only(DECODE[decoder](version, message), "openOrder")
+    assert order.whatIf is True
+    assert float(state.initMarginAfter) == 1650.0
+    assert float(state.initMarginChange) == 1650.0
+    assert float(state.equityWithLoanAfter) == 25000.0
+    assert float(state.maintMarginAfter) == 1485.0
+    commission = getattr(state, "commission", None)  # ib_async 2.1 names it commissionAndFees
+    assert float(commission if commission is not None else state.commissionAndFees) == 0.62
+    assert state.warningText == "test warning"
+
+
 @covers(wire.historical_data)
 @DECODERS
 @VERSIONS

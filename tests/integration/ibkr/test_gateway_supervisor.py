@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from adapters.ibkr.heartbeat import READY_GATE
-from adapters.ibkr.session import ACCOUNT_GATE
+from adapters.ibkr.session import ACCOUNT_GATE, MARGIN_GATE
 from domain.commands import AlertKind, Severity
 from domain.engine import EngineState
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, START, bot_settings, live_bot
@@ -94,3 +95,26 @@ async def test_a_clock_within_the_limit_says_nothing() -> None:
         settings = bot_settings(gateway.port, QS_IBKR__MAX_CLOCK_SKEW_S="5")
         async with live_bot(gateway, settings=settings) as bot:
             assert not [a for a in bot.notifier.alerts if a.kind is AlertKind.ANOMALY]
+
+
+async def test_an_account_that_cannot_carry_one_entry_is_refused_with_ib_s_figures() -> None:
+    async with TwsGateway() as gateway:
+        gateway.equity_with_loan = Decimal("1000.00")
+        async with live_bot(gateway) as bot:
+            await bot.wait_for(lambda: MARGIN_GATE in bot.engine.entry_gates, "the margin gate")
+            [alert] = _critical(bot, AlertKind.CONNECTION)
+            assert "initial margin after 1,650.00 USD, equity with loan 1,000.00 USD" in alert
+            assert "risk.max_position_size" in alert
+            await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+            assert gateway.orders == []  # the what-if placed nothing, and no entry followed
+
+
+async def test_an_account_that_can_carry_it_arms_and_nothing_is_placed_by_the_check() -> None:
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        assert bot.session.margin_checked is not None
+        assert "initial margin after 1,650.00 USD" in bot.session.margin_checked
+        assert gateway.orders == []
+        await bot.settled()
+        assert MARGIN_GATE not in bot.engine.entry_gates
+        await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")

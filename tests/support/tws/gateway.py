@@ -404,6 +404,10 @@ class TwsGateway:
         self.sent: list[tuple[int | None, list[str]]] = []
         self.refused_handshakes = 0
         self._books: dict[tuple[str, int], _Book] = {}
+        self.margin_per_contract = Decimal("1650.00")
+        """Initial margin per contract in what-if answers (maintenance: 90 % of it)."""
+        self.equity_with_loan = Decimal("25000.00")
+        """The account's equity with loan value in what-if answers."""
         self._commissions: dict[str, Decimal] = {}
         self._history: dict[int, dict[datetime, GatewayBar]] = {}
         self._last_close: dict[int, Decimal] = {}
@@ -1097,6 +1101,9 @@ class TwsGateway:
         if problem is not None:
             self._invalid_order(session, order_id, *problem)
             return
+        if request.what_if:
+            self._what_if(session, request, future)
+            return
         if existing is not None:
             self._modify(session, existing, request)
             return
@@ -1137,6 +1144,41 @@ class TwsGateway:
             self._transmit(order)
         if preset:
             session.send(wire.error(order_id, 10349, DAY_PRESET))
+
+    def _what_if(self, session: _Session, request: wire.PlaceOrder, future: ListedFuture) -> None:
+        """A what-if order is never placed: IB answers with the margins it would need."""
+        held = abs(self.position(future.con_id))
+        qty = int(request.quantity)
+        per = self.margin_per_contract
+        order = GatewayOrder(
+            order_id=request.order_id,
+            client_id=session.client_id or 0,
+            perm_id=0,
+            account=request.account or self.accounts[0],
+            con_id=future.con_id,
+            action=request.action,
+            quantity=qty,
+            order_type=request.order_type,
+            lmt_price=request.lmt_price,
+            aux_price=request.aux_price,
+            tif=request.tif or "DAY",
+            outside_rth=request.outside_rth,
+            oca_group=request.oca_group,
+            oca_type=request.oca_type,
+            parent_id=request.parent_id,
+            transmit=request.transmit,
+            order_ref=request.order_ref,
+        )
+        answer = wire.WhatIf(
+            init_before=per * held,
+            maint_before=per * held * Decimal("0.9"),
+            equity_before=self.equity_with_loan,
+            init_after=per * (held + qty),
+            maint_after=per * (held + qty) * Decimal("0.9"),
+            equity_after=self.equity_with_loan,
+            commission=self.commission * qty,
+        )
+        session.send(wire.open_order(session.server_version, order, future, "PreSubmitted", answer))
 
     def _order_problem(
         self, request: wire.PlaceOrder, future: ListedFuture

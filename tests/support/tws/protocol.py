@@ -340,10 +340,29 @@ class OrderFields(Protocol):
     def outside_rth(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class WhatIf:
+    """A what-if answer's margins (the order state's nine figures) and warning, in USD."""
+
+    init_before: Decimal
+    maint_before: Decimal
+    equity_before: Decimal
+    init_after: Decimal
+    maint_after: Decimal
+    equity_after: Decimal
+    commission: Decimal
+    warning: str = ""
+
+
 def open_order(
-    server_version: int, order: OrderFields, future: ListedFuture, status: str
+    server_version: int,
+    order: OrderFields,
+    future: ListedFuture,
+    status: str,
+    what_if: WhatIf | None = None,
 ) -> Message:
-    """openOrder at server >= 145: 127 fields at 177-178, 128 below 177 (faProfile)."""
+    """openOrder at server >= 145: 127 fields at 177-178, 128 below 177 (faProfile); with
+    ``what_if``, the answer to a what-if placeOrder (whatIf 1 and the order state's margins)."""
     _check_version(server_version)
     fields = [
         "5",
@@ -424,14 +443,14 @@ def open_order(
         "0",  # delta-neutral contract present
         "",  # algoStrategy: empty, so no algo params
         "0",  # solicited
-        "0",  # whatIf
+        fmt_bool(what_if is not None),  # whatIf
         status,
-        *[""] * 9,  # init/maint/equity-with-loan margins before, change, after
-        "",  # commission
+        *_margins(what_if),  # init/maint/equity-with-loan margins before, change, after
+        fmt_decimal(what_if.commission) if what_if else "",  # commission
         "",  # minCommission
         "",  # maxCommission
-        "",  # commissionCurrency
-        "",  # warningText
+        "USD" if what_if else "",  # commissionCurrency
+        what_if.warning if what_if else "",  # warningText
         "0",  # randomizeSize
         "0",  # randomizePrice
         "0",  # conditions count
@@ -462,6 +481,26 @@ def open_order(
     ]
     expected = 127 if server_version >= FA_PROFILE_DESUPPORT else 128
     return _checked(fields, expected, "openOrder")
+
+
+def _margins(what_if: WhatIf | None) -> list[str]:
+    if what_if is None:
+        return [""] * 9
+    w = what_if
+    return [
+        fmt_decimal(v)
+        for v in (
+            w.init_before,
+            w.maint_before,
+            w.equity_before,
+            w.init_after - w.init_before,
+            w.maint_after - w.maint_before,
+            w.equity_after - w.equity_before,
+            w.init_after,
+            w.maint_after,
+            w.equity_after,
+        )
+    ]
 
 
 def open_order_end() -> Message:
@@ -769,6 +808,7 @@ class PlaceOrder:
     parent_id: int
     outside_rth: bool
     oca_type: int
+    what_if: bool = False
 
 
 def parse_place_order(fields: Message, server_version: int) -> PlaceOrder:
@@ -794,6 +834,8 @@ def parse_place_order(fields: Message, server_version: int) -> PlaceOrder:
         parent_id=_int(fields, 28, "parentId"),
         outside_rth=fields[33] == "1",
         oca_type=_int(fields, oca_type_index, "ocaType"),
+        # whatIf stands 38 fields after ocaType (ibapi's placeOrder at these versions).
+        what_if=len(fields) > oca_type_index + 38 and fields[oca_type_index + 38] == "1",
     )
 
 
