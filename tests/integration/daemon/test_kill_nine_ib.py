@@ -1,0 +1,323 @@
+"""Issue 13's proof on IB Gateway: ``kill -9`` the IB daemon three times (twice with a position
+open and its bracket working at IB), restart it each time against the same gateway, and it ends
+with exactly the round trips, fills, breaker events and order intents of an uninterrupted run.
+
+Both runs are real processes (``quant-scalper run`` with ``daemon.broker: ibkr``), each with its own
+journal and its own TWS test gateway, fed the same scripted 5-second bars: four round trips, closed
+by the bracket's target, by its stop (a losing streak of one: the breaker pauses entries) and twice
+by the strategy's exit signal.
+
+The bars are stamped in the recent past (the daemon's clock is the system's: a bar from the future
+is refused) and pushed as fast as the daemon settles. Every kill comes after the last bar of a
+strategy bar, once the daemon has decided it, carried the decision out and saved its state: a
+daemon that dies mid-bar and comes back while the same minute's bars are still being pushed would
+see that minute twice (IB's history serves it as complete, the stream then goes on with it), which
+a real restart, at the real time, cannot. Nothing is pushed while the daemon is dead: bars it
+cannot see would make the runs differ for a reason that is no bug.
+
+Each restart's first strategy bar is a signal in the uninterrupted run (an entry, two exits): the
+restarted daemon warmed its z-score up from IB's history, or it would not signal there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters.sql.serialization import snapshot_from_json
+from domain.engine import EngineSnapshot
+from tests.support.live_process import (
+    console_tail,
+    daemon_env,
+    start_daemon,
+    wait_started,
+)
+from tests.support.tws import GatewayBar, TwsGateway
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+DB = "quant_scalper.sqlite3"
+STEP = timedelta(seconds=5)
+BARS_PER_MINUTE = 12
+SETTLE_S = 60.0
+
+Ohlc = tuple[str, str, str, str]
+Minute = str | Sequence[str | Ohlc]
+"""A strategy bar (1 minute): a flat close, or its twelve 5-second bars (a flat close or OHLC)."""
+
+QUIET = ("5000", "5000.5") * 5
+SCRIPT: tuple[Minute, ...] = (
+    *QUIET,  # m0-m9: the z-score's window (10 closes)
+    "4990",  # m10: z -2.99, LONG at 4990: stop 4980, target 5005
+    ("4990", ("4992", "5005", "4992", "5000"), *["5000"] * 10),  # m11: the target fills (+15)
+    "5000.5",
+    "5000",
+    "5012",  # m14: z 2.35, SHORT at 5012: stop 5022, target 4997
+    ("5012", ("5013", "5022", "5012", "5015"), *["5001"] * 10),  # m15: the stop fills (-10)
+    "5000",  # m16: paused (one loss in a row); nothing to enter on anyway
+    "4984",  # m17: z -2.12, LONG at 4984: stop 4974, target 4999
+    "4996",  # m18: z -0.34, exit signal: sold at 4996 (+12)
+    "5000",
+    "5000.5",
+    "5022",  # m21: z 2.18, SHORT at 5022: stop 5032, target 5007
+    "5018",  # m22: z 1.39, held
+    "5009",  # m23: z 0.45, exit signal: bought at 5009 (+13)
+    "5000",
+)
+KILLS = {9: "flat", 17: "long", 22: "short"}
+"""Daemon B dies after these strategy bars (indexes into SCRIPT), with this position at IB. Each
+next strategy bar signals in run A: m10 an entry, m18 and m23 an exit."""
+SIGNAL_AFTER_RESTART = {10: "enter", 18: "exit", 23: "exit"}
+ROUND_TRIPS = 4
+
+
+def _minute_bars(start: datetime, minute: Minute) -> list[GatewayBar]:
+    items = [minute] * BARS_PER_MINUTE if isinstance(minute, str) else list(minute)
+    assert len(items) == BARS_PER_MINUTE, minute
+    bars = []
+    for i, item in enumerate(items):
+        o, h, lo, c = (item,) * 4 if isinstance(item, str) else item
+        bars.append(GatewayBar(start + i * STEP, Decimal(o), Decimal(h), Decimal(lo), Decimal(c)))
+    return bars
+
+
+def _script_start() -> datetime:
+    """Whole minutes, ending a minute or more ago: every bar is past (the daemon refuses bars from
+    the future) and, for the few minutes both runs take, inside the hour of IB history the
+    warm-up asks for."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now - timedelta(minutes=len(SCRIPT) + 2)
+
+
+# -- the journal, read-only -----------------------------------------------------------------------
+
+
+def _query(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
+    path = data_dir / DB
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            return list(conn.execute(sql))
+    except sqlite3.OperationalError:
+        return []  # the schema is still being created
+
+
+def _count(data_dir: Path, table: str) -> int:
+    rows = _query(data_dir, f"SELECT count(*) FROM {table}")
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+def _last_snapshot(data_dir: Path) -> tuple[EngineSnapshot, int | None] | None:
+    rows = _query(data_dir, "SELECT body, resume FROM engine_snapshots ORDER BY id DESC LIMIT 1")
+    if not rows:
+        return None
+    body, resume = rows[0]
+    assert isinstance(body, str)
+    next_epoch = None if resume is None else json.loads(str(resume))["next_bar_epoch"]
+    return snapshot_from_json(body), next_epoch
+
+
+def _outcome(data_dir: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What both runs must agree on (times are market times: the bars' and IB's fills')."""
+    return {
+        "round_trips": _query(
+            data_dir,
+            "SELECT seq, side, qty, entry_ts, entry_price, exit_ts, exit_price, exit_reason, "
+            "pnl_ticks, gross_pnl, commissions, net_pnl, trade_date FROM round_trips "
+            "ORDER BY exit_ts, seq",
+        ),
+        "fills": _query(
+            data_dir,
+            "SELECT exec_id, order_key, role, action, qty, price, ts, commission FROM fills "
+            "ORDER BY ts, exec_id",
+        ),
+        "breaker_events": _query(
+            data_dir,
+            "SELECT kind, cause, ts, detail, until FROM breaker_events ORDER BY ts, kind, cause",
+        ),
+        "order_intents": _query(
+            data_dir,
+            'SELECT "key", role, action, qty, order_type, price, ts, detail FROM order_intents '
+            'ORDER BY "key"',
+        ),
+        "signals": _query(
+            data_dir,
+            "SELECT bar_start, close, z, action, side, detail FROM signals ORDER BY bar_start, id",
+        ),
+        "bars": _query(
+            data_dir,
+            "SELECT ts, seconds, open, high, low, close, volume FROM bars ORDER BY ts, id",
+        ),
+    }
+
+
+# -- one run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    gateway: TwsGateway
+    tmp: Path
+    env: dict[str, str]
+    con_id: int = 0
+    pushed: int = 0
+    kills: list[str] = field(default_factory=list)
+    proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.tmp / "var"
+
+    @property
+    def console(self) -> Path:
+        return self.tmp / "console.log"
+
+    async def start(self) -> None:
+        since = len(self.gateway.received)
+        self.proc = await start_daemon(self.env, console=self.console)
+        self.con_id = await wait_started(self.gateway, self.proc, since, console=self.console)
+
+    async def push(self, bars: Sequence[GatewayBar]) -> None:
+        """Push ``bars``, waiting for the daemon to settle after each one IB filled an order on
+        (the next bar must not overtake the fill), and after the last."""
+        for bar in bars:
+            executions = len(self.gateway.executions)
+            await self.gateway.push_bar(self.con_id, bar)
+            self.pushed += 1
+            if len(self.gateway.executions) != executions:
+                await self.settled(bar, boundary=False)
+        await self.settled(bars[-1], boundary=True)
+
+    async def settled(self, bar: GatewayBar, *, boundary: bool) -> None:
+        """Wait until the daemon has journaled every bar pushed and every fill IB made, carried
+        out its decisions (no market order working at IB) and saved a snapshot that agrees with
+        IB: the position's side and our working orders; at a strategy-bar ``boundary``, one saved
+        at it (its decision carried out)."""
+        gateway, epoch = self.gateway, int(bar.start.timestamp())
+
+        def done() -> bool:
+            if _count(self.data_dir, "bars") != self.pushed:
+                return False
+            if _count(self.data_dir, "fills") != len(gateway.executions):
+                return False
+            working = {o.order_ref for o in gateway.orders if o.is_working}
+            if any(o.is_working and o.order_type == "MKT" for o in gateway.orders):
+                return False
+            last = _last_snapshot(self.data_dir)
+            if last is None:
+                return False
+            snapshot, next_epoch = last
+            if boundary and (next_epoch is None or next_epoch <= epoch):
+                return False
+            position = gateway.position(self.con_id)
+            side = {0: "IDLE", 1: "LONG", -1: "SHORT"}[position]
+            return snapshot.state.name == side and {o.key for o in snapshot.orders} == working
+
+        await self._until(done, f"the daemon to settle after the bar of {bar.start:%H:%M:%S}")
+
+    async def kill(self, expect: str) -> None:
+        """SIGKILL the daemon; while it is dead, IB still holds the position and its bracket."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(self.proc.wait(), 30)
+        assert self.proc.returncode == -signal.SIGKILL
+        await self.gateway.wait_for(
+            lambda: self.gateway.connections == 0,
+            timeout=30,
+            what="the dead daemon's socket closed",
+        )
+        self.kills.append(expect)
+        position = self.gateway.position(self.con_id)
+        working = sorted(o.order_type for o in self.gateway.orders if o.is_working)
+        if expect == "flat":
+            assert (position, working) == (0, [])
+        else:
+            assert position == (1 if expect == "long" else -1)
+            assert working == ["LMT", "STP"], "the position must stay protected at IB"
+
+    async def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(self.proc.wait(), 60)
+        assert self.proc.returncode == 0, console_tail(self.console)
+
+    async def _until(self, condition: Callable[[], bool], what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_S
+        while not condition():
+            assert self.proc is not None
+            if self.proc.returncode is not None:
+                raise AssertionError(
+                    f"the daemon exited while waiting for {what}: {console_tail(self.console)}"
+                )
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {console_tail(self.console)}")
+            await asyncio.sleep(0.01)
+
+
+async def _play(tmp: Path, start: datetime, kills: dict[int, str]) -> tuple[Run, list[str]]:
+    """Play SCRIPT on a fresh gateway; kill and restart the daemon after the minutes in ``kills``.
+    Returns the run and the gateway's orderRefs, in the order IB received the orders."""
+    tmp.mkdir()
+    async with TwsGateway() as gateway:
+        env = daemon_env(
+            gateway.port,
+            tmp,
+            QS_RISK__MAX_CONSECUTIVE_LOSSES="1",
+            QS_RISK__PAUSE_MINUTES="1",
+            QS_LOGGING__LEVEL="WARNING",
+        )
+        run = Run(gateway, tmp, env)
+        await run.start()
+        try:
+            for index, minute in enumerate(SCRIPT):
+                await run.push(_minute_bars(start + timedelta(minutes=index), minute))
+                if index in kills:
+                    await run.kill(kills[index])
+                    await run.start()
+            await run.stop()
+        finally:
+            if run.proc is not None and run.proc.returncode is None:
+                run.proc.kill()
+                await run.proc.wait()
+        return run, [o.order_ref for o in gateway.orders]
+
+
+async def test_kill_nine_at_ib_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    start = _script_start()
+    clean, clean_refs = await _play(tmp_path / "clean", start, {})
+    expected = _outcome(clean.data_dir)
+    assert len(expected["round_trips"]) == ROUND_TRIPS
+    reasons = [row[7] for row in expected["round_trips"]]
+    assert reasons == ["target", "stop", "signal", "signal"], reasons
+    assert expected["breaker_events"], "the losing trade pauses entries"
+    signals = {row[0]: row[3] for row in expected["signals"]}
+    for index, action in SIGNAL_AFTER_RESTART.items():
+        bar_start = (start + timedelta(minutes=index)).strftime("%Y-%m-%d %H:%M:%S")
+        assert any(
+            str(ts).startswith(bar_start) and got == action for ts, got in signals.items()
+        ), (index, action, signals)
+
+    killed, killed_refs = await _play(tmp_path / "killed", start, KILLS)
+    assert killed.kills == list(KILLS.values())
+    got = _outcome(killed.data_dir)
+    for table, rows in expected.items():
+        assert got[table] == rows, f"{table} differs after {len(killed.kills)} kills"
+    # Every bar pushed was journaled once; IB got each order once, the same ones.
+    total = len(SCRIPT) * BARS_PER_MINUTE
+    assert len(got["bars"]) == total
+    assert len({row[0] for row in got["bars"]}) == total
+    assert [ref for ref, n in Counter(killed_refs).items() if n > 1] == []
+    assert killed_refs == clean_refs
+    assert killed.gateway.position(killed.con_id) == clean.gateway.position(clean.con_id)
