@@ -74,9 +74,12 @@ SCRIPT: tuple[Minute, ...] = (
     "5009",  # m23: z 0.45, exit signal: bought at 5009 (+13)
     "5000",
 )
-KILLS = {9: "flat", 17: "long", 22: "short"}
-"""Daemon B dies after these strategy bars (indexes into SCRIPT), with this position at IB. Each
-next strategy bar signals in run A: m10 an entry, m18 and m23 an exit."""
+KILLS = {9: "flat", 14: "short, as IB fills the entry", 17: "long", 22: "short"}
+"""Daemon B dies after these strategy bars (indexes into SCRIPT), with this position at IB. Three
+times once it has settled: the next strategy bar signals in run A (m10 an entry, m18 and m23 an
+exit). Once (m14) the moment IB has filled the entry it just sent: the daemon has not heard of the
+fill yet, and may not have written anything down since it sent the bracket."""
+RACY = "as IB fills the entry"
 SIGNAL_AFTER_RESTART = {10: "enter", 18: "exit", 23: "exit"}
 ROUND_TRIPS = 4
 
@@ -206,25 +209,49 @@ class Run:
         at it (its decision carried out)."""
         gateway, epoch = self.gateway, int(bar.start.timestamp())
 
-        def done() -> bool:
-            if _count(self.data_dir, "bars") != self.pushed:
-                return False
-            if _count(self.data_dir, "fills") != len(gateway.executions):
-                return False
-            working = {o.order_ref for o in gateway.orders if o.is_working}
+        def unsettled() -> str | None:
+            """What has not settled yet (None: everything)."""
+            bars = _count(self.data_dir, "bars")
+            if bars != self.pushed:
+                return f"{bars} of {self.pushed} bars journaled"
+            fills = _count(self.data_dir, "fills")
+            if fills != len(gateway.executions):
+                return f"{fills} of {len(gateway.executions)} fills at IB journaled"
             if any(o.is_working and o.order_type == "MKT" for o in gateway.orders):
-                return False
+                return "a market order working at IB"
             last = _last_snapshot(self.data_dir)
             if last is None:
-                return False
+                return "no snapshot"
             snapshot, next_epoch = last
             if boundary and (next_epoch is None or next_epoch <= epoch):
-                return False
-            position = gateway.position(self.con_id)
-            side = {0: "IDLE", 1: "LONG", -1: "SHORT"}[position]
-            return snapshot.state.name == side and {o.key for o in snapshot.orders} == working
+                return f"the last snapshot is of the boundary before {next_epoch}"
+            side = {0: "IDLE", 1: "LONG", -1: "SHORT"}[gateway.position(self.con_id)]
+            working = {o.order_ref for o in gateway.orders if o.is_working}
+            known = {o.key for o in snapshot.orders}
+            if snapshot.state.name != side or known != working:
+                return (
+                    f"the snapshot has {snapshot.state.name} with {sorted(known)}, IB {side} "
+                    f"with {sorted(working)} (reconcile: {snapshot.reconcile_required})"
+                )
+            return None
 
-        await self._until(done, f"the daemon to settle after the bar of {bar.start:%H:%M:%S}")
+        await self._until(
+            lambda: unsettled() is None,
+            f"the daemon to settle after the bar of {bar.start:%H:%M:%S}",
+            still=unsettled,
+        )
+
+    async def kill_as_ib_fills(self, bars: Sequence[GatewayBar], expect: str) -> None:
+        """Push ``bars`` (the last one makes the daemon enter) and SIGKILL the daemon as soon as
+        IB has filled the entry: no settling, the daemon is caught right after its send."""
+        executions = len(self.gateway.executions)
+        for bar in bars:
+            await self.gateway.push_bar(self.con_id, bar)
+            self.pushed += 1
+        await self._until(
+            lambda: len(self.gateway.executions) > executions, "the entry's fill at IB", every=0
+        )
+        await self.kill(expect)
 
     async def kill(self, expect: str) -> None:
         """SIGKILL the daemon; while it is dead, IB still holds the position and its bracket."""
@@ -243,7 +270,7 @@ class Run:
         if expect == "flat":
             assert (position, working) == (0, [])
         else:
-            assert position == (1 if expect == "long" else -1)
+            assert position == (1 if expect.startswith("long") else -1)
             assert working == ["LMT", "STP"], "the position must stay protected at IB"
 
     async def stop(self) -> None:
@@ -252,7 +279,14 @@ class Run:
         await asyncio.wait_for(self.proc.wait(), 60)
         assert self.proc.returncode == 0, console_tail(self.console)
 
-    async def _until(self, condition: Callable[[], bool], what: str) -> None:
+    async def _until(
+        self,
+        condition: Callable[[], bool],
+        what: str,
+        *,
+        every: float = 0.01,
+        still: Callable[[], str | None] | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_S
         while not condition():
@@ -262,8 +296,11 @@ class Run:
                     f"the daemon exited while waiting for {what}: {console_tail(self.console)}"
                 )
             if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}: {console_tail(self.console)}")
-            await asyncio.sleep(0.01)
+                detail = f" ({still()})" if still is not None else ""
+                raise AssertionError(
+                    f"timed out waiting for {what}{detail}: {console_tail(self.console)}"
+                )
+            await asyncio.sleep(every)
 
 
 async def _play(tmp: Path, start: datetime, kills: dict[int, str]) -> tuple[Run, list[str]]:
@@ -282,7 +319,13 @@ async def _play(tmp: Path, start: datetime, kills: dict[int, str]) -> tuple[Run,
         await run.start()
         try:
             for index, minute in enumerate(SCRIPT):
-                await run.push(_minute_bars(start + timedelta(minutes=index), minute))
+                bars = _minute_bars(start + timedelta(minutes=index), minute)
+                if RACY in kills.get(index, ""):
+                    await run.kill_as_ib_fills(bars, kills[index])
+                    await run.start()
+                    await run.settled(bars[-1], boundary=False)
+                    continue
+                await run.push(bars)
                 if index in kills:
                     await run.kill(kills[index])
                     await run.start()
