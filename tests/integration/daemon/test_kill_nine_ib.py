@@ -1,6 +1,7 @@
-"""Issue 13's proof on IB Gateway: ``kill -9`` the IB daemon three times (twice with a position
-open and its bracket working at IB), restart it each time against the same gateway, and it ends
-with exactly the round trips, fills, breaker events and order intents of an uninterrupted run.
+"""Issue 13's proof on IB Gateway: ``kill -9`` the IB daemon five times (three times with a position
+open and its bracket working at IB), restart it each time against the same gateway (its orders,
+positions and executions kept), and it ends with exactly the round trips, fills, breaker events and
+order intents of an uninterrupted run.
 
 Both runs are real processes (``quant-scalper run`` with ``daemon.broker: ibkr``), each with its own
 journal and its own TWS test gateway, fed the same scripted 5-second bars: four round trips, closed
@@ -9,14 +10,15 @@ by the strategy's exit signal.
 
 The bars are stamped in the recent past (the daemon's clock is the system's: a bar from the future
 is refused) and pushed as fast as the daemon settles. Every kill comes after the last bar of a
-strategy bar, once the daemon has decided it, carried the decision out and saved its state: a
-daemon that dies mid-bar and comes back while the same minute's bars are still being pushed would
-see that minute twice (IB's history serves it as complete, the stream then goes on with it), which
-a real restart, at the real time, cannot. Nothing is pushed while the daemon is dead: bars it
-cannot see would make the runs differ for a reason that is no bug.
+strategy bar, once the daemon has decided it: a daemon that dies mid-bar and comes back while the
+same minute's bars are still being pushed would see that minute twice (IB's history serves it as
+complete, the stream then goes on with it), which a real restart, at the real time, cannot. Nothing
+is pushed while the daemon is dead: bars it cannot see would make the runs differ for a reason that
+is no bug. Three kills wait until the daemon has carried its decision out and saved its state; two
+come the moment IB has filled the order the daemon just sent (an entry, an exit).
 
-Each restart's first strategy bar is a signal in the uninterrupted run (an entry, two exits): the
-restarted daemon warmed its z-score up from IB's history, or it would not signal there.
+Each settled restart's first strategy bar is a signal in the uninterrupted run (an entry, two exits):
+the restarted daemon warmed its z-score up from IB's history, or it would not signal there.
 """
 
 from __future__ import annotations
@@ -74,12 +76,27 @@ SCRIPT: tuple[Minute, ...] = (
     "5009",  # m23: z 0.45, exit signal: bought at 5009 (+13)
     "5000",
 )
-KILLS = {9: "flat", 14: "short, as IB fills the entry", 17: "long", 22: "short"}
-"""Daemon B dies after these strategy bars (indexes into SCRIPT), with this position at IB. Three
-times once it has settled: the next strategy bar signals in run A (m10 an entry, m18 and m23 an
-exit). Once (m14) the moment IB has filled the entry it just sent: the daemon has not heard of the
-fill yet, and may not have written anything down since it sent the bracket."""
-RACY = "as IB fills the entry"
+
+
+@dataclass(frozen=True)
+class Kill:
+    position: int
+    """Daemon B's position at IB once it is dead."""
+    as_ib_fills: bool = False
+    """Dead the moment IB has filled the order the daemon just sent (else once it has settled)."""
+
+
+KILLS = {
+    9: Kill(0),
+    14: Kill(-1, as_ib_fills=True),
+    17: Kill(+1),
+    18: Kill(0, as_ib_fills=True),
+    22: Kill(-1),
+}
+"""Daemon B dies after these strategy bars (indexes into SCRIPT). Three times once it has settled:
+the next strategy bar signals in run A (m10 an entry, m18 and m23 an exit). Twice the moment IB has
+filled what the daemon sent on the strategy bar (m14's entry, m18's exit): the daemon has not heard
+of the fill yet, and wrote down only what it must before a send."""
 SIGNAL_AFTER_RESTART = {10: "enter", 18: "exit", 23: "exit"}
 ROUND_TRIPS = 4
 
@@ -175,7 +192,7 @@ class Run:
     env: dict[str, str]
     con_id: int = 0
     pushed: int = 0
-    kills: list[str] = field(default_factory=list)
+    kills: list[Kill] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -241,19 +258,19 @@ class Run:
             still=unsettled,
         )
 
-    async def kill_as_ib_fills(self, bars: Sequence[GatewayBar], expect: str) -> None:
-        """Push ``bars`` (the last one makes the daemon enter) and SIGKILL the daemon as soon as
-        IB has filled the entry: no settling, the daemon is caught right after its send."""
+    async def kill_as_ib_fills(self, bars: Sequence[GatewayBar], kill: Kill) -> None:
+        """Push ``bars`` (the last one makes the daemon send an order) and SIGKILL the daemon as
+        soon as IB has filled that order: no settling, the daemon is caught right after its send."""
         executions = len(self.gateway.executions)
         for bar in bars:
             await self.gateway.push_bar(self.con_id, bar)
             self.pushed += 1
         await self._until(
-            lambda: len(self.gateway.executions) > executions, "the entry's fill at IB", every=0
+            lambda: len(self.gateway.executions) > executions, "the order's fill at IB", every=0
         )
-        await self.kill(expect)
+        await self.kill(kill)
 
-    async def kill(self, expect: str) -> None:
+    async def kill(self, kill: Kill) -> None:
         """SIGKILL the daemon; while it is dead, IB still holds the position and its bracket."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -264,14 +281,13 @@ class Run:
             timeout=30,
             what="the dead daemon's socket closed",
         )
-        self.kills.append(expect)
-        position = self.gateway.position(self.con_id)
+        self.kills.append(kill)
+        # The OCA group takes the bracket down with an exit at IB itself, dead daemon or not.
         working = sorted(o.order_type for o in self.gateway.orders if o.is_working)
-        if expect == "flat":
-            assert (position, working) == (0, [])
-        else:
-            assert position == (1 if expect.startswith("long") else -1)
-            assert working == ["LMT", "STP"], "the position must stay protected at IB"
+        assert self.gateway.position(self.con_id) == kill.position
+        assert working == ([] if kill.position == 0 else ["LMT", "STP"]), (
+            "a position must stay protected at IB, and nothing else work"
+        )
 
     async def stop(self) -> None:
         assert self.proc is not None
@@ -303,7 +319,7 @@ class Run:
             await asyncio.sleep(every)
 
 
-async def _play(tmp: Path, start: datetime, kills: dict[int, str]) -> tuple[Run, list[str]]:
+async def _play(tmp: Path, start: datetime, kills: dict[int, Kill]) -> tuple[Run, list[str]]:
     """Play SCRIPT on a fresh gateway; kill and restart the daemon after the minutes in ``kills``.
     Returns the run and the gateway's orderRefs, in the order IB received the orders."""
     tmp.mkdir()
@@ -320,14 +336,15 @@ async def _play(tmp: Path, start: datetime, kills: dict[int, str]) -> tuple[Run,
         try:
             for index, minute in enumerate(SCRIPT):
                 bars = _minute_bars(start + timedelta(minutes=index), minute)
-                if RACY in kills.get(index, ""):
-                    await run.kill_as_ib_fills(bars, kills[index])
+                kill = kills.get(index)
+                if kill is not None and kill.as_ib_fills:
+                    await run.kill_as_ib_fills(bars, kill)
                     await run.start()
                     await run.settled(bars[-1], boundary=False)
                     continue
                 await run.push(bars)
-                if index in kills:
-                    await run.kill(kills[index])
+                if kill is not None:
+                    await run.kill(kill)
                     await run.start()
             await run.stop()
         finally:
