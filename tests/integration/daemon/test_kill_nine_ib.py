@@ -91,19 +91,26 @@ class Kill:
     """Daemon B's position at IB once it is dead."""
     as_ib_fills: bool = False
     """Dead the moment IB has filled the order the daemon just sent (else once it has settled)."""
+    exit_held: bool = False
+    """Dead with the strategy bar's exit working at IB, unfilled; IB fills it while it is dead."""
 
 
+HELD_EXIT = 18
+"""IB holds the market exit sent on this strategy bar until the daemon has settled on it, in both
+runs; then fills it (in run B once the daemon is dead)."""
 KILLS = {
     9: Kill(0),
     14: Kill(-1, as_ib_fills=True),
     17: Kill(+1),
-    18: Kill(0, as_ib_fills=True),
+    HELD_EXIT: Kill(+1, exit_held=True),
     22: Kill(-1),
+    23: Kill(0, as_ib_fills=True),
 }
 """Daemon B dies after these strategy bars (indexes into SCRIPT). Three times once it has settled:
 the next strategy bar signals in run A (m10 an entry, m18 and m23 an exit). Twice the moment IB has
-filled what the daemon sent on the strategy bar (m14's entry, m18's exit): the daemon has not heard
-of the fill yet, and wrote down only what it must before a send."""
+filled what the daemon sent on the strategy bar (m14's entry, m23's exit): the daemon has not heard
+of the fill yet, and wrote down only what it must before a send. Once with its exit working at IB
+(m18), which fills while the daemon is dead."""
 SIGNAL_AFTER_RESTART = {10: "enter", 18: "exit", 23: "exit"}
 ROUND_TRIPS = 4
 
@@ -226,11 +233,12 @@ class Run:
                 await self.settled(bar, boundary=False)
         await self.settled(bars[-1], boundary=True)
 
-    async def settled(self, bar: GatewayBar, *, boundary: bool) -> None:
+    async def settled(self, bar: GatewayBar, *, boundary: bool, exit_held: bool = False) -> None:
         """Wait until the daemon has journaled every bar pushed and every fill IB made, carried
-        out its decisions (no market order working at IB) and saved a snapshot that agrees with
-        IB: the position's side and our working orders; at a strategy-bar ``boundary``, one saved
-        at it (its decision carried out)."""
+        out its decisions (no market order working at IB; with ``exit_held``, the exit that IB
+        holds) and saved a snapshot that agrees with IB: the position's side (exiting it) and our
+        working orders; at a strategy-bar ``boundary``, one saved at it (its decision carried
+        out)."""
         gateway, epoch = self.gateway, int(bar.start.timestamp())
 
         def unsettled() -> str | None:
@@ -241,8 +249,9 @@ class Run:
             fills = _count(self.data_dir, "fills")
             if fills != len(gateway.executions):
                 return f"{fills} of {len(gateway.executions)} fills at IB journaled"
-            if any(o.is_working and o.order_type == "MKT" for o in gateway.orders):
-                return "a market order working at IB"
+            markets = [o for o in gateway.orders if o.is_working and o.order_type == "MKT"]
+            if len(markets) != (1 if exit_held else 0):
+                return f"market orders working at IB: {[o.order_ref for o in markets]}"
             last = _last_snapshot(self.data_dir)
             if last is None:
                 return "no snapshot"
@@ -250,6 +259,8 @@ class Run:
             if boundary and (next_epoch is None or next_epoch <= epoch):
                 return f"the last snapshot is of the boundary before {next_epoch}"
             side = {0: "IDLE", 1: "LONG", -1: "SHORT"}[gateway.position(self.con_id)]
+            if exit_held:
+                side = f"EXITING_{side}"
             working = {o.order_ref for o in gateway.orders if o.is_working}
             known = {o.key for o in snapshot.orders}
             if snapshot.state.name != side or known != working:
@@ -292,9 +303,28 @@ class Run:
         # The OCA group takes the bracket down with an exit at IB itself, dead daemon or not.
         working = sorted(o.order_type for o in self.gateway.orders if o.is_working)
         assert self.gateway.position(self.con_id) == kill.position
-        assert working == ([] if kill.position == 0 else ["LMT", "STP"]), (
+        protected = ["LMT", "MKT", "STP"] if kill.exit_held else ["LMT", "STP"]
+        assert working == ([] if kill.position == 0 else protected), (
             "a position must stay protected at IB, and nothing else work"
         )
+
+    async def exit_held_then_filled(self, bars: Sequence[GatewayBar], kill: Kill | None) -> None:
+        """IB holds the market exit that ``bars`` make the daemon send, until the daemon has
+        settled on it; then, with ``kill`` once the daemon is dead, fills it at the last trade."""
+        gateway = self.gateway
+        gateway.faults.hold_fills = True
+        for bar in bars:
+            await gateway.push_bar(self.con_id, bar)
+            self.pushed += 1
+        await self.settled(bars[-1], boundary=True, exit_held=True)
+        (held,) = [o for o in gateway.orders if o.held and o.is_working]
+        if kill is not None:
+            await self.kill(kill)
+        gateway.faults.hold_fills = False
+        await gateway.fill_held(held.order_ref)
+        if kill is not None:
+            await self.start()
+        await self.settled(bars[-1], boundary=False)
 
     async def stop(self) -> None:
         assert self.proc is not None
@@ -344,6 +374,9 @@ async def _play(tmp: Path, start: datetime, kills: dict[int, Kill]) -> tuple[Run
             for index, minute in enumerate(SCRIPT):
                 bars = _minute_bars(start + timedelta(minutes=index), minute)
                 kill = kills.get(index)
+                if index == HELD_EXIT:
+                    await run.exit_held_then_filled(bars, kill)
+                    continue
                 if kill is not None and kill.as_ib_fills:
                     await run.kill_as_ib_fills(bars, kill)
                     await run.start()
