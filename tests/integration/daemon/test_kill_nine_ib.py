@@ -76,7 +76,7 @@ SCRIPT: tuple[Minute, ...] = (
     ("5012", ("5013", "5022", "5012", "5015"), *["5001"] * 10),  # m15: the stop fills (-10)
     "5000",  # m16: paused (one loss in a row); nothing to enter on anyway
     "4984",  # m17: z -2.12, LONG at 4984: stop 4974, target 4999
-    "4996",  # m18: z -0.34, exit signal: sold at 4996 (+12)
+    "4996",  # m18: z -0.34, exit signal: sold at 4996 (+12), IB holding it first (HELD_EXIT)
     "5000",
     "5000.5",
     "5022",  # m21: z 2.18, SHORT at 5022: stop 5032, target 5007
@@ -398,6 +398,8 @@ async def _play(tmp: Path, start: datetime, kills: dict[int, Kill]) -> tuple[Run
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_kill_nine_at_ib_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """Run A uninterrupted, run B killed six times (KILLS): the same journal, the same orders at
+    IB, each once."""
     start = _script_start()
     clean, clean_refs = await _play(tmp_path / "clean", start, {})
     expected = _outcome(clean.data_dir)
