@@ -413,6 +413,7 @@ class Daemon:
         self._options = options
         self._halt = asyncio.Event()  # a stop is under way: end at the next boundary
         self._saving = asyncio.Lock()
+        self._saves: set[asyncio.Future[None]] = set()
         self._next_epoch = resume.next_bar_epoch if resume is not None else 0
         self.result = RunResult(resumed_from=resume.next_bar_epoch if resume else None)
 
@@ -522,15 +523,23 @@ class Daemon:
         the send instead, a ``kill -9`` in between would leave IB with a filled entry and a bracket
         the restarted daemon never heard of: a reconcile mismatch, entries halted for an operator.
         A store slower than :data:`ORDER_SAVE_WAIT_S` (or failing) does not hold the order back."""
+        # The save goes on after the wait gives up (shielded); it reports its own failure.
+        saving = asyncio.ensure_future(self._save_or_alert("before an order"))
+        self._saves.add(saving)  # a task nobody holds may be collected mid-way
+        saving.add_done_callback(self._saves.discard)
         try:
-            await asyncio.wait_for(asyncio.shield(self._save()), ORDER_SAVE_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(saving), ORDER_SAVE_WAIT_S)
         except TimeoutError:
             log.warning(
                 "an order went out before the snapshot that knows it was saved (over %.0f s)",
                 ORDER_SAVE_WAIT_S,
             )
+
+    async def _save_or_alert(self, when: str) -> None:
+        try:
+            await self._save()
         except Exception as exc:  # an outage goes to the fallback file: this is worse
-            self._alert(Severity.CRITICAL, f"engine snapshot not saved before an order: {exc!r}")
+            self._alert(Severity.CRITICAL, f"engine snapshot not saved {when}: {exc!r}")
 
     async def _save_on_change(self) -> None:
         """Save after every change the engine journals (fills, orders, operator commands)."""
