@@ -1,4 +1,4 @@
-"""Issue 13's proof on IB Gateway: ``kill -9`` the IB daemon five times (three times with a position
+"""Issue 13's proof on IB Gateway: ``kill -9`` the IB daemon seven times (five times with a position
 open and its bracket working at IB), restart it each time against the same gateway (its orders,
 positions and executions kept), and it ends with exactly the round trips, fills, breaker events and
 order intents of an uninterrupted run.
@@ -14,8 +14,9 @@ strategy bar, once the daemon has decided it: a daemon that dies mid-bar and com
 same minute's bars are still being pushed would see that minute twice (IB's history serves it as
 complete, the stream then goes on with it), which a real restart, at the real time, cannot. Nothing
 is pushed while the daemon is dead: bars it cannot see would make the runs differ for a reason that
-is no bug. Three kills wait until the daemon has carried its decision out and saved its state; two
-come the moment IB has filled the order the daemon just sent (an entry, an exit).
+is no bug. Three kills wait until the daemon has carried its decision out and saved its state (one
+is followed by another as the daemon starts again); two come the moment IB has filled the order the
+daemon just sent (an entry, an exit); one leaves the exit working at IB, which fills meanwhile.
 
 Each settled restart's first strategy bar is a signal in the uninterrupted run (an entry, two exits):
 the restarted daemon warmed its z-score up from IB's history, or it would not signal there.
@@ -94,6 +95,8 @@ class Kill:
     """Dead the moment IB has filled the order the daemon just sent (else once it has settled)."""
     exit_held: bool = False
     """Dead with the strategy bar's exit working at IB, unfilled; IB fills it while it is dead."""
+    again_starting: bool = False
+    """Killed again as it restarts, once subscribed (its reconcile and warm-up not done)."""
 
 
 HELD_EXIT = 18
@@ -102,7 +105,7 @@ runs; then fills it (in run B once the daemon is dead)."""
 KILLS = {
     9: Kill(0),
     14: Kill(-1, as_ib_fills=True),
-    17: Kill(+1),
+    17: Kill(+1, again_starting=True),
     HELD_EXIT: Kill(+1, exit_held=True),
     22: Kill(-1),
     23: Kill(0, as_ib_fills=True),
@@ -111,7 +114,8 @@ KILLS = {
 the next strategy bar signals in run A (m10 an entry, m18 and m23 an exit). Twice the moment IB has
 filled what the daemon sent on the strategy bar (m14's entry, m23's exit): the daemon has not heard
 of the fill yet, and wrote down only what it must before a send. Once with its exit working at IB
-(m18), which fills while the daemon is dead."""
+(m18), which fills while the daemon is dead. Once more (m17) as it starts again, with a position:
+the kill that interrupts a restart's reconcile."""
 SIGNAL_AFTER_RESTART = {10: "enter", 18: "exit", 23: "exit"}
 ROUND_TRIPS = 4
 
@@ -222,6 +226,12 @@ class Run:
         since = len(self.gateway.received)
         self.proc = await start_daemon(self.env, console=self.console)
         self.con_id = await wait_started(self.gateway, self.proc, since, console=self.console)
+
+    async def die_starting(self, kill: Kill) -> None:
+        """Start the daemon and SIGKILL it as soon as it has subscribed to the bars."""
+        self.proc = await start_daemon(self.env, console=self.console)
+        await self._until(lambda: bool(self.gateway.realtime_subscriptions), "the subscription")
+        await self.kill(kill)
 
     async def push(self, bars: Sequence[GatewayBar]) -> None:
         """Push ``bars``, waiting for the daemon to settle after each one IB filled an order on
@@ -386,6 +396,8 @@ async def _play(tmp: Path, start: datetime, kills: dict[int, Kill]) -> tuple[Run
                 await run.push(bars)
                 if kill is not None:
                     await run.kill(kill)
+                    if kill.again_starting:
+                        await run.die_starting(kill)
                     await run.start()
             await run.stop()
         finally:
@@ -398,7 +410,7 @@ async def _play(tmp: Path, start: datetime, kills: dict[int, Kill]) -> tuple[Run
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_kill_nine_at_ib_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    """Run A uninterrupted, run B killed six times (KILLS): the same journal, the same orders at
+    """Run A uninterrupted, run B killed seven times (KILLS): the same journal, the same orders at
     IB, each once."""
     start = _script_start()
     clean, clean_refs = await _play(tmp_path / "clean", start, {})
@@ -415,7 +427,7 @@ async def test_kill_nine_at_ib_loses_and_repeats_nothing(tmp_path: Path) -> None
         ), (index, action, signals)
 
     killed, killed_refs = await _play(tmp_path / "killed", start, KILLS)
-    assert killed.kills == list(KILLS.values())
+    assert killed.kills == [k for k in KILLS.values() for _ in range(1 + k.again_starting)]
     got = _outcome(killed.data_dir)
     for table, rows in expected.items():
         assert got[table] == rows, f"{table} differs after {len(killed.kills)} kills"
