@@ -67,6 +67,8 @@ JOURNAL_CLOSE_S = 5.0
 BOUNDARY_WAIT_S = 10.0
 """A stop on a venue saved only at boundaries waits this long for the next one, then stops anyway."""
 CANCEL_WAIT_S = 2.0
+ORDER_SAVE_WAIT_S = 2.0
+"""The longest an order waits for the snapshot that knows it (a slow store); then it goes anyway."""
 FILL_LOOKBACK = timedelta(days=7)
 """How far back the journal is asked for our last fill (IB reports at most a day of executions)."""
 
@@ -415,6 +417,7 @@ class Daemon:
         self._options = options
         self._halt = asyncio.Event()  # a stop is under way: end at the next boundary
         self._saving = asyncio.Lock()
+        self._saves: set[asyncio.Future[None]] = set()
         self._next_epoch = resume.next_bar_epoch if resume is not None else 0
         self.result = RunResult(resumed_from=resume.next_bar_epoch if resume else None)
 
@@ -518,6 +521,30 @@ class Daemon:
             except OSError as exc:  # the fallback file on a full disk: trading goes on
                 log.error("snapshot not saved: %s", exc)
 
+    async def _save_before_order(self) -> None:
+        """Intent before action, durably: the engine state that knows an order (its key, the key
+        sequence) is saved before the order goes to a venue that outlives this process. Saved after
+        the send instead, a ``kill -9`` in between would leave IB with a filled entry and a bracket
+        the restarted daemon never heard of: a reconcile mismatch, entries halted for an operator.
+        A store slower than :data:`ORDER_SAVE_WAIT_S` (or failing) does not hold the order back."""
+        # The save goes on after the wait gives up (shielded); it reports its own failure.
+        saving = asyncio.ensure_future(self._save_or_alert("before an order"))
+        self._saves.add(saving)  # a task nobody holds may be collected mid-way
+        saving.add_done_callback(self._saves.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(saving), ORDER_SAVE_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "an order went out before the snapshot that knows it was saved (over %.0f s)",
+                ORDER_SAVE_WAIT_S,
+            )
+
+    async def _save_or_alert(self, when: str) -> None:
+        try:
+            await self._save()
+        except Exception as exc:  # an outage goes to the fallback file: this is worse
+            self._alert(Severity.CRITICAL, f"engine snapshot not saved {when}: {exc!r}")
+
     async def _save_on_change(self) -> None:
         """Save after every change the engine journals (fills, orders, operator commands)."""
         changed = self._changes.changed
@@ -563,6 +590,7 @@ class Daemon:
                 self._market_data,
                 recording=not venue.mid_bar_snapshots,
                 checkpoint=self._at_boundary,
+                before_order=self._save_before_order if venue.mid_bar_snapshots else None,
             ),
             name="trading",
         )

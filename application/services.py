@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from application.ports import (
@@ -111,6 +111,7 @@ class TradingService:
         self._inbox = inbox
         self._listeners = tuple(bar_listeners)
         self._checkpoint: Checkpoint | None = None
+        self._before_order: Callable[[], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
         self.counters = ServiceCounters()
 
@@ -141,6 +142,7 @@ class TradingService:
         *,
         recording: bool = False,
         checkpoint: Checkpoint | None = None,
+        before_order: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Trade on ``market_data`` until it ends.
 
@@ -149,8 +151,12 @@ class TradingService:
         ends only when the daemon stops, mid-bar, and that bar is not decided.
 
         ``checkpoint``: called at every strategy-bar boundary (the daemon saves its state there).
+
+        ``before_order``: awaited before each order is sent, from then on (the daemon on a venue
+        that outlives it makes the engine state that knows the order durable first).
         """
         self._checkpoint = checkpoint
+        self._before_order = before_order
         async for batch in market_data.batches():
             await self.on_bars(batch)
         if recording:
@@ -256,12 +262,16 @@ class TradingService:
         asked to retry: after any doubt the order is looked up by its key."""
         if isinstance(command, PlaceBracket):
             self.counters.orders_sent += 1
+            if self._before_order is not None:
+                await self._before_order()
             try:
                 await self._broker.place_bracket(command)
             except BrokerError as exc:
                 self._not_sent(command.entry_key, command, exc)
         elif isinstance(command, PlaceExit):
             self.counters.orders_sent += 1
+            if self._before_order is not None:
+                await self._before_order()
             try:
                 await self._broker.place_exit(command)
             except BrokerError as exc:

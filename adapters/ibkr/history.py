@@ -27,7 +27,7 @@ MAX_WARMUP_S = 86_400
 """One request for 1-minute bars covers at most a day (IB's limit for that bar size)."""
 
 
-async def recent_closes(
+async def recent_bars(
     client: IbClient,
     contract: Contract,
     *,
@@ -36,9 +36,9 @@ async def recent_closes(
     count: int,
     calendar: SessionCalendar | None,
     gate: BarGate | None = None,
-) -> list[float]:
-    """The closes of the last ``count`` strategy bars that ended by ``now``, oldest first (fewer
-    when IB has fewer, none when it does not answer).
+) -> list[Bar]:
+    """The last ``count`` strategy bars that ended by ``now``, oldest first (fewer when IB has
+    fewer, none when it does not answer).
 
     With ``gate``, the history goes through it as the live bars will: its reference is seeded from
     the median of the first closes (so a bad first bar cannot become it), a bar it refuses does not
@@ -79,4 +79,4 @@ async def recent_closes(
     last = aggregator.close_before(limit)
     if last is not None:
         done.append(last)
-    return [float(bar.close) for bar in done[-count:]]
+    return done[-count:]

@@ -87,6 +87,10 @@ class IbkrMarketData:
         self._filling: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Bar], None]] = []
         self._closed = False
+        self._skip_before: int | None = None
+        self._first_epoch: int | None = None
+        self.warm_up_overlap = 0
+        """Bars the stream delivered that the z-score warm-up had counted already (dropped)."""
         self.bars_received = 0
         self.duplicates_dropped = 0
         self.backfilled = 0
@@ -102,7 +106,22 @@ class IbkrMarketData:
             batch = await self._queue.get()
             if batch is None:
                 return
+            floor = self._skip_before
+            if floor is not None:
+                if batch[-1].epoch < floor:
+                    self.warm_up_overlap += len(batch)
+                    continue
+                self._skip_before = None  # the series is past the warm-up: newer from here
             yield batch
+
+    @property
+    def first_epoch(self) -> int | None:
+        """The start of the first bar this series sent on (None: none yet)."""
+        return self._first_epoch
+
+    def skip_before(self, epoch: int) -> None:
+        """Bars that start before ``epoch`` are not taken: the z-score warm-up counted them."""
+        self._skip_before = epoch
 
     # -- control (the session drives these) ---------------------------------------------------
 
@@ -192,6 +211,7 @@ class IbkrMarketData:
         """Another contract: whatever was held or being filled for the old one is void."""
         self._series += 1
         self._last_epoch = None
+        self._first_epoch = None
         if self._filling is not None:
             self._filling.cancel()
             self._filling = None
@@ -390,6 +410,8 @@ class IbkrMarketData:
                 self._last_epoch = bar.epoch
             return False
         self._last_epoch = bar.epoch
+        if self._first_epoch is None:
+            self._first_epoch = bar.epoch
         self._queue.put_nowait((bar,))
         for listener in self._listeners:
             listener(bar)

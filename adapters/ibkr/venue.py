@@ -15,7 +15,7 @@ from typing import Any
 from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbConnectError
 from adapters.ibkr.contracts import ContractError
-from adapters.ibkr.history import recent_closes
+from adapters.ibkr.history import recent_bars
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.session import IbkrSession
 from application.daemon import VenueUnavailable
@@ -123,21 +123,34 @@ class IbkrVenue:
 
     async def warm_up(self, resume: ResumePoint | None, window: int) -> tuple[Sequence[float], str]:
         """From IB's history; else the checkpoint's closes. Either way the price band's reference
-        is seeded, so the first live bar is checked too rather than taken as the reference."""
+        is seeded, so the first live bar is checked too rather than taken as the reference.
+
+        The bars are subscribed first, so the stream and the history can overlap; each strategy
+        bar counts once. The history stops where the strategy bar of the first bar the stream has
+        already delivered begins (that one is the stream's to decide), and the stream drops the
+        bars of strategy bars the history counted (one that ended while the history was asked)."""
         ib_contract = self._market_data.contract
         assert ib_contract is not None  # the session subscribed it, or connect() raised
-        closes: Sequence[float] = await recent_closes(
+        now = self._clock.now()
+        first = self._market_data.first_epoch
+        if first is not None:
+            bucket = first - first % self._bar_seconds
+            now = min(now, datetime.fromtimestamp(bucket, UTC))
+        bars = await recent_bars(
             self.session.client,
             ib_contract,
-            now=self._clock.now(),
+            now=now,
             bar_seconds=self._bar_seconds,
             count=window,
             calendar=self._warm_up_calendar,
             gate=self._market_data.gate,
         )
+        closes: Sequence[float] = [float(bar.close) for bar in bars]
         source = "IB's history"
         if len(closes) < window and resume is not None and len(resume.closes) > len(closes):
             closes, source = list(resume.closes), "the last checkpoint"
+        elif bars:
+            self._market_data.skip_before(bars[-1].end_epoch)
         self._market_data.gate.seed(closes)
         return closes, source
 

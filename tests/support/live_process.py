@@ -40,17 +40,79 @@ def daemon_env(port: int, tmp_path: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-async def start_daemon(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "entrypoints.cli",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def start_daemon(
+    env: dict[str, str], *, console: Path | None = None
+) -> asyncio.subprocess.Process:
+    """Start ``quant-scalper run``. Its stdout and stderr are pipes for ``communicate()``, or, with
+    ``console``, appended to that file: a long run nobody reads the pipes of must not fill them
+    and block on its own logging."""
+    if console is None:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "run",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    with console.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "run",
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+def console_tail(console: Path, lines: int = 40) -> str:
+    """The last lines a daemon started with ``console`` wrote, for a failure message."""
+    if not console.exists():
+        return "(no output)"
+    return "\n".join(console.read_text(errors="replace").splitlines()[-lines:])
+
+
+REQ_EXECUTIONS, REQ_HISTORICAL_DATA = 7, 20
+"""TWS client message ids (tws-protocol.md): the daemon's last two start-up requests."""
+
+
+async def wait_started(
+    gateway: TwsGateway,
+    proc: asyncio.subprocess.Process,
+    since: int,
+    *,
+    timeout: float = 60.0,
+    console: Path | None = None,
+) -> int:
+    """Wait until a daemon started after ``gateway.received[since]`` is through its start-up: bars
+    subscribed, the z-score warmed up from IB's history, and the broker's report asked for after
+    that (the reconcile's executions request); returns the subscribed conId.
+
+    A bar pushed earlier could land in the warm-up's history too: the test's bars are stamped in
+    the past, so IB's history would serve their minute as complete."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def started() -> bool:
+        ids = [msg_id for msg_id, _ in gateway.received[since:]]
+        if REQ_HISTORICAL_DATA not in ids or not gateway.realtime_subscriptions:
+            return False
+        return REQ_EXECUTIONS in ids[ids.index(REQ_HISTORICAL_DATA) :]
+
+    while not started():
+        if proc.returncode is not None or loop.time() > deadline:
+            if console is not None:
+                output = console_tail(console)
+            else:
+                output = "" if proc.returncode is None else (await proc.communicate())[1].decode()
+            raise AssertionError(f"the daemon did not start (exit {proc.returncode}): {output}")
+        await asyncio.sleep(0.01)
+    return gateway.realtime_subscriptions[0].con_id
 
 
 async def open_a_long(gateway: TwsGateway, proc: asyncio.subprocess.Process) -> int:
