@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import time, timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -25,6 +26,7 @@ from adapters.sql.state_store import SqlStateStore
 from adapters.zscore.window import RememberingZScoreEngine
 from application.daemon import (
     ChangeNotingJournal,
+    Channel,
     Daemon,
     DaemonHealth,
     DaemonOptions,
@@ -58,10 +60,9 @@ from entrypoints.container.runtime import (
     prepare_store,
 )
 from entrypoints.container.store import open_engine
-from entrypoints.container.telegram import TelegramChannel, open_telegram_bot
 from entrypoints.observability import EndpointsChannel
 from entrypoints.replay import load_series
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, TelegramSettings
 from entrypoints.startup import RunOptions, daemon_version, run_config
 
 log = logging.getLogger("quant_scalper.daemon")
@@ -104,6 +105,42 @@ async def open_daemon_store(
         if loaded is not None:
             log.info("restored the engine from the store: %s", loaded[0].state)
         yield DaemonStore(journal, state, SqlJournalReader(db), loaded)
+
+
+async def _telegram_bot(settings: TelegramSettings) -> AsyncIterator[Any]:
+    """The Telegram bot Resource; aiogram (seconds to import) only when Telegram is on, so a
+    restart after a crash is not slower for it."""
+    if not settings.enabled:
+        yield None
+        return
+    from entrypoints.container.telegram import open_telegram_bot  # noqa: PLC0415
+
+    async with contextlib.asynccontextmanager(open_telegram_bot)(settings) as bot:
+        yield bot
+
+
+class _LogOnlyChannel:
+    """Telegram off: the held alerts are released to the log once the daemon serves."""
+
+    def __init__(self, alerts: HeldNotifier) -> None:
+        self._alerts = alerts
+
+    async def serve(self, console: OperatorConsole) -> None:
+        self._alerts.attach(None)
+
+    def backlog(self) -> int:
+        return 0
+
+    async def close(self, timeout: float = 5.0) -> None:
+        return None
+
+
+def _telegram_channel(settings: TelegramSettings, alerts: HeldNotifier, bot: Any) -> Channel:
+    if bot is None:
+        return _LogOnlyChannel(alerts)
+    from entrypoints.container.telegram import TelegramChannel  # noqa: PLC0415
+
+    return TelegramChannel(settings, alerts, bot)
 
 
 def _restored_engine(config: EngineConfig, store: DaemonStore) -> Engine:
@@ -216,7 +253,7 @@ class DaemonContainer(containers.DeclarativeContainer):
         ibkr=providers.Singleton(_clock_or_system, ib_clock),
     )
     store = providers.Resource(open_daemon_store, settings, options, inbox, clock, notifier)
-    telegram_bot = providers.Resource(open_telegram_bot, settings.provided.telegram)
+    telegram_bot = providers.Resource(_telegram_bot, settings.provided.telegram)
     journal = store.provided.journal
     changes = providers.Singleton(ChangeNotingJournal, journal)
 
@@ -332,7 +369,7 @@ class DaemonContainer(containers.DeclarativeContainer):
             venue.provided.health.reconnects,
             venue.provided.health.notices,
         ),
-        providers.Singleton(TelegramChannel, settings.provided.telegram, notifier, telegram_bot),
+        providers.Singleton(_telegram_channel, settings.provided.telegram, notifier, telegram_bot),
     )
     health = providers.Singleton(DaemonHealth, venue.provided.health, journal, channels)
     console = providers.Singleton(

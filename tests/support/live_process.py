@@ -77,7 +77,7 @@ def console_tail(console: Path, lines: int = 40) -> str:
     return "\n".join(console.read_text(errors="replace").splitlines()[-lines:])
 
 
-REQ_EXECUTIONS, REQ_HISTORICAL_DATA = 7, 20
+REQ_POSITIONS, REQ_HISTORICAL_DATA = 61, 20
 """TWS client message ids (tws-protocol.md): the daemon's last two start-up requests."""
 
 
@@ -91,7 +91,7 @@ async def wait_started(
 ) -> int:
     """Wait until a daemon started after ``gateway.received[since]`` is through its start-up: bars
     subscribed, the z-score warmed up from IB's history, and the broker's report asked for after
-    that (the reconcile's executions request); returns the subscribed conId.
+    that (the reconcile's positions request); returns the subscribed conId.
 
     A bar pushed earlier could land in the warm-up's history too: the test's bars are stamped in
     the past, so IB's history would serve their minute as complete."""
@@ -102,7 +102,7 @@ async def wait_started(
         ids = [msg_id for msg_id, _ in gateway.received[since:]]
         if REQ_HISTORICAL_DATA not in ids or not gateway.realtime_subscriptions:
             return False
-        return REQ_EXECUTIONS in ids[ids.index(REQ_HISTORICAL_DATA) :]
+        return REQ_POSITIONS in ids[ids.index(REQ_HISTORICAL_DATA) :]
 
     while not started():
         if proc.returncode is not None or loop.time() > deadline:

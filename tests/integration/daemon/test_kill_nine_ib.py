@@ -45,9 +45,9 @@ from adapters.sql.queries import SqlJournalReader
 from adapters.sql.serialization import snapshot_from_json
 from domain.commands import RoundTripRecord, SignalRecord
 from domain.engine import EngineSnapshot
+from entrypoints.container.store import store_url
 from entrypoints.replay import load_store_series, run_replay
 from entrypoints.settings import load_settings
-from entrypoints.store import store_url
 from tests.support.live_process import (
     REQ_HISTORICAL_DATA,
     console_tail,
