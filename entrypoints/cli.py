@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -462,45 +462,48 @@ def _journal_command(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _montecarlo(settings: Settings, args: argparse.Namespace) -> int:
+def _report_command(
+    produce: Callable[[], tuple[str, object | None]],
+    *,
+    usage: tuple[type[Exception], ...] = (),
+    bad_input: tuple[type[Exception], ...] = (),
+) -> int:
+    """A command that reads the store or a file and prints a report: the store's and the input's
+    errors as one line and the exit code that goes with each."""
     from entrypoints import journal_cli as jc
-    from entrypoints import montecarlo_cli as mc
     from entrypoints.container.store import StoreError, StoreUnavailable
 
     try:
-        table, written = mc.montecarlo(settings, args)
+        text, written = produce()
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except (StoreError, jc.CommandInputError, mc.MonteCarloUsageError) as exc:
+    except (StoreError, jc.CommandInputError, *usage) as exc:  # type: ignore[misc]
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (mc.TradesFileError, jc.NothingFound) as exc:
+    except (jc.NothingFound, *bad_input) as exc:  # type: ignore[misc]
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(table)
-    print(f"written: {written}")
+    print(text)
+    if written is not None:
+        print(f"written: {written}")
     return EXIT_OK
+
+
+def _montecarlo(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints import montecarlo_cli as mc
+
+    return _report_command(
+        lambda: mc.montecarlo(settings, args),
+        usage=(mc.MonteCarloUsageError,),
+        bad_input=(mc.TradesFileError,),
+    )
 
 
 def _fills(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints import fills_cli
-    from entrypoints import journal_cli as jc
-    from entrypoints.container.store import StoreError, StoreUnavailable
 
-    try:
-        text, written = fills_cli.fills_report(settings, args)
-    except StoreUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except (StoreError, jc.CommandInputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except jc.NothingFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    fills_cli.print_report(text, written)
-    return EXIT_OK
+    return _report_command(lambda: fills_cli.fills_report(settings, args))
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:

@@ -173,9 +173,3 @@ def fills_csv(checks: Sequence[FillCheck]) -> str:
             )
         )
     return out.getvalue()
-
-
-def print_report(text: str, written: str | None) -> None:
-    print(text)
-    if written is not None:
-        print(f"written: {written}")

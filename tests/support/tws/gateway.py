@@ -1116,10 +1116,24 @@ class TwsGateway:
                 )
                 return
         self._perm_seq += 1
-        order = GatewayOrder(
-            order_id=order_id,
-            client_id=session.client_id,
-            perm_id=1_000_000_000 + self._perm_seq,
+        order = self._new_order(request, future, session.client_id, 1_000_000_000 + self._perm_seq)
+        preset = self.faults.day_preset and order.tif == "GTC"
+        if preset:
+            order.tif = "DAY"
+        self.orders.append(order)
+        self._max_order_id = max(self._max_order_id, order_id)
+        if order.transmit:
+            self._transmit(order)
+        if preset:
+            session.send(wire.error(order_id, 10349, DAY_PRESET))
+
+    def _new_order(
+        self, request: wire.PlaceOrder, future: ListedFuture, client_id: int, perm_id: int
+    ) -> GatewayOrder:
+        return GatewayOrder(
+            order_id=request.order_id,
+            client_id=client_id,
+            perm_id=perm_id,
             account=request.account or self.accounts[0],
             con_id=future.con_id,
             action=request.action,
@@ -1135,40 +1149,13 @@ class TwsGateway:
             transmit=request.transmit,
             order_ref=request.order_ref,
         )
-        preset = self.faults.day_preset and order.tif == "GTC"
-        if preset:
-            order.tif = "DAY"
-        self.orders.append(order)
-        self._max_order_id = max(self._max_order_id, order_id)
-        if order.transmit:
-            self._transmit(order)
-        if preset:
-            session.send(wire.error(order_id, 10349, DAY_PRESET))
 
     def _what_if(self, session: _Session, request: wire.PlaceOrder, future: ListedFuture) -> None:
         """A what-if order is never placed: IB answers with the margins it would need."""
         held = abs(self.position(future.con_id))
         qty = int(request.quantity)
         per = self.margin_per_contract
-        order = GatewayOrder(
-            order_id=request.order_id,
-            client_id=session.client_id or 0,
-            perm_id=0,
-            account=request.account or self.accounts[0],
-            con_id=future.con_id,
-            action=request.action,
-            quantity=qty,
-            order_type=request.order_type,
-            lmt_price=request.lmt_price,
-            aux_price=request.aux_price,
-            tif=request.tif or "DAY",
-            outside_rth=request.outside_rth,
-            oca_group=request.oca_group,
-            oca_type=request.oca_type,
-            parent_id=request.parent_id,
-            transmit=request.transmit,
-            order_ref=request.order_ref,
-        )
+        order = self._new_order(request, future, session.client_id or 0, perm_id=0)
         answer = wire.WhatIf(
             init_before=per * held,
             maint_before=per * held * Decimal("0.9"),
