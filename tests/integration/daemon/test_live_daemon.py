@@ -253,10 +253,10 @@ async def test_a_quiet_feed_is_flattened_before_the_close_and_the_day_is_summed_
             await _enter_long(daemon)  # 10:11 New York
             # No bar comes any more; the session timer alone closes the position at 16:55.
             flatten_at = START.replace(hour=21, minute=55)  # 16:55 New York (EST)
-            await daemon.clock.set(flatten_at)
+            daemon.clock.set(flatten_at)
             await daemon.wait_for(lambda: daemon.engine.position.is_flat, "the flatten")
             assert gateway.position(daemon.con_id) == 0
-            await daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
+            daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
             await api.wait_for(
                 lambda: bool(_alert_lines(api, "daily_summary:")), 30.0, what="the summary"
             )
