@@ -8,12 +8,10 @@ Bars are 1-minute strategy bars over a lookback of 10: eleven minutes of them ma
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from adapters.sql.queries import SqlJournalReader
@@ -281,29 +279,6 @@ async def test_entries_are_blocked_around_the_ib_gateway_restart_time(tmp_path: 
             await daemon.stop()
         assert gateway.orders == []
         assert await _records(settings, OrderIntentRecord) == []
-
-
-async def test_healthz_and_metrics_speak_for_the_ib_link(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    async with TwsGateway() as gateway:
-        settings = daemon_settings(gateway.port, tmp_path, QS_OBSERVABILITY__PORT=str(port))
-        async with live_daemon(gateway, settings, start=START) as daemon:
-            await _enter_long(daemon)
-            await gateway.disconnect_clients()
-            await daemon.wait_for(lambda: daemon.session.reconnects == 1, "the reconnect")
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    health = await response.json()
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                    metrics = await response.text()
-            await daemon.stop()
-        assert (health["connected"], health["position"], health["state"]) == (True, 1, "LONG")
-        assert health["last_bar_age_s"] is not None
-        assert "qs_broker_connected 1" in metrics
-        assert "qs_reconnects_total 1" in metrics
-        assert "qs_position_contracts 1" in metrics
 
 
 async def test_a_session_timer_that_dies_is_paged_and_trading_goes_on(
