@@ -52,6 +52,11 @@ class RunningDaemon(Protocol):
         """Return once the daemon has handed orders to the broker: at least how many."""
         ...
 
+    async def strategy_bars(self, count: int) -> None:
+        """Return once ``count`` strategy bars (each a checkpoint) have passed, nothing traded on
+        IB Gateway (the simulated feed trades as it goes)."""
+        ...
+
     async def open_position(self) -> None:
         """Return once the engine holds a position."""
         ...
@@ -103,6 +108,12 @@ class SimulatedDaemon:
         counters = self.handle.service.counters
         await eventually(lambda: counters.orders_sent >= 3, "three orders", unless_done=self.task)
         return 3
+
+    async def strategy_bars(self, count: int) -> None:
+        counters = self.handle.service.counters
+        await eventually(
+            lambda: counters.strategy_bars >= count, "strategy bars", unless_done=self.task
+        )
 
     async def open_position(self) -> None:
         engine = self.handle.service.engine
@@ -201,9 +212,13 @@ class IbkrDaemon:
     async def _signal(self) -> None:
         self.at = await self.live.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=self.at)
 
-    async def quiet(self, minutes: int) -> None:
-        """Bars that change nothing: strategy-bar checkpoints pass."""
-        self.at = await self.live.push_minutes(QUIET_CLOSES[:minutes], at=self.at)
+    async def strategy_bars(self, count: int) -> None:
+        # Quiet minutes: the z-score stays inside the thresholds.
+        if count > len(QUIET_CLOSES):
+            raise ValueError(f"at most {len(QUIET_CLOSES)} quiet strategy bars, not {count}")
+        self.at = await self.live.push_minutes(QUIET_CLOSES[:count], at=self.at)
+        counters = self.live.handle.service.counters
+        await self.live.wait_for(lambda: counters.strategy_bars >= count, "the strategy bars")
 
     async def stop(self) -> RunResult:
         return await self.live.stop()
