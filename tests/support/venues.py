@@ -83,6 +83,11 @@ class DaemonVenue(Protocol):
         """The venue's test settings with the journal in ``data_dir`` and ``env`` applied."""
         ...
 
+    def command_env(self) -> dict[str, str]:
+        """The settings (environment variables) that run ``quant-scalper run --config
+        config/sample.yaml`` on this venue."""
+        ...
+
     def run(
         self, settings: Settings, *, speed: float | None = None
     ) -> contextlib.AbstractAsyncContextManager[RunningDaemon]:
@@ -145,6 +150,9 @@ class SimulatedDaemonVenue:
 
     def settings(self, data_dir: Path, **env: str) -> Settings:
         return load_settings(SAMPLE_CONFIG, {"QS_DATABASE__DATA_DIR": str(data_dir), **env})
+
+    def command_env(self) -> dict[str, str]:
+        return {"QS_DAEMON__BROKER": "simulated"}
 
     @asynccontextmanager
     async def run(
@@ -238,6 +246,18 @@ class IbkrDaemonVenue:
 
     def settings(self, data_dir: Path, **env: str) -> Settings:
         return daemon_settings(self._gateway.port, data_dir, **env)
+
+    def command_env(self) -> dict[str, str]:
+        return {
+            "QS_DAEMON__BROKER": "ibkr",
+            "QS_IBKR__PORT": str(self._gateway.port),
+            "QS_IBKR__CONNECT_TIMEOUT_S": "5",
+            "QS_IBKR__REQUEST_TIMEOUT_S": "5",
+            "QS_IBKR__STARTUP_ATTEMPTS": "1",
+            "QS_IBKR__RESTART_TIME": "null",
+            "QS_IBKR__WATCHDOG_INTERVAL_S": "3600",
+            "QS_SESSION__NO_ENTRY_IN_ROLL_WEEK": "false",
+        }
 
     @asynccontextmanager
     async def run(
