@@ -221,11 +221,11 @@ class IbkrDaemon:
         self.at = await self.live.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=self.at)
 
     async def strategy_bars(self, count: int) -> None:
-        # Quiet minutes: the z-score stays inside the thresholds.
-        if count > len(QUIET_CLOSES):
-            raise ValueError(f"at most {len(QUIET_CLOSES)} quiet strategy bars, not {count}")
-        self.at = await self.live.push_minutes(QUIET_CLOSES[:count], at=self.at)
+        # Quiet minutes, alternating as QUIET_CLOSES do: the z-score stays inside the thresholds.
         counters = self.live.handle.service.counters
+        missing = count - counters.strategy_bars
+        closes = [QUIET_CLOSES[(counters.strategy_bars + i) % 2] for i in range(missing)]
+        self.at = await self.live.push_minutes(closes, at=self.at)
         await self.live.wait_for(lambda: counters.strategy_bars >= count, "the strategy bars")
 
     async def stop(self) -> RunResult:
