@@ -117,6 +117,16 @@ async def _the_ib_link(
     assert (again["qs_broker_connected"], again["qs_reconnects_total"]) == (1, 1)
     assert again["qs_position_contracts"] == 1
 
+    # The socket stays up but IB lost the Gateway (1100): down too, until IB says it is back.
+    await gateway.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    await live.wait_for(lambda: not session.link_up, "the 1100")
+    code, lost = await _health(base)
+    assert (code, lost["status"], lost["connected"]) == (503, "down", False)
+    await gateway.send_error(1102, "Connectivity between IB and TWS has been restored")
+    await live.wait_for(lambda: session.link_up, "the 1102")
+    code, back = await _health(base)
+    assert (code, back["status"], back["connected"]) == (200, "ok", True)
+
     # Connected, but no bar for two minutes of market time: degraded, and the problem named.
     live.clock.set(live.clock.now() + timedelta(minutes=2))
     code, quiet = await _health(base)
