@@ -1,7 +1,7 @@
 """The daemon's start-up through the installed command, on both venues (issue 13): a logging
-directory it cannot use, a read-only SQLite journal, an observability or webhook port in use are
-each one line naming the real reason and a documented exit code, never a traceback or another
-component's error (issue 12 item 7).
+directory it cannot use, a read-only SQLite journal, a store without the schema, an observability or
+webhook port in use are each one line naming the real reason and a documented exit code, never a
+traceback or another component's error (issue 12 item 7).
 
 The order is the documented one (``entrypoints/daemon.py``): the logging directory and the store are
 checked before the venue is touched, so IB Gateway is never asked anything then; the endpoints are
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,17 @@ async def test_a_telegram_webhook_port_in_use_is_not_called_a_database_error(
         f"error: telegram.webhook_port {port}: cannot listen on 127.0.0.1:{port}: "
     )
     assert "database" not in errors[0]
+
+
+async def test_a_store_without_the_schema_is_refused_with_the_command_to_run(
+    venue: DaemonVenue, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    sqlite3.connect(data_dir / "quant_scalper.sqlite3").close()  # exists, but no schema
+    code, errors = await _run(_env(tmp_path, venue))
+    _venue_untouched(venue)
+    assert code == EXIT_USAGE
+    assert len(errors) == 1
+    assert "has no schema" in errors[0]
+    assert f"quant-scalper db upgrade --config {CONFIG}" in errors[0]

@@ -111,20 +111,6 @@ def test_sigterm_stops_it_cleanly_and_the_next_run_resumes_where_it_stopped(
         assert conn.execute("SELECT count(*) FROM bars").fetchone() == (8198,)
 
 
-def test_a_store_without_the_schema_is_refused_with_the_command_to_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data_dir = tmp_path / "var"
-    data_dir.mkdir()
-    sqlite3.connect(data_dir / "quant_scalper.sqlite3").close()  # exists, but no schema
-    monkeypatch.setenv("QS_DATABASE__DATA_DIR", str(data_dir))
-    assert main(["run", "--config", str(CONFIG), "--exit-at-end"]) == EXIT_USAGE
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "has no schema" in errors[0]
-    assert f"quant-scalper db upgrade --config {CONFIG}" in errors[0]
-
-
 def test_a_postgresql_store_without_its_schema_is_refused(
     postgres_database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
