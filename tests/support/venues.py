@@ -89,10 +89,11 @@ class DaemonVenue(Protocol):
         ...
 
     def run(
-        self, settings: Settings, *, speed: float | None = None
+        self, settings: Settings, *, speed: float | None = None, exit_at_end: bool = False
     ) -> contextlib.AbstractAsyncContextManager[RunningDaemon]:
         """The daemon, ready (``on_ready`` called); on exit it has ended (cancelled if need be).
-        ``speed``: the simulated feed's (IB's bars come as the test pushes them)."""
+        ``speed``, ``exit_at_end``: the simulated feed's (IB's bars come as the test pushes them,
+        and its feed never ends)."""
         ...
 
     async def restart(self, settings: Settings) -> tuple[RunResult, DaemonHandle]:
@@ -156,11 +157,12 @@ class SimulatedDaemonVenue:
 
     @asynccontextmanager
     async def run(
-        self, settings: Settings, *, speed: float | None = None
+        self, settings: Settings, *, speed: float | None = None, exit_at_end: bool = False
     ) -> AsyncIterator[SimulatedDaemon]:
         handles: list[DaemonHandle] = []
+        options = RunOptions(speed=speed, exit_at_end=exit_at_end)
         task = asyncio.get_running_loop().create_task(
-            run_daemon(settings, RunOptions(speed=speed), on_ready=handles.append)
+            run_daemon(settings, options, on_ready=handles.append)
         )
         try:
             await eventually(lambda: bool(handles), "the daemon ready", unless_done=task)
@@ -261,7 +263,7 @@ class IbkrDaemonVenue:
 
     @asynccontextmanager
     async def run(
-        self, settings: Settings, *, speed: float | None = None
+        self, settings: Settings, *, speed: float | None = None, exit_at_end: bool = False
     ) -> AsyncIterator[IbkrDaemon]:
         async with live_daemon(self._gateway, settings, start=self._next_start) as live:
             daemon = IbkrDaemon(live, self._next_start)
