@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.simulated.clock import ManualClock
 from adapters.sql.queries import SqlJournalReader
 from domain.commands import (
     FillRecord,
@@ -32,6 +33,9 @@ from tests.support.live_daemon import LiveDaemon, daemon_settings, live_daemon
 from tests.support.tws import GatewayBar, TwsGateway
 
 pytestmark = pytest.mark.timeout(90)
+
+REQ_HISTORICAL_DATA = 20
+"""The client's reqHistoricalData message id (TWS API)."""
 
 CHAT = 111
 
@@ -349,5 +353,25 @@ async def test_a_stop_while_still_connecting_ends_at_once_with_nothing_left(
         )
         stop.set()
         result = await asyncio.wait_for(run, 5)
+        assert result.stopped_by == "signal during start-up"
+        await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")
+
+
+async def test_a_stop_while_warming_up_from_ib_history_ends_at_once(tmp_path: Path) -> None:
+    # IB does not answer the history request: the warm-up would wait request_timeout_s (a minute
+    # here; each request of a warm-up that pages back), the stop must not.
+    async with TwsGateway() as gateway:
+        gateway.faults.unanswered[REQ_HISTORICAL_DATA] = lambda fields: True
+        settings = daemon_settings(gateway.port, tmp_path, QS_IBKR__REQUEST_TIMEOUT_S="60")
+        stop = asyncio.Event()
+        run = asyncio.get_running_loop().create_task(
+            run_daemon(settings, RunOptions(speed=None), stop=stop, clock=ManualClock(START))
+        )
+        await gateway.wait_for(
+            lambda: any(msg_id == REQ_HISTORICAL_DATA for msg_id, _ in gateway.received),
+            what="the warm-up's history request",
+        )
+        stop.set()
+        result = await asyncio.wait_for(run, 30)  # well inside the request's 60 s
         assert result.stopped_by == "signal during start-up"
         await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")
