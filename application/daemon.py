@@ -281,6 +281,7 @@ class SessionSummaries:
         self._retry_after = retry_after_s
         self._read_timeout = read_timeout_s
         self._next_try = 0.0
+        self._sending = asyncio.Lock()
 
     async def at(self, epoch: int) -> None:
         """Market time has reached ``epoch``: a summary if the trade date changed since the last
@@ -302,6 +303,15 @@ class SessionSummaries:
         await self._send_owed()
 
     async def _send_owed(self) -> None:
+        # The session timer and the trading loop's checkpoint both send: one at a time. A second
+        # caller returns at once; the one sending goes on until nothing is owed (or the database
+        # fails it, and the retry is due later).
+        if self._sending.locked():
+            return
+        async with self._sending:
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
         while self._pending:
             trade_date = self._pending[0]
             try:
