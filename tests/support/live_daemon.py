@@ -10,7 +10,7 @@ races ahead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +24,7 @@ from domain.engine import Engine
 from entrypoints.daemon import DaemonHandle, RunOptions, RunResult, run_daemon
 from entrypoints.settings import Settings
 from tests.support.live_bot import STEP, bot_settings
-from tests.support.polling import DEADLINE_S
+from tests.support.polling import DEADLINE_S, eventually
 from tests.support.tws import GatewayBar, TwsGateway
 
 
@@ -88,18 +88,11 @@ class LiveDaemon:
             t = await self.push([close] * 12, at=t)
         return t
 
-    async def wait_for(self, predicate: object, what: str, timeout: float = DEADLINE_S) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if self.task.done():
-                self.task.result()
-                raise AssertionError(f"the daemon ended while waiting for {what}")
-            if callable(predicate) and predicate():
-                await asyncio.sleep(0.02)
-                return
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"timed out waiting for {what}")
+    async def wait_for(
+        self, predicate: Callable[[], object], what: str, timeout: float = DEADLINE_S
+    ) -> None:
+        """Return as soon as ``predicate()`` holds; fails at once if the daemon ends first."""
+        await eventually(lambda: bool(predicate()), what, timeout_s=timeout, unless_done=self.task)
 
     async def stop(self, timeout: float = 30.0) -> RunResult:
         self.handle.stop.set()
