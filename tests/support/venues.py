@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 
 from domain.engine import EngineState
 from entrypoints.daemon import DaemonHandle, RunOptions, RunResult, run_daemon
+from entrypoints.replay import load_series
 from entrypoints.settings import Settings, load_settings
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, START
 from tests.support.live_daemon import LiveDaemon, daemon_settings, live_daemon
@@ -63,6 +64,11 @@ class RunningDaemon(Protocol):
 
     async def entry_working(self) -> None:
         """Return while an entry order works at the broker, not filled yet."""
+        ...
+
+    async def hold_position(self) -> int:
+        """Return once a position is open that only the test will change now (the simulated feed
+        played to its end; on IB no bar comes unless pushed): its signed size."""
         ...
 
     async def stop(self) -> RunResult:
@@ -106,9 +112,12 @@ class DaemonVenue(Protocol):
 
 
 class SimulatedDaemon:
-    def __init__(self, handle: DaemonHandle, task: asyncio.Task[RunResult]) -> None:
+    def __init__(
+        self, handle: DaemonHandle, task: asyncio.Task[RunResult], settings: Settings
+    ) -> None:
         self.handle = handle
         self.task = task
+        self._settings = settings
 
     async def trade(self) -> int:
         counters = self.handle.service.counters
@@ -134,6 +143,16 @@ class SimulatedDaemon:
         await eventually(
             lambda: engine.state in entering, "an entry working", every_s=0, unless_done=self.task
         )
+
+    async def hold_position(self) -> int:
+        feed = len(load_series(self._settings, self._settings.daemon.feed))
+        service = self.handle.service
+        await eventually(
+            lambda: service.counters.bars_in == feed and not service.engine.position.is_flat,
+            "the feed's end, a position held",
+            unless_done=self.task,
+        )
+        return service.engine.position.signed_qty
 
     async def stop(self) -> RunResult:
         self.handle.stop.set()
@@ -166,7 +185,7 @@ class SimulatedDaemonVenue:
         )
         try:
             await eventually(lambda: bool(handles), "the daemon ready", unless_done=task)
-            yield SimulatedDaemon(handles[0], task)
+            yield SimulatedDaemon(handles[0], task, settings)
         finally:
             if not task.done():
                 task.cancel()
@@ -218,6 +237,10 @@ class IbkrDaemon:
             ),
             "the entry working at IB",
         )
+
+    async def hold_position(self) -> int:
+        await self.open_position()
+        return 1
 
     async def _signal(self) -> None:
         self.at = await self.live.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=self.at)

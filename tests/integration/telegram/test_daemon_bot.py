@@ -4,6 +4,7 @@ on IB Gateway an operator's confirmed /flatten closes the position at the gatewa
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from domain.commands import AlertKind
 from domain.engine import EngineState
 from entrypoints.daemon import RunOptions, run_daemon
 from entrypoints.telegram.dispatcher import BotTokenInUse
@@ -180,3 +182,35 @@ async def test_in_webhook_mode_telegram_posts_updates_and_the_secret_is_checked(
                     assert response.status == 401
             await daemon.stop()
         assert api.webhook_url == ""  # removed on the way out
+
+
+async def test_an_operator_s_stop_that_keeps_the_bracket_leaves_the_position_at_the_broker(
+    venue: DaemonVenue, tmp_path: Path
+) -> None:
+    async with FakeBotApi() as api:
+        # The daemon's own alerts only: the simulated feed's hundreds of fills would be batched
+        # behind the rate limit past the stop's budget.
+        quiet = ", ".join(f'"{k.value}": "off"' for k in AlertKind if k is not AlertKind.LIFECYCLE)
+        settings = venue.settings(  # shutdown.flatten: true
+            tmp_path, **_telegram(api), QS_TELEGRAM__ALERTS=f"{{{quiet}}}"
+        )
+        async with venue.run(settings, speed=None) as daemon:
+            held = await daemon.hold_position()
+            api.push_message(OPERATOR, "/stop")
+            prompt = await _sent(api, OPERATOR, "Stop the daemon?", "the /stop question")
+            assert "A position is open" in prompt.text
+            api.push_callback(
+                OPERATOR, _button(prompt, "Stop, keep the bracket"), message_id=prompt.message_id
+            )
+            result = await asyncio.wait_for(daemon.task, DEADLINE_S)
+        assert (result.stopped_by, result.position) == ("operator", held)
+        assert "flattened" not in result.shutdown
+        await api.wait_for(lambda: bool(api.edits), DEADLINE_S, what="the answer on the question")
+        assert [e.text for e in api.edits] == [
+            "Stopping the daemon: the position stays, its bracket working at the broker."
+        ]
+        assert _to(api, OPERATOR, f"stopped (operator), position {held:+d}")
+        if isinstance(daemon, IbkrDaemon):  # IB Gateway still holds it, protected
+            gateway = daemon.live.gateway
+            assert gateway.position(daemon.live.con_id) == 1
+            assert sorted(o.order_type for o in gateway.orders if o.is_working) == ["LMT", "STP"]
