@@ -287,6 +287,7 @@ class SessionSummaries:
         self._retry_after = retry_after_s
         self._read_timeout = read_timeout_s
         self._next_try = 0.0
+        self._sending = asyncio.Lock()
 
     async def at(self, epoch: int) -> None:
         """Market time has reached ``epoch``: a summary if the trade date changed since the last
@@ -308,6 +309,15 @@ class SessionSummaries:
         await self._send_owed()
 
     async def _send_owed(self) -> None:
+        # The session timer and the trading loop's checkpoint both send: one at a time. A second
+        # caller returns at once; the one sending goes on until nothing is owed (or the database
+        # fails it, and the retry is due later).
+        if self._sending.locked():
+            return
+        async with self._sending:
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
         while self._pending:
             trade_date = self._pending[0]
             try:
@@ -437,7 +447,9 @@ class Daemon:
         resume = self._resume
         since = await self._last_fill_time()
         loop = asyncio.get_running_loop()
-        connecting = loop.create_task(self._venue.connect(resume, since), name="connect")
+        # Connecting and the warm-up only ask the venue (IB: retries, history requests that may
+        # each wait request_timeout_s): a stop meanwhile ends the start-up at once.
+        connecting = loop.create_task(self._connect_and_warm_up(resume, since), name="connect")
         stopping = loop.create_task(self._stop.event.wait(), name="stop signal")
         try:
             await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -448,11 +460,10 @@ class Daemon:
             await asyncio.gather(connecting, return_exceptions=True)
             await self._venue.close()
             self.result.stopped_by = "signal during start-up"
-            log.info("stopped while connecting to the venue")
+            log.info("stopped while connecting to the venue or warming up")
             return False
-        connecting.result()
         try:
-            closes, source = await self._venue.warm_up(resume, self._window)
+            closes, source = connecting.result()
             self._zscore.refill(closes)
             log.info("z-score warm-up: %d of %d closes from %s", len(closes), self._window, source)
             if resume is not None and resume.next_bar_epoch is not None:
@@ -467,6 +478,12 @@ class Daemon:
             await self._venue.close()  # a start-up that fails after connecting leaves no link
             raise
         return True
+
+    async def _connect_and_warm_up(
+        self, resume: ResumePoint | None, since: datetime | None
+    ) -> tuple[Sequence[float], str]:
+        await self._venue.connect(resume, since)
+        return await self._venue.warm_up(resume, self._window)
 
     async def _last_fill_time(self) -> datetime | None:
         """When our last fill the journal knows happened: the venue is asked for executions since."""

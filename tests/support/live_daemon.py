@@ -2,52 +2,30 @@
 against the TWS test gateway, with the real SQL journal and state store (SQLite in a temp dir unless
 the settings name another store).
 
-Time is a :class:`SteppedClock`: the test moves it with the bars it pushes, and the daemon's timers
-(the session timer) sleep until the test has moved it far enough, so nothing races ahead.
+Time is a :class:`~adapters.simulated.clock.ManualClock`: the test moves it with the bars it pushes,
+and the daemon's timers (the session timer) sleep until the test has moved it far enough, so nothing
+races ahead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from adapters.ibkr.session import IbkrSession
 from adapters.ibkr.venue import IbkrVenue
+from adapters.simulated.clock import ManualClock
 from domain.engine import Engine
 from entrypoints.daemon import DaemonHandle, RunOptions, RunResult, run_daemon
 from entrypoints.settings import Settings
 from tests.support.live_bot import STEP, bot_settings
+from tests.support.polling import DEADLINE_S, eventually
 from tests.support.tws import GatewayBar, TwsGateway
-
-
-class SteppedClock:
-    """A manual clock whose ``sleep`` waits until the clock has been moved past its end."""
-
-    def __init__(self, start: datetime) -> None:
-        if start.utcoffset() is None:
-            raise ValueError("SteppedClock needs an aware start")
-        self._now = start
-        self._moved = asyncio.Condition()
-
-    def now(self) -> datetime:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        until = self._now + timedelta(seconds=max(0.0, seconds))
-        async with self._moved:
-            await self._moved.wait_for(lambda: self._now >= until)
-
-    async def set(self, when: datetime) -> None:
-        if when <= self._now:
-            return
-        self._now = when
-        async with self._moved:
-            self._moved.notify_all()
 
 
 def daemon_settings(port: int, data_dir: Path, **overrides: str) -> Settings:
@@ -67,7 +45,7 @@ def daemon_settings(port: int, data_dir: Path, **overrides: str) -> Settings:
 @dataclass
 class LiveDaemon:
     gateway: TwsGateway
-    clock: SteppedClock
+    clock: ManualClock
     handle: DaemonHandle
     task: asyncio.Task[RunResult]
     pushed: int = 0
@@ -96,7 +74,7 @@ class LiveDaemon:
         t = at
         for item in closes:
             o, h, lo, c = (item,) * 4 if isinstance(item, str) else item
-            await self.clock.set(t + STEP)
+            self.clock.set(t + STEP)
             bar = GatewayBar(t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c))
             await self.gateway.push_bar(self.con_id, bar)
             self.pushed += 1
@@ -110,18 +88,11 @@ class LiveDaemon:
             t = await self.push([close] * 12, at=t)
         return t
 
-    async def wait_for(self, predicate: object, what: str, timeout: float = 10.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if self.task.done():
-                self.task.result()
-                raise AssertionError(f"the daemon ended while waiting for {what}")
-            if callable(predicate) and predicate():
-                await asyncio.sleep(0.02)
-                return
-            await asyncio.sleep(0.005)
-        raise AssertionError(f"timed out waiting for {what}")
+    async def wait_for(
+        self, predicate: Callable[[], object], what: str, timeout: float = DEADLINE_S
+    ) -> None:
+        """Return as soon as ``predicate()`` holds; fails at once if the daemon ends first."""
+        await eventually(lambda: bool(predicate()), what, timeout_s=timeout, unless_done=self.task)
 
     async def stop(self, timeout: float = 30.0) -> RunResult:
         self.handle.stop.set()
@@ -137,7 +108,7 @@ async def live_daemon(
     dry_run: bool = False,
 ) -> AsyncIterator[LiveDaemon]:
     """Start the daemon; on exit, make sure it has ended (cancelled like a crash if it still runs)."""
-    clock = SteppedClock(start)
+    clock = ManualClock(start)
     handles: list[DaemonHandle] = []
     task = asyncio.get_running_loop().create_task(
         run_daemon(
@@ -145,14 +116,14 @@ async def live_daemon(
         )
     )
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
+    deadline = loop.time() + DEADLINE_S
     while not handles:
         if task.done():
             task.result()
             raise AssertionError("the daemon ended before it was ready")
         if loop.time() > deadline:
             task.cancel()
-            raise AssertionError("the daemon did not become ready in 15 s")
+            raise AssertionError(f"the daemon did not become ready in {DEADLINE_S:.0f} s")
         await asyncio.sleep(0.005)
     daemon = LiveDaemon(gateway, clock, handles[0], task)
     try:

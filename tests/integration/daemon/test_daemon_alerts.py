@@ -1,4 +1,5 @@
-"""The daemon's own alerts: start and stop, a daily summary at each session close, errors.
+"""The daemon's own alerts: start and stop, a daily summary at each session close, errors (an error
+and the start and stop on both venues, issue 13).
 
 What is checked is what the operator receives: the alerts as they arrive at a local Bot API server
 through real aiogram (the daemon's Telegram side), not the daemon's log lines.
@@ -17,10 +18,11 @@ import pytest
 
 from domain.calendar import cme_trade_date
 from domain.commands import AlertKind
-from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
+from entrypoints.daemon import RunOptions, run_daemon
 from entrypoints.settings import Settings, load_settings
 from tests.support.bot_api import FakeBotApi
 from tests.support.polling import eventually
+from tests.support.venues import DaemonVenue
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -34,21 +36,21 @@ SUMMARY = re.compile(
 KEPT = {AlertKind.LIFECYCLE, AlertKind.DAILY_SUMMARY, AlertKind.ERROR}
 
 
-def _settings(api: FakeBotApi, data_dir: Path) -> Settings:
+def _telegram(api: FakeBotApi) -> dict[str, str]:
     modes = ", ".join(f'"{kind.value}": "off"' for kind in AlertKind if kind not in KEPT)
-    return load_settings(
-        CONFIG,
-        {
-            "QS_DATABASE__DATA_DIR": str(data_dir),
-            "QS_TELEGRAM__ENABLED": "true",
-            "QS_TELEGRAM__TOKEN": api.token,
-            "QS_TELEGRAM__API_BASE_URL": api.base_url,
-            "QS_TELEGRAM__USERS": f'{{"{CHAT}": "operator"}}',
-            "QS_TELEGRAM__CHAT_IDS": f"[{CHAT}]",
-            "QS_TELEGRAM__ALERTS": f"{{{modes}}}",
-            "QS_TELEGRAM__RATE_LIMIT_PER_MINUTE": "600",
-        },
-    )
+    return {
+        "QS_TELEGRAM__ENABLED": "true",
+        "QS_TELEGRAM__TOKEN": api.token,
+        "QS_TELEGRAM__API_BASE_URL": api.base_url,
+        "QS_TELEGRAM__USERS": f'{{"{CHAT}": "operator"}}',
+        "QS_TELEGRAM__CHAT_IDS": f"[{CHAT}]",
+        "QS_TELEGRAM__ALERTS": f"{{{modes}}}",
+        "QS_TELEGRAM__RATE_LIMIT_PER_MINUTE": "600",
+    }
+
+
+def _settings(api: FakeBotApi, data_dir: Path) -> Settings:
+    return load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(data_dir), **_telegram(api)})
 
 
 def _lines(api: FakeBotApi) -> list[str]:
@@ -80,24 +82,24 @@ async def test_every_closed_session_is_summarised_from_the_journal(tmp_path: Pat
     assert any("lifecycle: stopped (end of feed), position -1" in line for line in lines)
 
 
-async def test_an_error_nobody_awaited_becomes_an_alert(tmp_path: Path) -> None:
+async def test_an_error_nobody_awaited_becomes_an_alert(venue: DaemonVenue, tmp_path: Path) -> None:
     async with FakeBotApi() as api:
-        handles: list[DaemonHandle] = []
-        daemon = asyncio.get_running_loop().create_task(
-            run_daemon(_settings(api, tmp_path), RunOptions(speed=2000.0), on_ready=handles.append)
-        )
-        await eventually(lambda: bool(handles), "the daemon to start", unless_done=daemon)
+        async with venue.run(venue.settings(tmp_path, **_telegram(api)), speed=2000.0) as daemon:
 
-        async def broken() -> None:
-            raise RuntimeError("boom in a forgotten task")
+            async def broken() -> None:
+                raise RuntimeError("boom in a forgotten task")
 
-        task = asyncio.get_running_loop().create_task(broken())
-        await eventually(task.done, "the forgotten task to fail")
-        del task  # never awaited: the loop's exception handler reports it when it is collected
-        gc.collect()
-        expected = "error: unhandled: RuntimeError: boom in a forgotten task"
-        await api.wait_for(
-            lambda: any(expected in line for line in _lines(api)), 60.0, what="the error alert"
-        )
-        handles[0].stop.set()
-        await asyncio.wait_for(daemon, 60)
+            task = asyncio.get_running_loop().create_task(broken())
+            await eventually(task.done, "the forgotten task to fail")
+            del task  # never awaited: the loop's exception handler reports it when it is collected
+            gc.collect()
+            expected = "error: unhandled: RuntimeError: boom in a forgotten task"
+            await api.wait_for(
+                lambda: any(expected in line for line in _lines(api)), 60.0, what="the error alert"
+            )
+            result = await daemon.stop()
+        assert result.stopped_by == "signal"
+        lines = _lines(api)
+    where = "simulated broker" if venue.gateway is None else "on IB Gateway 127.0.0.1:"
+    assert any("lifecycle: started: " in x and where in x for x in lines), lines
+    assert any("lifecycle: stopped (signal), position +0" in x for x in lines), lines

@@ -8,14 +8,13 @@ Bars are 1-minute strategy bars over a lookback of 10: eleven minutes of them ma
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from adapters.simulated.clock import ManualClock
 from adapters.sql.queries import SqlJournalReader
 from domain.commands import (
     FillRecord,
@@ -34,6 +33,9 @@ from tests.support.live_daemon import LiveDaemon, daemon_settings, live_daemon
 from tests.support.tws import GatewayBar, TwsGateway
 
 pytestmark = pytest.mark.timeout(90)
+
+REQ_HISTORICAL_DATA = 20
+"""The client's reqHistoricalData message id (TWS API)."""
 
 CHAT = 111
 
@@ -253,10 +255,10 @@ async def test_a_quiet_feed_is_flattened_before_the_close_and_the_day_is_summed_
             await _enter_long(daemon)  # 10:11 New York
             # No bar comes any more; the session timer alone closes the position at 16:55.
             flatten_at = START.replace(hour=21, minute=55)  # 16:55 New York (EST)
-            await daemon.clock.set(flatten_at)
+            daemon.clock.set(flatten_at)
             await daemon.wait_for(lambda: daemon.engine.position.is_flat, "the flatten")
             assert gateway.position(daemon.con_id) == 0
-            await daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
+            daemon.clock.set(START.replace(hour=22, minute=0, second=1))  # 17:00:01
             await api.wait_for(
                 lambda: bool(_alert_lines(api, "daily_summary:")), 30.0, what="the summary"
             )
@@ -281,29 +283,6 @@ async def test_entries_are_blocked_around_the_ib_gateway_restart_time(tmp_path: 
             await daemon.stop()
         assert gateway.orders == []
         assert await _records(settings, OrderIntentRecord) == []
-
-
-async def test_healthz_and_metrics_speak_for_the_ib_link(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    async with TwsGateway() as gateway:
-        settings = daemon_settings(gateway.port, tmp_path, QS_OBSERVABILITY__PORT=str(port))
-        async with live_daemon(gateway, settings, start=START) as daemon:
-            await _enter_long(daemon)
-            await gateway.disconnect_clients()
-            await daemon.wait_for(lambda: daemon.session.reconnects == 1, "the reconnect")
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    health = await response.json()
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                    metrics = await response.text()
-            await daemon.stop()
-        assert (health["connected"], health["position"], health["state"]) == (True, 1, "LONG")
-        assert health["last_bar_age_s"] is not None
-        assert "qs_broker_connected 1" in metrics
-        assert "qs_reconnects_total 1" in metrics
-        assert "qs_position_contracts 1" in metrics
 
 
 async def test_a_session_timer_that_dies_is_paged_and_trading_goes_on(
@@ -374,5 +353,25 @@ async def test_a_stop_while_still_connecting_ends_at_once_with_nothing_left(
         )
         stop.set()
         result = await asyncio.wait_for(run, 5)
+        assert result.stopped_by == "signal during start-up"
+        await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")
+
+
+async def test_a_stop_while_warming_up_from_ib_history_ends_at_once(tmp_path: Path) -> None:
+    # IB does not answer the history request: the warm-up would wait request_timeout_s (a minute
+    # here; each request of a warm-up that pages back), the stop must not.
+    async with TwsGateway() as gateway:
+        gateway.faults.unanswered[REQ_HISTORICAL_DATA] = lambda fields: True
+        settings = daemon_settings(gateway.port, tmp_path, QS_IBKR__REQUEST_TIMEOUT_S="60")
+        stop = asyncio.Event()
+        run = asyncio.get_running_loop().create_task(
+            run_daemon(settings, RunOptions(speed=None), stop=stop, clock=ManualClock(START))
+        )
+        await gateway.wait_for(
+            lambda: any(msg_id == REQ_HISTORICAL_DATA for msg_id, _ in gateway.received),
+            what="the warm-up's history request",
+        )
+        stop.set()
+        result = await asyncio.wait_for(run, 30)  # well inside the request's 60 s
         assert result.stopped_by == "signal during start-up"
         await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")

@@ -1,6 +1,7 @@
 """One daemon per journal, enforced by the database: a second daemon on the same journal (from
 another working directory, so another ``data_dir``) refuses to start, in one line and exit code 5,
-on SQLite and on PostgreSQL; and a running daemon notices when another one took its journal."""
+on SQLite and on PostgreSQL, on both venues; and a running daemon notices when another one took its
+journal."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ from entrypoints.cli import EXIT_IN_USE
 from entrypoints.container.runtime import gated_journal
 from entrypoints.startup import StartupError
 from tests.support.postgres import create_database, drop_database
+from tests.support.tws import TwsGateway
+from tests.support.venues import DaemonVenue
+
+START_API = 71
+"""The client's startApi message id (TWS API)."""
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -51,11 +57,12 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         drop_database(server, url)
 
 
-def _daemon(url: str, home: Path) -> subprocess.Popen[str]:
+def _daemon(url: str, home: Path, venue: DaemonVenue) -> subprocess.Popen[str]:
     """``quant-scalper run`` in its own working directory (its data_dir is the relative default)."""
     home.mkdir(parents=True)
     env = {
         **os.environ,
+        **venue.command_env(),
         "QS_DATABASE__URL": url,
         "QS_LOGGING__LEVEL": "INFO",
         "QS_DAEMON__FEED": str(ROOT / "data" / "sample" / "es_1min_20131006_20131014.csv"),
@@ -82,16 +89,29 @@ async def _bars(url: str) -> int:
         await engine.dispose()
 
 
+def _start_apis(gateway: TwsGateway) -> int:
+    """How many clients have asked IB Gateway to start its API (connected as a client id)."""
+    return sum(1 for msg_id, _ in gateway.received if msg_id == START_API)
+
+
 async def test_a_second_daemon_on_the_same_journal_refuses_in_one_line(
-    journal_url: str, tmp_path: Path
+    venue: DaemonVenue, journal_url: str, tmp_path: Path
 ) -> None:
-    first = _daemon(journal_url, tmp_path / "one")
+    """On both venues (issue 13); on IB Gateway the second daemon is refused before it connects:
+    it never reconciles (nor cancels) the first one's orders."""
+    gateway = venue.gateway
+    first = _daemon(journal_url, tmp_path / "one", venue)
     try:
         async with asyncio.timeout(120):
-            while await _bars(journal_url) < 20:
+            # Running, past its start-up: the simulated feed's bars recorded; IB's bars asked for.
+            while (
+                not gateway.realtime_subscriptions
+                if gateway is not None
+                else await _bars(journal_url) < 20
+            ):
                 assert first.poll() is None, first.communicate()[1]
                 await asyncio.sleep(0.1)
-        second = _daemon(journal_url, tmp_path / "two")
+        second = _daemon(journal_url, tmp_path / "two", venue)
         _, err = await asyncio.to_thread(second.communicate, timeout=120)
         assert second.returncode == EXIT_IN_USE, err
         errors = [line for line in err.splitlines() if line.startswith("error:")]
@@ -100,6 +120,9 @@ async def test_a_second_daemon_on_the_same_journal_refuses_in_one_line(
         assert "Traceback" not in err
         assert not (tmp_path / "two" / "var" / "journal.spool").exists()
         assert first.poll() is None, "the first daemon trades on"
+        if gateway is not None:
+            assert _start_apis(gateway) == 1  # the first daemon's only
+            assert gateway.connections == 1
     finally:
         first.send_signal(signal.SIGTERM)
         _, err = await asyncio.to_thread(first.communicate, timeout=120)

@@ -1,100 +1,93 @@
-"""An operator's pause survives a restart of the simulated daemon, even between two checkpoints;
-a graceful stop waits for the next checkpoint, so a flatten before it is kept too."""
+"""What the operator did, and the stop steps, on both venues (issue 13): a pause survives a crash
+and a restart, even given between two checkpoints; a graceful stop keeps a flatten given just before
+it (the simulated daemon waits for the next checkpoint); a stop flattens an open position and
+cancels a working entry — on IB Gateway, at the gateway too."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
+import pytest
+
 from domain.engine import EngineState
-from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
-from entrypoints.settings import load_settings
+from tests.support.polling import eventually
+from tests.support.venues import DaemonVenue, IbkrDaemon
 
-ROOT = Path(__file__).resolve().parents[3]
-CONFIG = ROOT / "config" / "sample.yaml"
+pytestmark = pytest.mark.timeout(120)
 
 
-async def test_a_pause_given_after_the_last_checkpoint_survives_a_restart(tmp_path: Path) -> None:
-    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
-    handles: list[DaemonHandle] = []
-    first = asyncio.get_running_loop().create_task(
-        run_daemon(settings, RunOptions(speed=6000.0), on_ready=handles.append)
-    )
-    while not handles or handles[0].service.counters.strategy_bars < 20:
-        await asyncio.sleep(0.01)
-        assert not first.done()
-    handle = handles[0]
-    await handle.console.pause("telegram:111")
-    assert handle.console.status().paused
-    # Killed before the next strategy-bar checkpoint could save the pause (a graceful stop would
-    # wait for that checkpoint): only the journal knows of it.
-    first.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await first
+async def test_a_pause_given_after_the_last_checkpoint_survives_a_restart(
+    venue: DaemonVenue, tmp_path: Path
+) -> None:
+    settings = venue.settings(tmp_path)
+    async with venue.run(settings, speed=6000.0) as daemon:
+        await daemon.strategy_bars(20 if venue.gateway is None else 5)
+        handle = daemon.handle
+        await handle.console.pause("telegram:111")
+        assert handle.console.status().paused
+        # Killed before the next strategy-bar checkpoint could save the pause (a graceful stop
+        # would wait for that checkpoint): on the simulated venue only the journal knows of it.
+        await daemon.kill()
 
-    restarted: list[DaemonHandle] = []
-    second = await run_daemon(
-        settings, RunOptions(speed=None, exit_at_end=True), on_ready=restarted.append
-    )
+    second, restarted = await venue.restart(settings)
     assert second.resumed_from is not None
-    assert restarted[0].console.status().paused
-    assert restarted[0].service.engine.paused
+    assert restarted.console.status().paused
+    assert restarted.service.engine.paused
 
 
-async def test_a_graceful_stop_keeps_a_flatten_given_just_before_it(tmp_path: Path) -> None:
-    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
-    handles: list[DaemonHandle] = []
-    first = asyncio.get_running_loop().create_task(
-        run_daemon(settings, RunOptions(speed=6000.0), on_ready=handles.append)
-    )
-    while not handles or handles[0].service.engine.position.is_flat:
-        await asyncio.sleep(0.005)
-        assert not first.done()
-    handle = handles[0]
-    await handle.console.flatten("telegram:111", pause=True)
-    while not handle.service.engine.position.is_flat:
-        await asyncio.sleep(0.005)
-    handle.stop.set()
-    stopped = await asyncio.wait_for(first, 30)
+async def test_a_graceful_stop_keeps_a_flatten_given_just_before_it(
+    venue: DaemonVenue, tmp_path: Path
+) -> None:
+    settings = venue.settings(tmp_path)
+    async with venue.run(settings, speed=6000.0) as daemon:
+        await daemon.open_position()
+        engine = daemon.handle.service.engine
+        await daemon.handle.console.flatten("telegram:111", pause=True)
+        await eventually(
+            lambda: engine.position.is_flat, "the flatten", every_s=0.005, unless_done=daemon.task
+        )
+        stopped = await daemon.stop()
     assert (stopped.stopped_by, stopped.position) == ("signal", 0)
+    if isinstance(daemon, IbkrDaemon):
+        gateway = daemon.live.gateway
+        assert gateway.position(daemon.live.con_id) == 0
+        assert [o for o in gateway.orders if o.is_working] == []
 
-    restarted: list[DaemonHandle] = []
-    await run_daemon(settings, RunOptions(speed=None, exit_at_end=True), on_ready=restarted.append)
-    status = restarted[0].console.status()
+    _, restarted = await venue.restart(settings)
+    status = restarted.console.status()
     assert status.paused  # the flatten's pause came back with the checkpoint
 
 
-async def test_a_signal_with_a_position_open_flattens_before_stopping(tmp_path: Path) -> None:
-    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
+async def test_a_signal_with_a_position_open_flattens_before_stopping(
+    venue: DaemonVenue, tmp_path: Path
+) -> None:
+    settings = venue.settings(tmp_path)
     assert settings.shutdown.flatten  # the default
-    handles: list[DaemonHandle] = []
-    stop = asyncio.Event()
-    run = asyncio.get_running_loop().create_task(
-        run_daemon(settings, RunOptions(speed=6000.0), stop=stop, on_ready=handles.append)
-    )
-    while not handles or handles[0].service.engine.position.is_flat:
-        await asyncio.sleep(0.005)
-        assert not run.done()
-    stop.set()  # what SIGTERM does
-    stopped = await asyncio.wait_for(run, 30)
+    async with venue.run(settings, speed=6000.0) as daemon:
+        await daemon.open_position()
+        stopped = await daemon.stop()  # what SIGTERM does
     assert (stopped.stopped_by, stopped.position) == ("signal", 0)
-    assert handles[0].service.engine.position.is_flat
+    assert daemon.handle.service.engine.position.is_flat
+    if isinstance(daemon, IbkrDaemon):
+        gateway = daemon.live.gateway
+        assert gateway.position(daemon.live.con_id) == 0
+        assert [o for o in gateway.orders if o.is_working] == []  # nor any leg
 
 
-async def test_a_signal_while_an_entry_works_cancels_it_before_stopping(tmp_path: Path) -> None:
-    settings = load_settings(CONFIG, {"QS_DATABASE__DATA_DIR": str(tmp_path)})
-    entering = (EngineState.ENTERING_LONG, EngineState.ENTERING_SHORT)
-    handles: list[DaemonHandle] = []
-    stop = asyncio.Event()
-    run = asyncio.get_running_loop().create_task(
-        run_daemon(settings, RunOptions(speed=6000.0), stop=stop, on_ready=handles.append)
-    )
-    while not handles or handles[0].service.engine.state not in entering:
-        await asyncio.sleep(0)
-        assert not run.done()
-    stop.set()
-    stopped = await asyncio.wait_for(run, 30)
+async def test_a_signal_while_an_entry_works_cancels_it_before_stopping(
+    venue: DaemonVenue, tmp_path: Path
+) -> None:
+    settings = venue.settings(tmp_path)
+    async with venue.run(settings, speed=6000.0) as daemon:
+        await daemon.entry_working()
+        stopped = await daemon.stop()
+    engine = daemon.handle.service.engine
     assert stopped.position == 0
-    assert handles[0].service.engine.state is EngineState.IDLE
-    assert handles[0].service.engine.working_orders == {}
+    assert engine.state is EngineState.IDLE
+    assert engine.working_orders == {}
+    if isinstance(daemon, IbkrDaemon):
+        gateway = daemon.live.gateway
+        [entry] = [o for o in gateway.orders if o.order_type == "MKT"]
+        assert (entry.status, entry.filled) == ("Cancelled", 0)
+        assert [o for o in gateway.orders if o.is_working] == []  # the legs with it
+        assert gateway.position(daemon.live.con_id) == 0

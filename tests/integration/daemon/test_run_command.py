@@ -1,5 +1,5 @@
 """``quant-scalper run`` on its simulated default: a first run, a graceful stop and a resume, a store
-whose schema is not the code's, and the journal gate while the database is away."""
+whose schema is not the code's; and, on both venues, the journal gate while the database is away."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from adapters.sql import migrate
 from adapters.sql.database import create_engine
 from entrypoints import logs
 from entrypoints.cli import EXIT_USAGE, main
-from entrypoints.daemon import DaemonHandle, RunOptions, run_daemon
+from entrypoints.daemon import RunOptions, run_daemon
 from entrypoints.settings import load_settings
 from tests.support.polling import eventually
 from tests.support.postgres import TcpProxy, create_database, drop_database
+from tests.support.venues import DaemonVenue
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -111,20 +112,6 @@ def test_sigterm_stops_it_cleanly_and_the_next_run_resumes_where_it_stopped(
         assert conn.execute("SELECT count(*) FROM bars").fetchone() == (8198,)
 
 
-def test_a_store_without_the_schema_is_refused_with_the_command_to_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data_dir = tmp_path / "var"
-    data_dir.mkdir()
-    sqlite3.connect(data_dir / "quant_scalper.sqlite3").close()  # exists, but no schema
-    monkeypatch.setenv("QS_DATABASE__DATA_DIR", str(data_dir))
-    assert main(["run", "--config", str(CONFIG), "--exit-at-end"]) == EXIT_USAGE
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "has no schema" in errors[0]
-    assert f"quant-scalper db upgrade --config {CONFIG}" in errors[0]
-
-
 def test_a_postgresql_store_without_its_schema_is_refused(
     postgres_database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,49 +138,49 @@ async def test_the_daemon_journals_to_postgresql_like_to_sqlite(
 
 @pytest.mark.slow
 async def test_postgresql_gone_mid_run_gates_entries_and_every_row_lands_after(
-    postgres_url: str, tmp_path: Path
+    venue: DaemonVenue, postgres_url: str, tmp_path: Path
 ) -> None:
+    """On both venues (issue 13): the simulated feed played to its end; on IB Gateway, bars pushed
+    while the database is away and after it is back."""
     url = create_database(postgres_url, "qs_daemon_outage")
     migrate.upgrade(url)
     parsed = make_url(url)
     proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
     await proxy.restore()
     try:
-        settings = load_settings(
-            CONFIG,
-            {"QS_DATABASE__URL": proxy.url_for(url), "QS_DATABASE__DATA_DIR": str(tmp_path)},
-        )
-        stop = asyncio.Event()
-        handles: list[DaemonHandle] = []
-        daemon = asyncio.get_running_loop().create_task(
-            run_daemon(
-                settings,
-                RunOptions(speed=60000.0, exit_at_end=True),
-                stop=stop,
-                on_ready=handles.append,
+        settings = venue.settings(tmp_path, QS_DATABASE__URL=proxy.url_for(url))
+        async with venue.run(settings, speed=60000.0, exit_at_end=True) as daemon:
+            trading = daemon.handle.service.engine
+            await daemon.strategy_bars(40 if venue.gateway is None else 5)  # it trades
+            await proxy.cut()
+            if venue.gateway is not None:  # a bar to journal while the database is away
+                await daemon.strategy_bars(6)
+            await eventually(
+                lambda: "journal" in trading.entry_gates,
+                "the journal gate to close while the database is away",
+                unless_done=daemon.task,
             )
-        )
-        await eventually(
-            lambda: bool(handles) and handles[0].service.counters.bars_in >= 200,
-            "the daemon to trade",
-            unless_done=daemon,
-        )
-        await proxy.cut()
-        await eventually(
-            lambda: "journal" in handles[0].service.engine.entry_gates,
-            "the journal gate to close while the database is away",
-            unless_done=daemon,
-        )
-        await proxy.restore()
-        result = await asyncio.wait_for(daemon, 120)
-        assert result.bars == 8198
+            await proxy.restore()
+            if venue.gateway is not None:
+                await daemon.strategy_bars(8)
+                await eventually(
+                    lambda: "journal" not in trading.entry_gates,
+                    "the journal gate to open again",
+                    unless_done=daemon.task,
+                )
+                result = await daemon.stop()
+                expected_bars = 8 * 12  # 5-second bars
+            else:
+                result = await asyncio.wait_for(daemon.task, 120)
+                expected_bars = 8198
+        assert result.bars == expected_bars
     finally:
         await proxy.cut()
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
             bars = await conn.scalar(text("SELECT count(*) FROM bars"))
-            gates = [
+            journal_gates = [
                 row.detail
                 for row in await conn.execute(
                     text(
@@ -205,5 +192,5 @@ async def test_postgresql_gone_mid_run_gates_entries_and_every_row_lands_after(
     finally:
         await engine.dispose()
         drop_database(postgres_url, url)
-    assert bars == 8198  # nothing lost while the database was away, nothing doubled
-    assert gates == ["journal: the journal database is unreachable", "journal: open"]
+    assert bars == expected_bars  # nothing lost while the database was away, nothing doubled
+    assert journal_gates == ["journal: the journal database is unreachable", "journal: open"]

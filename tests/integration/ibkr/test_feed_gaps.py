@@ -144,7 +144,7 @@ async def test_the_stale_feed_watchdog_keeps_the_daemon_s_clock(tmp_path: Path) 
 
             async def checked_at(when: datetime) -> None:
                 checks = session.feed_checks
-                await daemon.clock.set(when)
+                daemon.clock.set(when)
                 await daemon.wait_for(lambda: session.feed_checks > checks, f"a check at {when}")
 
             t = await daemon.push(["5000"] * 3, at=START)
