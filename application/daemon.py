@@ -179,6 +179,7 @@ class RunResult:
     resumed_from: int | None = None
     strategy_bars: int = 0
     round_trips: int = 0
+    """Round trips booked in this run (not those of the runs before a resume)."""
     position: int = 0
     stopped_by: str = "end of feed"
     notes: list[str] = field(default_factory=list)
@@ -430,6 +431,7 @@ class Daemon:
         self._saves: set[asyncio.Future[None]] = set()
         self._next_epoch = resume.next_bar_epoch if resume is not None else 0
         self.result = RunResult(resumed_from=resume.next_bar_epoch if resume else None)
+        self._trips_before = service.engine.position.state().trips_booked
 
     @property
     def service(self) -> TradingService:
@@ -646,6 +648,7 @@ class Daemon:
                 await channel.close(timeout=1.0)  # a no-op after the stop's own flush
             await venue.close()
         self.result.strategy_bars = service.counters.strategy_bars
+        self.result.round_trips = service.engine.position.state().trips_booked - self._trips_before
         self.result.position = service.engine.position.signed_qty
         return self.result
 

@@ -58,6 +58,7 @@ async def test_a_replay_of_the_recorded_bars_makes_the_daemon_s_signals(
         reader = SqlJournalReader(engine)
         daemon_signals = await reader.records_of(SignalRecord, None, None)
         daemon_trips = [r.trip for r in await reader.records_of(RoundTripRecord)]
+        assert ran.round_trips == len(daemon_trips)
         series = await load_store_series(settings, reader, *window)
     finally:
         await engine.dispose()
