@@ -41,8 +41,9 @@ CORPUS: dict[int, str] = {
     9876: "unknown",
     31337: "unknown",
 }
-GATING = {354, 10089, 10090, 10167, 10168, 10197, 503, 505, 1100, 1101, 1102}
-"""Codes that stop entries (or restore the link): each has its own test below."""
+GATING = {354, 10089, 10090, 10167, 10168, 10197, 503, 505, 1100, 1101, 1102, 2103, 2105, 2157}
+"""Codes that stop entries, restore the link or (a broken farm) make the next OK resubscribe the
+bars: each has its own test (here, or test_connection_notices.py for the farms)."""
 
 
 async def test_every_code_in_the_corpus_is_classed_counted_and_stops_nothing() -> None:
