@@ -107,6 +107,8 @@ class IbkrBroker:
         self._confirmations: set[asyncio.Task[None]] = set()
         self._cancelling: str | None = None
         """The order whose cancel is being sent: a status reported meanwhile is ib_async's own."""
+        self._modifying: set[str] = set()
+        """Orders with a change of ours in flight: an error now is about the change, not them."""
         self._holds: dict[str, str] = {}
         """Why no order may be sent now (the Gateway answers nothing, a live account...)."""
         self.last_execution: datetime | None = None
@@ -229,6 +231,8 @@ class IbkrBroker:
                 continue
             order.tif = "GTC"
             order.outsideRth = True
+            order.transmit = True  # ib_async's copy of a bracket child still says False
+            self._modifying.add(key)
             self._client.place(trade.contract or self._ready(), order)  # same id: a modify
             fixed.append(f"{key}: {', '.join(wrong)}; modified to GTC, outside regular hours")
         return fixed
@@ -317,11 +321,19 @@ class IbkrBroker:
         tracked.trade = trade
         status = trade.orderStatus.status
         ts = self._clock.now()
+        if status in _WORKING:
+            self._modifying.discard(key)  # IB has the change (or the order)
         if status in _WORKING and not tracked.accepted and not tracked.done:
             tracked.accepted = True
             self._sink.put(OrderAccepted(key, ts))
         elif status in _DONE and not tracked.done:
             code, text = _last_error(trade)
+            if code is not None and key in self._modifying:
+                # IB refused our change (ib_async ends the order all the same): the order itself
+                # may be working, or have filled meanwhile. IB's open orders say which.
+                self._modifying.discard(key)
+                self._confirm(key, code, text)
+                return
             if key == self._cancelling:
                 # ib_async ends an order IB has not acknowledged yet (a bracket's parent, sent with
                 # transmit False, still PendingSubmit) the moment we ask to cancel it, on its own

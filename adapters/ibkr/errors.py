@@ -127,6 +127,7 @@ NOTICES: dict[int, Notice] = {
         _n(2109, _W, Action.CONFIRM, "outside-regular-hours was ignored for this order"),
         _n(2137, _W, Action.CONFIRM, "the closing quantity is larger than the position"),
         _n(10349, _W, Action.CONFIRM, "IB set the order's time in force to DAY (order preset)"),
+        _n(104, _W, Action.CONFIRM, "a change to an order that has filled was refused"),
         # -- the end of an order
         _n(202, NoticeClass.ORDER_CANCELLED, Action.END_ORDER, "the order was cancelled"),
         _n(161, NoticeClass.CANCEL_REFUSED, Action.CONFIRM, "the order was not cancellable"),
@@ -135,7 +136,6 @@ NOTICES: dict[int, Notice] = {
         _n(10149, NoticeClass.CANCEL_REFUSED, Action.CONFIRM, "invalid order id to cancel"),
         # -- rejects: never retried; the reason reaches the journal and the operator
         _n(103, _R, Action.REJECT, "duplicate order id"),
-        _n(104, _R, Action.REJECT, "a filled order cannot be modified"),
         _n(110, _R, Action.REJECT, "the price is not a multiple of the contract's tick"),
         _n(200, _R, Action.REJECT, "IB has no security definition for the contract"),
         _n(201, _R, Action.REJECT, "IB rejected the order"),

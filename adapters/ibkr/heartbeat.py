@@ -82,8 +82,12 @@ class GatewayHeartbeat:
         """Beat until cancelled. A closed socket is the session's to reconnect: no beat then."""
         while True:
             await self._sleep(self._interval)
-            if self._client.connected:
+            if not self._client.connected:
+                continue
+            try:
                 await self.beat()
+            except Exception:  # the supervisor must outlive any one failed beat
+                log.exception("IB Gateway heartbeat failed; beating on")
 
     async def beat(self) -> bool:
         """One request; True when IB Gateway answered it."""

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 GATE = "broker_link"
 
 ACCOUNT_GATE = "ib_account"
+PAPER_PREFIXES = ("DU", "DF")
+"""IB's paper account ids: DU (an individual's), DF (an advisor's master)."""
 MARGIN_GATE = "margin"
 DATA_GATE = "market_data"
 """Entries wait while IB sends no (or only delayed) data: a missing subscription, a competing
@@ -63,6 +65,18 @@ STALE_RETRY_MAX_S = 300.0
 """Longest wait, in market seconds, between resubscribes while the feed stays stale."""
 STALE_ALERT_GAP_S = 600.0
 """A feed that goes stale again within this many market seconds of the last alert is only logged."""
+
+
+def _amount(value: object, what: str) -> Decimal:
+    """A what-if figure as Decimal; IB's "unset" (empty, or its largest double) is no answer."""
+    text = str(value).strip()
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"IB gave no {what}") from None
+    if not amount.is_finite() or abs(amount) >= Decimal("1e300"):
+        raise ValueError(f"IB gave no {what}")
+    return amount
 
 
 class IbkrSession:
@@ -147,6 +161,7 @@ class IbkrSession:
             sleep=sleep,
         )
         self.protection_checks = 0
+        self._verify_lock = asyncio.Lock()
         self._verifying: asyncio.Task[None] | None = None
         client.on_error(self._on_error)
         client.on_disconnected(self._on_disconnected)
@@ -168,6 +183,7 @@ class IbkrSession:
         self._watching = loop.create_task(self._watch())
         if self._heartbeat_every:
             self._beating = loop.create_task(self.heartbeat.run(), name="IB Gateway heartbeat")
+            self._beating.add_done_callback(self._task_done)
 
     async def close(self) -> None:
         """Stop watching and reconnecting, end the bar stream, disconnect."""
@@ -215,7 +231,6 @@ class IbkrSession:
         filled), order resync, reconcile."""
         self._check_account()
         await self.heartbeat.check_clock()
-        self.heartbeat.connected()
         now = self._clock.now()
         if self.contract is None:
             self.contract = await self.resolver.front_month(now)
@@ -231,6 +246,7 @@ class IbkrSession:
         await self.broker.resync()
         await self.verify_protection("after the reconnect" if reconnect else "at connect")
         await self.reconcile("connected" if not reconnect else "reconnected")
+        self.heartbeat.connected()  # a silence before this connection is over, reconciled
         self.link_up = True
         self._sink.put(EntryGateChanged(GATE, None, self._clock.now()))
         if reconnect:
@@ -250,9 +266,11 @@ class IbkrSession:
 
     async def verify_protection(self, when: str) -> None:
         """Both children of our bracket, as IB holds them: GTC and outside regular hours, or put
-        right with an alert (:meth:`IbkrBroker.verify_protection`)."""
+        right with an alert (:meth:`IbkrBroker.verify_protection`). One check at a time: two
+        would both see a leg as DAY until IB confirms the first one's change."""
         try:
-            fixed = await self.broker.verify_protection()
+            async with self._verify_lock:
+                fixed = await self.broker.verify_protection()
         except (TimeoutError, ConnectionError) as exc:
             log.warning("the bracket could not be verified %s: %s", when, exc or type(exc).__name__)
             return
@@ -280,10 +298,11 @@ class IbkrSession:
             return
         now = self._clock.now()
         try:
-            state = await self.client.what_if(contract, MarketOrder("BUY", qty))
-            need = Decimal(str(state.initMarginAfter))
-            have = Decimal(str(state.equityWithLoanAfter))
-        except (TimeoutError, ConnectionError, InvalidOperation) as exc:
+            order = MarketOrder("BUY", qty, account=self.client.account)
+            state = await self.client.what_if(contract, order)
+            need = _amount(state.initMarginAfter, "initial margin after")
+            have = _amount(state.equityWithLoanAfter, "equity with loan after")
+        except (TimeoutError, ConnectionError, ValueError) as exc:
             what = str(exc) or type(exc).__name__
             self._alert(
                 AlertKind.CONNECTION,
@@ -296,13 +315,13 @@ class IbkrSession:
             f"margin after {need:,.2f} USD, equity with loan {have:,.2f} USD"
         )
         self.margin_checked = figures
-        if not (need.is_finite() and have.is_finite()) or need <= have:
+        if need <= have:
             log.info("margin checked: %s", figures)
             self._sink.put(EntryGateChanged(MARGIN_GATE, None, now))
             return
         reason = (
             f"{figures}: the account cannot carry one entry; fund it or lower "
-            "risk.max_position_size"
+            "risk.max_position_size, then restart the daemon (it checks at start-up)"
         )
         self._sink.put(EntryGateChanged(MARGIN_GATE, reason, now))
         self._alert(AlertKind.CONNECTION, Severity.CRITICAL, f"refusing to arm: {reason}")
@@ -313,15 +332,15 @@ class IbkrSession:
         if not self._paper_only:
             return
         account = self.client.account
-        if account.startswith("DU"):
+        if account.startswith(PAPER_PREFIXES):
             self.broker.hold(ACCOUNT_GATE, None)
             self._sink.put(EntryGateChanged(ACCOUNT_GATE, None, self._clock.now()))
             return
         found = f"account {account}" if account else "no single account (set ibkr.account)"
         reason = (
             f"ibkr.paper is true but IB Gateway is logged in to {found}; paper accounts start "
-            "with DU: log the Gateway in to the paper account, or set ibkr.paper: false to "
-            "trade this one"
+            "with DU (DF for an advisor's): log the Gateway in to the paper account, or set "
+            "ibkr.paper: false to trade this one"
         )
         self.broker.hold(ACCOUNT_GATE, reason)
         self._sink.put(EntryGateChanged(ACCOUNT_GATE, reason, self._clock.now()))

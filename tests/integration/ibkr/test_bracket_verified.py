@@ -41,3 +41,25 @@ async def test_a_sound_bracket_is_checked_without_a_word() -> None:
         await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
         await bot.wait_for(lambda: bot.session.protection_checks > checks, "the check")
         assert not [a for a in bot.alerts(AlertKind.ANOMALY) if a.startswith("bracket checked")]
+
+
+async def test_a_refused_change_of_a_leg_is_not_taken_for_its_end() -> None:
+    """IB refuses the TIF change (201 on the modify: ib_async marks the leg Cancelled): the leg
+    still works at IB, so the engine keeps it and no exit is sent."""
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        gateway.faults.day_preset = True
+        gateway.faults.refuse_changes = (201, "Order rejected - reason: modification refused")
+        await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
+        await bot.wait_for(
+            lambda: len([a for a in bot.alerts(AlertKind.ANOMALY) if "modified" in a]) == 2,
+            "both changes tried",
+        )
+        await bot.settled()
+        legs = [o for o in gateway.orders if o.parent_id]
+        assert all(o.is_working and o.tif == "DAY" for o in legs)
+        assert bot.engine.state is EngineState.LONG
+        assert not bot.order_events("rejected")
+        assert len(gateway.orders) == 3  # no exit was sent
+        keys = {o.key for o in bot.engine.working_orders.values()}
+        assert {o.order_ref for o in legs} <= keys

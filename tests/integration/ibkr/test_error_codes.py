@@ -29,12 +29,10 @@ CORPUS: dict[int, str] = {
     **dict.fromkeys((1300, 2110, 502, 504, 507, 509, 326, 10182), "connectivity"),
     **dict.fromkeys((2103, 2104, 2105, 2106, 2107, 2108, 2119, 2157, 2158, 10225), "data_farm"),
     **dict.fromkeys((2100, 2101, 2150, 2168, 2169, 2174, 2176, 2187, 165, 366), "information"),
-    **dict.fromkeys((399, 404, 2102, 2109, 2137, 10349), "order_warning"),
+    **dict.fromkeys((104, 399, 404, 2102, 2109, 2137, 10349), "order_warning"),
     202: "order_cancelled",
     **dict.fromkeys((161, 10147, 10148, 10149), "cancel_refused"),
-    **dict.fromkeys(
-        (103, 104, 110, 200, 201, 203, 382, 387, 388, 434, 451, 460, 463), "order_reject"
-    ),
+    **dict.fromkeys((103, 110, 200, 201, 203, 382, 387, 388, 434, 451, 460, 463), "order_reject"),
     **dict.fromkeys((100, 162, 420), "pacing"),
     **dict.fromkeys((354, 10089, 10090, 10167, 10168), "entitlement"),
     **dict.fromkeys((321, 322), "request_error"),

@@ -118,3 +118,10 @@ async def test_an_account_that_can_carry_it_arms_and_nothing_is_placed_by_the_ch
         assert MARGIN_GATE not in bot.engine.entry_gates
         await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
         await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
+
+
+async def test_an_advisor_s_paper_master_account_is_a_paper_account() -> None:
+    async with TwsGateway(accounts=("DF7654321",)) as gateway, live_bot(gateway) as bot:
+        await bot.settled()
+        assert ACCOUNT_GATE not in bot.engine.entry_gates
+        assert not _critical(bot, AlertKind.CONNECTION)

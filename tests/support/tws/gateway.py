@@ -185,6 +185,8 @@ class GatewayFaults:
         """An order preset that makes every new GTC order DAY, with warning 10349 (on which
         ib_async 2.1 marks the live order Cancelled): a bracket's children then expire at the
         close. A modify keeps the TIF it asks for."""
+        self.refuse_changes: tuple[int, str] | None = None
+        """Refuse every change to a working order with this (code, text); the order works on."""
         self.silent = False
         """Answer no request while the socket stays open (orders too): a Gateway that hangs, or
         is back from its restart waiting for a login. Bars already streaming still stream."""
@@ -1191,6 +1193,10 @@ class TwsGateway:
         return None
 
     def _modify(self, session: _Session, order: GatewayOrder, request: wire.PlaceOrder) -> None:
+        refused = self.faults.refuse_changes
+        if refused is not None and order.is_working:
+            self._invalid_order(session, order.order_id, *refused)
+            return
         if not order.is_working:
             self._invalid_order(
                 session, order.order_id, 104, f"Cannot modify an order that is {order.status}."
