@@ -209,3 +209,27 @@ async def test_three_refused_entries_trip_the_breaker_and_none_is_retried() -> N
         await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=t)
         assert len(gateway.orders) == placed
         assert bot.engine.state is EngineState.IDLE
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (354, "Requested market data is not subscribed."),
+        (10089, "Requested market data requires additional subscription for API."),
+    ],
+)
+async def test_a_start_without_the_cme_subscription_refuses_to_arm_in_one_line(
+    code: int, text: str
+) -> None:
+    """IB answers the bar subscription itself with the entitlement error: the daemon is up,
+    entries are refused, and the operator reads which subscription is missing."""
+    async with TwsGateway() as gateway:
+        gateway.faults.no_market_data = (code, text)
+        async with live_bot(gateway) as bot:
+            await bot.wait_for(lambda: DATA_GATE in bot.engine.entry_gates, "the data gate")
+            [alert] = bot.alerts(AlertKind.STALE_DATA)
+            assert alert.startswith("entries stopped: IB: ")
+            assert f"({code})" in alert
+            assert "subscribe to CME real-time data for MES" in alert
+            assert not gateway.realtime_subscriptions
+            assert "CME real-time data" in bot.engine.entry_gates[DATA_GATE]

@@ -185,6 +185,9 @@ class GatewayFaults:
         """An order preset that makes every new GTC order DAY, with warning 10349 (on which
         ib_async 2.1 marks the live order Cancelled): a bracket's children then expire at the
         close. A modify keeps the TIF it asks for."""
+        self.no_market_data: tuple[int, str] | None = None
+        """Answer every real-time bar request with this (code, text): an account without the
+        CME subscription (354, 10089...) or a competing live session (10197)."""
         self.refuse_changes: tuple[int, str] | None = None
         """Refuse every change to a working order with this (code, text); the order works on."""
         self.silent = False
@@ -927,6 +930,9 @@ class TwsGateway:
                     f"Error validating request: real-time bars are 5 seconds, not {request.bar_size}",
                 )
             )
+            return
+        if self.faults.no_market_data is not None:
+            session.send(wire.error(request.req_id, *self.faults.no_market_data))
             return
         if request.what_to_show != "TRADES":
             session.send(
