@@ -191,11 +191,22 @@ class IbkrBroker:
         )
 
     def working_orders(self) -> tuple[BrokerOrder, ...]:
-        """Our orders IB holds working now, from the connection's view."""
-        return tuple(
-            broker_order(t.order, t.orderStatus.remaining or t.order.totalQuantity)
+        """Our orders IB holds working now, from the connection's view; an order ib_async ended
+        on its own say (a 10349, a refused change) counts as working until IB's open orders
+        confirm its end: a reconcile meanwhile must not find a live leg missing."""
+        trades = [
+            t
             for t in self._client.open_trades()
             if self.is_ours(t.order.orderRef) and not t.isDone()
+        ]
+        listed = {id(t) for t in trades}
+        trades += [
+            tracked.trade
+            for tracked in self._orders.values()
+            if tracked.confirming and tracked.trade is not None and id(tracked.trade) not in listed
+        ]
+        return tuple(
+            broker_order(t.order, t.orderStatus.remaining or t.order.totalQuantity) for t in trades
         )
 
     # -- the bracket, verified ----------------------------------------------------------------

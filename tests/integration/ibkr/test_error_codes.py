@@ -233,3 +233,32 @@ async def test_a_start_without_the_cme_subscription_refuses_to_arm_in_one_line(
             assert "subscribe to CME real-time data for MES" in alert
             assert not gateway.realtime_subscriptions
             assert "CME real-time data" in bot.engine.entry_gates[DATA_GATE]
+
+
+async def test_a_reconcile_while_a_10349_is_being_confirmed_still_counts_the_stop() -> None:
+    """Between ib_async's Cancelled and IB's open orders confirming the stop, a reconcile must
+    not find the live stop missing (the engine would close the position)."""
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        await bot.wait_for(lambda: bot.engine.state is EngineState.LONG, "the position")
+        await bot.wait_for(
+            lambda: sum(o.is_working for o in gateway.orders) == 2, "the bracket working"
+        )
+        [stop] = [o for o in gateway.orders if o.is_working and o.order_type == "STP"]
+        gateway.faults.unanswered[5] = lambda fields: True  # the confirmation waits on IB
+        open_requests = sum(1 for m, _ in gateway.received if m == 5)
+        await gateway.send_error(
+            10349, "Order TIF was set to DAY based on order preset.", req_id=stop.order_id
+        )
+        await bot.wait_for(
+            lambda: sum(1 for m, _ in gateway.received if m == 5) > open_requests,
+            "the open orders asked",
+        )
+        assert stop.order_ref in {o.key for o in bot.session.broker.working_orders()}
+        orders = len(gateway.orders)
+        bot.clock.advance(timedelta(seconds=1))
+        await bot.session.reconcile("test")
+        await bot.settled()
+        assert bot.engine.state is EngineState.LONG
+        assert len(gateway.orders) == orders  # no exit sent
+        del gateway.faults.unanswered[5]
