@@ -34,12 +34,9 @@ from entrypoints.telegram.dispatcher import (
 )
 
 
-async def open_telegram_bot(settings: TelegramSettings) -> AsyncIterator[Bot | None]:
-    """The daemon's Telegram bot as a Resource (None with ``telegram.enabled`` false); its token
-    is masked in every log line from here on."""
-    if not settings.enabled:
-        yield None
-        return
+async def open_telegram_bot(settings: TelegramSettings) -> AsyncIterator[Bot]:
+    """The daemon's Telegram bot, for the container's Resource (made only with Telegram on); its
+    token is masked in every log line from here on."""
     bot = build_bot(settings)
     if settings.token is not None:
         mask_token_in_logs(settings.token.get_secret_value())
@@ -50,10 +47,10 @@ async def open_telegram_bot(settings: TelegramSettings) -> AsyncIterator[Bot | N
 
 
 class TelegramChannel:
-    """:class:`application.daemon.Channel` over aiogram; with ``telegram.enabled`` false, only
-    releases the held alerts to the log."""
+    """:class:`application.daemon.Channel` over aiogram (with Telegram off the container gives
+    a log-only channel instead)."""
 
-    def __init__(self, settings: TelegramSettings, alerts: HeldNotifier, bot: Bot | None) -> None:
+    def __init__(self, settings: TelegramSettings, alerts: HeldNotifier, bot: Bot) -> None:
         self._settings = settings
         self._alerts = alerts
         self._resource = bot
@@ -64,9 +61,6 @@ class TelegramChannel:
 
     async def serve(self, console: OperatorConsole) -> None:
         config, bot = self._settings, self._resource
-        if bot is None:
-            self._alerts.attach(None)
-            return
         if config.webhook_url is None:  # a webhook replaces any poller when it is set
             await check_single_poller(bot)
         self._bot = bot
