@@ -89,3 +89,55 @@ class Retries:
     def reset(self) -> None:
         """Start over from ``initial_s``: the last attempt worked."""
         self._attempts = 0
+
+
+class Reminders:
+    """When to tell the operator again about a fault that lasts: at once, then after each of the
+    policy's delays (5, 10, 20, 40 min, then hourly by default), until :meth:`clear`.
+
+    Times are seconds on any monotonic scale the caller chooses; pure, like the policy.
+    """
+
+    __slots__ = ("_next", "_since", "_steps", "sent")
+
+    def __init__(self, policy: BackoffPolicy) -> None:
+        if policy.jitter:
+            raise ValueError("Reminders: an operator's reminders do not jitter")
+        self._steps = Retries(policy)
+        self._since: float | None = None
+        self._next = 0.0
+        self.sent = 0
+        """Reminders that fell due since the fault began (1 after the at-once one)."""
+
+    @property
+    def active(self) -> bool:
+        """A fault is being reminded of (between :meth:`start` and :meth:`clear`)."""
+        return self._since is not None
+
+    def start(self, now: float) -> None:
+        """The fault began at ``now`` (a second start while it lasts changes nothing)."""
+        if self._since is None:
+            self._since = now
+            self._next = now
+            self.sent = 0
+            self._steps.reset()
+
+    def due(self, now: float) -> bool:
+        """True when a reminder is due at ``now`` (the next one is then scheduled)."""
+        if self._since is None or now < self._next:
+            return False
+        self._next = now + self._steps.next_delay()
+        self.sent += 1
+        return True
+
+    def elapsed(self, now: float) -> float:
+        """Seconds since the fault began (0 when none is being reminded of)."""
+        return 0.0 if self._since is None else max(0.0, now - self._since)
+
+    def clear(self) -> None:
+        """The fault is over."""
+        self._since = None
+
+
+REMINDERS = BackoffPolicy(initial_s=300.0, max_s=3600.0)
+"""The operator hears of a lasting fault at once, then after 5, 10, 20 and 40 min, then hourly."""

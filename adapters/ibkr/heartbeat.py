@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from adapters.ibkr.client import IbClient
+from application.backoff import REMINDERS, BackoffPolicy, Reminders
 from application.ports import Clock, Notifier, OrderEventSink
 from domain.commands import Alert, AlertKind, Severity
 from domain.events import EntryGateChanged
@@ -26,12 +27,10 @@ from domain.events import EntryGateChanged
 log = logging.getLogger(__name__)
 
 READY_GATE = "gateway_ready"
-FIRST_REMINDER_S = 300.0
-"""After the first alert, the next one after this long (wall time), then twice as long each time."""
-MAX_REMINDER_S = 3600.0
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A fault's length for an operator: "45 s", "12 min", "3 h 05 min"."""
     seconds = int(seconds)
     if seconds < 120:
         return f"{seconds} s"
@@ -56,8 +55,7 @@ class GatewayHeartbeat:
         hold: Callable[[str | None], None] = lambda reason: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
-        first_reminder_s: float = FIRST_REMINDER_S,
-        max_reminder_s: float = MAX_REMINDER_S,
+        reminders: BackoffPolicy = REMINDERS,
     ) -> None:
         self._client = client
         self._sink = sink
@@ -69,14 +67,10 @@ class GatewayHeartbeat:
         self._hold = hold
         self._sleep = sleep
         self._monotonic = monotonic
-        self._first_reminder = first_reminder_s
-        self._max_reminder = max_reminder_s
         self.ready = True
         self.beats = 0
         self.misses = 0
-        self._silent_since: float | None = None
-        self._next_alert = 0.0
-        self._reminder = first_reminder_s
+        self._silence = Reminders(reminders)
 
     async def run(self) -> None:
         """Beat until cancelled. A closed socket is the session's to reconnect: no beat then."""
@@ -135,27 +129,22 @@ class GatewayHeartbeat:
         now = self._monotonic()
         if self.ready:
             self.ready = False
-            self._silent_since = now
-            self._next_alert = now
-            self._reminder = self._first_reminder
+            self._silence.start(now)
             reason = "IB Gateway does not answer requests (its socket is open)"
             self._hold(reason)
             self._sink.put(EntryGateChanged(READY_GATE, reason, self._clock.now()))
             log.warning("IB Gateway did not answer a time request (%s): not ready", why)
-        if now < self._next_alert:
+        if not self._silence.due(now):
             return
-        silent = now - (self._silent_since if self._silent_since is not None else now)
         self._alert(
             AlertKind.CONNECTION,
             Severity.CRITICAL,
-            f"IB Gateway has answered nothing for {_duration(silent + self._interval)} though "
-            "its socket is open: entries stopped and no order is sent (the broker's stop and "
-            "target stay at IB). If it restarted, it is probably waiting for a login or a "
+            f"IB Gateway has answered nothing for {duration(self._silence.elapsed(now) + self._interval)} "
+            "though its socket is open: entries stopped and no order is sent (the broker's stop "
+            "and target stay at IB). If it restarted, it is probably waiting for a login or a "
             "two-factor confirmation: log in on the Gateway or approve the IBKR Mobile "
             "notification; otherwise restart IB Gateway.",
         )
-        self._next_alert = now + self._reminder
-        self._reminder = min(self._reminder * 2, self._max_reminder)
 
     async def _answered(self) -> None:
         if self._on_ready is not None:
@@ -164,13 +153,12 @@ class GatewayHeartbeat:
             except Exception as exc:  # the next beat tries again; entries stay gated meanwhile
                 log.warning("IB Gateway answers again but the resync failed: %s", exc)
                 return
-        now = self._monotonic()
-        silent = now - (self._silent_since if self._silent_since is not None else now)
-        self._reopen(f"IB Gateway answers again after {_duration(silent)}: entries resume")
+        silent = self._silence.elapsed(self._monotonic())
+        self._reopen(f"IB Gateway answers again after {duration(silent)}: entries resume")
 
     def _reopen(self, text: str) -> None:
         self.ready = True
-        self._silent_since = None
+        self._silence.clear()
         self._hold(None)
         self._sink.put(EntryGateChanged(READY_GATE, None, self._clock.now()))
         self._alert(AlertKind.CONNECTION, Severity.INFO, text)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal, InvalidOperation
@@ -39,9 +40,10 @@ from adapters.ibkr.broker import IbkrBroker
 from adapters.ibkr.client import IbClient, IbConnectError
 from adapters.ibkr.contracts import ContractError, IbkrContractResolver
 from adapters.ibkr.errors import Action, Notice, NoticeClass, classify, in_plain_words
-from adapters.ibkr.heartbeat import READY_GATE, GatewayHeartbeat
+from adapters.ibkr.heartbeat import READY_GATE, GatewayHeartbeat, duration
 from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.staleness import Freshness, StaleBarWatchdog
+from application.backoff import REMINDERS, BackoffPolicy, Reminders
 from application.ports import Clock, Notifier, OrderEventSink
 from application.reconcile import broker_report
 from domain.bar import Bar
@@ -104,6 +106,8 @@ class IbkrSession:
         paper_only: bool = False,
         margin_check_qty: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        reminders: BackoffPolicy = REMINDERS,
     ) -> None:
         self.client = client
         self.broker = broker
@@ -123,6 +127,9 @@ class IbkrSession:
         # (market time, which the feed follows). Reconnect backoff runs on ``sleep``, wall time:
         # it spares the Gateway, a local program, a storm of connects.
         self._sleep = sleep
+        self._monotonic = monotonic
+        self._down = Reminders(reminders)
+        """While IB Gateway takes no connection: when to tell the operator again (wall time)."""
         self._stale_retry_max_s = stale_retry_max_s
         self._stale_retry_at: float | None = None
         self._stale_retry_delay = 0.0
@@ -159,6 +166,8 @@ class IbkrSession:
             on_ready=self._answering_again,
             hold=lambda reason: broker.hold(READY_GATE, reason),
             sleep=sleep,
+            monotonic=monotonic,
+            reminders=reminders,
         )
         self.protection_checks = 0
         self._verify_lock = asyncio.Lock()
@@ -215,8 +224,7 @@ class IbkrSession:
                 self.last_error = str(exc)
                 if max_attempts is not None and attempts >= max_attempts:
                     raise
-                if attempts == 1:
-                    self._alert(AlertKind.CONNECTION, Severity.WARNING, f"cannot connect: {exc}")
+                self._still_down(f"cannot connect: {exc}")
                 if exc.failure is ConnectFailure.CLIENT_ID_IN_USE:
                     delay = self._backoff.after_client_id_in_use()
                 else:
@@ -225,6 +233,28 @@ class IbkrSession:
                 await self._sleep(delay)
         self._backoff.reset()
         await self._bring_up(reconnect=self.contract is not None)
+
+    def _still_down(self, why: str) -> None:
+        """A connect (or the bring-up after it) failed: the operator hears of it at once, then
+        again after 5, 10, 20, 40 min and hourly while IB Gateway stays out of reach. A Gateway
+        that never comes back after its weekly restart is the failure other bots died of: one
+        alert, then days of silence (``reference/operations.md`` §6 #1)."""
+        now = self._monotonic()
+        self._down.start(now)
+        if not self._down.due(now):
+            return
+        if self._down.sent == 1:
+            self._alert(AlertKind.CONNECTION, Severity.WARNING, why)
+            return
+        self._alert(
+            AlertKind.CONNECTION,
+            Severity.CRITICAL,
+            f"IB Gateway has been out of reach for {duration(self._down.elapsed(now))} ({why}): "
+            "entries are stopped and no order can be sent; the broker's stop and target stay at "
+            "IB. If it restarted, it is probably waiting for its login (each week, with "
+            "two-factor): log in on the Gateway or approve the IBKR Mobile notification; "
+            "otherwise start IB Gateway. The bot reconnects by itself.",
+        )
 
     async def _bring_up(self, *, reconnect: bool) -> None:
         """After a connect: the account and IB's clock checked, contract, bars (with the gap
@@ -249,12 +279,16 @@ class IbkrSession:
         self.heartbeat.connected()  # a silence before this connection is over, reconciled
         self.link_up = True
         self._sink.put(EntryGateChanged(GATE, None, self._clock.now()))
+        outage = self._down.elapsed(self._monotonic())
+        self._down.clear()
         if reconnect:
             self.reconnects += 1
+            after = f" after {duration(outage)}" if outage >= 60.0 else ""
             self._alert(
                 AlertKind.CONNECTION,
                 Severity.INFO,
-                f"reconnected to IB Gateway; {filled} missed bars filled in; position reconciled",
+                f"reconnected to IB Gateway{after}; {filled} missed bars filled in; "
+                "position reconciled",
             )
         else:
             self._alert(
@@ -364,6 +398,7 @@ class IbkrSession:
         self._gate("disconnected from IB Gateway")
         if self._reconnecting is not None and not self._reconnecting.done():
             return  # the reconnect loop dropped the link itself and carries on
+        self._down.start(self._monotonic())
         self._alert(AlertKind.CONNECTION, Severity.WARNING, "lost the connection to IB Gateway")
         self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
 
@@ -377,11 +412,7 @@ class IbkrSession:
                 return
             except Exception as exc:  # whatever failed, the link must come back: try again
                 self.last_error = str(exc) or type(exc).__name__
-                self._alert(
-                    AlertKind.CONNECTION,
-                    Severity.CRITICAL,
-                    f"reconnect failed: {self.last_error}; trying again",
-                )
+                self._still_down(f"reconnect failed: {self.last_error}; trying again")
                 if not self._closing:
                     self.client.disconnect()
 

@@ -32,6 +32,7 @@ from adapters.simulated.clock import ManualClock
 from adapters.simulated.market_data import BarSeries, ReplayMarketData, read_bar_file
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
+from application.backoff import BackoffPolicy
 from application.bar_gate import BarGate
 from application.fast_replay import FastReplay
 from application.ports import Clock, Journal, ZScoreEngine, ZScoreEngineFactory
@@ -188,6 +189,12 @@ def _margin_check_qty(settings: Settings) -> int | None:
     return None if settings.ibkr.readonly else settings.risk.max_position_size
 
 
+def _outage_reminders(settings: Settings) -> BackoffPolicy:
+    """When the operator hears again of an IB Gateway that stays out of reach or silent."""
+    ibkr = settings.ibkr
+    return BackoffPolicy(initial_s=ibkr.outage_reminder_s, max_s=ibkr.outage_reminder_max_s)
+
+
 def _ibkr(module: str, name: str) -> Callable[..., Any]:
     """``adapters.ibkr.<module>.<name>``, imported when the provider first builds one: ib_async
     (and the rest of the IB adapter) stays out of the processes that never talk to IB Gateway, a
@@ -295,6 +302,7 @@ class LiveAdapters(containers.DeclarativeContainer):
         max_connect_attempts=core.settings.provided.ibkr.startup_attempts,
         heartbeat_interval_s=core.settings.provided.ibkr.heartbeat_s,
         max_clock_skew_s=core.settings.provided.ibkr.max_clock_skew_s,
+        reminders=providers.Callable(_outage_reminders, core.settings),
         paper_only=core.settings.provided.ibkr.paper,
         margin_check_qty=providers.Callable(_margin_check_qty, core.settings),
     )

@@ -385,6 +385,24 @@ class IbkrSettings(BaseModel):
         description="At connect, alert when our clock and IB Gateway's differ by more than "
         "this. null: not checked.",
     )
+    outage_reminder_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="While IB Gateway is out of reach or answers nothing, alert at once, again "
+        "after this many seconds, then twice as long each time up to outage_reminder_max_s.",
+    )
+    outage_reminder_max_s: float = Field(
+        3600.0,
+        gt=0,
+        le=86400,
+        description="The longest gap between two reminders of a lasting IB Gateway outage.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        _run_cross_checks(self, info)
+        return self
 
 
 class DatabaseSettings(BaseModel):
@@ -637,6 +655,16 @@ def _check_price_range(s: InstrumentSettings) -> tuple[str, str] | None:
     return None
 
 
+def _check_reminder_gaps(s: IbkrSettings) -> tuple[str, str] | None:
+    if s.outage_reminder_max_s < s.outage_reminder_s:
+        return (
+            "outage_reminder_max_s",
+            f"must not be below ibkr.outage_reminder_s ({s.outage_reminder_s:g}), "
+            f"got {s.outage_reminder_max_s:g}",
+        )
+    return None
+
+
 def _check_token_when_enabled(s: TelegramSettings) -> tuple[str, str] | None:
     if s.enabled and s.token is None:
         return ("token", "required when telegram.enabled is true")
@@ -678,6 +706,12 @@ CROSS_CHECKS: Final = (
     ),
     CrossCheck("instrument", ("min_price", "max_price"), InstrumentSettings, _check_price_range),
     CrossCheck("telegram", ("enabled", "token"), TelegramSettings, _check_token_when_enabled),
+    CrossCheck(
+        "ibkr",
+        ("outage_reminder_s", "outage_reminder_max_s"),
+        IbkrSettings,
+        _check_reminder_gaps,
+    ),
 )
 
 

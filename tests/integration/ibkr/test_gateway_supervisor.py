@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from adapters.ibkr.heartbeat import READY_GATE
-from adapters.ibkr.session import ACCOUNT_GATE, MARGIN_GATE
+from adapters.ibkr.session import ACCOUNT_GATE, GATE, MARGIN_GATE
 from domain.commands import AlertKind, Severity
 from domain.engine import EngineState
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, START, bot_settings, live_bot
@@ -125,3 +125,50 @@ async def test_an_advisor_s_paper_master_account_is_a_paper_account() -> None:
         await bot.settled()
         assert ACCOUNT_GATE not in bot.engine.entry_gates
         assert not _critical(bot, AlertKind.CONNECTION)
+
+
+async def test_a_gateway_back_from_its_restart_waiting_for_the_login_is_reminded_of_until_logged_in() -> (
+    None
+):
+    """The weekly restart needs a two-factor login: until someone logs in the Gateway takes no
+    API connection (the Docker images' relay accepts and closes it). The operator hears of it at
+    once and again with backoff, not once then never; the position keeps its bracket at IB; the
+    login brings the link back with the orders resynced and the position reconciled."""
+    async with TwsGateway() as gateway:
+        settings = bot_settings(
+            gateway.port,
+            QS_IBKR__CONNECT_TIMEOUT_S="0.5",
+            QS_IBKR__OUTAGE_REMINDER_S="0.5",
+            QS_IBKR__OUTAGE_REMINDER_MAX_S="1",
+        )
+        async with live_bot(gateway, settings=settings) as bot:
+            await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+            await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
+            legs = [o for o in gateway.orders if o.parent_id]
+            await bot.wait_for(lambda: all(o.is_working for o in legs), "the bracket at IB")
+            await gateway.restart(login_required=True)
+
+            def reminders() -> list[str]:
+                return [a for a in _critical(bot, AlertKind.CONNECTION) if "out of reach" in a]
+
+            await bot.wait_for(lambda: len(reminders()) >= 3, "three reminders", timeout=60)
+            assert "log in on the Gateway" in reminders()[0]
+            assert "two-factor" in reminders()[0]
+            texts = bot.alerts(AlertKind.CONNECTION)
+            assert "lost the connection to IB Gateway" in texts
+            assert sum(t.startswith("cannot connect") for t in texts) == 1  # then the reminders
+            assert gateway.refused_logins >= 3
+            assert GATE in bot.engine.entry_gates
+            assert not bot.session.link_up
+            assert all(o.is_working for o in legs)  # the position stays protected at IB
+            assert len(gateway.orders) == 3
+
+            gateway.log_in()
+            await bot.wait_for(lambda: bot.session.link_up, "the reconnect", timeout=60)
+            await bot.wait_for(lambda: not bot.engine.entry_gates, "entries open again")
+            assert bot.alerts(AlertKind.CONNECTION)[-1].startswith("reconnected to IB Gateway")
+            assert bot.engine.state is EngineState.LONG
+            assert len(gateway.orders) == 3  # the bracket was kept, not re-sent
+            after = len(reminders())
+            await bot.settled()
+            assert len(reminders()) == after  # no reminder once it is back

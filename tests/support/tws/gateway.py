@@ -193,6 +193,11 @@ class GatewayFaults:
         self.silent = False
         """Answer no request while the socket stays open (orders too): a Gateway that hangs, or
         is back from its restart waiting for a login. Bars already streaming still stream."""
+        self.login_required = False
+        """Back from a restart waiting for its login (the weekly one, with two-factor): every new
+        connection is closed before the API handshake, as the socat relay of the IB Gateway
+        Docker images does while the Gateway's own API port is not open yet. Connections made
+        before it was set are not touched (:meth:`TwsGateway.restart` drops them)."""
 
     @property
     def fill_sequence(self) -> FillSequence:
@@ -408,6 +413,8 @@ class TwsGateway:
         # every message written to a client after the handshake reply: (clientId, fields)
         self.sent: list[tuple[int | None, list[str]]] = []
         self.refused_handshakes = 0
+        self.refused_logins = 0
+        """Connections closed because the Gateway waited for its login (``faults.login_required``)."""
         self._books: dict[tuple[str, int], _Book] = {}
         self.margin_per_contract = Decimal("1650.00")
         """Initial margin per contract in what-if answers (maintenance: 90 % of it)."""
@@ -504,11 +511,18 @@ class TwsGateway:
             session.close()
         await asyncio.sleep(0)
 
-    async def restart(self, downtime: float = 0.0) -> None:
-        """Drop clients and the listener, keep all state, and listen again on the same port."""
+    async def restart(self, downtime: float = 0.0, *, login_required: bool = False) -> None:
+        """Drop clients and the listener, keep all state, and listen again on the same port;
+        with ``login_required``, come back waiting for a login (``faults.login_required``) until
+        :meth:`log_in`."""
         await self._shut()
+        self.faults.login_required = login_required
         await asyncio.sleep(downtime)
         await self.start()
+
+    def log_in(self) -> None:
+        """The operator logged in (and approved the two-factor prompt): the API port opens."""
+        self.faults.login_required = False
 
     async def wait_for(
         self, predicate: Callable[[], bool], timeout: float = 5.0, *, what: str | None = None
@@ -710,6 +724,9 @@ class TwsGateway:
             self._tasks.discard(task)
 
     async def _run(self, session: _Session, reader: asyncio.StreamReader) -> None:
+        if self.faults.login_required:
+            self.refused_logins += 1
+            return  # closed before a byte of the handshake is answered
         if await reader.readexactly(len(wire.HANDSHAKE_PREFIX)) != wire.HANDSHAKE_PREFIX:
             return
         try:

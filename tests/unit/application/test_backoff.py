@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from application.backoff import BackoffPolicy, Retries
+from application.backoff import REMINDERS, BackoffPolicy, Reminders, Retries
 
 
 def test_ceilings_grow_by_the_factor_from_the_initial_delay_up_to_the_cap() -> None:
@@ -88,3 +89,48 @@ def test_bad_settings_are_named(kwargs: dict[str, Any], message: str) -> None:
 def test_a_negative_attempt_is_refused() -> None:
     with pytest.raises(ValueError, match="attempt must be >= 0"):
         BackoffPolicy(initial_s=1.0, max_s=2.0).ceiling(-1)
+
+
+def _reminder_times(reminders: Reminders, until: float, step: float = 1.0) -> list[float]:
+    times: list[float] = []
+    now = 0.0
+    while now <= until:
+        if reminders.due(now):
+            times.append(now)
+        now += step
+    return times
+
+
+def test_a_lasting_fault_is_reminded_at_once_then_after_5_10_20_40_min_then_hourly() -> None:
+    reminders = Reminders(REMINDERS)
+    reminders.start(0.0)
+    times = _reminder_times(reminders, until=4 * 3600.0)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert times[0] == 0.0
+    assert gaps[:6] == [300.0, 600.0, 1200.0, 2400.0, 3600.0, 3600.0]
+    assert reminders.sent == len(times)
+    assert reminders.elapsed(4 * 3600.0) == 4 * 3600.0
+
+
+def test_a_fault_that_ends_is_not_reminded_and_the_next_one_starts_from_the_beginning() -> None:
+    reminders = Reminders(BackoffPolicy(initial_s=10.0, max_s=40.0))
+    reminders.start(0.0)
+    assert reminders.due(0.0)
+    reminders.start(5.0)  # still the same fault: its start is kept
+    assert reminders.elapsed(7.0) == 7.0
+    assert not reminders.due(9.0)
+    assert reminders.due(10.0)
+    reminders.clear()
+    assert not reminders.active
+    assert not reminders.due(1000.0)
+    assert reminders.elapsed(1000.0) == 0.0
+    reminders.start(2000.0)
+    assert reminders.due(2000.0)
+    assert reminders.sent == 1
+    assert not reminders.due(2009.0)
+    assert reminders.due(2010.0)
+
+
+def test_reminders_refuse_a_jittered_policy() -> None:
+    with pytest.raises(ValueError, match="do not jitter"):
+        Reminders(BackoffPolicy(initial_s=1.0, max_s=2.0, jitter=True))

@@ -87,6 +87,8 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "paper": True,
         "heartbeat_s": 30.0,
         "max_clock_skew_s": 5.0,
+        "outage_reminder_s": 300.0,
+        "outage_reminder_max_s": 3600.0,
     }
     assert (s.database.url, s.database.data_dir) == (None, Path("var"))
     assert s.telegram.model_dump() == {
