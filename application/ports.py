@@ -14,7 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.bar import Bar
-from domain.commands import Alert, CancelOrders, JournalRecord, PlaceBracket, PlaceExit
+from domain.commands import (
+    Alert,
+    CancelOrders,
+    JournalRecord,
+    PlaceBracket,
+    PlaceExit,
+    PlaceProtective,
+)
 from domain.contract import FutureContract
 from domain.engine import EngineSnapshot
 from domain.events import EngineEvent
@@ -65,6 +72,11 @@ class Broker(Protocol):
     async def place_bracket(self, order: PlaceBracket) -> None: ...
 
     async def place_exit(self, order: PlaceExit) -> None: ...
+
+    async def place_protective(self, order: PlaceProtective) -> None:
+        """A stop or target on its own (a lost bracket leg placed again), GTC, outside regular
+        hours, in ``order.oca_group`` with what is left of the bracket."""
+        ...
 
     async def cancel(self, order: CancelOrders) -> None: ...
 

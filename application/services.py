@@ -39,6 +39,7 @@ from domain.commands import (
     Notify,
     PlaceBracket,
     PlaceExit,
+    PlaceProtective,
     Reconcile,
 )
 from domain.commands import Journal as JournalCommand
@@ -268,12 +269,15 @@ class TradingService:
                 await self._broker.place_bracket(command)
             except BrokerError as exc:
                 self._not_sent(command.entry_key, command, exc)
-        elif isinstance(command, PlaceExit):
+        elif isinstance(command, PlaceExit | PlaceProtective):
             self.counters.orders_sent += 1
             if self._before_order is not None:
                 await self._before_order()
             try:
-                await self._broker.place_exit(command)
+                if isinstance(command, PlaceExit):
+                    await self._broker.place_exit(command)
+                else:
+                    await self._broker.place_protective(command)
             except BrokerError as exc:
                 self._not_sent(command.key, command, exc)
         elif isinstance(command, CancelOrders):
@@ -288,7 +292,9 @@ class TradingService:
                 self.counters.broker_errors += 1
             self._inbox.put(report)
 
-    def _not_sent(self, key: str, command: PlaceBracket | PlaceExit, exc: BrokerError) -> None:
+    def _not_sent(
+        self, key: str, command: PlaceBracket | PlaceExit | PlaceProtective, exc: BrokerError
+    ) -> None:
         self.counters.broker_errors += 1
         self._inbox.put(OrderRejected(key, command.ts, f"not sent: {exc}"))
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from enum import Enum
 
 from domain.circuit_breaker import BreakerReset, BreakerTripped
+from domain.events import ProtectiveKind
 from domain.position import Fill, RoundTrip
 from domain.record import record
 from domain.values import Action, Side
@@ -48,6 +49,20 @@ class PlaceExit:
     reason: str
     oca_group: str | None
     reference_price: Decimal | None
+    ts: datetime
+
+
+@record
+class PlaceProtective:
+    """A stop or target placed again for an open position whose broker-held leg went missing
+    (``risk.lost_leg: replace``): GTC, outside regular hours, in the bracket's OCA group."""
+
+    key: str
+    kind: ProtectiveKind
+    action: Action
+    qty: int
+    price: Decimal
+    oca_group: str | None
     ts: datetime
 
 
@@ -196,4 +211,6 @@ class Journal:
     record: JournalRecord
 
 
-EngineCommand = PlaceBracket | PlaceExit | CancelOrders | Reconcile | Notify | Journal
+EngineCommand = (
+    PlaceBracket | PlaceExit | PlaceProtective | CancelOrders | Reconcile | Notify | Journal
+)

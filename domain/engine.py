@@ -49,6 +49,7 @@ from domain.commands import (
     OrderIntentRecord,
     PlaceBracket,
     PlaceExit,
+    PlaceProtective,
     Reconcile,
     RoundTripRecord,
     Severity,
@@ -73,6 +74,7 @@ from domain.events import (
     OrderRejected,
     PauseRequested,
     ProtectiveExitFilled,
+    ProtectiveKind,
     ReconcileFailed,
     ResumeRequested,
     SessionBoundary,
@@ -112,6 +114,16 @@ class OrderRole(Enum):
 
 
 _PROTECTIVE = (OrderRole.STOP, OrderRole.TARGET)
+
+
+class LostLeg(Enum):
+    """What the engine does when an open position's stop or target is gone at the broker."""
+
+    FLATTEN = "flatten"
+    """Close the position at market."""
+    REPLACE = "replace"
+    """Place the lost leg again at its price, once per leg and position; a second loss, or a
+    price this process does not know (after a restart), closes the position."""
 
 
 @dataclass(slots=True)
@@ -159,6 +171,7 @@ class EngineConfig:
     limits: RiskLimits
     sessions: SessionRules
     key_prefix: str = "QS"
+    lost_leg: LostLeg = LostLeg.FLATTEN
 
     def __post_init__(self) -> None:
         if self.qty < 1:
@@ -316,6 +329,10 @@ class Engine:
         # /status). Not in the snapshot: after a restart the broker's open orders tell them.
         self._leg_prices: dict[str, Decimal] = {}
         self._bracket_announced = False  # the bracket_live alert, once per position
+        # Legs the open position lost (their prices, for risk.lost_leg: replace) and the roles
+        # already placed again for it: runtime facts, like the leg prices.
+        self._lost_prices: dict[OrderRole, Decimal] = {}
+        self._replaced: set[OrderRole] = set()
         self._last_bar: Bar | None = None
         self._last_z: float | None = None
         self._resumed_after: int | None = None  # last bar end recorded by a restored snapshot
@@ -929,6 +946,8 @@ class Engine:
         if self.position.is_flat:
             self._exit_required = None
             self._bracket_announced = False
+            self._lost_prices.clear()
+            self._replaced.clear()
         if self._mismatch_only:
             out.append(Reconcile("confirm the position after a fill", fill.ts))
         if self.position.is_flat and self._oca is not None:
@@ -1095,20 +1114,88 @@ class Engine:
                     self._flatten_after_entry = True
                     out.append(CancelOrders(tuple(entries), f"{order.role.value} leg failed", ts))
             else:
-                self._alert(
-                    out,
-                    AlertKind.ANOMALY,
-                    Severity.CRITICAL,
+                self._protect_again(
+                    {order.role},
+                    f"position lost its {order.role.value} leg",
                     f"position lost its {order.role.value} leg: closing it",
                     ts,
+                    out,
                 )
-                self._place_exit(ExitReason.PROTECTION_LOST, ts, None, out)
         self._derive_state()
 
     def _retire(self, key: str) -> None:
-        self._orders.pop(key, None)
-        self._leg_prices.pop(key, None)
+        order = self._orders.pop(key, None)
+        price = self._leg_prices.pop(key, None)
+        if (
+            price is not None
+            and order is not None
+            and order.role in _PROTECTIVE
+            and not self.position.is_flat
+        ):
+            self._lost_prices[order.role] = price
         self._retired.add(key)
+
+    def _protect_again(
+        self,
+        roles: set[OrderRole],
+        what: str,
+        closing: str,
+        ts: datetime,
+        out: list[EngineCommand],
+    ) -> None:
+        """The open position lost these legs at the broker: place them again at their prices
+        (``risk.lost_leg: replace``, once per leg and position), or close it (``closing`` says so)."""
+        side = self.position.side
+        prices = {role: self._lost_prices.get(role) for role in roles}
+        if (
+            self.config.lost_leg is not LostLeg.REPLACE
+            or side is None
+            or roles & self._replaced
+            or any(price is None for price in prices.values())
+        ):
+            if self.config.lost_leg is LostLeg.REPLACE and side is not None:
+                why = (
+                    "it was placed again once already"
+                    if roles & self._replaced
+                    else "its price is not known to this process"
+                )
+                closing = f"{closing} ({why})"
+            self._alert(out, AlertKind.ANOMALY, Severity.CRITICAL, closing, ts)
+            self._place_exit(ExitReason.PROTECTION_LOST, ts, None, out)
+            return
+        qty = self.position.qty
+        action = side.exit_action
+        placed = []
+        for role in _PROTECTIVE:
+            price = prices.get(role)
+            if role not in roles or price is None:
+                continue
+            stop = role is OrderRole.STOP
+            key = self._next_key(int(ts.timestamp())) + (
+                STOP_KEY_SUFFIX if stop else TARGET_KEY_SUFFIX
+            )
+            self._orders[key] = WorkingOrder(key, role, action, qty, self._oca)
+            self._leg_prices[key] = price
+            self._replaced.add(role)
+            del self._lost_prices[role]
+            order_type = "STP" if stop else "LMT"
+            out.append(
+                Journal(
+                    OrderIntentRecord(
+                        key, role.value, action, qty, order_type, price, ts, "replaces a lost leg"
+                    )
+                )
+            )
+            kind = ProtectiveKind.STOP if stop else ProtectiveKind.TARGET
+            out.append(PlaceProtective(key, kind, action, qty, price, self._oca, ts))
+            placed.append(f"{role.value} {price_text(price)} ({action.value} {qty})")
+        self._alert(
+            out,
+            AlertKind.ANOMALY,
+            Severity.CRITICAL,
+            f"{what}: placed again, {', '.join(placed)}",
+            ts,
+        )
 
     def _derive_state(self) -> None:
         position = self.position
@@ -1247,14 +1334,14 @@ class Engine:
                 if configured is not None
             }
             if ours != 0 and legs != wanted:
-                self._alert(
-                    out,
-                    AlertKind.ANOMALY,
-                    Severity.CRITICAL,
+                self._protect_again(
+                    wanted - legs,
+                    "position confirmed at the broker without its full bracket",
                     "position confirmed at the broker without its full bracket: closing it",
                     event.ts,
+                    out,
                 )
-                self._place_exit(ExitReason.PROTECTION_LOST, event.ts, None, out)
+                self._derive_state()
         return out
 
     def _verify_protection(self, live: set[str], ts: datetime, out: list[EngineCommand]) -> None:
@@ -1266,20 +1353,20 @@ class Engine:
                 names = ", ".join(f"{o.role.value} {k}" for k, o in sorted(legs.items()))
                 out.append(Journal(OrderEventRecord("-", "protection_verified", ts, names)))
             return
+        roles = {legs[key].role for key in missing}
         for key in missing:
             self._retire(key)
         if any(o.role is OrderRole.EXIT for o in self._orders.values()):
             self._derive_state()
             return  # an exit is already working; it closes what the legs no longer protect
-        self._alert(
-            out,
-            AlertKind.ANOMALY,
-            Severity.CRITICAL,
+        self._protect_again(
+            roles,
+            f"the broker does not hold protective order(s) {', '.join(missing)}",
             f"the broker does not hold protective order(s) {', '.join(missing)}: closing the "
             "position",
             ts,
+            out,
         )
-        self._place_exit(ExitReason.PROTECTION_LOST, ts, None, out)
         self._derive_state()
 
     def _on_gate(self, event: EntryGateChanged) -> list[EngineCommand]:

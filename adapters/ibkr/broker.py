@@ -36,9 +36,10 @@ from adapters.ibkr.mapping import (
     broker_order,
     domain_fill,
     exit_order,
+    protective_order,
 )
 from application.ports import BrokerError, BrokerOrder, BrokerSnapshot, Clock, OrderEventSink
-from domain.commands import CancelOrders, PlaceBracket, PlaceExit
+from domain.commands import CancelOrders, PlaceBracket, PlaceExit, PlaceProtective
 from domain.events import (
     OrderAccepted,
     OrderCancelled,
@@ -158,6 +159,15 @@ class IbkrBroker:
     async def place_exit(self, order: PlaceExit) -> None:
         contract = self._sendable()
         ib_order = exit_order(order, account=self._client.account)
+        if self._dry_run:
+            self._dry_run_accept([order.key], order.ts)
+            return
+        ib_order.orderId = self._client.next_order_id()
+        self._send(contract, ib_order)
+
+    async def place_protective(self, order: PlaceProtective) -> None:
+        contract = self._sendable()
+        ib_order = protective_order(order, account=self._client.account)
         if self._dry_run:
             self._dry_run_accept([order.key], order.ts)
             return

@@ -17,8 +17,9 @@ from ib_async import Future as IbFuture
 
 from application.ports import BrokerOrder
 from domain.bar import Bar
-from domain.commands import PlaceBracket, PlaceExit
+from domain.commands import PlaceBracket, PlaceExit, PlaceProtective
 from domain.contract import FutureContract
+from domain.events import ProtectiveKind
 from domain.position import Fill
 from domain.values import Action, Instrument
 
@@ -128,29 +129,59 @@ def bracket_orders(order: PlaceBracket, *, account: str) -> list[Order]:
         transmit=False,
     )
     children: list[Order] = []
-    for key, kind, level, price_field in (
-        (order.stop_key, "STP", order.stop_price, "auxPrice"),
-        (order.target_key, "LMT", order.target_price, "lmtPrice"),
+    for key, kind, level in (
+        (order.stop_key, ProtectiveKind.STOP, order.stop_price),
+        (order.target_key, ProtectiveKind.TARGET, order.target_price),
     ):
         if key is None or level is None:
             continue
-        leg = Order(
-            action=exit_action,
-            totalQuantity=order.qty,
-            orderType=kind,
-            tif="GTC",
-            outsideRth=True,
-            ocaGroup=order.oca_group,
-            ocaType=OCA_CANCEL_WITH_BLOCK,
-            orderRef=key,
-            account=account,
-            transmit=False,
-        )
-        setattr(leg, price_field, float(level))
+        leg = _protective(key, exit_action, order.qty, kind, level, order.oca_group, account)
+        leg.transmit = False
         children.append(leg)
     orders = [parent, *children]
     orders[-1].transmit = True
     return orders
+
+
+def protective_order(order: PlaceProtective, *, account: str) -> Order:
+    """A lost bracket leg placed again on its own: as the bracket's children are, and transmitted."""
+    return _protective(
+        order.key,
+        order.action.value,
+        order.qty,
+        order.kind,
+        order.price,
+        order.oca_group,
+        account,
+    )
+
+
+def _protective(
+    key: str,
+    action: str,
+    qty: int,
+    kind: ProtectiveKind,
+    level: Decimal,
+    oca_group: str | None,
+    account: str,
+) -> Order:
+    """A stop (STP at ``auxPrice``) or target (LMT at ``lmtPrice``): GTC and ``outsideRth`` (IB
+    simulates futures stops and would trigger them in regular hours only otherwise)."""
+    leg = Order(
+        action=action,
+        totalQuantity=qty,
+        orderType="STP" if kind is ProtectiveKind.STOP else "LMT",
+        tif="GTC",
+        outsideRth=True,
+        orderRef=key,
+        account=account,
+        transmit=True,
+    )
+    if oca_group is not None:
+        leg.ocaGroup = oca_group
+        leg.ocaType = OCA_CANCEL_WITH_BLOCK
+    setattr(leg, "auxPrice" if kind is ProtectiveKind.STOP else "lmtPrice", float(level))
+    return leg
 
 
 def exit_order(order: PlaceExit, *, account: str) -> Order:

@@ -46,7 +46,7 @@ import numpy.typing as npt
 from application.bar_columns import BarColumns, first_at_or_after
 from application.ports import BrokerError, BrokerOrder, BrokerSnapshot, OrderEventSink
 from domain.bar import Bar
-from domain.commands import CancelOrders, PlaceBracket, PlaceExit
+from domain.commands import CancelOrders, PlaceBracket, PlaceExit, PlaceProtective
 from domain.events import (
     OrderAccepted,
     OrderCancelled,
@@ -239,6 +239,27 @@ class SimulatedBroker:
         self._sink.put(OrderAccepted(order.key, order.ts))
         if self._fill_model == "signal_close" and order.reference_price is not None:
             self._fill_market(exit_order, order.reference_price, order.ts)
+
+    async def place_protective(self, order: PlaceProtective) -> None:
+        self._check_connected()
+        if self._reject_next:
+            rejection = self._reject_next.pop(0)
+            self._sink.put(OrderRejected(order.key, order.ts, rejection.reason, rejection.code))
+            return
+        stop = order.kind is ProtectiveKind.STOP
+        self._orders[order.key] = _Order(
+            order.key,
+            order.action,
+            order.qty,
+            _Kind.STOP if stop else _Kind.LIMIT,
+            order.price,
+            None,
+            order.oca_group,
+            None,
+            order.ts,
+            protective=order.kind,
+        )
+        self._sink.put(OrderAccepted(order.key, order.ts))
 
     async def cancel(self, order: CancelOrders) -> None:
         self._check_connected()

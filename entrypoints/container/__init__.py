@@ -40,7 +40,7 @@ from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
 from domain.calendar import SessionCalendar, build_calendar
 from domain.circuit_breaker import RiskLimits
-from domain.engine import Engine, EngineConfig, SessionRules, StrategyParams
+from domain.engine import Engine, EngineConfig, LostLeg, SessionRules, StrategyParams
 from domain.price_band import PriceBand
 from domain.values import MES, Instrument
 from domain.zscore import Threshold
@@ -137,6 +137,7 @@ def engine_config(settings: Settings, calendar: SessionCalendar) -> EngineConfig
             enabled=session.calendar != "none",
         ),
         key_prefix=ORDER_KEY_PREFIX,
+        lost_leg=LostLeg(risk.lost_leg),
     )
 
 

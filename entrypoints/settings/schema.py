@@ -209,6 +209,12 @@ class RiskSettings(BaseModel):
     max_position_duration_hours: PositionHours | None = Field(
         Decimal(4), gt=0, le=MAX_HOURS, description="Close a position older than this."
     )
+    lost_leg: Literal["flatten", "replace"] = Field(
+        "flatten",
+        description="An open position whose stop or target the broker no longer holds: "
+        "flatten closes it at market; replace places the leg again at its price (once per leg "
+        "and position; a second loss, or a price unknown after a restart, closes it).",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Self:

@@ -41,7 +41,7 @@ from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
 from application.ports import Broker, BrokerError, BrokerOrder, BrokerSnapshot
 from domain.bar import Bar
-from domain.commands import CancelOrders, EngineCommand, PlaceBracket, PlaceExit
+from domain.commands import CancelOrders, EngineCommand, PlaceBracket, PlaceExit, PlaceProtective
 from domain.engine import Engine, EngineState
 from domain.events import (
     EngineEvent,
@@ -509,6 +509,39 @@ async def test_cancelling_the_legs_leaves_the_position_unprotected(venue: Venue)
     assert not venue.inbox.of(ProtectiveExitFilled)
     snapshot = await _snapshot(venue)
     assert (snapshot.position, snapshot.open_orders) == (1, ())
+
+
+async def test_a_lost_stop_placed_again_protects_the_position_in_the_bracket_s_oca_group(
+    venue: Venue,
+) -> None:
+    keys = await _enter_long(venue)
+    await venue.broker.cancel(CancelOrders((keys.stop,), "lost", venue.market.now()))
+    await venue.until(lambda: keys.stop in venue.inbox.keys(OrderCancelled), "the lost stop")
+    again = venue.base_key() + "-S"
+    await venue.broker.place_protective(
+        PlaceProtective(
+            again,
+            ProtectiveKind.STOP,
+            Action.SELL,
+            1,
+            Decimal("4980"),
+            keys.oca,
+            venue.market.now(),
+        )
+    )
+    await venue.until(lambda: again in venue.inbox.keys(OrderAccepted), "the new stop's acceptance")
+    assert _working(venue.broker.working_orders()) == {
+        again: ("SELL", 1, "STP", Decimal("4980")),
+        keys.target: ("SELL", 1, "LMT", Decimal("5005")),
+    }
+    await venue.market.trade("4985", "4985", "4979.75", "4980")  # through the new stop
+    await venue.until(lambda: bool(venue.inbox.of(ProtectiveExitFilled)), "the stop fill")
+    await venue.until(lambda: keys.target in venue.inbox.keys(OrderCancelled), "the OCA cancel")
+    [exit_] = venue.inbox.of(ProtectiveExitFilled)
+    assert exit_.kind is ProtectiveKind.STOP
+    assert (exit_.fill.order_key, exit_.fill.price, exit_.fill.qty) == (again, Decimal("4980"), 1)
+    snapshot = await _snapshot(venue)
+    assert (snapshot.position, snapshot.open_orders) == (0, ())
 
 
 async def test_cancelling_a_key_the_venue_does_not_hold_disturbs_nothing(venue: Venue) -> None:

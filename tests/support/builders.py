@@ -9,7 +9,7 @@ from decimal import Decimal
 from domain.bar import Bar
 from domain.calendar import ContinuousCalendar, SessionCalendar
 from domain.circuit_breaker import RiskLimits
-from domain.engine import Engine, EngineConfig, SessionRules, StrategyParams
+from domain.engine import Engine, EngineConfig, LostLeg, SessionRules, StrategyParams
 from domain.position import Fill
 from domain.values import MES, Action
 from domain.zscore import Threshold, ZScore
@@ -82,6 +82,7 @@ def engine(
     min_volume: int = 0,
     entry: str = "2.0",
     exit_: str = "0.5",
+    lost_leg: LostLeg = LostLeg.FLATTEN,
 ) -> Engine:
     cal = calendar if calendar is not None else ContinuousCalendar()
     return Engine(
@@ -96,6 +97,7 @@ def engine(
                 calendar=cal,
                 enabled=(calendar is not None) if sessions_enabled is None else sessions_enabled,
             ),
+            lost_leg=lost_leg,
         )
     )
 

@@ -47,6 +47,7 @@ def test_defaults_without_a_file_match_the_documented_schema() -> None:
         "max_trades_per_day": 50,
         "max_rejects_per_day": 3,
         "max_position_duration_hours": Decimal(4),
+        "lost_leg": "flatten",
     }
     assert (s.execution.fill_model, s.execution.slippage_ticks) == ("next_open", 0)
     assert s.execution.commission_per_side == Decimal("0.62")
