@@ -174,10 +174,23 @@ NOTICES: dict[int, Notice] = {
 
 _UNKNOWN_PLAIN = "an IB code this daemon does not know"
 
+HISTORICAL_PERMISSION = Notice(
+    162,
+    _E,
+    Action.GATE_ENTITLEMENT,
+    "no market-data permission for this contract's historical data",
+)
+"""162 is the historical-data service's code for everything it refuses: pacing, a query it
+cancelled, no data, and no permission. Only its text tells them apart (``reference/operations.md``
+§2 #7); "No market data permissions for CME FUT" is the warm-up's answer on an account without the
+CME subscription, an entitlement, not pacing."""
 
-def classify(code: int) -> Notice:
-    """The row for ``code``; a code not in the table is :data:`NoticeClass.UNKNOWN`: logged,
-    counted and confirmed (never trusted to end an order)."""
+
+def classify(code: int, text: str = "") -> Notice:
+    """The row for ``code`` (and, for 162, IB's ``text``); a code not in the table is
+    :data:`NoticeClass.UNKNOWN`: logged, counted and confirmed (never trusted to end an order)."""
+    if code == 162 and "permission" in text.lower():
+        return HISTORICAL_PERMISSION
     notice = NOTICES.get(code)
     if notice is not None:
         return notice
@@ -187,5 +200,5 @@ def classify(code: int) -> Notice:
 def in_plain_words(code: int, text: str) -> str:
     """IB's ``text`` after what ``code`` means, for a reject's reason: "IB rejected the order
     (201): Order rejected - reason: ... margin ..."."""
-    notice = classify(code)
+    notice = classify(code, text)
     return f"{notice.plain} ({code}): {text}" if text else f"{notice.plain} ({code})"

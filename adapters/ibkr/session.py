@@ -421,7 +421,7 @@ class IbkrSession:
     def _on_error(self, req_id: int, code: int, text: str) -> None:
         """Every code IB sends, through the one table (:mod:`adapters.ibkr.errors`). Codes about
         an order reach the broker through the order's status; here they are only counted."""
-        notice = classify(code)
+        notice = classify(code, text)
         self.notices[notice.cls.value] += 1
         action = notice.action
         if notice.cls is NoticeClass.UNKNOWN:

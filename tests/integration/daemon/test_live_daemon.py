@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.ibkr.session import DATA_GATE
 from adapters.simulated.clock import ManualClock
 from adapters.sql.queries import SqlJournalReader
 from domain.commands import (
@@ -375,3 +376,26 @@ async def test_a_stop_while_warming_up_from_ib_history_ends_at_once(tmp_path: Pa
         result = await asyncio.wait_for(run, 30)  # well inside the request's 60 s
         assert result.stopped_by == "signal during start-up"
         await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")
+
+
+async def test_a_warm_up_refused_for_want_of_the_cme_subscription_refuses_to_arm(
+    tmp_path: Path,
+) -> None:
+    """The warm-up's historical request is the start-up's market-data probe: on an account without
+    the CME subscription IB's historical service answers 162 "No market data permissions" (162 is
+    also its pacing code: only the text tells). Entries are refused, naming the subscription."""
+    async with TwsGateway() as gateway:
+        gateway.faults.no_historical_data = (
+            162,
+            "Historical Market Data Service error message:No market data permissions for CME FUT",
+        )
+        settings = daemon_settings(gateway.port, tmp_path)
+        async with live_daemon(gateway, settings, start=START) as daemon:
+            await daemon.wait_for(lambda: DATA_GATE in daemon.engine.entry_gates, "entries refused")
+            reason = daemon.engine.entry_gates[DATA_GATE]
+            assert "no market-data permission" in reason
+            assert "(162)" in reason
+            assert "subscribe to CME real-time data for MES" in reason
+            assert daemon.session.notices["entitlement"] >= 1
+            assert daemon.session.notices["pacing"] == 0
+            await daemon.stop()

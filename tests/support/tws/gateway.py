@@ -188,6 +188,10 @@ class GatewayFaults:
         self.no_market_data: tuple[int, str] | None = None
         """Answer every real-time bar request with this (code, text): an account without the
         CME subscription (354, 10089...) or a competing live session (10197)."""
+        self.no_historical_data: tuple[int, str] | None = None
+        """Answer every historical-data request with this (code, text): on an account without
+        the CME subscription IB's historical service says 162 "Historical Market Data Service
+        error message:No market data permissions for CME FUT"."""
         self.refuse_changes: tuple[int, str] | None = None
         """Refuse every change to a working order with this (code, text); the order works on."""
         self.silent = False
@@ -979,6 +983,9 @@ class TwsGateway:
         future = self._resolve_one(request.contract)
         if future is None:
             session.send(wire.error(req_id, 200, NO_SECURITY))
+            return
+        if self.faults.no_historical_data is not None:
+            session.send(wire.error(req_id, *self.faults.no_historical_data))
             return
         try:
             seconds = _bar_seconds(request.bar_size)
