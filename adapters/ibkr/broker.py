@@ -157,19 +157,16 @@ class IbkrBroker:
             self._send(contract, ib_order)
 
     async def place_exit(self, order: PlaceExit) -> None:
-        contract = self._sendable()
-        ib_order = exit_order(order, account=self._client.account)
-        if self._dry_run:
-            self._dry_run_accept([order.key], order.ts)
-            return
-        ib_order.orderId = self._client.next_order_id()
-        self._send(contract, ib_order)
+        self._place_one(order.key, exit_order(order, account=self._client.account), order.ts)
 
     async def place_protective(self, order: PlaceProtective) -> None:
+        self._place_one(order.key, protective_order(order, account=self._client.account), order.ts)
+
+    def _place_one(self, key: str, ib_order: Order, ts: datetime) -> None:
+        """One order on its own (not a bracket): a new id, sent at once."""
         contract = self._sendable()
-        ib_order = protective_order(order, account=self._client.account)
         if self._dry_run:
-            self._dry_run_accept([order.key], order.ts)
+            self._dry_run_accept([key], ts)
             return
         ib_order.orderId = self._client.next_order_id()
         self._send(contract, ib_order)

@@ -220,9 +220,7 @@ class SimulatedBroker:
 
     async def place_exit(self, order: PlaceExit) -> None:
         self._check_connected()
-        if self._reject_next:
-            rejection = self._reject_next.pop(0)
-            self._sink.put(OrderRejected(order.key, order.ts, rejection.reason, rejection.code))
+        if self._rejected(order.key, order.ts):
             return
         exit_order = _Order(
             order.key,
@@ -242,9 +240,7 @@ class SimulatedBroker:
 
     async def place_protective(self, order: PlaceProtective) -> None:
         self._check_connected()
-        if self._reject_next:
-            rejection = self._reject_next.pop(0)
-            self._sink.put(OrderRejected(order.key, order.ts, rejection.reason, rejection.code))
+        if self._rejected(order.key, order.ts):
             return
         stop = order.kind is ProtectiveKind.STOP
         self._orders[order.key] = _Order(
@@ -260,6 +256,14 @@ class SimulatedBroker:
             protective=order.kind,
         )
         self._sink.put(OrderAccepted(order.key, order.ts))
+
+    def _rejected(self, key: str, ts: datetime) -> bool:
+        """A scripted rejection (:meth:`reject_next`) takes this order, if one is queued."""
+        if not self._reject_next:
+            return False
+        rejection = self._reject_next.pop(0)
+        self._sink.put(OrderRejected(key, ts, rejection.reason, rejection.code))
+        return True
 
     async def cancel(self, order: CancelOrders) -> None:
         self._check_connected()
