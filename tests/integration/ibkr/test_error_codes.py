@@ -159,6 +159,43 @@ async def test_a_margin_reject_keeps_ib_s_reason_in_the_journal_and_the_alert() 
         assert len(gateway.orders) == 3  # the bracket once: a reject is never retried
 
 
+@pytest.mark.parametrize(
+    ("code", "text", "plain"),
+    [
+        (
+            110,
+            "The price does not conform to the minimum price variation for this contract.",
+            "not a multiple of the contract's tick",
+        ),
+        (200, "No security definition has been found for the request", "no security definition"),
+        (
+            451,
+            "The order value 25,000 USD exceeds the Total Value Limit of 20,000 USD",
+            "over the account's Total Value Limit",
+        ),
+        (460, "Trading permissions are not enabled for futures", "no trading permission"),
+        (203, "The security is not available or allowed for this account", "not allowed"),
+    ],
+)
+async def test_each_reject_reaches_the_journal_and_the_alert_with_its_reason(
+    code: int, text: str, plain: str
+) -> None:
+    async with TwsGateway() as gateway, live_bot(gateway) as bot:
+        gateway.faults.reject_next(code, text)
+        await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
+        await bot.wait_for(lambda: bool(bot.alerts(AlertKind.ORDER_REJECTED)), "the rejection")
+        await bot.settled()
+        [alert] = bot.alerts(AlertKind.ORDER_REJECTED)
+        assert f"({code})" in alert
+        assert text in alert
+        assert plain.lower() in alert.lower()
+        rejected = bot.order_events("rejected")
+        assert rejected
+        assert all(text in r.detail for r in rejected)
+        assert len(gateway.orders) == 3  # never retried
+        assert bot.engine.status().breaker.rejects_today == 1
+
+
 async def test_the_daemon_s_metrics_count_ib_codes_by_class_and_the_unknown_ones(
     tmp_path: Path,
 ) -> None:
