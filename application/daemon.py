@@ -134,6 +134,12 @@ class Venue(Protocol):
 class Channel(Protocol):
     """A way the operator reaches the daemon (Telegram, the HTTP health endpoints)."""
 
+    async def check(self) -> None:
+        """What would make :meth:`serve` fail (a port in use, a bot token another process
+        polls), found before the venue is connected: the daemon then fails without having
+        touched the broker. Raises as :meth:`serve` would."""
+        ...
+
     async def serve(self, console: OperatorConsole) -> None: ...
 
     def backlog(self) -> int:
@@ -578,7 +584,9 @@ class Daemon:
     # -- serving ------------------------------------------------------------------------------
 
     async def run(self, on_ready: Callable[[DaemonHandle], None] | None = None) -> RunResult:
-        """Start, serve until a stop (or the end of a recorded feed), stop."""
+        """Check the channels, start, serve until a stop (or the end of a recorded feed), stop."""
+        for channel in self._channels:
+            await channel.check()
         if not await self.start():
             return self.result
         loop = asyncio.get_running_loop()

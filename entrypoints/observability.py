@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -128,6 +129,27 @@ def build_app(
     return app
 
 
+def check_port(host: str, port: int, setting: str, what: str) -> None:
+    """Raise the :class:`StartupError` :func:`serve` would (exit 4, naming ``setting``) when
+    ``host:port`` cannot be listened on now: bound with the options asyncio's server uses
+    (``SO_REUSEADDR``), then released at once."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise port_error(exc, host, port, setting, what) from None
+
+
+def port_error(exc: OSError, host: str, port: int, setting: str, what: str) -> StartupError:
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        why = "the port is in use (another daemon, or another program)"
+    return StartupError(
+        f"{setting} {port}: cannot {what} on {host}:{port}: {why}", EXIT_UNAVAILABLE
+    )
+
+
 async def serve(
     console: OperatorConsole,
     service: TradingService,
@@ -145,13 +167,7 @@ async def serve(
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        why = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE:
-            why = "the port is in use (another daemon, or another program)"
-        raise StartupError(
-            f"observability.port {port}: cannot serve /healthz on {host}:{port}: {why}",
-            EXIT_UNAVAILABLE,
-        ) from None
+        raise port_error(exc, host, port, "observability.port", "serve /healthz") from None
     return runner
 
 
@@ -170,6 +186,10 @@ class EndpointsChannel:
         self._service = service
         self._extra = Extra(reconnects=reconnects, notices=notices)
         self._runner: web.AppRunner | None = None
+
+    async def check(self) -> None:
+        if self._port is not None:
+            check_port("127.0.0.1", self._port, "observability.port", "serve /healthz")
 
     async def serve(self, console: OperatorConsole) -> None:
         if self._port is not None:

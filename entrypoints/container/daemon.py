@@ -125,6 +125,9 @@ class _LogOnlyChannel:
     def __init__(self, alerts: HeldNotifier) -> None:
         self._alerts = alerts
 
+    async def check(self) -> None:
+        return None
+
     async def serve(self, console: OperatorConsole) -> None:
         self._alerts.attach(None)
 

@@ -24,8 +24,8 @@ from adapters.fanout import FanoutNotifier
 from adapters.log_notifier import HeldNotifier, LogNotifier
 from adapters.telegram.notifier import TelegramNotifier
 from application.operator import OperatorConsole
+from entrypoints.observability import check_port, port_error
 from entrypoints.settings import TelegramSettings
-from entrypoints.startup import EXIT_UNAVAILABLE, StartupError
 from entrypoints.telegram.dispatcher import (
     build_bot,
     build_dispatcher,
@@ -59,10 +59,19 @@ class TelegramChannel:
         self._polling: asyncio.Task[None] | None = None
         self._webhook: web.AppRunner | None = None
 
+    async def check(self) -> None:
+        """Another process polling this token, or the webhook's port in use: found before the
+        daemon connects to the broker."""
+        config = self._settings
+        if config.webhook_url is None:  # a webhook replaces any poller when it is set
+            await check_single_poller(self._resource)
+        else:
+            check_port(
+                config.webhook_listen, config.webhook_port, "telegram.webhook_port", "listen"
+            )
+
     async def serve(self, console: OperatorConsole) -> None:
         config, bot = self._settings, self._resource
-        if config.webhook_url is None:  # a webhook replaces any poller when it is set
-            await check_single_poller(bot)
         self._bot = bot
         if config.chat_ids:
             self._telegram = TelegramNotifier(
@@ -105,11 +114,7 @@ class TelegramChannel:
         except OSError as exc:  # never let it pass for a database error (issue 12 item 7)
             runner, self._webhook = self._webhook, None  # no webhook was set: none to delete
             await runner.cleanup()
-            raise StartupError(
-                f"telegram.webhook_port {port}: cannot listen on {listen}:{port}: "
-                f"{exc.strerror or exc}",
-                EXIT_UNAVAILABLE,
-            ) from None
+            raise port_error(exc, listen, port, "telegram.webhook_port", "listen") from None
         await bot.set_webhook(url, secret_token=token)
 
     def backlog(self) -> int:

@@ -137,11 +137,9 @@ async def test_a_second_poller_on_the_same_token_stops_the_daemon_with_one_line(
         with pytest.raises(BotTokenInUse, match="already") as caught:
             await run_daemon(venue.settings(tmp_path, **_telegram(api)), RunOptions(speed=None))
     assert "\n" not in str(caught.value)
-    if venue.gateway is not None:  # IB Gateway was connected first: the link is closed too
-        gateway = venue.gateway
-        assert gateway.received  # the daemon did connect (and reconcile) before serving Telegram
-        await gateway.wait_for(lambda: gateway.connections == 0, what="no connection left")
-        assert gateway.orders == []
+    if venue.gateway is not None:  # found before the daemon connected to IB Gateway
+        assert venue.gateway.received == []
+        assert venue.gateway.connections == 0
 
 
 def _free_port() -> int:
