@@ -306,7 +306,9 @@ class IbkrSession:
             async with self._verify_lock:
                 fixed = await self.broker.verify_protection()
         except (TimeoutError, ConnectionError) as exc:
-            log.warning("the bracket could not be verified %s: %s", when, exc or type(exc).__name__)
+            log.warning(
+                "the bracket could not be verified %s: %s", when, str(exc) or type(exc).__name__
+            )
             return
         self.protection_checks += 1
         for line in fixed:
@@ -584,7 +586,7 @@ class IbkrSession:
         try:
             front = await self.resolver.front_month(self._clock.now())
         except (ContractError, TimeoutError, ConnectionError) as exc:
-            log.warning("roll check failed: %s", exc or type(exc).__name__)
+            log.warning("roll check failed: %s", str(exc) or type(exc).__name__)
             return
         if front.con_id == self.contract.con_id:
             return

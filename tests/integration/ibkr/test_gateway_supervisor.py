@@ -10,8 +10,11 @@ import pytest
 
 from adapters.ibkr.heartbeat import READY_GATE
 from adapters.ibkr.session import ACCOUNT_GATE, GATE, MARGIN_GATE
+from application.ports import BrokerError
+from application.reconcile import broker_report
 from domain.commands import AlertKind, Severity
 from domain.engine import EngineState
+from domain.events import ReconcileFailed
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, START, bot_settings, live_bot
 from tests.support.tws import TwsGateway
 
@@ -118,6 +121,23 @@ async def test_an_account_that_can_carry_it_arms_and_nothing_is_placed_by_the_ch
         assert MARGIN_GATE not in bot.engine.entry_gates
         await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
         await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
+
+
+async def test_a_request_the_gateway_leaves_unanswered_is_named_in_the_error_not_left_blank() -> (
+    None
+):
+    """A request timing out raises a TimeoutError with no text: the reason used to read "IB did
+    not answer: " with nothing after it, in the reconcile alert the operator gets."""
+    async with TwsGateway() as gateway:
+        settings = bot_settings(gateway.port, QS_IBKR__REQUEST_TIMEOUT_S="0.3")
+        async with live_bot(gateway, settings=settings) as bot:
+            await bot.settled()
+            gateway.faults.silent = True
+            with pytest.raises(BrokerError, match=r"^IB did not answer: TimeoutError$"):
+                await bot.session.broker.position()
+            report = await broker_report(bot.session.broker, START, "periodic")
+            assert isinstance(report, ReconcileFailed)
+            assert report.reason == "periodic: IB did not answer: TimeoutError"
 
 
 async def test_an_advisor_s_paper_master_account_is_a_paper_account() -> None:
