@@ -353,6 +353,30 @@ def soak_settings(port: int, data_dir: Path, database_url: str) -> Settings:
     )
 
 
+class _SlowStart:
+    """The wall time an :class:`AcceleratedClock` reads: real time (market time at 1x) until
+    :meth:`release`, then wall time again, continuously. The daemon's start-up (connect, warm-up,
+    margin check: ~0.5 s of wall time) then costs half a market second, not 16 market minutes of
+    bars to catch up with a feed that looks stale meanwhile."""
+
+    def __init__(self, speed: float) -> None:
+        self._speed = speed
+        self._t0 = time.monotonic()
+        self._released: tuple[float, float] | None = None
+        """(wall time of the release, what this clock read then)."""
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        if self._released is None:
+            return self._t0 + (now - self._t0) / self._speed
+        wall, read = self._released
+        return read + (now - wall)
+
+    def release(self) -> None:
+        if self._released is None:
+            self._released = (time.monotonic(), self())
+
+
 @dataclass(order=True)
 class _Step:
     due: datetime
@@ -538,7 +562,8 @@ class _Soak:
     async def _run(self, steps: Sequence[_Step], history: Sequence[GatewayBar]) -> SoakReport:
         plan, report = self.plan, self.report
         tasks_before = asyncio.all_tasks()
-        self.clock = AcceleratedClock(plan.start, plan.speed)
+        self.start_gate = _SlowStart(plan.speed)
+        self.clock = AcceleratedClock(plan.start, plan.speed, monotonic=self.start_gate)
         self.gateway = gateway = TwsGateway(
             now=self.clock.now, record_traffic=False, history_window=plan.history_window
         )
@@ -606,6 +631,7 @@ class _Soak:
                     raise AssertionError("the daemon was not ready 120 s after its start")
                 await asyncio.sleep(0.005)
             self.handle = handles[0]
+            self.start_gate.release()
             self.wall0 = time.monotonic()
             report.startup_wall_s = round(self.wall0 - began, 3)
             await self._drive(steps, daemon)
