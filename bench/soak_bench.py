@@ -5,8 +5,10 @@ ibkr``) on an accelerated clock against the TWS test gateway, with real ES minut
 bars from Thursday 2026-10-08 12:00 New York, the journal and state store on a PostgreSQL cluster of
 its own (fsync on with ``--durable``), and faults at fixed market times: dropped connections, a
 rejected entry, IB's connectivity lost with a 2-minute data gap (1100, then 1101), the Gateway's 23:45
-restart and a PostgreSQL restart. RSS is VmRSS of this process (daemon and gateway together),
-sampled every 15 market minutes; growth is the last sample minus the one at the end of warm-up.
+restart coming back waiting 35 minutes for its login, a PostgreSQL restart, a Gateway that answers
+nothing for 20 minutes (``outages`` has each one's reminders, refused logins and recovery) and a plain
+restart. RSS is VmRSS of this process (daemon and gateway together), sampled every 15 market minutes;
+growth is the last sample minus the one at the end of warm-up.
 
 Prints one JSON object to stdout (``--samples`` adds every RSS sample).
 
@@ -42,11 +44,13 @@ def main() -> None:
         parser.error(
             f"--hours must be in (0, 48] (the sample data ends on Friday), got {args.hours}"
         )
+    window = timedelta(hours=args.hours)
+    lasts = SoakPlan().lasts
     plan = SoakPlan(
         hours=args.hours,
         speed=args.speed,
         warmup_hours=args.warmup_hours,
-        faults=tuple(f for f in DEFAULT_FAULTS if f.at < timedelta(hours=args.hours)),
+        faults=tuple(f for f in DEFAULT_FAULTS if f.at + lasts(f) < window),
     )
     progress = (lambda line: print(line, file=sys.stderr)) if args.progress else None
     with dedicated_postgres(durable=args.durable) as database, tempfile.TemporaryDirectory() as tmp:

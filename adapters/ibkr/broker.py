@@ -188,7 +188,7 @@ class IbkrBroker:
         try:
             fills = await self._client.executions(executions_since)
         except (TimeoutError, ConnectionError) as exc:
-            raise BrokerError(f"IB did not answer: {exc or type(exc).__name__}") from exc
+            raise BrokerError(f"IB did not answer: {str(exc) or type(exc).__name__}") from exc
         return BrokerSnapshot(
             position=position,
             open_orders=self.working_orders(),
@@ -324,7 +324,7 @@ class IbkrBroker:
         try:
             positions = await self._client.positions()
         except (TimeoutError, ConnectionError) as exc:
-            raise BrokerError(f"IB did not answer: {exc or type(exc).__name__}") from exc
+            raise BrokerError(f"IB did not answer: {str(exc) or type(exc).__name__}") from exc
         return sum(int(p.position) for p in positions if p.contract.conId == contract.conId)
 
     # -- ib_async callbacks -------------------------------------------------------------------
@@ -405,7 +405,7 @@ class IbkrBroker:
                 "IB could not be asked about %s after its cancel (%s): the resync after a "
                 "reconnect, or the reconcile, settles it",
                 tracked.key,
-                exc or type(exc).__name__,
+                str(exc) or type(exc).__name__,
             )
             return
         finally:

@@ -68,7 +68,7 @@ class IbkrGatewayCheck:
             report.error = str(exc)
         except (TimeoutError, ConnectionError) as exc:
             report.error = (
-                f"IB Gateway stopped answering during the check: {exc or type(exc).__name__}"
+                f"IB Gateway stopped answering during the check: {str(exc) or type(exc).__name__}"
             )
         finally:
             self._client.disconnect()

@@ -49,7 +49,7 @@ async def recent_bars(
     try:
         items = await client.historical_bars(contract, end, duration, "1 min")
     except (TimeoutError, ConnectionError) as exc:
-        log.warning("z-score warm-up: IB history did not come (%s)", exc or type(exc).__name__)
+        log.warning("z-score warm-up: IB history did not come (%s)", str(exc) or type(exc).__name__)
         return []
     limit = int(end.timestamp())
     minutes: list[Bar] = []

@@ -306,7 +306,9 @@ class IbkrSession:
             async with self._verify_lock:
                 fixed = await self.broker.verify_protection()
         except (TimeoutError, ConnectionError) as exc:
-            log.warning("the bracket could not be verified %s: %s", when, exc or type(exc).__name__)
+            log.warning(
+                "the bracket could not be verified %s: %s", when, str(exc) or type(exc).__name__
+            )
             return
         self.protection_checks += 1
         for line in fixed:
@@ -522,13 +524,7 @@ class IbkrSession:
             try:
                 await self.check_feed()
                 await self.check_roll()
-                now = self._seconds()
-                if self.link_up and (
-                    self._last_reconcile is None
-                    or now - self._last_reconcile >= self._reconcile_every
-                ):
-                    await self.verify_protection("periodic check")
-                    await self.reconcile("periodic")
+                await self.check_periodic()
                 failing = None
             except Exception as exc:  # the watchdog must outlive any one failed check
                 what = f"{type(exc).__name__}: {exc}"
@@ -538,6 +534,20 @@ class IbkrSession:
                     self._alert(
                         AlertKind.ANOMALY, Severity.WARNING, f"IB session check failed: {what}"
                     )
+
+    async def check_periodic(self) -> None:
+        """Every ``reconcile_interval_s``: the bracket checked and the position reconciled. Not
+        while IB Gateway answers nothing: the requests would only time out, and a failed
+        reconcile halts entries with a mismatch alert on top of the silence's own; the heartbeat
+        reconciles as soon as it answers again."""
+        if not self.link_up or not self.heartbeat.ready:
+            return
+        now = self._seconds()
+        if self._last_reconcile is not None and now - self._last_reconcile < self._reconcile_every:
+            return
+        await self.verify_protection("periodic check")
+        if self.heartbeat.ready:  # not if it fell silent while the bracket was checked
+            await self.reconcile("periodic")
 
     async def check_feed(self) -> None:
         """One watchdog check: alert once when the feed goes stale, resubscribe with backoff.
@@ -584,7 +594,7 @@ class IbkrSession:
         try:
             front = await self.resolver.front_month(self._clock.now())
         except (ContractError, TimeoutError, ConnectionError) as exc:
-            log.warning("roll check failed: %s", exc or type(exc).__name__)
+            log.warning("roll check failed: %s", str(exc) or type(exc).__name__)
             return
         if front.con_id == self.contract.con_id:
             return

@@ -12,6 +12,12 @@ stops the daemon gracefully and collects what the soak test asserts and the benc
 The default window is Thursday 2026-10-08 12:00 New York to Saturday 12:00: the Thursday 16:55
 flatten and 17:00 halt, the 18:00 reopen (breaker reset), Gateway's 23:45 restart window, a whole
 Friday session, and the Friday close into a quiet weekend.
+
+Two faults leave the socket question open for a while: ``silent`` (the Gateway answers no request
+for 20 market minutes, its socket open, bars streaming on) and ``login_wait`` (a restart that comes
+back wanting its login: every connection closed before the handshake until the operator logs in).
+Each one's window is measured (:class:`OutageWindow`): the orders that reached the Gateway, the
+entries the engine intended, the operator's reminders, and how the daemon came back.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from typing import Any, Literal
 from sqlalchemy import text
 
 from adapters.clock import AcceleratedClock
+from adapters.ibkr.heartbeat import READY_GATE
+from adapters.ibkr.session import GATE as LINK_GATE
 from adapters.ibkr.session import IbkrSession
 from adapters.ibkr.venue import IbkrVenue
 from adapters.simulated.notifier import RecordingNotifier
@@ -49,6 +57,7 @@ from domain.commands import (
     OrderEventRecord,
     OrderIntentRecord,
     RoundTripRecord,
+    Severity,
     SignalRecord,
 )
 from domain.contract import FutureContract, front_month
@@ -69,7 +78,17 @@ HISTORY = timedelta(hours=6)
 """Bars IB already has at the start (the daemon warms its z-score window up from them)."""
 TICK = Decimal("0.25")
 
-FaultKind = Literal["disconnect", "gateway_restart", "data_lost", "reject", "postgres_restart"]
+FaultKind = Literal[
+    "disconnect",
+    "gateway_restart",
+    "data_lost",
+    "reject",
+    "postgres_restart",
+    "silent",
+    "login_wait",
+]
+PLACE_ORDER, REQ_CURRENT_TIME = 3, 49
+"""TWS message ids of requests a silent Gateway drops (see ``ignored_while_silent``)."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +103,16 @@ DEFAULT_FAULTS = (
     Fault(timedelta(hours=3), "disconnect"),  # Thu 15:00 NY, market open
     Fault(timedelta(hours=5), "reject"),  # armed at the 17:00 halt: the next entry is refused
     Fault(timedelta(hours=8), "data_lost"),  # Thu 20:00 NY: 1100, a 2-minute gap, 1101
-    Fault(timedelta(hours=11, minutes=45), "gateway_restart"),  # Gateway's 23:45 NY restart
+    # Gateway's 23:45 NY restart comes back wanting its login. IB's weekly full login (two-factor)
+    # falls on the weekend, outside this window and with nothing to trade; the same wait after a
+    # weeknight restart (a session IB expired early, IBC's restart failing over to a login) is the
+    # harder case, so it is played here: the Globex night session is open, entries would fire, and
+    # the 35 minutes of bars missed are filled from IB's history once it is back.
+    Fault(timedelta(hours=11, minutes=45), "login_wait"),
     Fault(timedelta(hours=20), "postgres_restart"),  # Fri 08:00 NY
+    Fault(timedelta(hours=23, minutes=1), "silent"),  # Fri 11:01 NY, the cash session
     Fault(timedelta(hours=30), "disconnect"),  # Fri 18:00 NY, the weekend
+    Fault(timedelta(hours=35, minutes=45), "gateway_restart"),  # Fri 23:45 NY, a plain restart
 )
 
 
@@ -102,7 +128,11 @@ class SoakPlan:
     data_gap: timedelta = timedelta(minutes=2)
     """How long IB streams nothing between its 1100 and 1101 (the ``data_lost`` fault)."""
     gateway_downtime_s: float = 0.3
-    """Wall seconds the Gateway listens to nobody in ``gateway_restart``."""
+    """Wall seconds the Gateway listens to nobody in ``gateway_restart`` and ``login_wait``."""
+    silent_for: timedelta = timedelta(minutes=20)
+    """Market time the Gateway answers no request in ``silent``."""
+    login_after: timedelta = timedelta(minutes=35)
+    """Market time from the restart of ``login_wait`` to the operator's login."""
     postgres_downtime_s: float = 1.5
     """Wall seconds PostgreSQL stays stopped in ``postgres_restart`` (after ``pg_ctl stop``)."""
     history_window: timedelta = timedelta(hours=3)
@@ -120,6 +150,18 @@ class SoakPlan:
         for fault in self.faults:
             if not timedelta(0) < fault.at < timedelta(hours=self.hours):
                 raise ValueError(f"fault {fault.kind} at +{fault.at} is outside the soak window")
+            if fault.at + self.lasts(fault) >= timedelta(hours=self.hours):
+                raise ValueError(f"fault {fault.kind} at +{fault.at} outlasts the soak window")
+
+    def lasts(self, fault: Fault) -> timedelta:
+        """Market time from the fault to its planned end (0 for the instant ones)."""
+        if fault.kind == "data_lost":
+            return self.data_gap
+        if fault.kind == "silent":
+            return self.silent_for
+        if fault.kind == "login_wait":
+            return self.login_after
+        return timedelta(0)
 
     @property
     def end(self) -> datetime:
@@ -247,6 +289,36 @@ class FaultRecord:
 
 
 @dataclass
+class OutageWindow:
+    """A ``silent`` or ``login_wait`` fault, from its start to its end (market time, ISO)."""
+
+    kind: str
+    start: str
+    end: str = ""
+    wall_s: float = 0.0
+    """How long it lasted in wall time."""
+    gated_at: str = ""
+    """When the daemon gated entries for it (``gateway_ready`` / ``broker_link``), "" if never."""
+    reopened_at: str = ""
+    """When that gate opened again after the end, "" if never."""
+    orders_reached: int = 0
+    """Orders that reached the Gateway in the window (placed, or sent to a silent Gateway)."""
+    orders_after_gate: int = 0
+    """Of those, the ones sent after the daemon had gated entries."""
+    entry_intents: int = 0
+    """Entry intents the engine journaled between ``gated_at`` and the end."""
+    critical_reminders: list[str] = field(default_factory=list)
+    """CRITICAL connection alerts raised in the window: ``ts text``."""
+    recovered: str = ""
+    """The alert that said the Gateway was back: ``ts text``, "" if none came."""
+    recovered_after_s: float | None = None
+    """Market seconds from the end to that alert."""
+    heartbeats_unanswered: int = 0
+    refused_logins: int = 0
+    """Connections the Gateway closed while it waited for the login."""
+
+
+@dataclass
 class RssSample:
     market_h: float
     rss_mb: float
@@ -296,9 +368,14 @@ class SoakReport:
     stale_alerts_closed: list[str] = field(default_factory=list)
     """Stale-data alerts raised while the calendar said the market was closed (must be none)."""
     alerts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Every alert at WARNING or above: ``ts kind severity text`` (text cut at 160 characters)."""
     gates: list[str] = field(default_factory=list)
     """Entry-gate changes the journal recorded: ``ts gate: reason``."""
     faults: list[FaultRecord] = field(default_factory=list)
+    outages: list[OutageWindow] = field(default_factory=list)
+    gateway_ready_gates: list[str] = field(default_factory=list)
+    """Every ``gateway_ready`` gate change (a silence the heartbeat saw), in or out of a window."""
     rss: list[RssSample] = field(default_factory=list)
     rss_warmup_mb: float = 0.0
     rss_end_mb: float = 0.0
@@ -336,7 +413,19 @@ def soak_settings(port: int, data_dir: Path, database_url: str) -> Settings:
     The stale grace is 5 market minutes, not the default 30 s: at 1920 times real time 30 s is
     16 ms of wall time, less than a busy machine's scheduling delay, and the harness (in the
     daemon's process) then pushes bars late enough to look stale again and again. Lost bars are
-    found by the stream's gap check either way; the watchdog's own tests use the default."""
+    found by the stream's gap check either way; the watchdog's own tests use the default.
+
+    The heartbeat, its request timeout and the outage reminders run on wall time (``asyncio.sleep``
+    and ``time.monotonic``), not on the soak's clock, so they are scaled here by hand: at 1920
+    times real time the 20 market minutes of ``silent`` are 0.63 s of wall time. A beat every
+    0.04 s (77 market s) that waits 0.15 s (4.8 market min) for IB's answer sees the silence
+    within about 6 market minutes and misses again every ~6; the reminders (at once, after 0.1 s,
+    then doubling up to 0.4 s: 3.2, 6.4 and 12.8 market minutes) reach the operator at least twice
+    in the silence. A connect waits 0.2 s (6.4 market min) for the API session, as long as
+    ib_async waits on a Gateway that closes the socket for want of a login: three or four refused
+    attempts in the 35 minutes of ``login_wait``, reminded of as they fail. Shorter timeouts time
+    out on a loaded machine, and a backfill that times out is not waited for (``HOLD_LIMIT_S`` is
+    two market minutes, 60 ms of wall time here): its bars would be lost."""
     return daemon_settings(
         port,
         data_dir,
@@ -350,7 +439,51 @@ def soak_settings(port: int, data_dir: Path, database_url: str) -> Settings:
         QS_IBKR__STALE_GRACE_S="300",
         QS_IBKR__RECONNECT_MAX_S="0.05",
         QS_IBKR__RESTART_TIME="23:45",
+        QS_IBKR__HEARTBEAT_S="0.04",
+        QS_IBKR__REQUEST_TIMEOUT_S="0.15",
+        QS_IBKR__CONNECT_TIMEOUT_S="0.2",
+        QS_IBKR__OUTAGE_REMINDER_S="0.1",
+        QS_IBKR__OUTAGE_REMINDER_MAX_S="0.4",
     )
+
+
+class _SlowStart:
+    """The wall time an :class:`AcceleratedClock` reads: real time (market time at 1x) until
+    :meth:`release`, then wall time again, continuously. The daemon's start-up (connect, warm-up,
+    margin check: ~0.5 s of wall time) then costs half a market second, not 16 market minutes of
+    bars to catch up with a feed that looks stale meanwhile."""
+
+    def __init__(self, speed: float) -> None:
+        self._speed = speed
+        self._t0 = time.monotonic()
+        self._released: tuple[float, float] | None = None
+        """(wall time of the release, what this clock read then)."""
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        if self._released is None:
+            return self._t0 + (now - self._t0) / self._speed
+        wall, read = self._released
+        return read + (now - wall)
+
+    def release(self) -> None:
+        if self._released is None:
+            self._released = (time.monotonic(), self())
+
+
+@dataclass
+class _Window:
+    """An outage fault while it lasts: what the harness saw at its start and end."""
+
+    fault: Fault
+    start: datetime
+    wall: float
+    orders: int
+    refused_logins: int
+    end: datetime | None = None
+    wall_s: float = 0.0
+    orders_end: int = 0
+    refused_logins_end: int = 0
 
 
 @dataclass(order=True)
@@ -381,6 +514,8 @@ class _Soak:
         grow while it measures the daemon's memory)."""
         self.side_tasks: list[asyncio.Task[None]] = []
         self.reject_pending: Fault | None = None
+        self.windows: dict[Fault, _Window] = {}
+        self.restarting: asyncio.Task[None] | None = None
         self.wall0 = 0.0
 
     # -- helpers --------------------------------------------------------------------------------
@@ -428,6 +563,10 @@ class _Soak:
             add(plan.start + fault.at, fault.kind, fault)
             if fault.kind == "data_lost":
                 add(plan.start + fault.at + plan.data_gap, "data_restored", fault)
+            elif fault.kind == "silent":
+                add(plan.start + fault.at + plan.silent_for, "silent_end", fault)
+            elif fault.kind == "login_wait":
+                add(plan.start + fault.at + plan.login_after, "log_in", fault)
         add(plan.end, "end")
         steps.sort()
         return steps
@@ -437,6 +576,24 @@ class _Soak:
     async def _gateway_restart(self, fault: Fault) -> None:
         await self.gateway.restart(self.plan.gateway_downtime_s)
         self._note(fault.kind, "listening again", fault.at)
+
+    async def _login_restart(self, fault: Fault) -> None:
+        await self.gateway.restart(self.plan.gateway_downtime_s, login_required=True)
+        self._note(fault.kind, "listening again", fault.at, "every connection refused")
+
+    def _open_window(self, fault: Fault) -> None:
+        gateway = self.gateway
+        self.windows[fault] = _Window(
+            fault, self.clock.now(), time.monotonic(), len(gateway.orders), gateway.refused_logins
+        )
+
+    def _close_window(self, fault: Fault) -> _Window:
+        window = self.windows[fault]
+        window.end = self.clock.now()
+        window.wall_s = round(time.monotonic() - window.wall, 3)
+        window.orders_end = len(self.gateway.orders)
+        window.refused_logins_end = self.gateway.refused_logins
+        return window
 
     async def _postgres_restart(self, fault: Fault) -> None:
         self._note(fault.kind, "stopping", fault.at)
@@ -469,6 +626,26 @@ class _Soak:
             self._arm_rejection()
         elif step.kind == "postgres_restart":
             self._spawn(self._postgres_restart(fault))
+        elif step.kind == "silent":
+            self._open_window(fault)
+            gateway.faults.silent = True
+            self._note(fault.kind, "silent", fault.at, f"for {self.plan.silent_for} market time")
+        elif step.kind == "silent_end":
+            gateway.faults.silent = False
+            self._close_window(fault)
+            self._note(fault.kind, "answering again", fault.at)
+        elif step.kind == "login_wait":
+            self._open_window(fault)
+            self._note(fault.kind, "going down", fault.at, "back waiting for the login")
+            self.restarting = asyncio.get_running_loop().create_task(self._login_restart(fault))
+            self.side_tasks.append(self.restarting)
+        elif step.kind == "log_in":
+            if self.restarting is not None:
+                await self.restarting  # not before it is back up (a driver far behind)
+            gateway.log_in()
+            window = self._close_window(fault)
+            refused = window.refused_logins_end - window.refused_logins
+            self._note(fault.kind, "logged in", fault.at, f"{refused} connections refused")
         else:  # pragma: no cover - the timeline holds only the kinds above
             raise ValueError(f"unknown fault step {step.kind!r}")
 
@@ -538,7 +715,8 @@ class _Soak:
     async def _run(self, steps: Sequence[_Step], history: Sequence[GatewayBar]) -> SoakReport:
         plan, report = self.plan, self.report
         tasks_before = asyncio.all_tasks()
-        self.clock = AcceleratedClock(plan.start, plan.speed)
+        self.start_gate = _SlowStart(plan.speed)
+        self.clock = AcceleratedClock(plan.start, plan.speed, monotonic=self.start_gate)
         self.gateway = gateway = TwsGateway(
             now=self.clock.now, record_traffic=False, history_window=plan.history_window
         )
@@ -562,7 +740,10 @@ class _Soak:
         self._alerts(alerts.alerts)
         report.gateway_executions = len(gateway.executions)
         report.gateway_position = gateway.position(front.con_id)
-        await self._read_journal(front.local_symbol, {e.exec_id for e in gateway.executions})
+        events, intents = await self._read_journal(
+            front.local_symbol, {e.exec_id for e in gateway.executions}
+        )
+        self._measure_outages(alerts.alerts, events, intents)
         report.bars_unique = len(self._pushed())
         if report.bars_pushed:
             pushed = self.lags[: report.bars_pushed]
@@ -606,6 +787,7 @@ class _Soak:
                     raise AssertionError("the daemon was not ready 120 s after its start")
                 await asyncio.sleep(0.005)
             self.handle = handles[0]
+            self.start_gate.release()
             self.wall0 = time.monotonic()
             report.startup_wall_s = round(self.wall0 - began, 3)
             await self._drive(steps, daemon)
@@ -667,13 +849,21 @@ class _Soak:
     def _alerts(self, alerts: Sequence[Alert]) -> None:
         report = self.report
         report.alerts = dict(sorted(Counter(a.kind.value for a in alerts).items()))
+        report.warnings = [
+            f"{_iso(a.ts)} {a.kind.value} {a.severity.value} {a.text[:160]}"
+            for a in alerts
+            if a.severity is not Severity.INFO
+        ]
         for alert in alerts:
             if alert.kind is AlertKind.STALE_DATA:
                 closed = self.calendar.session_at(int(alert.ts.timestamp())) is None
                 where = report.stale_alerts_closed if closed else report.stale_alerts_open
                 where.append(f"{alert.ts.isoformat(timespec='seconds')} {alert.text}")
 
-    async def _read_journal(self, contract: str, exec_ids: set[str]) -> None:
+    async def _read_journal(
+        self, contract: str, exec_ids: set[str]
+    ) -> tuple[list[OrderEventRecord], list[OrderIntentRecord]]:
+        """Fill the report from the journal; returns its order events and intents."""
         report = self.report
         engine = create_engine(self.database.url)
         try:
@@ -707,8 +897,62 @@ class _Soak:
             report.gates = [
                 f"{e.ts.isoformat()} {e.detail}" for e in events if e.status == "entry_gate"
             ]
+            report.gateway_ready_gates = [g for g in report.gates if f" {READY_GATE}: " in g]
+            return events, intents
         finally:
             await engine.dispose()
+
+    def _measure_outages(
+        self,
+        alerts: Sequence[Alert],
+        events: Sequence[OrderEventRecord],
+        intents: Sequence[OrderIntentRecord],
+    ) -> None:
+        """One :class:`OutageWindow` per ``silent`` and ``login_wait`` fault that began."""
+        ignored = self.gateway.ignored_while_silent
+        for window in self.windows.values():
+            kind = window.fault.kind
+            gate = READY_GATE if kind == "silent" else LINK_GATE
+            back = "IB Gateway answers again" if kind == "silent" else "reconnected to IB Gateway"
+            start = window.start
+            end = window.end if window.end is not None else self.clock.now()
+            out = OutageWindow(kind, _iso(start), _iso(end) if window.end else "", window.wall_s)
+            changes = [
+                (e.ts, e.detail.removeprefix(f"{gate}: "))
+                for e in events
+                if e.status == "entry_gate" and e.detail.startswith(f"{gate}: ")
+            ]
+            gated = next((ts for ts, why in changes if start <= ts <= end and why != "open"), None)
+            if gated is not None:
+                out.gated_at = _iso(gated)
+                reopened = next((ts for ts, why in changes if ts > gated and why == "open"), None)
+                out.reopened_at = _iso(reopened) if reopened is not None else ""
+                out.entry_intents = sum(
+                    1 for i in intents if i.role == "entry" and gated <= i.ts <= end
+                )
+            sent = [ts for ts, msg_id in ignored if msg_id == PLACE_ORDER and start <= ts <= end]
+            placed = window.orders_end - window.orders
+            out.orders_reached = len(sent) + placed
+            # An order placed with the Gateway listening counts as after the gate: no way to tell.
+            out.orders_after_gate = placed + sum(1 for ts in sent if gated is None or ts >= gated)
+            out.heartbeats_unanswered = sum(
+                1 for ts, msg_id in ignored if msg_id == REQ_CURRENT_TIME and start <= ts <= end
+            )
+            out.refused_logins = window.refused_logins_end - window.refused_logins
+            for alert in alerts:
+                if alert.kind is not AlertKind.CONNECTION:
+                    continue
+                if alert.severity is Severity.CRITICAL and start <= alert.ts <= end:
+                    out.critical_reminders.append(f"{_iso(alert.ts)} {alert.text}")
+                elif (
+                    not out.recovered
+                    and alert.severity is Severity.INFO
+                    and alert.ts >= (gated or start)
+                    and alert.text.startswith(back)
+                ):
+                    out.recovered = f"{_iso(alert.ts)} {alert.text}"
+                    out.recovered_after_s = round((alert.ts - end).total_seconds(), 1)
+            self.report.outages.append(out)
 
 
 async def run_soak(
@@ -721,6 +965,10 @@ async def run_soak(
     """One soak run (see the module docstring); ``data_dir`` takes the daemon's spool files."""
     os.makedirs(data_dir, exist_ok=True)
     return await _Soak(plan, database, data_dir, on_progress).run()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
 
 
 def _ibkr_session(handle: DaemonHandle) -> IbkrSession:

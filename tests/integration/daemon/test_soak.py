@@ -1,12 +1,14 @@
 """Soak: the whole IB Gateway daemon for 48 hours of market time, with faults on the way.
 
 One run (``tests/support/soak.py``), shared by the tests below: Thursday 2026-10-08 12:00 New York
-to Saturday 12:00 on an accelerated clock (1920 times real time, about 90 s of wall time), real ES
+to Saturday 12:00 on an accelerated clock (1920 times real time, about 95 s of wall time), real ES
 minutes played as 5-second bars through the TWS test gateway, the journal and state store on a
 PostgreSQL cluster of its own. Faults: dropped connections (Thursday afternoon, Friday evening), a
 rejected entry, IB's connectivity lost with two minutes of data (1100, then 1101), the Gateway's
-23:45 restart, and a PostgreSQL restart on Friday morning. At the end the daemon is stopped as a
-signal would (flatten, cancel, flush, disconnect).
+Thursday 23:45 restart coming back waiting 35 minutes for its login, a PostgreSQL restart on Friday
+morning, a Gateway that answers nothing for 20 minutes on Friday morning (its socket open, bars
+streaming on), and a plain restart at Friday 23:45. At the end the daemon is stopped as a signal
+would (flatten, cancel, flush, disconnect).
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ import json
 
 import pytest
 
-from tests.support.soak import SoakPlan, SoakReport, dedicated_postgres, run_soak
+from tests.support.soak import (
+    OutageWindow,
+    SoakPlan,
+    SoakReport,
+    dedicated_postgres,
+    run_soak,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -64,12 +72,17 @@ def test_the_daemon_rides_out_every_fault_and_stops_cleanly_with_no_task_left(
         ("data_lost", "1101"),
         ("gateway_restart", "going down"),
         ("gateway_restart", "listening again"),
+        ("login_wait", "going down"),
+        ("login_wait", "listening again"),
+        ("login_wait", "logged in"),
         ("postgres_restart", "stopping"),
         ("postgres_restart", "stopped"),
         ("postgres_restart", "started"),
+        ("silent", "silent"),
+        ("silent", "answering again"),
     }, _figures(soak)
-    # Two dropped connections and the Gateway restart: each one a reconnect.
-    assert soak.reconnects >= 3, f"{soak.reconnects} reconnects; {_figures(soak)}"
+    # Two dropped connections and the two Gateway restarts: each one a reconnect.
+    assert soak.reconnects >= 4, f"{soak.reconnects} reconnects; {_figures(soak)}"
     assert soak.rejections == 1
     [rejected] = soak.rejected_orders
     assert "soak test" in rejected
@@ -79,6 +92,51 @@ def test_the_daemon_rides_out_every_fault_and_stops_cleanly_with_no_task_left(
         "journal: open",
     ], "entries are gated while PostgreSQL is away, and reopened when it is back"
     assert soak.reconcile_required is None
+
+
+def _outage(soak: SoakReport, kind: str) -> OutageWindow:
+    [window] = [w for w in soak.outages if w.kind == kind]
+    assert window.end, f"the {kind} fault never ended: {window}"
+    return window
+
+
+@pytest.mark.parametrize("kind", ["silent", "login_wait"])
+def test_a_gateway_that_answers_nothing_or_waits_for_its_login_gets_no_order_and_is_reminded_of(
+    soak: SoakReport, kind: str
+) -> None:
+    """Entries gated from the moment the daemon saw it until after it ended, no order reaching
+    the Gateway meanwhile, the operator reminded while it lasted, and the daemon back by itself."""
+    window = _outage(soak, kind)
+    assert window.gated_at, f"entries were never gated: {window}"
+    assert window.reopened_at >= window.end, f"entries reopened before the end: {window}"
+    assert window.orders_reached == 0, window
+    assert window.entry_intents == 0, window
+    assert len(window.critical_reminders) >= 2, window
+    assert window.recovered, f"the daemon never said the Gateway was back: {window}"
+    assert window.recovered_after_s is not None
+    assert window.recovered_after_s < 15 * 60, window
+
+
+def test_a_silent_gateway_is_seen_by_the_heartbeat_with_the_socket_open(soak: SoakReport) -> None:
+    window = _outage(soak, "silent")
+    assert window.heartbeats_unanswered >= 2, window
+    assert window.refused_logins == 0
+    assert "answered nothing" in window.critical_reminders[0]
+    assert window.recovered.split(" ", 1)[1].startswith("IB Gateway answers again")
+    # Every time the gate closed it opened again. (A loop stalled past the 0.15 s request timeout
+    # on a loaded machine is a Gateway that did not answer in time, as a 10 s stall would be in
+    # production: the heartbeat may close the gate outside the window too, then reopen it.)
+    assert soak.gateway_ready_gates[-1].endswith("gateway_ready: open"), soak.gateway_ready_gates
+
+
+def test_a_gateway_waiting_for_its_login_refuses_the_daemon_until_the_operator_logs_in(
+    soak: SoakReport,
+) -> None:
+    window = _outage(soak, "login_wait")
+    assert window.refused_logins >= 2, window
+    assert window.heartbeats_unanswered == 0
+    assert any("out of reach" in r and "log in" in r for r in window.critical_reminders), window
+    assert window.recovered.split(" ", 1)[1].startswith("reconnected to IB Gateway")
 
 
 def test_every_bar_is_journaled_once_and_every_ib_fill_is_in_the_journal(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,12 +11,18 @@ import pytest
 
 from adapters.ibkr.heartbeat import READY_GATE
 from adapters.ibkr.session import ACCOUNT_GATE, GATE, MARGIN_GATE
+from application.ports import BrokerError
+from application.reconcile import broker_report
 from domain.commands import AlertKind, Severity
 from domain.engine import EngineState
+from domain.events import ReconcileFailed
 from tests.support.live_bot import QUIET_CLOSES, SIGNAL_CLOSE, START, bot_settings, live_bot
 from tests.support.tws import TwsGateway
 
 pytestmark = pytest.mark.timeout(120)
+
+REQ_OPEN_ORDERS, REQ_POSITIONS = 5, 61
+"""TWS message ids of the requests a reconcile and a bracket check send."""
 
 
 def _critical(bot: object, kind: AlertKind) -> list[str]:
@@ -118,6 +125,74 @@ async def test_an_account_that_can_carry_it_arms_and_nothing_is_placed_by_the_ch
         assert MARGIN_GATE not in bot.engine.entry_gates
         await bot.push_minutes([*QUIET_CLOSES, SIGNAL_CLOSE], at=START)
         await bot.wait_for(lambda: gateway.position(bot.con_id) == 1, "the entry")
+
+
+async def test_a_silent_gateway_is_not_sent_the_periodic_reconcile_so_no_mismatch_is_raised() -> (
+    None
+):
+    """A reconcile sent to a Gateway that answers nothing only times out, and a failed reconcile
+    halts entries with a mismatch alert on top of the silence's own (seen in the soak). The
+    heartbeat reconciles once it answers again."""
+    async with TwsGateway() as gateway:
+        settings = bot_settings(
+            gateway.port, QS_IBKR__HEARTBEAT_S="0.2", QS_IBKR__REQUEST_TIMEOUT_S="0.5"
+        )
+        async with live_bot(gateway, settings=settings) as bot:
+            await bot.push(["5000"] * 2, at=START)
+            await bot.wait_for(lambda: bot.session.heartbeat.beats >= 1, "a heartbeat answered")
+            gateway.faults.silent = True
+            await bot.wait_for(lambda: READY_GATE in bot.engine.entry_gates, "the ready gate")
+            bot.clock.advance(timedelta(minutes=10))  # the periodic reconcile (5 min) is due
+            await bot.session.check_periodic()
+            asked = {msg_id for _, msg_id in gateway.ignored_while_silent}
+            assert REQ_POSITIONS not in asked
+            assert REQ_OPEN_ORDERS not in asked
+            gateway.faults.silent = False
+            await bot.wait_for(lambda: READY_GATE not in bot.engine.entry_gates, "reopened")
+            await bot.settled()
+            assert bot.alerts(AlertKind.RECONCILE_MISMATCH) == []
+            assert bot.engine.status().reconcile_required is None
+            # Answering again, the periodic reconcile runs as before.
+            bot.clock.advance(timedelta(minutes=10))
+            reconciled = len(bot.order_events("reconciled"))
+            await bot.session.check_periodic()
+            await bot.settled()
+            assert len(bot.order_events("reconciled")) == reconciled + 1
+
+
+async def test_a_gateway_that_falls_silent_while_the_bracket_is_checked_is_not_asked_the_position() -> (
+    None
+):
+    async with TwsGateway() as gateway:
+        settings = bot_settings(gateway.port, QS_IBKR__REQUEST_TIMEOUT_S="0.5")
+        async with live_bot(gateway, settings=settings) as bot:
+            await bot.settled()
+            bot.clock.advance(timedelta(minutes=10))  # the periodic reconcile (5 min) is due
+            gateway.faults.silent = True
+            # A beat goes out first and times out first: the Gateway is not ready by the time
+            # the bracket check (its open orders) has timed out too.
+            await asyncio.gather(bot.session.heartbeat.beat(), bot.session.check_periodic())
+            assert not bot.session.heartbeat.ready
+            asked = {msg_id for _, msg_id in gateway.ignored_while_silent}
+            assert REQ_OPEN_ORDERS in asked
+            assert REQ_POSITIONS not in asked
+
+
+async def test_a_request_the_gateway_leaves_unanswered_is_named_in_the_error_not_left_blank() -> (
+    None
+):
+    """A request timing out raises a TimeoutError with no text: the reason used to read "IB did
+    not answer: " with nothing after it, in the reconcile alert the operator gets."""
+    async with TwsGateway() as gateway:
+        settings = bot_settings(gateway.port, QS_IBKR__REQUEST_TIMEOUT_S="0.3")
+        async with live_bot(gateway, settings=settings) as bot:
+            await bot.settled()
+            gateway.faults.silent = True
+            with pytest.raises(BrokerError, match=r"^IB did not answer: TimeoutError$"):
+                await bot.session.broker.position()
+            report = await broker_report(bot.session.broker, START, "periodic")
+            assert isinstance(report, ReconcileFailed)
+            assert report.reason == "periodic: IB did not answer: TimeoutError"
 
 
 async def test_an_advisor_s_paper_master_account_is_a_paper_account() -> None:

@@ -419,6 +419,9 @@ class TwsGateway:
         self.refused_handshakes = 0
         self.refused_logins = 0
         """Connections closed because the Gateway waited for its login (``faults.login_required``)."""
+        self.ignored_while_silent: list[tuple[datetime, int]] = []
+        """``(when, message id)`` of each request ``faults.silent`` left unanswered (3:
+        placeOrder, 49: reqCurrentTime): what clients sent to a Gateway that answered nothing."""
         self._books: dict[tuple[str, int], _Book] = {}
         self.margin_per_contract = Decimal("1650.00")
         """Initial margin per contract in what-if answers (maintenance: 90 % of it)."""
@@ -793,6 +796,7 @@ class TwsGateway:
         if not session.ready:
             return  # TWS ignores requests before startApi
         if self.faults.silent:
+            self.ignored_while_silent.append((self._now(), msg_id))
             return
         ignore = self.faults.unanswered.get(msg_id)
         if ignore is not None and ignore(fields):
