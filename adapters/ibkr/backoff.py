@@ -75,10 +75,18 @@ class Backoff:
         self._client_id_in_use = 0
 
 
+class ConnectionClosedEarly(ConnectionError):
+    """The socket was closed before the API session started (no IB error said why)."""
+
+    def __init__(self) -> None:
+        super().__init__("the connection was closed before the API handshake")
+
+
 class ConnectFailure(Enum):
     """Why a connect attempt failed, as far as the socket and IB told us."""
 
     REFUSED = "refused"
+    CLOSED = "closed"
     TIMEOUT = "timeout"
     CLIENT_ID_IN_USE = "client id in use"
     VERSION_REFUSED = "version refused"
@@ -89,6 +97,12 @@ class ConnectFailure(Enum):
         at = f"{host}:{port}"
         if self is ConnectFailure.REFUSED:
             return f"nothing is listening on {at}: is IB Gateway running and is the API port right?"
+        if self is ConnectFailure.CLOSED:
+            return (
+                f"{at} took the connection and closed it before the API handshake: IB Gateway is "
+                "starting, or waiting for its login (each week, with two-factor) behind a relay "
+                "such as the Docker image's socat; log in on the Gateway"
+            )
         if self is ConnectFailure.TIMEOUT:
             return (
                 f"{at} accepted the connection but no API session started in time: is the Gateway "
@@ -134,6 +148,8 @@ def classify_connect_failure(
         return ConnectFailure.VERSION_REFUSED
     if isinstance(exc, ConnectionRefusedError):
         return ConnectFailure.REFUSED
+    if isinstance(exc, ConnectionClosedEarly):
+        return ConnectFailure.CLOSED
     if isinstance(exc, TimeoutError):
         return ConnectFailure.TIMEOUT
     return ConnectFailure.OTHER

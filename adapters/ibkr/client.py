@@ -28,7 +28,12 @@ from ib_async import (
     Trade,
 )
 
-from adapters.ibkr.backoff import MAX_SERVER_VERSION, ConnectFailure, classify_connect_failure
+from adapters.ibkr.backoff import (
+    MAX_SERVER_VERSION,
+    ConnectFailure,
+    ConnectionClosedEarly,
+    classify_connect_failure,
+)
 from adapters.ibkr.pacing import PacingLimiter
 
 ErrorHandler = Callable[[int, int, str], None]
@@ -105,9 +110,36 @@ class IbClient:
         def on_error(req_id: int, code: int, text: str, contract: object = None) -> None:
             codes.append(code)
 
+        # ib_async does not notice a socket closed before the API handshake (it waits out the
+        # whole timeout): a Gateway waiting for its login behind a relay (the IB Gateway Docker
+        # images' socat) does exactly that, on every attempt. The socket's own event ends it.
+        loop = asyncio.get_running_loop()
+        closed_early: asyncio.Future[None] = loop.create_future()
+        socket = self.ib.client.conn
+        answered = False
+        # A previous socket still closing: ib_async waits for its close before opening this
+        # attempt's, and that close is not this attempt's.
+        old_closes = 1 if socket.transport is not None else 0
+
+        def on_data(*_: object) -> None:
+            nonlocal answered
+            answered = True
+
+        def on_socket_closed(*_: object) -> None:
+            nonlocal old_closes
+            if old_closes:
+                old_closes -= 1
+                return
+            # Only before IB said a word: once it answered the handshake, IB closes for a reason
+            # it gives (326, a version it refuses), which ib_async reports itself.
+            if not answered and not closed_early.done():
+                closed_early.set_result(None)
+
         self.ib.errorEvent += on_error
-        try:
-            await self.ib.connectAsync(
+        socket.hasData += on_data
+        socket.disconnected += on_socket_closed
+        connecting = loop.create_task(
+            self.ib.connectAsync(
                 self.host,
                 self.port,
                 clientId=self.client_id,
@@ -115,12 +147,23 @@ class IbClient:
                 readonly=self.readonly,
                 account=self._account,
             )
+        )
+        try:
+            await asyncio.wait({connecting, closed_early}, return_when=asyncio.FIRST_COMPLETED)
+            if not connecting.done():
+                connecting.cancel()
+                await asyncio.gather(connecting, return_exceptions=True)
+                raise ConnectionClosedEarly()
+            await connecting
         except (ConnectionError, OSError, TimeoutError) as exc:
             version = self.server_version or None
             self.ib.disconnect()
             failure = classify_connect_failure(exc, error_codes=codes, server_version=version)
             raise self._error(failure, str(exc) or type(exc).__name__) from exc
         finally:
+            closed_early.cancel()
+            socket.disconnected -= on_socket_closed
+            socket.hasData -= on_data
             self.ib.errorEvent -= on_error
         self.connections += 1
         version = self.server_version

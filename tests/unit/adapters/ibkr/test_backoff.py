@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.ibkr.backoff import Backoff, ConnectFailure, classify_connect_failure
+from adapters.ibkr.backoff import (
+    Backoff,
+    ConnectFailure,
+    ConnectionClosedEarly,
+    classify_connect_failure,
+)
 
 
 class TopRandom(random.Random):
@@ -126,6 +131,8 @@ def test_bad_backoff_settings_are_named(kwargs: dict[str, Any], message: str) ->
             ConnectFailure.VERSION_REFUSED,
         ),
         (ConnectionRefusedError(), (), 178, ConnectFailure.REFUSED),
+        (ConnectionClosedEarly(), (), None, ConnectFailure.CLOSED),
+        (ConnectionClosedEarly(), (326,), None, ConnectFailure.CLIENT_ID_IN_USE),
         (OSError(101, "Network is unreachable"), (), None, ConnectFailure.OTHER),
         (None, (), None, ConnectFailure.OTHER),
     ],
