@@ -16,9 +16,10 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias
 
 from application.bar_series import BarSeries
+from entrypoints.research.window import Rows
 from entrypoints.research.worker import keep_series, run_kept, run_trial
 from entrypoints.settings import Settings
 
@@ -27,8 +28,14 @@ ExecutorName: TypeAlias = Literal["local", "dask", "ray"]
 IN_FLIGHT_PER_WORKER = 2
 """Trials submitted ahead per worker: enough to keep each busy, few enough to stay cheap."""
 
-Job: TypeAlias = tuple[str, Settings]
-"""A trial to run: its key and its settings."""
+
+class Job(NamedTuple):
+    """A trial to run: its key, its settings and the rows of the shipped bars it replays (all of
+    them by default; a walk-forward window's rows, so one executor serves every window)."""
+
+    key: str
+    settings: Settings
+    rows: Rows = None
 
 
 class MissingExtra(Exception):
@@ -145,9 +152,14 @@ class _DaskRunner:
         dask_wait: Any = distributed.wait
 
         def submit(job: Job) -> Any:
-            key, settings = job
             return self._client.submit(
-                run_trial, key, settings, self._series, key=f"trial-{key}", pure=False
+                run_trial,
+                job.key,
+                job.settings,
+                self._series,
+                job.rows,
+                key=f"trial-{job.key}",
+                pure=False,
             )
 
         def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
@@ -217,8 +229,7 @@ class _RayRunner:
         ray = self._ray
 
         def submit(job: Job) -> Any:
-            key, settings = job
-            return self._remote.remote(key, settings, self._series)
+            return self._remote.remote(job.key, job.settings, self._series, job.rows)
 
         def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
             done, rest = ray.wait(list(pending), num_returns=1)

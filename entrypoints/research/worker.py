@@ -1,4 +1,5 @@
-"""What runs in a worker: one trial, a full replay of the shared bars with one configuration.
+"""What runs in a worker: one trial, a full replay of the shared bars (or of some of their rows, a
+walk-forward window) with one configuration.
 
 The bars travel to each worker once: the local pool hands them to :func:`keep_series` as its
 initializer (so :func:`run_kept` finds them), Dask scatters them and Ray puts them in its object
@@ -19,15 +20,17 @@ from application.report import ordered
 from application.research.sweep import canonical_json, flatten
 from entrypoints.replay import run_replay
 from entrypoints.report_output import summary_json, usd, utc
+from entrypoints.research.window import Rows, take_rows
 from entrypoints.settings import Settings
 
 LIST_METRICS = frozenset({"daily_pnl_usd", "breaker_trip_log"})
 """Summary entries that are series, not figures: kept in the record, not in the table."""
 
 
-def run_trial(key: str, settings: Settings, series: BarSeries) -> str:
-    """Replay ``series`` with ``settings``; the trial's record as one JSON line (no newline)."""
-    result = asyncio.run(run_replay(settings, series))
+def run_trial(key: str, settings: Settings, series: BarSeries, rows: Rows = None) -> str:
+    """Replay ``rows`` of ``series`` (all of it by default) with ``settings``; the trial's record
+    as one JSON line (no newline)."""
+    result = asyncio.run(run_replay(settings, take_rows(series, rows)))
     document: dict[str, Any] = json.loads(summary_json(result.summary))
     trips = ordered(result.round_trips)
     record = {
@@ -51,8 +54,8 @@ def keep_series(series: BarSeries) -> None:
     _kept[:] = [series]
 
 
-def run_kept(key: str, settings: Settings) -> str:
+def run_kept(key: str, settings: Settings, rows: Rows = None) -> str:
     """:func:`run_trial` on the bars this worker kept."""
     if not _kept:
         raise RuntimeError("run_kept: no bars kept in this worker (keep_series not run)")
-    return run_trial(key, settings, _kept[0])
+    return run_trial(key, settings, _kept[0], rows)

@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from application.bar_series import BarSeries
 from application.report import ordered
 from application.research.objectives import objective
 from domain.calendar import cme_trade_date
@@ -24,7 +26,9 @@ from domain.position import RoundTrip
 from entrypoints.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, main
 from entrypoints.replay import load_series, run_replay
 from entrypoints.report_output import utc
-from entrypoints.research.walkforward import trade_date_ordinals, window_series
+from entrypoints.research import run as run_module
+from entrypoints.research.executors import ExecutorName, Runner, open_runner
+from entrypoints.research.window import trade_date_ordinals, window_series
 from entrypoints.settings import load_settings, settings_with
 from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG
 
@@ -34,6 +38,26 @@ POINTS = [
     for lookback in (10, 20)
     for entry in ("2.0", "2.5")
 ]
+
+
+@pytest.fixture
+def executors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What happens to the executors a command opens: ``open N`` (N bars shipped), ``closed``."""
+    events: list[str] = []
+
+    @contextmanager
+    def recorded(
+        name: ExecutorName, series: BarSeries, *, workers: int | None, address: str | None
+    ) -> Iterator[Runner]:
+        try:
+            with open_runner(name, series, workers=workers, address=address) as runner:
+                events.append(f"open {len(series)}")
+                yield runner
+        finally:
+            events.append("closed")
+
+    monkeypatch.setattr(run_module, "open_runner", recorded)
+    return events
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +169,19 @@ def test_each_window_trades_the_best_of_its_train_window(
     assert "parameter stability:" in out
 
 
+def test_one_executor_holding_all_the_bars_serves_every_window(
+    grid: Path, tmp_path: Path, executors: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ("--train", "2d", "--test", "1d", "--workers", "2")
+    assert _walkforward(grid, tmp_path, *options) == EXIT_OK
+    assert "walkforward: 5 windows x 4 trials, 25 replays computed" in capsys.readouterr().out
+    bars = len(load_series(load_settings(SAMPLE_CONFIG, {}), SAMPLE))
+    assert executors == [f"open {bars}", "closed"]
+    # A re-run computes nothing, so it starts no executor.
+    assert _walkforward(grid, tmp_path, *options) == EXIT_OK
+    assert executors == [f"open {bars}", "closed"]
+
+
 def test_a_rerun_computes_nothing_and_anchored_windows_grow(
     grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -228,7 +265,7 @@ def test_unreadable_bars_are_bad_input(
 
 
 def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, executors: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Two-minute bars: a 4-minute strategy bar is built from them, a 5-minute one is not (a
     # domain rule met only when the trial with it replays).
@@ -252,3 +289,5 @@ def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
     assert errors == [
         f"error: {bars}: input bars of 120s cannot build 300s bars (the size must divide it)"
     ]
+    # The failing trial stopped the run; the executor was closed all the same.
+    assert [e.split()[0] for e in executors] == ["open", "closed"]

@@ -11,7 +11,7 @@ import pytest
 
 from domain.errors import DomainError
 from entrypoints.replay import load_series
-from entrypoints.research.executors import open_runner
+from entrypoints.research.executors import Job, open_runner
 from entrypoints.settings import load_settings, settings_with
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +42,6 @@ def test_a_domain_error_in_a_ray_trial_reaches_the_sweep_as_itself() -> None:
         open_runner("ray", two_minute, workers=1, address=None) as runner,
         pytest.raises(DomainError) as raised,
     ):
-        list(runner.run([("k", settings)]))
+        list(runner.run([Job("k", settings)]))
     message = str(raised.value)
     assert message == "input bars of 120s cannot build 300s bars (the size must divide it)"
