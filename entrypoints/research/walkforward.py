@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from application.bar_series import BarFileError, BarSeries, BarSizeError
-from application.research.grid import GridError, ParamValue
+from application.bar_series import BarSeries
+from application.research.grid import ParamValue
 from application.research.objectives import OBJECTIVES, Objective
 from application.research.significance import BootstrapInterval, bootstrap_ci
 from application.research.sweep import Trial, canonical_json, objective_values, param_text, ranked
@@ -44,28 +44,29 @@ from application.research.walkforward import (
     split_windows,
     walk_forward,
 )
-from domain.errors import DomainError
-from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
+from entrypoints.research.failure import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    FAILURES,
+    error,
+    failed,
+)
 from entrypoints.research.plan import PlannedTrial, check_values, data_hash, plan, read_grid
-from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
+from entrypoints.research.results import RESULTS_NAME, open_results, trade_pnls
 from entrypoints.research.run import LazyRunner, Tally, complete
 from entrypoints.research.window import take_rows, trade_date_ordinals, window_rows
 from entrypoints.settings import Settings
 
-EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 2, 3, 4
 RESULT_JSON = "walkforward.json"
 TRADES_CSV = "oos_trades.csv"
-
-
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
 
 
 def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     problems = _argument_problems(args)
     if problems:
         for problem in problems:
-            _error(problem)
+            error(problem)
         return EXIT_USAGE
     objective = OBJECTIVES[args.objective]
     try:
@@ -74,21 +75,13 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
         points = list(grid.points())
         # Every combination checked before any replay (trial keys depend on the data, not here).
         plan(settings, points, "", str(args.grid))
-    except GridError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    try:
         from entrypoints.replay import load_series
 
         series = load_series(settings, args.path)
-    except BarSizeError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except BarFileError as exc:
-        _error(str(exc))
-        return EXIT_BAD_INPUT
+    except FAILURES as exc:
+        return failed(exc, args)
     if not len(series):
-        _error(f"{args.path}: no bars to walk forward over")
+        error(f"{args.path}: no bars to walk forward over")
         return EXIT_BAD_INPUT
     ordinals = trade_date_ordinals(series.epochs)
     try:
@@ -100,18 +93,12 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
             anchored=args.anchored,
         )
     except ValueError as exc:
-        _error(f"{args.path}: {exc}")
+        error(f"{args.path}: {exc}")
         return EXIT_USAGE
     try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        results = ResultsFile(args.out / RESULTS_NAME)
-        records = results.load()
-    except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
-    except ResultsFileError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        results, records = open_results(args.out)
+    except FAILURES as exc:
+        return failed(exc, args)
     tally = Tally()
     progress = _progress(args, len(split.windows) * (len(points) + 1))
 
@@ -151,21 +138,8 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
                 chosen.append((window, len(trials), best, values[best.key], test))
             complete([c[-1] for c in chosen], records, results, runner, tally, counted)
             counted(0)
-    except GridError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except DomainError as exc:  # a domain rule refusing this input with a trial's config
-        _error(f"{args.path}: {exc}")
-        return EXIT_BAD_INPUT
-    except MissingExtra as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except ExecutorUnavailable as exc:
-        _error(str(exc))
-        return EXIT_UNAVAILABLE
-    except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+    except FAILURES as exc:
+        return failed(exc, args)
     for window, trials_run, best, in_sample, test in chosen:
         test_keys.append(test.trial.key)
         windows.append(
@@ -187,8 +161,7 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         written = write_outputs(args.out, document, result, exits)
     except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+        return failed(exc, args)
     print(
         f"walkforward: {len(windows)} windows x {len(points)} trials, {tally.computed} replays "
         f"computed, {tally.reused} already in {results.path}"
