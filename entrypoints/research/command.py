@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +34,7 @@ from application.research.sweep import (
     table_columns,
     table_rows,
 )
+from entrypoints.options import executor_problems, progress_bar
 from entrypoints.research.failure import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
@@ -87,7 +88,7 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
                         results,
                         runner,
                         tally,
-                        _progress(args, args.trials),
+                        progress_bar("sweep", args, args.trials),
                     )
                 except (MissingOptuna, StudyMismatch) as exc:
                     error(str(exc))
@@ -110,7 +111,9 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
                     )
                 planned = plan(settings, points, data_key, str(args.grid))
                 missing = sum(1 for p in planned if p.trial.key not in records)
-                complete(planned, records, results, runner, tally, _progress(args, missing))
+                complete(
+                    planned, records, results, runner, tally, progress_bar("sweep", args, missing)
+                )
                 trials = [p.trial for p in planned]
             workers = runner.opened.workers if runner.opened is not None else 0
     except FAILURES as exc:
@@ -148,25 +151,13 @@ def _argument_problems(args: argparse.Namespace) -> list[str]:
     problems: list[str] = []
     if args.objective not in OBJECTIVES:
         problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    if args.address is not None and args.executor == "local":
-        problems.append("--address applies to --executor dask or ray")
     if args.search in ("random", "optuna") and args.trials is None:
         problems.append(f"--search {args.search} needs --trials N")
     if args.search == "grid" and args.trials is not None:
         problems.append("--trials applies to --search random or optuna")
     if args.search != "optuna" and (args.storage is not None or args.study is not None):
         problems.append("--storage and --study apply to --search optuna")
-    if args.progress and args.no_progress:
-        problems.append("--progress and --no-progress contradict each other")
-    return problems
-
-
-def _progress(args: argparse.Namespace, total: int) -> Callable[[int], None] | None:
-    from entrypoints.progress import ProgressBar
-
-    if args.no_progress or total == 0 or not (args.progress or sys.stderr.isatty()):
-        return None
-    return ProgressBar(total, "sweep", eta=True)
+    return [*problems, *executor_problems(args)]
 
 
 def _write_outputs(

@@ -21,8 +21,7 @@ import argparse
 import csv
 import io
 import json
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
@@ -44,6 +43,7 @@ from application.research.walkforward import (
     split_windows,
     walk_forward,
 )
+from entrypoints.options import executor_problems, progress_bar
 from entrypoints.research.failure import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -100,7 +100,7 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     except FAILURES as exc:
         return failed(exc, args)
     tally = Tally()
-    progress = _progress(args, len(split.windows) * (len(points) + 1))
+    progress = progress_bar("walkforward", args, len(split.windows) * (len(points) + 1))
 
     def counted(_: int) -> None:
         if progress is not None:
@@ -175,19 +175,7 @@ def _argument_problems(args: argparse.Namespace) -> list[str]:
     problems: list[str] = []
     if args.objective not in OBJECTIVES:
         problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    if args.address is not None and args.executor == "local":
-        problems.append("--address applies to --executor dask or ray")
-    if args.progress and args.no_progress:
-        problems.append("--progress and --no-progress contradict each other")
-    return problems
-
-
-def _progress(args: argparse.Namespace, total: int) -> Callable[[int], None] | None:
-    from entrypoints.progress import ProgressBar
-
-    if args.no_progress or total == 0 or not (args.progress or sys.stderr.isatty()):
-        return None
-    return ProgressBar(total, "walkforward", eta=True)
+    return [*problems, *executor_problems(args)]
 
 
 # ---------------------------------------------------------------- planning a window
