@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from application.research.objectives import OBJECTIVES
 from entrypoints.progress import ProgressBar
 
 EXECUTORS = ("local", "dask", "ray")
@@ -76,9 +78,19 @@ def add_progress(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
 
 
-def executor_problems(args: argparse.Namespace) -> list[str]:
-    """What is wrong with the options :func:`add_executor` and :func:`add_progress` added."""
+def add_trial_inputs(parser: Any) -> None:
+    """The bars, the base config and the grid of a command that runs trials."""
+    parser.add_argument("path", type=Path, help="bar file (.csv or .parquet)")
+    parser.add_argument("--config", type=Path, help="YAML config file (the base of every trial)")
+    parser.add_argument("--grid", type=Path, required=True, help="grid YAML: setting: values|range")
+
+
+def trial_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with ``--objective`` and the options :func:`add_executor` and
+    :func:`add_progress` added."""
     problems: list[str] = []
+    if args.objective not in OBJECTIVES:
+        problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
     if args.address is not None and args.executor == "local":
         problems.append("--address applies to --executor dask or ray")
     if args.progress and args.no_progress:

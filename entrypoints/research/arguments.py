@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from application.research.objectives import OBJECTIVES
-from entrypoints.options import add_executor, add_progress, add_seed, whole_number
+from entrypoints.options import add_executor, add_progress, add_seed, add_trial_inputs, whole_number
 
 SEARCHES = ("grid", "random", "optuna")
 DEFAULT_OUT = Path("sweep")
@@ -21,9 +21,7 @@ def add_parser(sub: Any) -> None:
         "strategy/risk/execution settings from a grid changed; results are kept by a hash of the "
         "effective config and the data, so a sweep resumes and never computes a trial twice.",
     )
-    sweep.add_argument("path", type=Path, help="bar file (.csv or .parquet)")
-    sweep.add_argument("--config", type=Path, help="YAML config file (the base of every trial)")
-    sweep.add_argument("--grid", type=Path, required=True, help="grid YAML: setting: values|range")
+    add_trial_inputs(sweep)
     add_executor(sweep, "trials")
     sweep.add_argument(
         "--out",

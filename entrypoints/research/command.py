@@ -34,7 +34,7 @@ from application.research.sweep import (
     table_columns,
     table_rows,
 )
-from entrypoints.options import executor_problems, progress_bar
+from entrypoints.options import progress_bar, trial_problems
 from entrypoints.research.failure import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
@@ -42,6 +42,7 @@ from entrypoints.research.failure import (
     FAILURES,
     error,
     failed,
+    refused,
 )
 from entrypoints.research.plan import data_hash, plan, read_grid
 from entrypoints.research.results import RESULTS_NAME, open_results, trade_pnls
@@ -52,9 +53,7 @@ from entrypoints.settings import Settings
 def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
     problems = _argument_problems(args)
     if problems:
-        for problem in problems:
-            error(problem)
-        return EXIT_USAGE
+        return refused(problems)
     objective = OBJECTIVES[args.objective]
     try:
         grid = read_grid(args.grid, settings)
@@ -149,15 +148,13 @@ def _first_of_each_key(trials: Sequence[Trial]) -> list[Trial]:
 
 def _argument_problems(args: argparse.Namespace) -> list[str]:
     problems: list[str] = []
-    if args.objective not in OBJECTIVES:
-        problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
     if args.search in ("random", "optuna") and args.trials is None:
         problems.append(f"--search {args.search} needs --trials N")
     if args.search == "grid" and args.trials is not None:
         problems.append("--trials applies to --search random or optuna")
     if args.search != "optuna" and (args.storage is not None or args.study is not None):
         problems.append("--storage and --study apply to --search optuna")
-    return [*problems, *executor_problems(args)]
+    return [*trial_problems(args), *problems]
 
 
 def _write_outputs(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from application.bar_series import BarFileError, BarSizeError
 from application.research.grid import GridError
@@ -31,6 +32,13 @@ FAILURES = (
 
 def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+def refused(problems: Sequence[str]) -> int:
+    """Say each problem of the command line; the usage exit code."""
+    for problem in problems:
+        error(problem)
+    return EXIT_USAGE
 
 
 def failed(exc: Exception, args: argparse.Namespace) -> int:

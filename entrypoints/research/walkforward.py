@@ -43,7 +43,7 @@ from application.research.walkforward import (
     split_windows,
     walk_forward,
 )
-from entrypoints.options import executor_problems, progress_bar
+from entrypoints.options import progress_bar, trial_problems
 from entrypoints.research.failure import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -51,6 +51,7 @@ from entrypoints.research.failure import (
     FAILURES,
     error,
     failed,
+    refused,
 )
 from entrypoints.research.plan import PlannedTrial, check_values, data_hash, plan, read_grid
 from entrypoints.research.results import RESULTS_NAME, open_results, trade_pnls
@@ -63,11 +64,9 @@ TRADES_CSV = "oos_trades.csv"
 
 
 def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
-    problems = _argument_problems(args)
+    problems = trial_problems(args)
     if problems:
-        for problem in problems:
-            error(problem)
-        return EXIT_USAGE
+        return refused(problems)
     objective = OBJECTIVES[args.objective]
     try:
         grid = read_grid(args.grid)
@@ -169,13 +168,6 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     print(format_result(result, interval, args, objective))
     print("written: " + ", ".join(str(p) for p in written))
     return EXIT_OK
-
-
-def _argument_problems(args: argparse.Namespace) -> list[str]:
-    problems: list[str] = []
-    if args.objective not in OBJECTIVES:
-        problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    return [*problems, *executor_problems(args)]
 
 
 # ---------------------------------------------------------------- planning a window

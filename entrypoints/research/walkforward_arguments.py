@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from application.research.objectives import OBJECTIVES
-from entrypoints.options import add_executor, add_progress, add_seed
+from entrypoints.options import add_executor, add_progress, add_seed, add_trial_inputs
 
 DEFAULT_OUT = Path("walkforward")
 _SPAN = re.compile(r"(\d+)d?")
@@ -24,9 +24,7 @@ def add_parser(sub: Any) -> None:
         "stitched out-of-sample result, walk-forward efficiency (annualised out-of-sample vs "
         "in-sample objective) and how stable the chosen parameters are.",
     )
-    wf.add_argument("path", type=Path, help="bar file (.csv or .parquet)")
-    wf.add_argument("--config", type=Path, help="YAML config file (the base of every trial)")
-    wf.add_argument("--grid", type=Path, required=True, help="grid YAML: setting: values|range")
+    add_trial_inputs(wf)
     wf.add_argument(
         "--train", type=_span("--train"), required=True, metavar="Nd", help="train trade days"
     )
