@@ -20,10 +20,18 @@ from typing import Any, Literal, NamedTuple, Protocol, TypeAlias
 
 from application.bar_series import BarSeries
 from entrypoints.research.window import Rows
-from entrypoints.research.worker import keep_series, run_kept, run_trial
+from entrypoints.research.worker import (
+    TrialFailed,
+    keep_series,
+    run_kept,
+    run_trial,
+    run_trial_or_failure,
+)
 from entrypoints.settings import Settings
 
 ExecutorName: TypeAlias = Literal["local", "dask", "ray"]
+
+_log = logging.getLogger(__name__)
 
 IN_FLIGHT_PER_WORKER = 2
 """Trials submitted ahead per worker: enough to keep each busy, few enough to stay cheap."""
@@ -153,7 +161,7 @@ class _DaskRunner:
 
         def submit(job: Job) -> Any:
             return self._client.submit(
-                run_trial,
+                run_trial_or_failure,
                 job.key,
                 job.settings,
                 self._series,
@@ -167,11 +175,24 @@ class _DaskRunner:
             return set(done), set(rest)
 
         def result(future: Any) -> str:
-            text: str = future.result()
+            outcome: str | TrialFailed = future.result()
             future.release()
-            return text
+            if isinstance(outcome, TrialFailed):
+                # The replay's own exception, as a local worker hands it back (its message is the
+                # command's one line); the worker's traceback goes to the log file only.
+                _log_remote_failure(outcome)
+                raise outcome.error
+            return outcome
 
         return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)
+
+
+def _log_remote_failure(failed: TrialFailed) -> None:
+    from entrypoints import logs
+
+    what = f"a trial failed on a Dask worker: {type(failed.error).__name__}: {failed.error}"
+    logs.record_in_file(f"{what}\n{failed.traceback}", failed.error)
+    _log.debug("%s\n%s", what, failed.traceback)
 
 
 @contextmanager

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from application.bar_series import BarSeries
@@ -41,6 +43,26 @@ def run_trial(key: str, settings: Settings, series: BarSeries, rows: Rows = None
         "trade_exit_utc": [utc(trip.exit_ts) for trip in trips],
     }
     return canonical_json(record)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialFailed:
+    """A trial's exception with the worker's traceback, returned instead of raised."""
+
+    error: Exception
+    traceback: str
+
+
+def run_trial_or_failure(
+    key: str, settings: Settings, series: BarSeries, rows: Rows = None
+) -> str | TrialFailed:
+    """:func:`run_trial`, its exception handed back as a value: a Dask worker logs a task that
+    raises with its whole traceback, on the console of a local cluster, before the sweep can say
+    what went wrong in one line."""
+    try:
+        return run_trial(key, settings, series, rows)
+    except Exception as exc:
+        return TrialFailed(exc, "".join(traceback.format_exception(exc)))
 
 
 _kept: list[BarSeries] = []

@@ -411,3 +411,36 @@ def test_a_study_of_another_search_is_refused_not_joined(tmp_path: Path, grid: P
     assert line.startswith("error: --study 's': it is a search of another grid, data or objective")
     with closing(sqlite3.connect(tmp_path / "study.db")) as db:
         assert db.execute("SELECT count(*) FROM trials").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("executor", ["local", "dask", "ray"])
+def test_a_trial_that_fails_is_one_line_on_every_executor(tmp_path: Path, executor: str) -> None:
+    # Two-minute bars cannot build the 5-minute strategy bar: the replay's domain rule refuses,
+    # in a worker. A Dask worker of a local cluster shares our stderr and used to log the failed
+    # task there, traceback and all, before the command's one line.
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    bars = tmp_path / "bars2m.csv"
+    bars.write_text(
+        "\n".join([lines[0], *(row for row in lines[1:] if int(row[14:16]) % 2 == 0)]) + "\n",
+        encoding="utf-8",
+    )
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("strategy.bar_minutes: [5]\n")
+    done = subprocess.run(
+        [
+            *(COMMAND, "sweep", str(bars), "--config", str(SAMPLE_CONFIG), "--grid", str(grid)),
+            *("--out", str(tmp_path / "o"), "--executor", executor, "--workers", "1"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert errors(done) == [
+        f"error: {bars}: input bars of 120s cannot build 300s bars (the size must divide it)"
+    ]
+    # Nothing of the worker's failure but that line (Ray may add its start-up notices).
+    assert "Traceback" not in done.stderr
+    assert "120s" not in done.stderr.replace(errors(done)[0], "")
