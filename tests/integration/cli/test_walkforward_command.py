@@ -8,7 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -291,3 +296,50 @@ def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
     ]
     # The failing trial stopped the run; the executor was closed all the same.
     assert [e.split()[0] for e in executors] == ["open", "closed"]
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_ctrl_c_stops_the_run_and_closes_its_executor(tmp_path: Path, executor: str) -> None:
+    pytest.importorskip("distributed" if executor == "dask" else "concurrent")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("strategy.lookback_period: [10, 15, 20, 25, 30, 35, 40, 45]\n")
+    out = tmp_path / "out"
+    command = str(Path(sys.executable).parent / "quant-scalper")
+    process = subprocess.Popen(
+        [
+            *(command, "walkforward", str(SAMPLE), "--config", str(SAMPLE_CONFIG)),
+            *("--grid", str(grid), "--train", "2d", "--test", "1d", "--out", str(out)),
+            *("--executor", executor, "--workers", "1", "--no-progress"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    results = out / "results.jsonl"
+    try:
+        deadline = time.monotonic() + 180
+        while not (results.exists() and results.read_text().count("\n") >= 1):
+            assert process.poll() is None, "the walk-forward ended before a trial finished"
+            assert time.monotonic() < deadline, "no trial finished within 180 s"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGINT)  # Ctrl-C reaches the command, as from a terminal
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr.splitlines()
+    # The executor went with it: nothing of the run's session is left (pool workers, a Dask
+    # cluster's nanny and worker processes).
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "processes of the run outlived it"
+        time.sleep(0.1)
+    assert results.read_text().count("\n") >= 1  # what finished is kept
