@@ -19,7 +19,12 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG, sample_replay
+from tests.integration.cli.journal_store import (
+    SAMPLE,
+    SAMPLE_CONFIG,
+    sample_replay,
+    two_minute_bars,
+)
 from tests.support.postgres import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,13 +33,13 @@ GRID = "strategy.lookback_period: [10, 20]\nstrategy.z_threshold_entry: [2.0, 2.
 
 
 def sweep(
-    out: Path, grid: Path, *extra: str, env: dict[str, str] | None = None
+    out: Path, grid: Path, *extra: str, env: dict[str, str] | None = None, data: Path = SAMPLE
 ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [
             COMMAND,
             "sweep",
-            str(SAMPLE),
+            str(data),
             "--config",
             str(SAMPLE_CONFIG),
             "--grid",
@@ -418,29 +423,14 @@ def test_a_trial_that_fails_is_one_line_on_every_executor(tmp_path: Path, execut
     # Two-minute bars cannot build the 5-minute strategy bar: the replay's domain rule refuses,
     # in a worker. A Dask worker of a local cluster shares our stderr and used to log the failed
     # task there, traceback and all, before the command's one line.
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
-    bars = tmp_path / "bars2m.csv"
-    bars.write_text(
-        "\n".join([lines[0], *(row for row in lines[1:] if int(row[14:16]) % 2 == 0)]) + "\n",
-        encoding="utf-8",
-    )
+    bars = two_minute_bars(tmp_path / "bars2m.csv")
     grid = tmp_path / "grid.yaml"
     grid.write_text("strategy.bar_minutes: [5]\n")
-    done = subprocess.run(
-        [
-            *(COMMAND, "sweep", str(bars), "--config", str(SAMPLE_CONFIG), "--grid", str(grid)),
-            *("--out", str(tmp_path / "o"), "--executor", executor, "--workers", "1"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = sweep(tmp_path / "o", grid, "--executor", executor, "--workers", "1", data=bars)
     assert done.returncode == 3, done.stderr
     assert errors(done) == [
         f"error: {bars}: input bars of 120s cannot build 300s bars (the size must divide it)"
     ]
-    # Nothing of the worker's failure but that line (Ray may add its start-up notices).
-    assert "Traceback" not in done.stderr
+    # Nothing of the worker's failure but that line (Ray may add its start-up notices); sweep()
+    # checks that no traceback reached stderr.
     assert "120s" not in done.stderr.replace(errors(done)[0], "")

@@ -35,7 +35,7 @@ from entrypoints.research import run as run_module
 from entrypoints.research.executors import ExecutorName, Runner, open_runner
 from entrypoints.research.window import trade_date_ordinals, window_series
 from entrypoints.settings import load_settings, settings_with
-from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG
+from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG, two_minute_bars
 
 GRID = "strategy.lookback_period: [10, 20]\nstrategy.z_threshold_entry: [2.0, 2.5]\n"
 POINTS = [
@@ -274,12 +274,7 @@ def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
 ) -> None:
     # Two-minute bars: a 4-minute strategy bar is built from them, a 5-minute one is not (a
     # domain rule met only when the trial with it replays).
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
-    bars = tmp_path / "bars2m.csv"
-    bars.write_text(
-        "\n".join([lines[0], *(row for row in lines[1:] if int(row[14:16]) % 2 == 0)]) + "\n",
-        encoding="utf-8",
-    )
+    bars = two_minute_bars(tmp_path / "bars2m.csv")
     config = tmp_path / "config.yaml"
     config.write_text(
         SAMPLE_CONFIG.read_text(encoding="utf-8").replace("bar_minutes: 5", "bar_minutes: 4"),
