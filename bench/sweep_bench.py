@@ -35,7 +35,7 @@ from pathlib import Path
 from adapters.simulated.market_data import read_bar_file
 from application.research.grid import parse_grid
 from entrypoints.container import instrument_for, price_band_for
-from entrypoints.research.executors import open_runner
+from entrypoints.research.executors import Job, open_runner
 from entrypoints.research.plan import PlannedTrial, data_hash, plan
 from entrypoints.settings import load_settings
 
@@ -95,7 +95,7 @@ def _peak_rss_mib(pid: int) -> float:
 
 def run_local(series, planned: list[PlannedTrial], workers: int, results: Path):  # type: ignore[no-untyped-def]
     """Wall seconds, the records, each worker's peak RSS (MiB), the workers' CPU seconds."""
-    jobs = [(p.trial.key, p.settings) for p in planned]
+    jobs = [Job(p.trial.key, p.settings) for p in planned]
     cpu_before = _children_cpu()
     started = time.perf_counter()
     with open_runner("local", series, workers=workers, address=None) as runner:
@@ -113,7 +113,7 @@ def _children_cpu() -> float:
 
 def run_cluster(name: str, series, planned: list[PlannedTrial], results: Path):  # type: ignore[no-untyped-def]
     """Start-up seconds, run seconds, the records."""
-    jobs = [(p.trial.key, p.settings) for p in planned]
+    jobs = [Job(p.trial.key, p.settings) for p in planned]
     with ExitStack() as stack:
         started = time.perf_counter()
         runner = stack.enter_context(open_runner(name, series, workers=2, address=None))  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from application.bar_series import BarFileError, BarSeries, BarSizeError
 from domain.errors import DomainError
+from entrypoints.options import whole_number
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -200,17 +201,7 @@ MAX_BAR_SECONDS = 3600
 """The largest input bar a strategy bar can be built from (strategy bars divide an hour)."""
 
 
-def _bar_seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 0 < value <= MAX_BAR_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"--bar-seconds must be a whole number of seconds from 1 to {MAX_BAR_SECONDS}, "
-            f"got {text!r}"
-        )
-    return value
+_bar_seconds = whole_number("--bar-seconds", high=MAX_BAR_SECONDS, unit="seconds")
 
 
 def _version() -> str:

@@ -33,6 +33,7 @@ from application.research.montecarlo import (
     trade_days_between,
 )
 from domain.calendar import cme_trade_date
+from entrypoints.options import add_seed, whole_number
 from entrypoints.settings import Settings
 
 RESULT_JSON = "montecarlo.json"
@@ -68,21 +69,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument(
         "--paths",
-        type=_positive("--paths"),
+        type=whole_number("--paths"),
         default=DEFAULT_PATHS,
         metavar="N",
         help=f"resampled paths per method (default {DEFAULT_PATHS:,})",
     )
     parser.add_argument(
         "--block",
-        type=_positive("--block"),
+        type=whole_number("--block"),
         metavar="K",
         help=f"trade dates per block of the daily bootstrap (default {DEFAULT_BLOCK_DAYS}, or "
         "the trade dates spanned if fewer)",
     )
-    parser.add_argument(
-        "--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)"
-    )
+    add_seed(parser, "random seed (default 0)")
     parser.add_argument("--config", type=Path, help="YAML config file (the risk limits)")
     parser.add_argument(
         "--out",
@@ -93,31 +92,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("--start", metavar="T", help="--from-db: round trips exiting at or after T")
     parser.add_argument("--end", metavar="T", help="--from-db: round trips exiting before T")
-
-
-def _positive(option: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(
-                f"{option} must be a whole number of at least 1, got {text!r}"
-            )
-        return value
-
-    return parse
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be a whole number >= 0, got {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------- reading the round trips

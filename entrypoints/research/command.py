@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from application.bar_series import BarFileError, BarSizeError
-from application.research.grid import Grid, GridError
+from application.research.grid import Grid
 from application.research.objectives import OBJECTIVES, Objective
 from application.research.significance import assess
 from application.research.sweep import (
@@ -35,53 +34,36 @@ from application.research.sweep import (
     table_columns,
     table_rows,
 )
-from domain.errors import DomainError
-from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
+from entrypoints.options import progress_bar, trial_problems
+from entrypoints.research.failure import (
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    FAILURES,
+    error,
+    failed,
+    refused,
+)
 from entrypoints.research.plan import data_hash, plan, read_grid
-from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
+from entrypoints.research.results import RESULTS_NAME, open_results, trade_pnls
 from entrypoints.research.run import LazyRunner, Tally, complete
 from entrypoints.settings import Settings
-
-EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 2, 3, 4
-
-
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
 
 
 def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
     problems = _argument_problems(args)
     if problems:
-        for problem in problems:
-            _error(problem)
-        return EXIT_USAGE
+        return refused(problems)
     objective = OBJECTIVES[args.objective]
     try:
         grid = read_grid(args.grid, settings)
-    except GridError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    try:
         from entrypoints.replay import load_series
 
         series = load_series(settings, args.path)
-    except BarSizeError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except BarFileError as exc:
-        _error(str(exc))
-        return EXIT_BAD_INPUT
-    data_key = data_hash(series)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        results = ResultsFile(args.out / RESULTS_NAME)
-        records = results.load()
-    except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
-    except ResultsFileError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        data_key = data_hash(series)
+        results, records = open_results(args.out)
+    except FAILURES as exc:
+        return failed(exc, args)
     tally = Tally()
     try:
         with ExitStack() as stack:
@@ -105,13 +87,13 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
                         results,
                         runner,
                         tally,
-                        _progress(args, args.trials),
+                        progress_bar("sweep", args, args.trials),
                     )
                 except (MissingOptuna, StudyMismatch) as exc:
-                    _error(str(exc))
+                    error(str(exc))
                     return EXIT_USAGE
                 except StudyUnavailable as exc:
-                    _error(str(exc))
+                    error(str(exc))
                     return EXIT_UNAVAILABLE
                 trials = _first_of_each_key(trials)
             else:
@@ -128,27 +110,13 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
                     )
                 planned = plan(settings, points, data_key, str(args.grid))
                 missing = sum(1 for p in planned if p.trial.key not in records)
-                complete(planned, records, results, runner, tally, _progress(args, missing))
+                complete(
+                    planned, records, results, runner, tally, progress_bar("sweep", args, missing)
+                )
                 trials = [p.trial for p in planned]
             workers = runner.opened.workers if runner.opened is not None else 0
-    except GridError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except DomainError as exc:  # a domain rule refusing this input with a trial's config
-        _error(f"{args.path}: {exc}")
-        return EXIT_BAD_INPUT
-    except MissingExtra as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except ExecutorUnavailable as exc:
-        _error(str(exc))
-        return EXIT_UNAVAILABLE
-    except ResultsFileError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+    except FAILURES as exc:
+        return failed(exc, args)
     ran = f" on {args.executor} with {workers} workers" if workers else ""
     print(
         f"sweep: {len(trials)} trials, {tally.computed} computed{ran}, {tally.reused} already "
@@ -160,8 +128,7 @@ def sweep_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         written = _write_outputs(args.out, grid, trials, metrics, values, objective)
     except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+        return failed(exc, args)
     print(_top_text(trials, metrics, values, objective, args.top))
     for line in _significance_lines(trials, pnls, values, objective, args.seed):
         print(line)
@@ -181,27 +148,13 @@ def _first_of_each_key(trials: Sequence[Trial]) -> list[Trial]:
 
 def _argument_problems(args: argparse.Namespace) -> list[str]:
     problems: list[str] = []
-    if args.objective not in OBJECTIVES:
-        problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    if args.address is not None and args.executor == "local":
-        problems.append("--address applies to --executor dask or ray")
     if args.search in ("random", "optuna") and args.trials is None:
         problems.append(f"--search {args.search} needs --trials N")
     if args.search == "grid" and args.trials is not None:
         problems.append("--trials applies to --search random or optuna")
     if args.search != "optuna" and (args.storage is not None or args.study is not None):
         problems.append("--storage and --study apply to --search optuna")
-    if args.progress and args.no_progress:
-        problems.append("--progress and --no-progress contradict each other")
-    return problems
-
-
-def _progress(args: argparse.Namespace, total: int) -> Callable[[int], None] | None:
-    from entrypoints.progress import ProgressBar
-
-    if args.no_progress or total == 0 or not (args.progress or sys.stderr.isatty()):
-        return None
-    return ProgressBar(total, "sweep", eta=True)
+    return [*trial_problems(args), *problems]
 
 
 def _write_outputs(

@@ -16,19 +16,34 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias
 
 from application.bar_series import BarSeries
-from entrypoints.research.worker import keep_series, run_kept, run_trial
+from entrypoints.research.window import Rows
+from entrypoints.research.worker import (
+    TrialFailed,
+    keep_series,
+    run_kept,
+    run_trial,
+    run_trial_or_failure,
+)
 from entrypoints.settings import Settings
 
 ExecutorName: TypeAlias = Literal["local", "dask", "ray"]
 
+_log = logging.getLogger(__name__)
+
 IN_FLIGHT_PER_WORKER = 2
 """Trials submitted ahead per worker: enough to keep each busy, few enough to stay cheap."""
 
-Job: TypeAlias = tuple[str, Settings]
-"""A trial to run: its key and its settings."""
+
+class Job(NamedTuple):
+    """A trial to run: its key, its settings and the rows of the shipped bars it replays (all of
+    them by default; a walk-forward window's rows, so one executor serves every window)."""
+
+    key: str
+    settings: Settings
+    rows: Rows = None
 
 
 class MissingExtra(Exception):
@@ -145,9 +160,14 @@ class _DaskRunner:
         dask_wait: Any = distributed.wait
 
         def submit(job: Job) -> Any:
-            key, settings = job
             return self._client.submit(
-                run_trial, key, settings, self._series, key=f"trial-{key}", pure=False
+                run_trial_or_failure,
+                job.key,
+                job.settings,
+                self._series,
+                job.rows,
+                key=f"trial-{job.key}",
+                pure=False,
             )
 
         def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
@@ -155,11 +175,24 @@ class _DaskRunner:
             return set(done), set(rest)
 
         def result(future: Any) -> str:
-            text: str = future.result()
+            outcome: str | TrialFailed = future.result()
             future.release()
-            return text
+            if isinstance(outcome, TrialFailed):
+                # The replay's own exception, as a local worker hands it back (its message is the
+                # command's one line); the worker's traceback goes to the log file only.
+                _log_remote_failure(outcome)
+                raise outcome.error
+            return outcome
 
         return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)
+
+
+def _log_remote_failure(failed: TrialFailed) -> None:
+    from entrypoints import logs
+
+    what = f"a trial failed on a Dask worker: {type(failed.error).__name__}: {failed.error}"
+    logs.record_in_file(f"{what}\n{failed.traceback}", failed.error)
+    _log.debug("%s\n%s", what, failed.traceback)
 
 
 @contextmanager
@@ -217,8 +250,7 @@ class _RayRunner:
         ray = self._ray
 
         def submit(job: Job) -> Any:
-            key, settings = job
-            return self._remote.remote(key, settings, self._series)
+            return self._remote.remote(job.key, job.settings, self._series, job.rows)
 
         def next_done(pending: set[Any]) -> tuple[set[Any], set[Any]]:
             done, rest = ray.wait(list(pending), num_returns=1)

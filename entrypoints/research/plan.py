@@ -15,6 +15,7 @@ import yaml  # type: ignore[import-untyped]
 from application.bar_series import BarSeries
 from application.research.grid import Grid, GridError, ParamValue, parse_grid
 from application.research.sweep import RESULT_FORMAT, Trial, param_text, trial_key
+from entrypoints.research.window import Rows
 from entrypoints.settings import Settings, SettingsError, _ConfigLoader, settings_with
 
 MAX_SHOWN = 10
@@ -25,6 +26,8 @@ MAX_SHOWN = 10
 class PlannedTrial:
     trial: Trial
     settings: Settings
+    rows: Rows = None
+    """The rows of the executor's bars the trial replays (a walk-forward window; all by default)."""
 
 
 def read_grid(path: Path, base: Settings | None = None) -> Grid:
@@ -115,9 +118,11 @@ def plan(
     points: Iterable[Mapping[str, ParamValue]],
     data_key: str,
     source: str = "grid",
+    rows: Rows = None,
 ) -> list[PlannedTrial]:
-    """The trials of ``points``, in order, each validated and keyed. A combination the settings
-    refuse (a cross-field rule, e.g. exit threshold not below entry) is an error, listed."""
+    """The trials of ``points``, in order, each validated and keyed (``data_key``: the hash of
+    ``rows`` of the bars, all of them by default). A combination the settings refuse (a
+    cross-field rule, e.g. exit threshold not below entry) is an error, listed."""
     planned: list[PlannedTrial] = []
     refused: list[str] = []
     for index, point in enumerate(points):
@@ -127,7 +132,7 @@ def plan(
             refused.append(f"{_point_text(point)}: {'; '.join(exc.errors)}")
             continue
         key = trial_key(effective_config(settings), data_key, engine_revision())
-        planned.append(PlannedTrial(Trial(index, dict(point), key), settings))
+        planned.append(PlannedTrial(Trial(index, dict(point), key), settings, rows))
     if refused:
         shown = refused[:MAX_SHOWN]
         if len(refused) > MAX_SHOWN:

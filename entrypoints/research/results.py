@@ -68,3 +68,12 @@ class ResultsFile:
 def trade_pnls(record: dict[str, Any]) -> list[Decimal]:
     """A record's per-trade net P&L in closing order, exact."""
     return [Decimal(p) for p in record["trade_pnl_usd"]]
+
+
+def open_results(out: Path) -> tuple[ResultsFile, dict[str, dict[str, Any]]]:
+    """The results file in the folder ``out`` (made if missing) and the records it holds already.
+    Raises ``OSError`` when the folder cannot be made, :class:`ResultsFileError` when the file
+    cannot be used."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = ResultsFile(out / RESULTS_NAME)
+    return results, results.load()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from application.bar_series import BarSeries
-from entrypoints.research.executors import ExecutorName, Runner, open_runner
+from entrypoints.research.executors import ExecutorName, Job, Runner, open_runner
 from entrypoints.research.plan import PlannedTrial, unique
 from entrypoints.research.results import ResultsFile
 
@@ -58,7 +58,7 @@ def complete(
     tally.reused += len(unique(planned)) - len(todo)
     if not todo:
         return
-    jobs = [(p.trial.key, p.settings) for p in todo]
+    jobs = [Job(p.trial.key, p.settings, p.rows) for p in todo]
     for done, line in enumerate(runner.get().run(jobs), start=1):
         results.append(line)
         record = json.loads(line)

@@ -7,7 +7,8 @@
 The bars are read once and cut on CME trade dates. For each window every grid point runs as a
 sweep trial (a full replay, the engine the daemon runs) of the train window's bars on the chosen
 executor; the best by ``--objective`` (ties: the earlier grid point) then runs on the test window's
-bars, in this process (one replay: cheaper than starting an executor for it). Each window is
+bars. One executor serves the whole run: the bars go to its workers once, each trial names its
+window's rows, every window's train trials run as one batch and then every test trial. Each window is
 replayed on its own, starting flat with a cold z-score, as a fresh start of the daemon with new
 parameters would. Every trial's record goes to ``DIR/results.jsonl``, keyed by its effective
 config and its window's data, so a re-run (or a sweep sharing the file) computes nothing twice.
@@ -20,52 +21,52 @@ import argparse
 import csv
 import io
 import json
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from application.bar_series import BarFileError, BarSeries, BarSizeError
-from application.research.grid import GridError, ParamValue
+from application.bar_series import BarSeries
+from application.research.grid import ParamValue
 from application.research.objectives import OBJECTIVES, Objective
 from application.research.significance import BootstrapInterval, bootstrap_ci
-from application.research.sweep import canonical_json, objective_values, param_text, ranked
+from application.research.sweep import Trial, canonical_json, objective_values, param_text, ranked
 from application.research.walkforward import (
     ParamStability,
     WalkForward,
+    Window,
     WindowResult,
     split_windows,
     walk_forward,
 )
-from domain.calendar import cme_trade_date
-from domain.errors import DomainError
-from entrypoints.research.executors import ExecutorUnavailable, MissingExtra
-from entrypoints.research.plan import check_values, data_hash, plan, read_grid
-from entrypoints.research.results import RESULTS_NAME, ResultsFile, ResultsFileError, trade_pnls
+from entrypoints.options import progress_bar, trial_problems
+from entrypoints.research.failure import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    FAILURES,
+    error,
+    failed,
+    refused,
+)
+from entrypoints.research.plan import PlannedTrial, check_values, data_hash, plan, read_grid
+from entrypoints.research.results import RESULTS_NAME, open_results, trade_pnls
 from entrypoints.research.run import LazyRunner, Tally, complete
+from entrypoints.research.window import take_rows, trade_date_ordinals, window_rows
 from entrypoints.settings import Settings
 
-EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 2, 3, 4
 RESULT_JSON = "walkforward.json"
 TRADES_CSV = "oos_trades.csv"
 
 
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-
-
 def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
-    problems = _argument_problems(args)
+    problems = trial_problems(args)
     if problems:
-        for problem in problems:
-            _error(problem)
-        return EXIT_USAGE
+        return refused(problems)
     objective = OBJECTIVES[args.objective]
     try:
         grid = read_grid(args.grid)
@@ -73,21 +74,13 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
         points = list(grid.points())
         # Every combination checked before any replay (trial keys depend on the data, not here).
         plan(settings, points, "", str(args.grid))
-    except GridError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    try:
         from entrypoints.replay import load_series
 
         series = load_series(settings, args.path)
-    except BarSizeError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except BarFileError as exc:
-        _error(str(exc))
-        return EXIT_BAD_INPUT
+    except FAILURES as exc:
+        return failed(exc, args)
     if not len(series):
-        _error(f"{args.path}: no bars to walk forward over")
+        error(f"{args.path}: no bars to walk forward over")
         return EXIT_BAD_INPUT
     ordinals = trade_date_ordinals(series.epochs)
     try:
@@ -99,73 +92,64 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
             anchored=args.anchored,
         )
     except ValueError as exc:
-        _error(f"{args.path}: {exc}")
+        error(f"{args.path}: {exc}")
         return EXIT_USAGE
     try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        results = ResultsFile(args.out / RESULTS_NAME)
-        records = results.load()
-    except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
-    except ResultsFileError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        results, records = open_results(args.out)
+    except FAILURES as exc:
+        return failed(exc, args)
     tally = Tally()
-    progress = _progress(args, len(split.windows) * (len(points) + 1))
-    done_before = 0
+    progress = progress_bar("walkforward", args, len(split.windows) * (len(points) + 1))
+
+    def counted(_: int) -> None:
+        if progress is not None:
+            progress(tally.computed + tally.reused)
+
     windows: list[WindowResult] = []
     test_keys: list[str] = []
     try:
-        for window in split.windows:
-            train = window_series(series, ordinals, window.train_first, window.train_last)
-            planned = plan(settings, points, data_hash(train), str(args.grid))
-            with ExitStack() as stack:
-                runner = LazyRunner(args.executor, train, args.workers, args.address, stack)
-                complete(planned, records, results, runner, tally, _offset(progress, done_before))
-            trials = [p.trial for p in planned]
-            pnls = {t.key: trade_pnls(records[t.key]) for t in trials}
-            values = objective_values(trials, pnls, objective)
-            best = ranked(trials, values, objective)[0]
-            test = window_series(series, ordinals, window.test_first, window.test_last)
-            (chosen,) = plan(settings, [best.params], data_hash(test), str(args.grid))
-            if chosen.trial.key not in records:
-                from entrypoints.research.worker import run_trial
-
-                line = run_trial(chosen.trial.key, chosen.settings, test)
-                results.append(line)
-                records[chosen.trial.key] = json.loads(line)
-                tally.computed += 1
-            else:
-                tally.reused += 1
-            done_before += len(points) + 1
-            if progress is not None:
-                progress(done_before)
-            test_keys.append(chosen.trial.key)
-            windows.append(
-                WindowResult(
-                    window=window,
-                    params=dict(best.params),
-                    trials=len(trials),
-                    in_sample=values[best.key],
-                    out_of_sample_pnls=tuple(trade_pnls(records[chosen.trial.key])),
+        # One executor serves every window: the whole series goes to its workers once, and each
+        # trial names its window's rows. It opens at the first trial to compute, closes at the end.
+        with ExitStack() as stack:
+            runner = LazyRunner(args.executor, series, args.workers, args.address, stack)
+            trains = [
+                _planned(settings, points, series, ordinals, w.train_first, w.train_last, args)
+                for w in split.windows
+            ]
+            # Every window's train trials at once: a window's choice waits for no other window.
+            complete([p for t in trains for p in t], records, results, runner, tally, counted)
+            counted(0)
+            chosen: list[tuple[Window, int, Trial, float | None, PlannedTrial]] = []
+            for window, train in zip(split.windows, trains, strict=True):
+                trials = [p.trial for p in train]
+                pnls = {t.key: trade_pnls(records[t.key]) for t in trials}
+                values = objective_values(trials, pnls, objective)
+                best = ranked(trials, values, objective)[0]
+                (test,) = _planned(
+                    settings,
+                    [best.params],
+                    series,
+                    ordinals,
+                    window.test_first,
+                    window.test_last,
+                    args,
                 )
+                chosen.append((window, len(trials), best, values[best.key], test))
+            complete([c[-1] for c in chosen], records, results, runner, tally, counted)
+            counted(0)
+    except FAILURES as exc:
+        return failed(exc, args)
+    for window, trials_run, best, in_sample, test in chosen:
+        test_keys.append(test.trial.key)
+        windows.append(
+            WindowResult(
+                window=window,
+                params=dict(best.params),
+                trials=trials_run,
+                in_sample=in_sample,
+                out_of_sample_pnls=tuple(trade_pnls(records[test.trial.key])),
             )
-    except GridError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except DomainError as exc:  # a domain rule refusing this input with a trial's config
-        _error(f"{args.path}: {exc}")
-        return EXIT_BAD_INPUT
-    except MissingExtra as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except ExecutorUnavailable as exc:
-        _error(str(exc))
-        return EXIT_UNAVAILABLE
-    except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+        )
     result = walk_forward(objective, windows, split.unused_days)
     interval = bootstrap_ci(list(result.oos_pnls), objective, seed=args.seed)
     document = result_json(result, interval, args, test_keys)
@@ -176,8 +160,7 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         written = write_outputs(args.out, document, result, exits)
     except OSError as exc:
-        _error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+        return failed(exc, args)
     print(
         f"walkforward: {len(windows)} windows x {len(points)} trials, {tally.computed} replays "
         f"computed, {tally.reused} already in {results.path}"
@@ -187,73 +170,22 @@ def walkforward_command(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _argument_problems(args: argparse.Namespace) -> list[str]:
-    problems: list[str] = []
-    if args.objective not in OBJECTIVES:
-        problems.append(f"--objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    if args.address is not None and args.executor == "local":
-        problems.append("--address applies to --executor dask or ray")
-    if args.progress and args.no_progress:
-        problems.append("--progress and --no-progress contradict each other")
-    return problems
+# ---------------------------------------------------------------- planning a window
 
 
-def _progress(args: argparse.Namespace, total: int) -> Callable[[int], None] | None:
-    from entrypoints.progress import ProgressBar
-
-    if args.no_progress or total == 0 or not (args.progress or sys.stderr.isatty()):
-        return None
-    return ProgressBar(total, "walkforward", eta=True)
-
-
-def _offset(progress: Callable[[int], None] | None, before: int) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    return lambda done: progress(before + done)
-
-
-# ---------------------------------------------------------------- cutting the bars
-
-
-def trade_date_ordinals(epochs: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, Any]:
-    """The CME trade date (as a proleptic ordinal) of each bar start. The 18:00 New York boundary
-    falls on a whole UTC hour, so one look-up per hour of data is enough."""
-    hours, inverse = np.unique(epochs // 3600, return_inverse=True)
-    dates = np.array(
-        [cme_trade_date(datetime.fromtimestamp(int(h) * 3600, UTC)).toordinal() for h in hours],
-        dtype=np.int64,
-    )
-    ordinals: np.ndarray[Any, Any] = dates[inverse.reshape(-1)]
-    return ordinals
-
-
-def window_series(
-    series: BarSeries, ordinals: np.ndarray[Any, Any], first: date, last: date
-) -> BarSeries:
-    """The bars of trade dates ``first``..``last`` (inclusive) as a series of their own, in file
-    order. A file in time order is cut by bisection; one with a bar out of order (the replay
-    merges such a bar) by a mask, so every bar lands in the window of its own trade date."""
-    rows: slice | np.ndarray[Any, Any]
-    if len(ordinals) < 2 or bool(np.all(ordinals[1:] >= ordinals[:-1])):
-        lo = int(np.searchsorted(ordinals, first.toordinal(), side="left"))
-        hi = int(np.searchsorted(ordinals, last.toordinal(), side="right"))
-        rows = slice(lo, hi)
-        count = hi - lo
-    else:
-        rows = (ordinals >= first.toordinal()) & (ordinals <= last.toordinal())
-        count = int(np.count_nonzero(rows))
-    return replace(
-        series,
-        epochs=series.epochs[rows],
-        opens=series.opens[rows],
-        highs=series.highs[rows],
-        lows=series.lows[rows],
-        closes=series.closes[rows],
-        volumes=series.volumes[rows],
-        rows_read=count,
-        refused={},
-        refused_lines={},
-    )
+def _planned(
+    settings: Settings,
+    points: Sequence[Mapping[str, ParamValue]],
+    series: BarSeries,
+    ordinals: np.ndarray[Any, Any],
+    first: date,
+    last: date,
+    args: argparse.Namespace,
+) -> list[PlannedTrial]:
+    """The trials of ``points`` on the bars of trade dates ``first``..``last``, keyed by those
+    bars and naming their rows of ``series`` (which the executor's workers hold)."""
+    rows = window_rows(ordinals, first, last)
+    return plan(settings, points, data_hash(take_rows(series, rows)), str(args.grid), rows)
 
 
 # ---------------------------------------------------------------- output

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from application.research.objectives import OBJECTIVES
-from entrypoints.research.arguments import EXECUTORS, seed
+from entrypoints.options import add_executor, add_progress, add_seed, add_trial_inputs
 
 DEFAULT_OUT = Path("walkforward")
 _SPAN = re.compile(r"(\d+)d?")
@@ -24,9 +24,7 @@ def add_parser(sub: Any) -> None:
         "stitched out-of-sample result, walk-forward efficiency (annualised out-of-sample vs "
         "in-sample objective) and how stable the chosen parameters are.",
     )
-    wf.add_argument("path", type=Path, help="bar file (.csv or .parquet)")
-    wf.add_argument("--config", type=Path, help="YAML config file (the base of every trial)")
-    wf.add_argument("--grid", type=Path, required=True, help="grid YAML: setting: values|range")
+    add_trial_inputs(wf)
     wf.add_argument(
         "--train", type=_span("--train"), required=True, metavar="Nd", help="train trade days"
     )
@@ -46,14 +44,7 @@ def add_parser(sub: Any) -> None:
         default="net_pnl",
         help=f"what to choose by: {', '.join(OBJECTIVES)} (default: net_pnl)",
     )
-    wf.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        default="local",
-        help="where the train trials run (default: a local process pool)",
-    )
-    wf.add_argument("--address", help="dask or ray: the cluster's address (default: local)")
-    wf.add_argument("--workers", type=_span("--workers", days=False), help="workers")
+    add_executor(wf, "the trials")
     wf.add_argument(
         "--out",
         type=Path,
@@ -62,29 +53,18 @@ def add_parser(sub: Any) -> None:
         help=f"results directory (default: {DEFAULT_OUT}); its results.jsonl makes a re-run "
         "compute nothing",
     )
-    wf.add_argument(
-        "--seed", type=seed, default=0, help="seed of the out-of-sample bootstrap (default 0)"
-    )
-    wf.add_argument(
-        "--progress",
-        action="store_true",
-        help="draw the progress bar even when stderr is not a terminal",
-    )
-    wf.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+    add_seed(wf, "seed of the out-of-sample bootstrap (default 0)")
+    add_progress(wf)
 
 
-def _span(option: str, *, days: bool = True) -> Any:
+def _span(option: str) -> Any:
     def parse(text: str) -> int:
-        match = _SPAN.fullmatch(text.strip()) if days else None
-        if not days and text.strip().isdigit():
-            value = int(text)
-        elif match is not None:
-            value = int(match.group(1))
-        else:
-            value = 0
+        match = _SPAN.fullmatch(text.strip())
+        value = int(match.group(1)) if match is not None else 0
         if value < 1:
-            what = "a number of trade days such as 20d" if days else "a whole number"
-            raise argparse.ArgumentTypeError(f"{option} must be {what}, at least 1, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"{option} must be a number of trade days such as 20d, at least 1, got {text!r}"
+            )
         return value
 
     return parse

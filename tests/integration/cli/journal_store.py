@@ -26,6 +26,17 @@ SAMPLE = ROOT / "data" / "sample" / "es_1min_20131006_20131014.csv"
 SAMPLE_CONFIG = ROOT / "config" / "sample.yaml"
 
 
+def two_minute_bars(path: Path) -> Path:
+    """The sample's bars that start on an even minute, written to ``path``: a strategy bar of 4
+    minutes is built from them, one of 5 minutes is not (a domain rule a replay meets)."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    path.write_text(
+        "\n".join([lines[0], *(row for row in lines[1:] if int(row[14:16]) % 2 == 0)]) + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
 @dataclass
 class Store:
     """One journal store and a config file that names it."""

@@ -8,8 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import socket
-from collections.abc import Mapping
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from application.bar_series import BarSeries
 from application.report import ordered
 from application.research.objectives import objective
 from domain.calendar import cme_trade_date
@@ -24,9 +31,11 @@ from domain.position import RoundTrip
 from entrypoints.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, main
 from entrypoints.replay import load_series, run_replay
 from entrypoints.report_output import utc
-from entrypoints.research.walkforward import trade_date_ordinals, window_series
+from entrypoints.research import run as run_module
+from entrypoints.research.executors import ExecutorName, Runner, open_runner
+from entrypoints.research.window import trade_date_ordinals, window_series
 from entrypoints.settings import load_settings, settings_with
-from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG
+from tests.integration.cli.journal_store import SAMPLE, SAMPLE_CONFIG, two_minute_bars
 
 GRID = "strategy.lookback_period: [10, 20]\nstrategy.z_threshold_entry: [2.0, 2.5]\n"
 POINTS = [
@@ -34,6 +43,26 @@ POINTS = [
     for lookback in (10, 20)
     for entry in ("2.0", "2.5")
 ]
+
+
+@pytest.fixture
+def executors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What happens to the executors a command opens: ``open N`` (N bars shipped), ``closed``."""
+    events: list[str] = []
+
+    @contextmanager
+    def recorded(
+        name: ExecutorName, series: BarSeries, *, workers: int | None, address: str | None
+    ) -> Iterator[Runner]:
+        try:
+            with open_runner(name, series, workers=workers, address=address) as runner:
+                events.append(f"open {len(series)}")
+                yield runner
+        finally:
+            events.append("closed")
+
+    monkeypatch.setattr(run_module, "open_runner", recorded)
+    return events
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +174,19 @@ def test_each_window_trades_the_best_of_its_train_window(
     assert "parameter stability:" in out
 
 
+def test_one_executor_holding_all_the_bars_serves_every_window(
+    grid: Path, tmp_path: Path, executors: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ("--train", "2d", "--test", "1d", "--workers", "2")
+    assert _walkforward(grid, tmp_path, *options) == EXIT_OK
+    assert "walkforward: 5 windows x 4 trials, 25 replays computed" in capsys.readouterr().out
+    bars = len(load_series(load_settings(SAMPLE_CONFIG, {}), SAMPLE))
+    assert executors == [f"open {bars}", "closed"]
+    # A re-run computes nothing, so it starts no executor.
+    assert _walkforward(grid, tmp_path, *options) == EXIT_OK
+    assert executors == [f"open {bars}", "closed"]
+
+
 def test_a_rerun_computes_nothing_and_anchored_windows_grow(
     grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -228,16 +270,11 @@ def test_unreadable_bars_are_bad_input(
 
 
 def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, executors: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Two-minute bars: a 4-minute strategy bar is built from them, a 5-minute one is not (a
     # domain rule met only when the trial with it replays).
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
-    bars = tmp_path / "bars2m.csv"
-    bars.write_text(
-        "\n".join([lines[0], *(row for row in lines[1:] if int(row[14:16]) % 2 == 0)]) + "\n",
-        encoding="utf-8",
-    )
+    bars = two_minute_bars(tmp_path / "bars2m.csv")
     config = tmp_path / "config.yaml"
     config.write_text(
         SAMPLE_CONFIG.read_text(encoding="utf-8").replace("bar_minutes: 5", "bar_minutes: 4"),
@@ -252,3 +289,52 @@ def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
     assert errors == [
         f"error: {bars}: input bars of 120s cannot build 300s bars (the size must divide it)"
     ]
+    # The failing trial stopped the run; the executor was closed all the same.
+    assert [e.split()[0] for e in executors] == ["open", "closed"]
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_ctrl_c_stops_the_run_and_closes_its_executor(tmp_path: Path, executor: str) -> None:
+    pytest.importorskip("distributed" if executor == "dask" else "concurrent")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("strategy.lookback_period: [10, 15, 20, 25, 30, 35, 40, 45]\n")
+    out = tmp_path / "out"
+    command = str(Path(sys.executable).parent / "quant-scalper")
+    process = subprocess.Popen(
+        [
+            *(command, "walkforward", str(SAMPLE), "--config", str(SAMPLE_CONFIG)),
+            *("--grid", str(grid), "--train", "2d", "--test", "1d", "--out", str(out)),
+            *("--executor", executor, "--workers", "1", "--no-progress"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    results = out / "results.jsonl"
+    try:
+        deadline = time.monotonic() + 180
+        while not (results.exists() and results.read_text().count("\n") >= 1):
+            assert process.poll() is None, "the walk-forward ended before a trial finished"
+            assert time.monotonic() < deadline, "no trial finished within 180 s"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGINT)  # Ctrl-C reaches the command, as from a terminal
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr.splitlines()
+    # The executor went with it: nothing of the run's session is left (pool workers, a Dask
+    # cluster's nanny and worker processes).
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "processes of the run outlived it"
+        time.sleep(0.1)
+    assert results.read_text().count("\n") >= 1  # what finished is kept
