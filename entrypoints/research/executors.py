@@ -274,6 +274,19 @@ class _RayRunner:
 RAY_PROBE_TIMEOUT_S = 5.0
 
 
+def ray_unavailable(address: str | None, exc: BaseException) -> ExecutorUnavailable:
+    """The one line for a Ray cluster ray.init could not join. A Ray Client that times out is
+    most often one without the cluster's token: Ray 2.59+ clusters require one, and the client is
+    told nothing (only the head's log says "Authentication required")."""
+    hint = ""
+    if address is not None and address.startswith("ray://") and "timeout" in str(exc).lower():
+        hint = (
+            " (a cluster with token authentication, Ray's default since 2.59, needs "
+            "RAY_AUTH_MODE=token and its token: RAY_AUTH_TOKEN=$(ray get-auth-token) on the head)"
+        )
+    return ExecutorUnavailable(f"--address {address}: no Ray cluster: {exc}{hint}")
+
+
 def _probe_ray_address(address: str) -> None:
     """A cluster's GCS address (``host:port``) that nothing answers at, refused at once: ray.init
     retries such an address for minutes, logging every attempt. Other forms (``ray://`` of a Ray
@@ -316,7 +329,7 @@ def _ray(series: BarSeries, workers: int | None, address: str | None) -> Iterato
             _probe_ray_address(address)
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, OSError, RuntimeError) as exc:
-        raise ExecutorUnavailable(f"--address {address}: no Ray cluster: {exc}") from exc
+        raise ray_unavailable(address, exc) from exc
     try:
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         # Put once in the object store; every trial's task gets the same reference.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from entrypoints.replay import load_series
-from entrypoints.research.executors import ExecutorUnavailable, open_runner
+from entrypoints.research.executors import ExecutorUnavailable, open_runner, ray_unavailable
 from entrypoints.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,3 +28,16 @@ def test_a_ray_address_nothing_listens_on_is_unavailable() -> None:
     refused = pytest.raises(ExecutorUnavailable, match=f"--address {address}: no Ray cluster")
     with refused, open_runner("ray", series, workers=1, address=address):
         pass
+
+
+def test_a_ray_client_that_times_out_is_told_about_the_cluster_token() -> None:
+    """Ray 2.59+ clusters require a token; a Ray Client without it times out with no word of
+    why (checked by hand against `ray start --head`: the head logs "Authentication required")."""
+    line = str(
+        ray_unavailable("ray://head:10001", ConnectionError("ray client connection timeout"))
+    )
+    assert line.startswith("--address ray://head:10001: no Ray cluster: ray client connection")
+    assert "RAY_AUTH_MODE=token" in line
+    assert "ray get-auth-token" in line
+    other = str(ray_unavailable("10.0.0.1:6379", ConnectionError("refused")))
+    assert "RAY_AUTH" not in other  # only a Ray Client's timeout gets the hint
