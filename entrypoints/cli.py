@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="quant-scalper",
         description="Z-score mean-reversion trading for MES futures (Interactive Brokers).",
     )
-    parser.add_argument("--version", action="version", version=f"quant-scalper {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay = sub.add_parser(
@@ -211,6 +211,30 @@ def _bar_seconds(text: str) -> int:
             f"got {text!r}"
         )
     return value
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for (reading the package
+    metadata imports the email package: a cost every command's start-up paid for nothing)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show program's version number and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser._print_message(f"quant-scalper {_version()}\n", sys.stdout)
+        parser.exit()
 
 
 def _version() -> str:
