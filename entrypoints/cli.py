@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -289,7 +290,19 @@ class _StartUp:
             gc.enable()
 
 
+def _one_blas_thread() -> None:
+    """numpy's OpenBLAS starts a thread per core when numpy is imported, and they spin while it
+    starts: a tenth of a short replay's CPU, for matrix routines no command uses. A command runs
+    single-threaded BLAS unless the environment asks otherwise; it must be decided before numpy
+    is first imported, so a process that already has numpy (a test calling main()) is left as
+    it is. Child processes (a sweep's workers) inherit it, which is what a pool of one process
+    per core wants anyway."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _one_blas_thread()
     start_up = _StartUp()
     try:
         args = _parser().parse_args(argv)
