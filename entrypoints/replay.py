@@ -52,13 +52,19 @@ if TYPE_CHECKING:
     from adapters.simulated.repositories import InMemoryJournal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ReplayResult:
     summary: ReplaySummary
     round_trips: list[RoundTrip]
     aggregation: AggregationStats
     journal: InMemoryJournal
     series: BarSeries
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run formats the repr of its main task, result included, twice
+        # on the way out (Python 3.11's signal.getsignal puts the SIGINT handler, which holds the
+        # task, into a ValueError message). A full repr of a 1M-bar replay took 0.35 s each time.
+        return f"ReplayResult({len(self.round_trips)} round trips, {len(self.series)} bars)"
 
 
 def load_series(settings: Settings, path: Path, bar_seconds: int | None = None) -> BarSeries:

@@ -587,3 +587,20 @@ def test_cme_trade_date_by_the_18_00_rule(t: datetime, expected: date) -> None:
 def test_cme_trade_date_refuses_a_naive_datetime() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         cme_trade_date(datetime(2026, 11, 17, 12))
+
+
+@pytest.mark.parametrize(
+    ("first", "count"),
+    [
+        (date(2009, 12, 31), (date(2027, 12, 31) - date(2010, 1, 1)).days + 2),  # the table
+        (date(2020, 3, 8), 1),  # a spring-forward day alone
+        (date(2020, 3, 7), 2),  # ... and the day before it
+        (date(2020, 11, 1), 8),  # a fall-back day first
+        (date(1990, 1, 1), 20_000),  # other rules (the 2007 change)
+    ],
+)
+def test_the_day_bases_of_a_table_are_each_day_s_own(first: date, count: int) -> None:
+    """The table is built from noon offsets looked up once a week; each day's base is the one
+    ``_day_base`` computes for it alone."""
+    expected = [calendar_module._day_base(first + timedelta(days=k)) for k in range(count)]
+    assert calendar_module._day_bases(first, count) == expected
