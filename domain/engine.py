@@ -1147,13 +1147,20 @@ class Engine:
         (``risk.lost_leg: replace``, once per leg and position), or close it (``closing`` says so)."""
         side = self.position.side
         prices = {role: self._lost_prices.get(role) for role in roles}
+        # An exit decided or working closes the position: a leg placed now would outlive it (its
+        # OCA group cancels the old legs as the exit fills, often before the fill is reported).
+        exiting = self._exit_required is not None or any(
+            o.role is OrderRole.EXIT for o in self._orders.values()
+        )
         if (
             self.config.lost_leg is not LostLeg.REPLACE
             or side is None
+            or exiting
+            or not roles
             or roles & self._replaced
             or any(price is None for price in prices.values())
         ):
-            if self.config.lost_leg is LostLeg.REPLACE and side is not None:
+            if self.config.lost_leg is LostLeg.REPLACE and side is not None and not exiting:
                 why = (
                     "it was placed again once already"
                     if roles & self._replaced

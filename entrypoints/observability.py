@@ -7,9 +7,9 @@ is written by hand: a dozen gauges and counters do not need a client library.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -129,16 +129,16 @@ def build_app(
     return app
 
 
-def check_port(host: str, port: int, setting: str, what: str) -> None:
+async def check_port(host: str, port: int, setting: str, what: str) -> None:
     """Raise the :class:`StartupError` :func:`serve` would (exit 4, naming ``setting``) when
-    ``host:port`` cannot be listened on now: bound with the options asyncio's server uses
-    (``SO_REUSEADDR``), then released at once."""
+    ``host:port`` cannot be listened on now: a server opened the way aiohttp's opens its own
+    (same address resolution and socket options), then closed at once."""
     try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
+        probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
     except OSError as exc:
         raise port_error(exc, host, port, setting, what) from None
+    probe.close()
+    await probe.wait_closed()
 
 
 def port_error(exc: OSError, host: str, port: int, setting: str, what: str) -> StartupError:
@@ -189,7 +189,7 @@ class EndpointsChannel:
 
     async def check(self) -> None:
         if self._port is not None:
-            check_port("127.0.0.1", self._port, "observability.port", "serve /healthz")
+            await check_port("127.0.0.1", self._port, "observability.port", "serve /healthz")
 
     async def serve(self, console: OperatorConsole) -> None:
         if self._port is not None:

@@ -101,7 +101,8 @@ class ConnectFailure(Enum):
             return (
                 f"{at} took the connection and closed it before the API handshake: IB Gateway is "
                 "starting, or waiting for its login (each week, with two-factor) behind a relay "
-                "such as the Docker image's socat; log in on the Gateway"
+                "such as the Docker image's socat (log in on the Gateway), or this host is not in "
+                "its Trusted IPs"
             )
         if self is ConnectFailure.TIMEOUT:
             return (

@@ -161,6 +161,9 @@ class IbClient:
             failure = classify_connect_failure(exc, error_codes=codes, server_version=version)
             raise self._error(failure, str(exc) or type(exc).__name__) from exc
         finally:
+            if not connecting.done():  # we were cancelled (a stop): ib_async's attempt goes too
+                connecting.cancel()
+                await asyncio.gather(connecting, return_exceptions=True)
             closed_early.cancel()
             socket.disconnected -= on_socket_closed
             socket.hasData -= on_data

@@ -66,7 +66,7 @@ class TelegramChannel:
         if config.webhook_url is None:  # a webhook replaces any poller when it is set
             await check_single_poller(self._resource)
         else:
-            check_port(
+            await check_port(
                 config.webhook_listen, config.webhook_port, "telegram.webhook_port", "listen"
             )
 

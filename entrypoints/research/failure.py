@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from application.bar_series import BarFileError, BarSizeError
 from application.research.grid import GridError
@@ -64,6 +65,22 @@ def failed(exc: Exception, args: argparse.Namespace) -> int:
         error(str(exc))
         return EXIT_USAGE
     if isinstance(exc, OSError):
-        error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+        why = exc.strerror or str(exc)
+        if _within(exc.filename, args.out):
+            error(f"--out {args.out}: cannot write: {why}")
+            return EXIT_USAGE
+        # Not the results folder's (a cluster's files, a temporary file): named, exit 4.
+        error(f"{exc.filename}: {why}")
+        return EXIT_UNAVAILABLE
     raise exc
+
+
+def _within(filename: object, folder: object) -> bool:
+    """Whether an OSError is the results folder's: its file is ``folder`` or in it, or it names
+    no file (a write that ran out of space: the results are what the command writes)."""
+    if filename is None:
+        return True
+    if folder is None:
+        return False
+    path, root = Path(str(filename)).resolve(), Path(str(folder)).resolve()
+    return path == root or root in path.parents

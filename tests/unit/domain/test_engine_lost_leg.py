@@ -16,6 +16,7 @@ from domain.commands import (
 from domain.engine import Engine, EngineState, LostLeg
 from domain.events import (
     BrokerPositionReported,
+    FlattenRequested,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
@@ -142,3 +143,19 @@ def test_a_new_position_may_replace_its_legs_again() -> None:
     )
     assert _of(out, PlaceProtective)
     assert not _of(out, PlaceExit)
+
+
+def test_no_leg_is_placed_again_while_an_exit_is_closing_the_position() -> None:
+    """The exit's fill cancels the legs through their OCA group, and IB often reports those
+    cancels before the fill: a leg placed again then would rest at IB on a flat account."""
+    eng = engine(lost_leg=LostLeg.REPLACE)
+    bracket = _enter_long(eng)
+    assert bracket.stop_key is not None
+    assert bracket.target_key is not None
+    out = eng.handle(FlattenRequested(T0 + minutes(2), "operator"))
+    [exit_] = _of(out, PlaceExit)
+    eng.handle(OrderCancelled(bracket.stop_key, T0 + minutes(2), "OCA"))
+    eng.handle(OrderCancelled(bracket.target_key, T0 + minutes(2), "OCA"))
+    out = eng.handle(BrokerPositionReported(1, T0 + minutes(2), open_orders=(exit_.key,)))
+    assert not _of(out, PlaceProtective)
+    assert not _of(out, PlaceExit)  # the working exit is the one that closes it

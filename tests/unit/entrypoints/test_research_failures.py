@@ -42,6 +42,16 @@ ARGS = argparse.Namespace(path=Path("bars.csv"), out=Path("out"))
         (ExecutorUnavailable("--address x: no Ray cluster"), 4, "error: --address x: no Ray"),
         (ResultsFileError("out/results.jsonl: line 1 is not"), 2, "error: out/results.jsonl: line"),
         (OSError(errno.ENOSPC, "No space left on device"), 2, "error: --out out: cannot write: No"),
+        (
+            OSError(errno.EACCES, "Permission denied", "out/results.csv"),
+            2,
+            "error: --out out: cannot write: Permission denied",
+        ),
+        (  # not the results folder's: named as it is, not blamed on --out
+            OSError(errno.EACCES, "Permission denied", "/tmp/dask-scratch/lock"),
+            4,
+            "error: /tmp/dask-scratch/lock: Permission denied",
+        ),
     ],
 )
 def test_each_failure_is_one_line_and_its_exit_code(
