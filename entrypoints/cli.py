@@ -41,7 +41,51 @@ EXIT_INTERRUPTED = 130
 _DEFAULT_SPEED = -1.0  # --speed not given: daemon.speed from the config
 
 
-def _parser() -> argparse.ArgumentParser:
+# Commands whose arguments live in a module of their own, with their one-line help. A module (and
+# what it imports: numpy, the research and Monte Carlo code) is loaded only when its command is
+# the one being run: every other command's start-up, a sweep's replays included, skips it.
+_MODULE_COMMANDS: dict[str, tuple[str, str]] = {
+    "sweep": (
+        "entrypoints.research.arguments",
+        "run the engine over a grid of parameters (grid, random or Optuna search)",
+    ),
+    "walkforward": (
+        "entrypoints.research.walkforward_arguments",
+        "optimise on train windows, trade the choice on the next test window, stitch",
+    ),
+    "montecarlo": (
+        "entrypoints.montecarlo_cli",
+        "resample a trade list: percentiles of final P&L and drawdown, odds of the limits",
+    ),
+    "fills": (
+        "entrypoints.fills_cli",
+        "how optimistic the paper fills were: each fill against its bar and its aim",
+    ),
+}
+
+
+def _requested(argv: Sequence[str] | None) -> str | None:
+    """The command ``argv`` asks for: its first word that is not an option (None: there is none)."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((word for word in words if not word.startswith("-")), None)
+
+
+def _module_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, requested: str | None
+) -> None:
+    """Add command ``name`` of :data:`_MODULE_COMMANDS`: complete if it is the requested one, else
+    its name and help only (all that the top-level help and the choice of a command need)."""
+    module, help_ = _MODULE_COMMANDS[name]
+    parser = sub.add_parser(name, help=help_)
+    if name == requested:
+        import importlib
+
+        importlib.import_module(module).configure(parser)
+
+
+def _parser(requested: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; only the ``requested`` command's arguments are complete for the
+    commands of :data:`_MODULE_COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="quant-scalper",
         description="Z-score mean-reversion trading for MES futures (Interactive Brokers).",
@@ -82,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--contract", metavar="LOCAL_SYMBOL", help="--from-db: one contract's bars (e.g. MESM5)"
     )
-    _journal_parsers(sub)
+    _journal_parsers(sub, requested)
 
     check = sub.add_parser("config", help="validate a config file and show its warnings")
     check.add_argument("--config", type=Path, help="YAML config file")
@@ -129,19 +173,16 @@ def _parser() -> argparse.ArgumentParser:
         help="IB Gateway: signals, journal and alerts, but no orders are sent",
     )
 
-    from entrypoints import montecarlo_cli
-
-    montecarlo_cli.add_parser(sub)
-
-    from entrypoints import fills_cli
-
-    fills_cli.add_parser(sub)
+    _module_command(sub, "montecarlo", requested)
+    _module_command(sub, "fills", requested)
 
     sub.add_parser("version", help="print the version")
     return parser
 
 
-def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _journal_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], requested: str | None
+) -> None:
     """``db``, ``trades`` and ``report``: the commands on the journal store (database.* settings;
     the embedded SQLite file in database.data_dir when database.url is not set)."""
     db = sub.add_parser("db", help="the journal store's schema (alembic migrations)")
@@ -188,13 +229,8 @@ def _journal_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="write summary.json, trades.csv, equity.png and report.html here",
     )
 
-    from entrypoints.research.arguments import add_parser as add_sweep_parser
-
-    add_sweep_parser(sub)
-
-    from entrypoints.research.walkforward_arguments import add_parser as add_walkforward_parser
-
-    add_walkforward_parser(sub)
+    _module_command(sub, "sweep", requested)
+    _module_command(sub, "walkforward", requested)
 
 
 MAX_BAR_SECONDS = 3600
@@ -298,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _one_blas_thread()
     start_up = _StartUp()
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(_requested(argv)).parse_args(argv)
         try:
             return _main(args, start_up)
         except KeyboardInterrupt:  # Ctrl-C before the daemon's own signal handling is in place

@@ -34,15 +34,15 @@ CSV_COLUMNS = (
 )
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "fills",
-        help="how optimistic the paper fills were: each fill against its bar and its aim",
-        description="Each journaled fill beside the recorded bar it happened in (a buy below "
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The ``fills`` command's description and arguments (its name and one-line help are in
+    the command table of :mod:`entrypoints.cli`)."""
+    parser.description = (
+        "Each journaled fill beside the recorded bar it happened in (a buy below "
         "the bar's low or a sell above its high is a price the market never offered) and its "
         "slippage in ticks against what the order aimed at (the signal close for an entry or a "
         "signal exit, the stop or target price for a bracket leg), summed up by side, role and "
-        "New York hour. T: ISO-8601 with a zone, or a date (00:00 UTC).",
+        "New York hour. T: ISO-8601 with a zone, or a date (00:00 UTC)."
     )
     parser.add_argument(
         "--from-db", action="store_true", required=True, help="the fills in the journal store"

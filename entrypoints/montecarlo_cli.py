@@ -50,15 +50,15 @@ class MonteCarloUsageError(Exception):
     """A command-line value that cannot be used (an option out of place, an unwritable --out)."""
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "montecarlo",
-        help="resample a trade list: percentiles of final P&L and drawdown, odds of the limits",
-        description="Resample the round trips (iid) and their daily P&L (blocks of --block "
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The ``montecarlo`` command's description and arguments (its name and one-line help are in
+    the command table of :mod:`entrypoints.cli`)."""
+    parser.description = (
+        "Resample the round trips (iid) and their daily P&L (blocks of --block "
         "consecutive CME trade dates): percentiles of final net P&L and max drawdown, the "
         "probability that a day reaches risk.max_daily_loss and of a streak of "
         "risk.max_consecutive_losses losing trades (limits from --config, else the defaults). "
-        "Seeded: the same input and seed give the same output.",
+        "Seeded: the same input and seed give the same output."
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(

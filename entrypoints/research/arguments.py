@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Any
 
 from application.research.objectives import OBJECTIVES
 from entrypoints.options import add_executor, add_progress, add_seed, add_trial_inputs, whole_number
@@ -12,14 +12,13 @@ SEARCHES = ("grid", "random", "optuna")
 DEFAULT_OUT = Path("sweep")
 
 
-def add_parser(sub: Any) -> None:
-    """The ``sweep`` subcommand's arguments."""
-    sweep = sub.add_parser(
-        "sweep",
-        help="run the engine over a grid of parameters (grid, random or Optuna search)",
-        description="Replay one bar file once per trial, each trial the config with some "
+def configure(sweep: argparse.ArgumentParser) -> None:
+    """The ``sweep`` command's description and arguments (its name and one-line help are in
+    the command table of :mod:`entrypoints.cli`)."""
+    sweep.description = (
+        "Replay one bar file once per trial, each trial the config with some "
         "strategy/risk/execution settings from a grid changed; results are kept by a hash of the "
-        "effective config and the data, so a sweep resumes and never computes a trial twice.",
+        "effective config and the data, so a sweep resumes and never computes a trial twice."
     )
     add_trial_inputs(sweep)
     add_executor(sweep, "trials")

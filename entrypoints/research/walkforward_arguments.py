@@ -14,15 +14,15 @@ DEFAULT_OUT = Path("walkforward")
 _SPAN = re.compile(r"(\d+)d?")
 
 
-def add_parser(sub: Any) -> None:
-    wf = sub.add_parser(
-        "walkforward",
-        help="optimise on train windows, trade the choice on the next test window, stitch",
-        description="Walk-forward analysis on CME trade dates: on each train window run every "
+def configure(wf: argparse.ArgumentParser) -> None:
+    """The ``walkforward`` command's description and arguments (its name and one-line help are in
+    the command table of :mod:`entrypoints.cli`)."""
+    wf.description = (
+        "Walk-forward analysis on CME trade dates: on each train window run every "
         "trial of the grid (the sweep's trials, on any executor), trade the best parameters on "
         "the test window that follows, then move on by --step. Prints each window's choice, the "
         "stitched out-of-sample result, walk-forward efficiency (annualised out-of-sample vs "
-        "in-sample objective) and how stable the chosen parameters are.",
+        "in-sample objective) and how stable the chosen parameters are."
     )
     add_trial_inputs(wf)
     wf.add_argument(

@@ -1,5 +1,6 @@
 """A replay imports only what it uses: no plotting library (Bokeh for report.html, matplotlib for
-equity.png) unless a report is written, never the IB Gateway client, the Telegram bot or pandas.
+equity.png) unless a report is written, never the IB Gateway client, the Telegram bot or pandas,
+nor the modules of the other commands (the research tools, Monte Carlo, the fill audit).
 A sweep is many replays, and each one pays its process's start-up (bench/startup_bench.py)."""
 
 from __future__ import annotations
@@ -14,7 +15,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "data" / "sample" / "es_1min_20131006_20131014.csv"
 CONFIG = ROOT / "config" / "sample.yaml"
-HEAVY = ("aiogram", "bokeh", "ib_async", "matplotlib", "pandas", "pyarrow.parquet")
+HEAVY = (
+    "aiogram",
+    "application.research",
+    "bokeh",
+    "entrypoints.fills_cli",
+    "entrypoints.montecarlo_cli",
+    "entrypoints.research",
+    "ib_async",
+    "matplotlib",
+    "pandas",
+    "pyarrow.parquet",
+)
 
 # Runs the CLI as the console script does, then lists the heavy modules the process holds.
 _PROBE = f"""
