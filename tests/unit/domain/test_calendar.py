@@ -604,3 +604,17 @@ def test_the_day_bases_of_a_table_are_each_day_s_own(first: date, count: int) ->
     ``_day_base`` computes for it alone."""
     expected = [calendar_module._day_base(first + timedelta(days=k)) for k in range(count)]
     assert calendar_module._day_bases(first, count) == expected
+
+
+def test_calendars_of_one_table_share_its_layout_and_answer_alike() -> None:
+    # A sweep builds a calendar per trial: the 18-year layout is computed once per process.
+    first, second = CmeGlobexEquityCalendar(), CmeGlobexEquityCalendar()
+    assert first._opens is second._opens
+    assert first._dates is second._dates
+    t = int(datetime(2024, 3, 11, 14, 0, tzinfo=UTC).timestamp())
+    assert first.session_at(t) == second.session_at(t)
+    # A table of its own is laid out afresh, and validated.
+    other = CmeGlobexEquityCalendar((), date(2024, 1, 1), date(2024, 12, 31))
+    assert other._opens is not first._opens
+    with pytest.raises(DomainError, match="after last day"):
+        CmeGlobexEquityCalendar((), date(2024, 1, 2), date(2024, 1, 1))
