@@ -6,7 +6,7 @@ an item is taken); the trading service also reads its columns directly to skip q
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import overload
 
 import numpy as np
@@ -70,6 +70,23 @@ class BarColumns(Sequence[Bar]):
             float(self.closes[index]),
             int(self.volumes[index]),
         )
+
+    def __iter__(self) -> Iterator[Bar]:
+        """The bars in order, built from the columns turned into lists once (the same bars as
+        ``self[i]``: ``tolist`` gives the Python int and float that ``int()`` and ``float()`` do,
+        without a numpy scalar per field; a replay of 1-minute bars iterates every row)."""
+        at_epoch = Bar.at_epoch
+        seconds = self.seconds
+        for epoch, open_, high, low, close, volume in zip(
+            self.epochs.tolist(),
+            self.opens.tolist(),
+            self.highs.tolist(),
+            self.lows.tolist(),
+            self.closes.tolist(),
+            self.volumes.tolist(),
+            strict=True,
+        ):
+            yield at_epoch(epoch, seconds, open_, high, low, close, volume)
 
     def is_clock_aligned(self) -> bool:
         """Every bar starts on a multiple of its size, strictly after the one before."""
