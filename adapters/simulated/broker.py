@@ -85,6 +85,13 @@ class _Order:
     filled: int = 0
     protective: ProtectiveKind | None = None
     children: list[str] = field(default_factory=list)
+    # The price as a float when that is exact (a tick-grid price is): on_bar's quick test.
+    price_float: float | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        price = self.price
+        as_float = None if price is None else float(price)
+        self.price_float = as_float if as_float is not None and Decimal(as_float) == price else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +315,21 @@ class SimulatedBroker:
                 self._fill_market(order, Decimal(bar.open), opened_at)
         legs = [o for o in self._orders.values() if o.active and o.kind is not _Kind.MARKET]
         if not legs:
+            return
+        # Most bars reach no leg: tell so on the floats before any Decimal is made. A sell stop or a
+        # buy limit can only trigger if the low reaches its price, a buy stop or a sell limit if
+        # the high does (the open lies between them); a price not exact as a float gets the full test.
+        bar_low, bar_high = bar.low, bar.high
+        for leg in legs:
+            at = leg.price_float
+            if at is None:
+                break
+            if (leg.kind is _Kind.STOP) is (leg.action is Action.SELL):
+                if bar_low <= at:
+                    break
+            elif bar_high >= at:
+                break
+        else:
             return
         open_, high, low = Decimal(bar.open), Decimal(bar.high), Decimal(bar.low)
         triggered = []

@@ -234,3 +234,34 @@ async def test_a_target_only_touched_does_not_fill() -> None:
     assert _fills(_drain(inbox)) == []
     broker.on_bar(bar(T0 + 2 * ONE_MIN, 5012.0, seconds=60, open_=5010.0, high=5015.25, low=5009.0))
     assert _fills(_drain(inbox)) == [("K-T", Action.SELL, 1, D("5015"))]
+
+
+@pytest.mark.parametrize(
+    ("side", "low", "high", "expected"),
+    [
+        # Long: a sell stop at 4990 fills when the low touches it, a sell limit at 5015 only when
+        # the high trades through it; one tick short of either fills nothing.
+        (Side.LONG, 4990.0, 4996.0, ("K-S", D("4990"))),
+        (Side.LONG, 4990.25, 4996.0, None),
+        (Side.LONG, 4996.0, 5015.0, None),
+        (Side.LONG, 4996.0, 5015.25, ("K-T", D("5015"))),
+        # Short: a buy stop at 5010 on the high, a buy limit at 4985 through the low.
+        (Side.SHORT, 5004.0, 5010.0, ("K-S", D("5010"))),
+        (Side.SHORT, 5004.0, 5009.75, None),
+        (Side.SHORT, 4985.0, 5004.0, None),
+        (Side.SHORT, 4984.75, 5004.0, ("K-T", D("4985"))),
+    ],
+)
+async def test_a_leg_fills_exactly_when_the_bar_reaches_it(
+    side: Side, low: float, high: float, expected: tuple[str, Decimal] | None
+) -> None:
+    # Each bar lies at the edge of a leg: on_bar's quick test on floats must not skip a bar that
+    # reaches a leg, nor fill one that does not.
+    stop, target = ("4990", "5015") if side is Side.LONG else ("5010", "4985")
+    broker, inbox = _broker(fill_model="signal_close")
+    await broker.place_bracket(_bracket(side=side, stop=stop, target=target))
+    _drain(inbox)
+    open_ = (low + high) / 2
+    broker.on_bar(bar(T0 + ONE_MIN, open_, seconds=60, open_=open_, high=high, low=low))
+    fills = [(key, price) for key, _, _, price in _fills(_drain(inbox))]
+    assert fills == ([] if expected is None else [expected])
