@@ -81,8 +81,11 @@ class _Bucket:
         self.seen: dict[int, Bar] = {bar.epoch: bar}
 
     def merge(self, bar: Bar) -> None:
-        self.high = max(self.high, bar.high)
-        self.low = min(self.low, bar.low)
+        # Comparisons, not max()/min(): this runs for every finer bar of a replay.
+        if bar.high > self.high:
+            self.high = bar.high
+        if bar.low < self.low:
+            self.low = bar.low
         self.volume += bar.volume
         if bar.epoch < self.first_epoch:
             self.first_epoch = bar.epoch
@@ -209,7 +212,8 @@ class BarAggregator:
 
         if self._prev_end != -1 and epoch > self._prev_end and not self._after_halt(epoch):
             stats.gaps += 1
-        self._prev_end = max(self._prev_end, epoch + bar.seconds)
+        if bar.end_epoch > self._prev_end:
+            self._prev_end = bar.end_epoch
         if bar.epoch == start and bar.end_epoch == end:
             # The bar is exactly one strategy bar: pass it through untouched.
             self._done_start = start
@@ -237,7 +241,8 @@ class BarAggregator:
         elif bar.epoch > self._prev_end and not self._after_halt(bar.epoch):
             stats.gaps += 1
         bucket.merge(bar)
-        self._prev_end = max(self._prev_end, bar.end_epoch)
+        if bar.end_epoch > self._prev_end:
+            self._prev_end = bar.end_epoch
         if bar.end_epoch == bucket.end:
             return (self._emit(bucket),)
         return _NO_BARS
