@@ -346,6 +346,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_up.close()
 
 
+def console() -> None:
+    """The ``quant-scalper`` command (and ``python -m entrypoints.cli``): :func:`main`, then the
+    process's exit with its code.
+
+    Whatever is still alive is frozen out of the cyclic collector's sight first (``gc.freeze``):
+    the interpreter's teardown would otherwise walk the whole heap, which start-up made large, in
+    its final collections, for a process about to end (measured: ~70 ms, a sixth of a short
+    replay from start to exit). The teardown itself still runs: atexit handlers, logging's flush,
+    files closed."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _unexpected(exc: Exception, command: str) -> int:
     """An error no path expected: one line on standard error, the traceback in the log file (or,
     for the commands that keep none, a file of its own); exit 1."""
@@ -706,4 +720,4 @@ def _configure_logging(settings: Settings) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -45,7 +45,7 @@ def test_maturin_builds_one_wheel_with_the_extension_and_the_packages(tmp_path: 
     assert not any(n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheels[0]).read(entry_points).decode()
-    assert "quant-scalper=entrypoints.cli:main" in text.replace(" ", "")
+    assert "quant-scalper=entrypoints.cli:console" in text.replace(" ", "")
 
     # Installed from the wheel, the code finds its migrations and can create the journal's schema.
     site = tmp_path / "site"
