@@ -310,68 +310,73 @@ impl RollingZScore {
     /// is below `2^31`. The state is held in locals. Stops before the first value that would leave
     /// this regime (or trigger a rebuild) and returns its index.
     ///
-    /// Per block, numerators and variances are converted first and divided by the square roots in
-    /// a second, vectorisable pass: the same IEEE operations on the same exact integers as
-    /// `fast_value`, so results are bit-identical to `update`.
+    /// The value leaving the window as `xs[i]` enters is read from the ring buffer for the first
+    /// `window` values and from `xs[i - window]` after that, so the loop neither writes the ring
+    /// nor wraps its head; the ring is brought up to date once, at the end.
+    ///
+    /// Per block, numerators and variances are converted first (see [`narrow_block`]) and divided
+    /// by the square roots in a second, vectorisable pass: the same IEEE operations on the same
+    /// exact integers as `fast_value`, so results are bit-identical to `update`.
     fn run_narrow(&mut self, xs: &[f64], out: &mut [f64], start: usize) -> usize {
         debug_assert!(self.big.is_none() && self.ring.len() == self.window);
         debug_assert!(self.q <= self.q_narrow_limit);
         let window = self.window;
-        let n = window as i64;
-        let scale = self.scale;
-        let limit = self.q_narrow_limit as i64;
+        let head = self.head;
+        let params = Narrow {
+            n: window as i64,
+            scale: self.scale,
+            limit: self.q_narrow_limit as i64,
+        };
         let end = xs.len().min(start.saturating_add(self.block_budget()));
-        let ring = &mut self.ring[..];
-        let (mut s, mut q, mut head) = (self.s, self.q as i64, self.head);
+        let mut sums = (self.s, self.q as i64);
         let mut vars = [0.0_f64; BLOCK];
         let mut i = start;
-        let mut blocked = false;
-        while i < end && !blocked {
-            let block_start = i;
-            let stop = end.min(i + BLOCK);
-            while i < stop {
-                let x = xs[i];
-                let y = x * scale;
-                if !below(y, TWO_31) {
-                    blocked = true;
-                    break;
+        while i < end {
+            let back = i - start;
+            let old = if back >= window {
+                &xs[i - window..]
+            } else if back < window - head {
+                &self.ring[head + back..]
+            } else {
+                &self.ring[back - (window - head)..head]
+            };
+            let len = old.len().min(end - i).min(BLOCK);
+            let (new, old) = (&xs[i..i + len], &old[..len]);
+            let (block_out, vars) = (&mut out[i..i + len], &mut vars[..len]);
+            let done = match narrow_block(&params, sums, new, old, block_out, vars) {
+                Some(next) => {
+                    sums = next;
+                    len
                 }
-                let Some(xi) = exact_small_int(y) else {
-                    blocked = true;
-                    break;
-                };
-                // The oldest value's square is <= Q, so it is below 2^31 on this scale too.
-                let old = small_int(ring[head] * scale);
-                let q_new = q - old * old + xi * xi;
-                if q_new > limit {
-                    blocked = true;
-                    break;
+                None => {
+                    let (done, next) = narrow_prefix(&params, sums, new, old, block_out, vars);
+                    sums = next;
+                    done
                 }
-                q = q_new;
-                s += xi - old;
-                ring[head] = x;
-                head += 1;
-                if head == window {
-                    head = 0;
-                }
-                let var = n * q - s * s;
-                let (num_f, var_f) = if var == 0 {
-                    (f64::NAN, 1.0)
-                } else {
-                    ((n * xi - s) as f64, var as f64)
-                };
-                out[i] = num_f;
-                vars[i - block_start] = var_f;
-                i += 1;
-            }
-            for (o, v) in out[block_start..i].iter_mut().zip(&vars) {
+            };
+            for (o, v) in block_out[..done].iter_mut().zip(&vars[..done]) {
                 *o /= v.sqrt();
             }
+            i += done;
+            if done < len {
+                break;
+            }
         }
-        self.s = s;
-        self.q = i128::from(q);
-        self.head = head;
-        self.pushes += (i - start) as u64;
+        let pushed = i - start;
+        if pushed >= window {
+            self.ring.copy_from_slice(&xs[i - window..i]);
+            self.head = 0;
+        } else {
+            for &x in &xs[start..i] {
+                self.ring[self.head] = x;
+                self.head += 1;
+                if self.head == window {
+                    self.head = 0;
+                }
+            }
+        }
+        (self.s, self.q) = (sums.0, i128::from(sums.1));
+        self.pushes += pushed as u64;
         i
     }
 
@@ -864,7 +869,101 @@ fn below(y: f64, limit: f64) -> bool {
 /// `y` as an integer, `y` being known to be one with `|y| < 2^51`.
 #[inline(always)]
 fn small_int(y: f64) -> i64 {
-    (y + MAGIC).to_bits() as i64 - MAGIC.to_bits() as i64
+    magic_int(y + MAGIC)
+}
+
+/// `t - MAGIC` as an integer, for `t = y + MAGIC` (exact when `y` is an integer below `2^51`,
+/// wrapping garbage otherwise).
+#[inline(always)]
+fn magic_int(t: f64) -> i64 {
+    (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64)
+}
+
+/// What `run_narrow`'s block kernels need: window length, scale `2^k` and `2^62 / window`.
+struct Narrow {
+    n: i64,
+    scale: f64,
+    limit: i64,
+}
+
+/// One narrow-loop push on exact integers (`xi` entering, `oi` leaving, both scaled): the new
+/// `(S, Q)` and the converted numerator and variance, `(NaN, 1)` when the variance is zero.
+/// Wrapping arithmetic: the results are exact whenever the inputs keep the narrow invariant, and
+/// are discarded otherwise.
+#[inline(always)]
+fn narrow_push(p: &Narrow, (s, q): (i64, i64), xi: i64, oi: i64) -> ((i64, i64), f64, f64) {
+    let q = q
+        .wrapping_add(xi.wrapping_mul(xi))
+        .wrapping_sub(oi.wrapping_mul(oi));
+    let s = s.wrapping_add(xi.wrapping_sub(oi));
+    let var = p.n.wrapping_mul(q).wrapping_sub(s.wrapping_mul(s));
+    let num = p.n.wrapping_mul(xi).wrapping_sub(s);
+    let (num_f, var_f) = if var == 0 {
+        (f64::NAN, 1.0)
+    } else {
+        (num as f64, var as f64)
+    };
+    ((s, q), num_f, var_f)
+}
+
+/// The narrow loop over one block, speculatively: every value is pushed without a branch and
+/// the regime's conditions are only collected. `None` when some value breaks them; the block is
+/// then redone by [`narrow_prefix`], and what this wrote is overwritten or never used.
+#[inline(always)]
+fn narrow_block(
+    p: &Narrow,
+    mut sums: (i64, i64),
+    new: &[f64],
+    old: &[f64],
+    out: &mut [f64],
+    vars: &mut [f64],
+) -> Option<(i64, i64)> {
+    let mut ok = true;
+    for (((&x, &o), num_out), var_out) in new.iter().zip(old).zip(out).zip(vars) {
+        let y = x * p.scale;
+        let t = y + MAGIC;
+        let xi = magic_int(t);
+        // The oldest value's square is <= Q, so it is below 2^31 on this scale too.
+        let oi = magic_int(o * p.scale + MAGIC);
+        let (next, num_f, var_f) = narrow_push(p, sums, xi, oi);
+        ok &= below(y, TWO_31) & (t - MAGIC == y) & (next.1 <= p.limit);
+        sums = next;
+        *num_out = num_f;
+        *var_out = var_f;
+    }
+    ok.then_some(sums)
+}
+
+/// The narrow loop over a block, value by value: stops before the first value that breaks the
+/// regime. The number of values pushed and the sums after them.
+#[cold]
+#[inline(never)]
+fn narrow_prefix(
+    p: &Narrow,
+    mut sums: (i64, i64),
+    new: &[f64],
+    old: &[f64],
+    out: &mut [f64],
+    vars: &mut [f64],
+) -> (usize, (i64, i64)) {
+    for (i, (&x, &o)) in new.iter().zip(old).enumerate() {
+        let y = x * p.scale;
+        if !below(y, TWO_31) {
+            return (i, sums);
+        }
+        let Some(xi) = exact_small_int(y) else {
+            return (i, sums);
+        };
+        let oi = small_int(o * p.scale);
+        let (next, num_f, var_f) = narrow_push(p, sums, xi, oi);
+        if next.1 > p.limit {
+            return (i, sums);
+        }
+        sums = next;
+        out[i] = num_f;
+        vars[i] = var_f;
+    }
+    (new.len(), sums)
 }
 
 #[inline(always)]
