@@ -43,6 +43,8 @@ const TWO_62: f64 = 4_611_686_018_427_387_904.0;
 const TWO_31: f64 = 2_147_483_648.0;
 /// `1.5·2^52`: adding it to `|y| < 2^51` rounds `y` to an integer held in the low mantissa bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
+/// `MAGIC`'s bits: `bits(y + MAGIC) - MAGIC_BITS = y` for an integer `|y| < 2^51`.
+const MAGIC_BITS: i64 = 0x4338_0000_0000_0000;
 /// Values per block in `update_many`'s loops (the variances of a block wait on the stack).
 const BLOCK: usize = 256;
 /// `rebuild_at` when no rebuild is scheduled.
@@ -257,6 +259,17 @@ impl RollingZScore {
     /// All of `xs` is checked first: on a non-finite value the error names its index and the
     /// state is left untouched.
     pub fn update_many(&mut self, xs: &[f64], out: &mut [f64]) -> Result<(), ZScoreError> {
+        self.update_many_on(xs, out, Avx2::detect())
+    }
+
+    /// `update_many`, its narrow blocks compiled for AVX2 when given the proof, portable
+    /// otherwise (the tests run both).
+    fn update_many_on(
+        &mut self,
+        xs: &[f64],
+        out: &mut [f64],
+        avx2: Option<Avx2>,
+    ) -> Result<(), ZScoreError> {
         if xs.len() != out.len() {
             return Err(ZScoreError::LengthMismatch {
                 input: xs.len(),
@@ -273,7 +286,7 @@ impl RollingZScore {
         while i < xs.len() {
             if self.big.is_none() && self.ring.len() == self.window {
                 if self.q <= self.q_narrow_limit {
-                    let j = self.run_narrow(xs, out, i);
+                    let j = self.run_narrow(xs, out, i, avx2);
                     if j > i {
                         i = j;
                         continue;
@@ -317,7 +330,38 @@ impl RollingZScore {
     /// Per block, numerators and variances are converted first (see [`narrow_block`]) and divided
     /// by the square roots in a second, vectorisable pass: the same IEEE operations on the same
     /// exact integers as `fast_value`, so results are bit-identical to `update`.
-    fn run_narrow(&mut self, xs: &[f64], out: &mut [f64], start: usize) -> usize {
+    ///
+    /// With AVX2 the division pass runs on four values at a time (the same correctly rounded
+    /// IEEE square roots and divisions, so the same bits); the block kernels are unchanged.
+    fn run_narrow(
+        &mut self,
+        xs: &[f64],
+        out: &mut [f64],
+        start: usize,
+        avx2: Option<Avx2>,
+    ) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(proof) = avx2 {
+            return self.run_narrow_avx2(xs, out, start, proof);
+        }
+        let _ = avx2;
+        self.run_narrow_portable(xs, out, start)
+    }
+
+    /// `run_narrow_portable` compiled with AVX2 enabled.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    fn run_narrow_avx2(&mut self, xs: &[f64], out: &mut [f64], start: usize, _: Avx2) -> usize {
+        #[target_feature(enable = "avx2")]
+        unsafe fn run(z: &mut RollingZScore, xs: &[f64], out: &mut [f64], start: usize) -> usize {
+            z.run_narrow_portable(xs, out, start)
+        }
+        // SAFETY: an `Avx2` exists only when the CPU has AVX2 (`Avx2::detect`).
+        unsafe { run(self, xs, out, start) }
+    }
+
+    #[inline(always)]
+    fn run_narrow_portable(&mut self, xs: &[f64], out: &mut [f64], start: usize) -> usize {
         debug_assert!(self.big.is_none() && self.ring.len() == self.window);
         debug_assert!(self.q <= self.q_narrow_limit);
         let window = self.window;
@@ -354,8 +398,9 @@ impl RollingZScore {
                     done
                 }
             };
-            for (o, v) in block_out[..done].iter_mut().zip(&vars[..done]) {
-                *o /= v.sqrt();
+            for (o, &v) in block_out[..done].iter_mut().zip(&vars[..done]) {
+                let z = *o / v.sqrt();
+                *o = if v == 0.0 { f64::NAN } else { z };
             }
             i += done;
             if done < len {
@@ -853,30 +898,25 @@ fn ldexp(mut v: f64, mut e: i64) -> f64 {
     v * pow2(e)
 }
 
-/// `y` as an integer when it is one; requires `|y| < 2^51` (then every step is exact).
-#[inline(always)]
-fn exact_small_int(y: f64) -> Option<i64> {
-    let t = y + MAGIC;
-    (t - MAGIC == y).then(|| small_int(y))
-}
-
 /// `|y| < limit`, false for NaN (a NaN scale marks `k > 1023`).
 #[inline(always)]
 fn below(y: f64, limit: f64) -> bool {
     y.abs() < limit
 }
 
-/// `y` as an integer, `y` being known to be one with `|y| < 2^51`.
-#[inline(always)]
-fn small_int(y: f64) -> i64 {
-    magic_int(y + MAGIC)
-}
+/// Proof that the CPU has AVX2: only [`Avx2::detect`] makes one.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+struct Avx2(());
 
-/// `t - MAGIC` as an integer, for `t = y + MAGIC` (exact when `y` is an integer below `2^51`,
-/// wrapping garbage otherwise).
-#[inline(always)]
-fn magic_int(t: f64) -> i64 {
-    (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64)
+impl Avx2 {
+    fn detect() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Some(Self(()));
+        }
+        None
+    }
 }
 
 /// What `run_narrow`'s block kernels need: window length, scale `2^k` and `2^62 / window`.
@@ -886,24 +926,25 @@ struct Narrow {
     limit: i64,
 }
 
-/// One narrow-loop push on exact integers (`xi` entering, `oi` leaving, both scaled): the new
-/// `(S, Q)` and the converted numerator and variance, `(NaN, 1)` when the variance is zero.
-/// Wrapping arithmetic: the results are exact whenever the inputs keep the narrow invariant, and
-/// are discarded otherwise.
+/// One narrow-loop push: `y` entering and `o` leaving (both scaled, and integers below `2^31`
+/// when the regime holds), with `t = y + MAGIC` and `ot = o + MAGIC`. The new `(S, Q)` and the
+/// numerator and variance as floats (`var` 0 exactly when the variance is).
+///
+/// Exact integer steps, with one multiplication for `Q`: `y² - o² = (y - o)·(y + o)`, which
+/// fits `i64` as the difference of two squares below `2^62`. The numerator is computed in
+/// floats, exactly: `|n·y| <= sqrt(n)·sqrt(n·Q) <= 2^47` and `|S| <= 2^31`, so `n·y - S` and
+/// its terms are integers below `2^53`, the same float as converting the integer. Wrapping
+/// arithmetic: results are exact whenever the regime holds, and discarded otherwise.
 #[inline(always)]
-fn narrow_push(p: &Narrow, (s, q): (i64, i64), xi: i64, oi: i64) -> ((i64, i64), f64, f64) {
-    let q = q
-        .wrapping_add(xi.wrapping_mul(xi))
-        .wrapping_sub(oi.wrapping_mul(oi));
-    let s = s.wrapping_add(xi.wrapping_sub(oi));
+fn narrow_push(p: &Narrow, (s, q): (i64, i64), y: f64, t: f64, ot: f64) -> ((i64, i64), f64, f64) {
+    let (tb, ob) = (t.to_bits() as i64, ot.to_bits() as i64);
+    let d = tb.wrapping_sub(ob);
+    let sum = tb.wrapping_add(ob).wrapping_sub(MAGIC_BITS.wrapping_mul(2));
+    let s = s.wrapping_add(d);
+    let q = q.wrapping_add(d.wrapping_mul(sum));
     let var = p.n.wrapping_mul(q).wrapping_sub(s.wrapping_mul(s));
-    let num = p.n.wrapping_mul(xi).wrapping_sub(s);
-    let (num_f, var_f) = if var == 0 {
-        (f64::NAN, 1.0)
-    } else {
-        (num as f64, var as f64)
-    };
-    ((s, q), num_f, var_f)
+    let num_f = p.n as f64 * y - s as f64;
+    ((s, q), num_f, var as f64)
 }
 
 /// The narrow loop over one block, speculatively: every value is pushed without a branch and
@@ -922,10 +963,8 @@ fn narrow_block(
     for (((&x, &o), num_out), var_out) in new.iter().zip(old).zip(out).zip(vars) {
         let y = x * p.scale;
         let t = y + MAGIC;
-        let xi = magic_int(t);
         // The oldest value's square is <= Q, so it is below 2^31 on this scale too.
-        let oi = magic_int(o * p.scale + MAGIC);
-        let (next, num_f, var_f) = narrow_push(p, sums, xi, oi);
+        let (next, num_f, var_f) = narrow_push(p, sums, y, t, o * p.scale + MAGIC);
         ok &= below(y, TWO_31) & (t - MAGIC == y) & (next.1 <= p.limit);
         sums = next;
         *num_out = num_f;
@@ -948,14 +987,11 @@ fn narrow_prefix(
 ) -> (usize, (i64, i64)) {
     for (i, (&x, &o)) in new.iter().zip(old).enumerate() {
         let y = x * p.scale;
-        if !below(y, TWO_31) {
+        let t = y + MAGIC;
+        if !below(y, TWO_31) || t - MAGIC != y {
             return (i, sums);
         }
-        let Some(xi) = exact_small_int(y) else {
-            return (i, sums);
-        };
-        let oi = small_int(o * p.scale);
-        let (next, num_f, var_f) = narrow_push(p, sums, xi, oi);
+        let (next, num_f, var_f) = narrow_push(p, sums, y, t, o * p.scale + MAGIC);
         if next.1 > p.limit {
             return (i, sums);
         }
@@ -1190,6 +1226,21 @@ mod tests {
     }
 
     #[test]
+    fn magic_bits_are_the_magic_constant() {
+        assert_eq!(MAGIC.to_bits() as i64, MAGIC_BITS);
+        for y in [
+            0.0,
+            1.0,
+            -1.0,
+            20_001.0,
+            -(2f64.powi(31)) + 1.0,
+            2f64.powi(50),
+        ] {
+            assert_eq!((y + MAGIC).to_bits() as i64 - MAGIC_BITS, y as i64);
+        }
+    }
+
+    #[test]
     fn first_non_finite_finds_the_first_index() {
         let mut xs = vec![1.0; 1000];
         assert_eq!(first_non_finite(&xs), None);
@@ -1227,17 +1278,26 @@ mod tests {
         }
     }
 
+    /// `update_many`'s code paths: portable, and AVX2 when this CPU has it.
+    fn batch_paths() -> Vec<Option<Avx2>> {
+        let mut paths = vec![None];
+        paths.extend(Avx2::detect().map(Some));
+        paths
+    }
+
     #[test]
     fn update_many_matches_update() {
         let xs = mes_prices(7, 5000);
-        let mut a = RollingZScore::new(20, Some(5)).unwrap();
-        let mut b = a.clone();
-        let mut out = vec![0.0; xs.len()];
-        a.update_many(&xs, &mut out).unwrap();
-        for (&x, &o) in xs.iter().zip(&out) {
-            match b.update(x).unwrap() {
-                Some(v) => assert_eq!(v.to_bits(), o.to_bits()),
-                None => assert!(o.is_nan()),
+        for path in batch_paths() {
+            let mut a = RollingZScore::new(20, Some(5)).unwrap();
+            let mut b = a.clone();
+            let mut out = vec![0.0; xs.len()];
+            a.update_many_on(&xs, &mut out, path).unwrap();
+            for (&x, &o) in xs.iter().zip(&out) {
+                match b.update(x).unwrap() {
+                    Some(v) => assert_eq!(v.to_bits(), o.to_bits()),
+                    None => assert!(o.is_nan()),
+                }
             }
         }
     }
@@ -1253,7 +1313,10 @@ mod tests {
         xs.extend(mes_prices(4, 100));
         xs.extend([1e200, -1e200, 3e-310]);
         xs.extend(mes_prices(5, 300));
-        for window in [1, 2, 20, 77] {
+        for (window, path) in [1, 2, 20, 77]
+            .into_iter()
+            .flat_map(|w| batch_paths().into_iter().map(move |p| (w, p)))
+        {
             let mut batched = RollingZScore::new(window, None).unwrap();
             let mut single = batched.clone();
             let mut out = vec![0.0; xs.len()];
@@ -1262,7 +1325,7 @@ mod tests {
             for len in [1, 250, 3, 700, 10_000] {
                 let end = (start + len).min(xs.len());
                 batched
-                    .update_many(&xs[start..end], &mut out[start..end])
+                    .update_many_on(&xs[start..end], &mut out[start..end], path)
                     .unwrap();
                 start = end;
             }
@@ -1431,15 +1494,17 @@ mod tests {
             window in 1_usize..12,
             xs in prop::collection::vec(any_finite(), 0..60),
         ) {
-            let mut a = RollingZScore::new(window, Some(1)).unwrap();
-            let mut b = a.clone();
-            let mut out = vec![0.0; xs.len()];
-            a.update_many(&xs, &mut out).unwrap();
-            for (&x, &o) in xs.iter().zip(&out) {
-                let v = b.update(x).unwrap().unwrap_or(f64::NAN);
-                prop_assert_eq!(v.to_bits(), o.to_bits());
+            for path in batch_paths() {
+                let mut a = RollingZScore::new(window, Some(1)).unwrap();
+                let mut b = a.clone();
+                let mut out = vec![0.0; xs.len()];
+                a.update_many_on(&xs, &mut out, path).unwrap();
+                for (&x, &o) in xs.iter().zip(&out) {
+                    let v = b.update(x).unwrap().unwrap_or(f64::NAN);
+                    prop_assert_eq!(v.to_bits(), o.to_bits());
+                }
+                prop_assert_eq!(a.mean().map(f64::to_bits), b.mean().map(f64::to_bits));
             }
-            prop_assert_eq!(a.mean().map(f64::to_bits), b.mean().map(f64::to_bits));
         }
     }
 }
