@@ -262,14 +262,46 @@ impl RollingZScore {
         self.update_many_on(xs, out, Avx2::detect())
     }
 
-    /// `update_many`, its narrow blocks compiled for AVX2 when given the proof, portable
-    /// otherwise (the tests run both).
+    /// `update_many` compiled for AVX2 when given the proof, portable otherwise (the tests run
+    /// both). With AVX2 the finiteness check and the division pass run on four values at a time:
+    /// the same correctly rounded IEEE square roots and divisions, so the same bits.
     fn update_many_on(
         &mut self,
         xs: &[f64],
         out: &mut [f64],
         avx2: Option<Avx2>,
     ) -> Result<(), ZScoreError> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(proof) = avx2 {
+            return self.update_many_avx2(xs, out, proof);
+        }
+        let _ = avx2;
+        self.update_many_portable(xs, out)
+    }
+
+    /// `update_many_portable` compiled with AVX2 enabled.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    fn update_many_avx2(
+        &mut self,
+        xs: &[f64],
+        out: &mut [f64],
+        _: Avx2,
+    ) -> Result<(), ZScoreError> {
+        #[target_feature(enable = "avx2")]
+        unsafe fn run(
+            z: &mut RollingZScore,
+            xs: &[f64],
+            out: &mut [f64],
+        ) -> Result<(), ZScoreError> {
+            z.update_many_portable(xs, out)
+        }
+        // SAFETY: an `Avx2` exists only when the CPU has AVX2 (`Avx2::detect`).
+        unsafe { run(self, xs, out) }
+    }
+
+    #[inline(always)]
+    fn update_many_portable(&mut self, xs: &[f64], out: &mut [f64]) -> Result<(), ZScoreError> {
         if xs.len() != out.len() {
             return Err(ZScoreError::LengthMismatch {
                 input: xs.len(),
@@ -286,7 +318,7 @@ impl RollingZScore {
         while i < xs.len() {
             if self.big.is_none() && self.ring.len() == self.window {
                 if self.q <= self.q_narrow_limit {
-                    let j = self.run_narrow(xs, out, i, avx2);
+                    let j = self.run_narrow(xs, out, i);
                     if j > i {
                         i = j;
                         continue;
@@ -330,38 +362,8 @@ impl RollingZScore {
     /// Per block, numerators and variances are converted first (see [`narrow_block`]) and divided
     /// by the square roots in a second, vectorisable pass: the same IEEE operations on the same
     /// exact integers as `fast_value`, so results are bit-identical to `update`.
-    ///
-    /// With AVX2 the division pass runs on four values at a time (the same correctly rounded
-    /// IEEE square roots and divisions, so the same bits); the block kernels are unchanged.
-    fn run_narrow(
-        &mut self,
-        xs: &[f64],
-        out: &mut [f64],
-        start: usize,
-        avx2: Option<Avx2>,
-    ) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(proof) = avx2 {
-            return self.run_narrow_avx2(xs, out, start, proof);
-        }
-        let _ = avx2;
-        self.run_narrow_portable(xs, out, start)
-    }
-
-    /// `run_narrow_portable` compiled with AVX2 enabled.
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    fn run_narrow_avx2(&mut self, xs: &[f64], out: &mut [f64], start: usize, _: Avx2) -> usize {
-        #[target_feature(enable = "avx2")]
-        unsafe fn run(z: &mut RollingZScore, xs: &[f64], out: &mut [f64], start: usize) -> usize {
-            z.run_narrow_portable(xs, out, start)
-        }
-        // SAFETY: an `Avx2` exists only when the CPU has AVX2 (`Avx2::detect`).
-        unsafe { run(self, xs, out, start) }
-    }
-
     #[inline(always)]
-    fn run_narrow_portable(&mut self, xs: &[f64], out: &mut [f64], start: usize) -> usize {
+    fn run_narrow(&mut self, xs: &[f64], out: &mut [f64], start: usize) -> usize {
         debug_assert!(self.big.is_none() && self.ring.len() == self.window);
         debug_assert!(self.q <= self.q_narrow_limit);
         let window = self.window;
@@ -789,6 +791,7 @@ impl RollingZScore {
     }
 }
 
+#[inline(always)]
 fn first_non_finite(xs: &[f64]) -> Option<usize> {
     // Chunked so the common all-finite case vectorises; the exact index is found only on failure.
     const CHUNK: usize = 256;
