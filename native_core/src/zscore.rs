@@ -376,6 +376,7 @@ impl RollingZScore {
         let end = xs.len().min(start.saturating_add(self.block_budget()));
         let mut sums = (self.s, self.q as i64);
         let mut vars = [0.0_f64; BLOCK];
+        let (mut diffs, mut pairs) = ([0_i64; BLOCK], [0_i64; BLOCK]);
         let mut i = start;
         while i < end {
             let back = i - start;
@@ -389,7 +390,10 @@ impl RollingZScore {
             let len = old.len().min(end - i).min(BLOCK);
             let (new, old) = (&xs[i..i + len], &old[..len]);
             let (block_out, vars) = (&mut out[i..i + len], &mut vars[..len]);
-            let done = match narrow_block(&params, sums, new, old, block_out, vars) {
+            let scratch = (&mut diffs[..len], &mut pairs[..len]);
+            let done = match narrow_block(
+                &params, sums, new, old, block_out, vars, scratch.0, scratch.1,
+            ) {
                 Some(next) => {
                     sums = next;
                     len
@@ -950,30 +954,56 @@ fn narrow_push(p: &Narrow, (s, q): (i64, i64), y: f64, t: f64, ot: f64) -> ((i64
     ((s, q), num_f, var as f64)
 }
 
-/// The narrow loop over one block, speculatively: every value is pushed without a branch and
-/// the regime's conditions are only collected. `None` when some value breaks them; the block is
-/// then redone by [`narrow_prefix`], and what this wrote is overwritten or never used.
+/// The narrow loop over one block, speculatively: no branch per value, the regime's conditions
+/// only collected. `None` when some value breaks them; the block is then redone by
+/// [`narrow_prefix`], and what this wrote is overwritten or never used.
+///
+/// Two passes: the first, vectorisable, scales and checks the values and leaves `y - o`,
+/// `y + o` (in `diffs`, `pairs`) and `n·y` (in `out`); the second runs the sums and finishes
+/// the numerators (`n·y - S`) and variances. The same exact steps as [`narrow_push`].
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn narrow_block(
     p: &Narrow,
-    mut sums: (i64, i64),
+    (mut s, mut q): (i64, i64),
     new: &[f64],
     old: &[f64],
     out: &mut [f64],
     vars: &mut [f64],
+    diffs: &mut [i64],
+    pairs: &mut [i64],
 ) -> Option<(i64, i64)> {
+    let n_f = p.n as f64;
     let mut ok = true;
-    for (((&x, &o), num_out), var_out) in new.iter().zip(old).zip(out).zip(vars) {
+    for ((((&x, &o), ny), d), pair) in new
+        .iter()
+        .zip(old)
+        .zip(out.iter_mut())
+        .zip(&mut *diffs)
+        .zip(&mut *pairs)
+    {
         let y = x * p.scale;
         let t = y + MAGIC;
         // The oldest value's square is <= Q, so it is below 2^31 on this scale too.
-        let (next, num_f, var_f) = narrow_push(p, sums, y, t, o * p.scale + MAGIC);
-        ok &= below(y, TWO_31) & (t - MAGIC == y) & (next.1 <= p.limit);
-        sums = next;
-        *num_out = num_f;
-        *var_out = var_f;
+        let ot = o * p.scale + MAGIC;
+        ok &= below(y, TWO_31) & (t - MAGIC == y);
+        let (tb, ob) = (t.to_bits() as i64, ot.to_bits() as i64);
+        *d = tb.wrapping_sub(ob);
+        *pair = tb.wrapping_add(ob).wrapping_sub(MAGIC_BITS.wrapping_mul(2));
+        *ny = n_f * y;
     }
-    ok.then_some(sums)
+    if !ok {
+        return None;
+    }
+    for (((num, var_out), &d), &pair) in out.iter_mut().zip(vars).zip(&*diffs).zip(&*pairs) {
+        s = s.wrapping_add(d);
+        q = q.wrapping_add(d.wrapping_mul(pair));
+        ok &= q <= p.limit;
+        let var = p.n.wrapping_mul(q).wrapping_sub(s.wrapping_mul(s));
+        *num -= s as f64;
+        *var_out = var as f64;
+    }
+    ok.then_some((s, q))
 }
 
 /// The narrow loop over a block, value by value: stops before the first value that breaks the
