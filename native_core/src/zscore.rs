@@ -359,9 +359,12 @@ impl RollingZScore {
     /// `window` values and from `xs[i - window]` after that, so the loop neither writes the ring
     /// nor wraps its head; the ring is brought up to date once, at the end.
     ///
-    /// Per block, numerators and variances are converted first (see [`narrow_block`]) and divided
-    /// by the square roots in a second, vectorisable pass: the same IEEE operations on the same
-    /// exact integers as `fast_value`, so results are bit-identical to `update`.
+    /// Each block goes to the first of three kernels that takes it: [`narrow_block_fast`] (the
+    /// sums provably stay narrow over the whole block), [`narrow_block`] (`Q` checked value by
+    /// value, speculatively) and [`narrow_prefix`] (value by value, stopping before the first
+    /// value that leaves the regime). Each leaves numerators and variances, divided by the square
+    /// roots in a second, vectorisable pass: the same IEEE operations on the same exact integers
+    /// as `fast_value`, so results are bit-identical to `update`.
     #[inline(always)]
     fn run_narrow(&mut self, xs: &[f64], out: &mut [f64], start: usize) -> usize {
         debug_assert!(self.big.is_none() && self.ring.len() == self.window);
@@ -390,10 +393,16 @@ impl RollingZScore {
             let len = old.len().min(end - i).min(BLOCK);
             let (new, old) = (&xs[i..i + len], &old[..len]);
             let (block_out, vars) = (&mut out[i..i + len], &mut vars[..len]);
-            let scratch = (&mut diffs[..len], &mut pairs[..len]);
-            let done = match narrow_block(
-                &params, sums, new, old, block_out, vars, scratch.0, scratch.1,
-            ) {
+            let (diffs, pairs) = (&mut diffs[..len], &mut pairs[..len]);
+            if let Some(next) =
+                narrow_block_fast(&params, sums, new, old, block_out, vars, diffs, pairs)
+            {
+                sums = next;
+                finish_block(block_out, diffs, vars);
+                i += len;
+                continue;
+            }
+            let done = match narrow_block(&params, sums, new, old, block_out, vars, diffs, pairs) {
                 Some(next) => {
                     sums = next;
                     len
@@ -954,6 +963,100 @@ fn narrow_push(p: &Narrow, (s, q): (i64, i64), y: f64, t: f64, ot: f64) -> ((i64
     ((s, q), num_f, var as f64)
 }
 
+/// The narrow loop's usual block: like [`narrow_block`], when the block can be shown up front
+/// to keep `Q <= 2^62 / n` (`Q_start + len·max(y²)` within it, `o²` only lowering `Q`). Then
+/// `Q` need not be followed value by value: the variance is updated directly,
+///
+/// ```text
+///     var' = var + d·(n·(y + o) - S - S')      d = y - o,  S' = S + d
+/// ```
+///
+/// (one multiplication a value; wrapping arithmetic, exact since every true `var` fits), and
+/// `Q = (var + S²) / n` at the end. `n·(y + o)` is exact in floats (below `2^48`, as `n·y` is
+/// below `2^47`). The serial pass leaves `S` per value in `diffs`; [`finish_block`] turns the
+/// numerators and variances into z-scores. `None`, with nothing of the state changed, when the
+/// values or the bound do not hold.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn narrow_block_fast(
+    p: &Narrow,
+    (s, q): (i64, i64),
+    new: &[f64],
+    old: &[f64],
+    out: &mut [f64],
+    vars: &mut [f64],
+    diffs: &mut [i64],
+    scaled_pairs: &mut [i64],
+) -> Option<(i64, i64)> {
+    let n_f = p.n as f64;
+    let mut ok = true;
+    for ((((&x, &o), ny), d), np) in new
+        .iter()
+        .zip(old)
+        .zip(out.iter_mut())
+        .zip(&mut *diffs)
+        .zip(&mut *scaled_pairs)
+    {
+        let y = x * p.scale;
+        let t = y + MAGIC;
+        let oy = o * p.scale;
+        let ot = oy + MAGIC;
+        ok &= below(y, TWO_31) & (t - MAGIC == y);
+        *d = (t.to_bits() as i64).wrapping_sub(ot.to_bits() as i64);
+        *np = ((n_f * (y + oy)) + MAGIC).to_bits() as i64;
+        *ny = n_f * y;
+    }
+    // An integer below 2^31 when `ok`: the bound in i128 is exact.
+    let top = (max_abs(new) * p.scale) as i128;
+    if !ok || i128::from(q) + new.len() as i128 * top * top > i128::from(p.limit) {
+        return None;
+    }
+    let mut var = p.n.wrapping_mul(q).wrapping_sub(s.wrapping_mul(s));
+    let mut s = s;
+    for ((d, &np), var_out) in diffs.iter_mut().zip(&*scaled_pairs).zip(vars) {
+        let s_new = s.wrapping_add(*d);
+        let np = np.wrapping_sub(MAGIC_BITS);
+        var = var.wrapping_add(d.wrapping_mul(np.wrapping_sub(s).wrapping_sub(s_new)));
+        s = s_new;
+        *d = s;
+        *var_out = var as f64;
+    }
+    let q = (var + s * s) / p.n;
+    Some((s, q))
+}
+
+/// The largest `|x|` (0 for none), four lanes at a time so that it vectorises.
+#[inline(always)]
+fn max_abs(xs: &[f64]) -> f64 {
+    let mut lanes = [0.0_f64; 4];
+    let chunks = xs.chunks_exact(4);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            let a = x.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    for (m, &x) in lanes.iter_mut().zip(rest) {
+        let a = x.abs();
+        *m = if a > *m { a } else { *m };
+    }
+    lanes
+        .into_iter()
+        .fold(0.0, |m, a| if a > m { a } else { m })
+}
+
+/// `out = (n·y - S) / sqrt(var)` per value, NaN where `var` is 0, from [`narrow_block_fast`]'s
+/// `n·y` (in `out`), `S` and `var`. `S` (below `2^31`) converts exactly through `MAGIC`.
+#[inline(always)]
+fn finish_block(out: &mut [f64], sums: &[i64], vars: &[f64]) {
+    for ((o, &s), &v) in out.iter_mut().zip(sums).zip(vars) {
+        let s_f = f64::from_bits(s.wrapping_add(MAGIC_BITS) as u64) - MAGIC;
+        let z = (*o - s_f) / v.sqrt();
+        *o = if v == 0.0 { f64::NAN } else { z };
+    }
+}
+
 /// The narrow loop over one block, speculatively: no branch per value, the regime's conditions
 /// only collected. `None` when some value breaks them; the block is then redone by
 /// [`narrow_prefix`], and what this wrote is overwritten or never used.
@@ -1372,6 +1475,37 @@ mod tests {
             );
             assert!(batched.big.is_none());
             check_exact_against_reference(window, window, &xs);
+        }
+    }
+
+    #[test]
+    fn update_many_matches_update_in_every_narrow_tier() {
+        // MES prices: the bounded block. Scaled to ~1e8 (window 20): the sums stay narrow, but
+        // not provably so up front, so the block follows Q value by value. Then a jump that takes
+        // Q past the narrow limit within a block (value by value, then the wide loop), and back.
+        let mut xs = mes_prices(8, 2000);
+        xs.extend(mes_prices(9, 2000).iter().map(|p| p * 20_000.0));
+        xs.extend(mes_prices(10, 50).iter().map(|p| p * 20_000.0));
+        xs.extend(mes_prices(11, 50).iter().map(|p| p * 26_000.0));
+        xs.extend(mes_prices(12, 2000).iter().map(|p| p * 20_000.0));
+        xs.extend(mes_prices(13, 2000));
+        for (window, path) in [1, 5, 20, 77]
+            .into_iter()
+            .flat_map(|w| batch_paths().into_iter().map(move |p| (w, p)))
+        {
+            let mut batched = RollingZScore::new(window, None).unwrap();
+            let mut single = batched.clone();
+            let mut out = vec![0.0; xs.len()];
+            batched.update_many_on(&xs, &mut out, path).unwrap();
+            for (i, (&x, &o)) in xs.iter().zip(&out).enumerate() {
+                let v = single.update(x).unwrap().unwrap_or(f64::NAN);
+                assert_eq!(v.to_bits(), o.to_bits(), "window {window}, step {i}");
+            }
+            let oldest_first = |z: &RollingZScore| [&z.ring[z.head..], &z.ring[..z.head]].concat();
+            assert_eq!(
+                (batched.s, batched.q, batched.k, oldest_first(&batched)),
+                (single.s, single.q, single.k, oldest_first(&single))
+            );
         }
     }
 
