@@ -266,8 +266,9 @@ impl RollingZScore {
     }
 
     /// `update_many` compiled for AVX2 when given the proof, portable otherwise (the tests run
-    /// both). With AVX2 the finiteness check and the division pass run on four values at a time:
-    /// the same correctly rounded IEEE square roots and divisions, so the same bits.
+    /// both). With AVX2 the vectorised loops (the finiteness check, the scaling and checking of a
+    /// block, the square roots and divisions) run on four values at a time: the same correctly
+    /// rounded IEEE operations, so the same bits. No FMA: Rust never contracts `a * b + c`.
     fn update_many_on(
         &mut self,
         xs: &[f64],
@@ -1008,7 +1009,7 @@ fn narrow_block_fast(
         *ny = n_f * y;
     }
     // An integer below 2^31 when `ok`: the bound in i128 is exact.
-    let top = (max_abs(new) * p.scale) as i128;
+    let top = i128::from((max_abs(new) * p.scale) as i64);
     if !ok || i128::from(q) + new.len() as i128 * top * top > i128::from(p.limit) {
         return None;
     }
