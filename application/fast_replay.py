@@ -10,13 +10,15 @@ batch that ends quiet hands its last bar to ``Engine.on_bar`` (which, by the qui
 nothing there and keeps it as its last bar, as the plain path leaves it).
 
 It is chosen explicitly (the replay command builds it); a batch it cannot skip through (bars not of
-the strategy's size or not clock-aligned, bars the aggregator must cut at a session halt) goes down
-the plain path. A property test compares the two paths on random series and configurations.
+the strategy's size or not clock-aligned) goes down the plain path, and so do the bars a session
+calendar drops (in a halt, on a closed day, running past a close). A skip never crosses the end of
+the aggregator's session: the next session's first bar goes through the aggregator, which enters it.
+A property test compares the two paths on random series and configurations.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
@@ -66,17 +68,27 @@ class FastReplay:
     async def run(self, feed: ColumnFeed) -> None:
         """Trade on the whole recording, then decide the strategy bar still open at its end."""
         service = self.service
+        aggregator = service.aggregator
         async for batch in feed.column_batches():
-            if self._can_skip(batch):
-                await self._on_columns(batch)
-            else:
+            if not self._can_skip(batch):
                 await service.on_bars(batch)
+                continue
+            runs = aggregator.pass_through_runs(batch.epochs.tolist(), batch.seconds)
+            for start, stop, passes in runs:
+                part = batch if stop - start == len(batch) else batch[start:stop]
+                assert isinstance(part, BarColumns)
+                if passes and aggregator.accepts_pass_through(int(part.epochs[0])):
+                    await self._on_columns(part)
+                else:  # bars the calendar drops (their z-scores must not be computed) or cuts
+                    await service.on_bars(part)
         await service.end_of_recording()
         await service.settle()
 
     def _can_skip(self, bars: BarColumns) -> bool:
         """Whether quiet bars of this batch may be skipped: they pass through the aggregator
-        untouched (strategy-sized, clock-aligned, newer, no session calendar to cut them)."""
+        untouched (strategy-sized, clock-aligned, newer; with a session calendar, the bars of
+        :meth:`BarAggregator.pass_through_runs <domain.aggregation.BarAggregator.pass_through_runs>`
+        that pass, up to each session's end)."""
         aggregator = self.service.aggregator
         return (
             len(bars) > 0
@@ -106,6 +118,9 @@ class FastReplay:
                     break
                 j = min(j, listener.next_wake(bars, i))
             if j > i:
+                # Only within the aggregator's session: the first bar of the next one enters it.
+                j = min(j, wakes.first_outside(aggregator.pass_through_window(), i))
+            if j > i:
                 self._skip(i, j, wakes)
             if j >= n:
                 # The batch ends quiet. Its last bar goes to the engine, which by the quiet rule
@@ -133,11 +148,7 @@ class FastReplay:
         service = self.service
         aggregator = service.aggregator
         last = wakes.bar(j - 1)
-        gaps = wakes.gaps_within(i, j)
-        previous_end = aggregator.last_end
-        if previous_end != -1 and wakes.start(i) > previous_end:
-            gaps += 1
-        aggregator.note_pass_through(j - i, gaps, last)
+        aggregator.note_pass_through(j - i, wakes.start(i), wakes.gaps_within(i, j), last)
         service.counters.strategy_bars += j - i
         for listener in self._listeners:
             listener.skip(last)
@@ -200,6 +211,13 @@ class _Wakes:
     def start(self, i: int) -> int:
         """Bar ``i``'s start (epoch seconds)."""
         return self._starts[i]
+
+    def first_outside(self, window: tuple[int, int], start: int) -> int:
+        """The first index >= ``start`` whose bar is not wholly in ``[window[0], window[1])``
+        (bars are increasing: only the first can start too early)."""
+        if self._starts[start] < window[0]:
+            return start
+        return bisect_right(self._ends, window[1], start)
 
     def gaps_within(self, i: int, j: int) -> int:
         """How many of bars ``i+1 .. j-1`` start after the bar before them ended."""

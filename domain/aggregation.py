@@ -23,6 +23,8 @@ next bar, or with the clock in a live feed). Irregular input is handled and coun
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from domain.bar import Bar
@@ -30,6 +32,7 @@ from domain.calendar import SessionCalendar
 from domain.errors import CalendarCoverageError, DomainError
 
 _NO_BARS: tuple[Bar, ...] = ()
+_NO_LIMIT = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -130,18 +133,80 @@ class BarAggregator:
         return self._n
 
     def accepts_pass_through(self, first_epoch: int) -> bool:
-        """Whether strategy-sized, clock-aligned, increasing bars starting at ``first_epoch`` would
-        all pass through untouched: no bucket is open, they are newer than anything seen, and no
-        session calendar can cut or drop them."""
-        return self._calendar is None and self._bucket is None and first_epoch > self._done_start
+        """Whether strategy-sized, clock-aligned, increasing bars starting at ``first_epoch`` may pass
+        through untouched, as far as :meth:`pass_through_window` allows: no bucket is open and they
+        are newer than anything seen."""
+        return self._bucket is None and first_epoch > self._done_start
 
-    def note_pass_through(self, count: int, gaps: int, last: Bar) -> None:
-        """Account for ``count`` bars that passed through without :meth:`add` (see
-        :meth:`accepts_pass_through`), ``gaps`` of them starting after the previous one ended, the
-        last being ``last``: the state and counters end up as if each had been added."""
+    def pass_through_window(self) -> tuple[int, int]:
+        """``(start, end)`` in epoch seconds: strategy-sized, clock-aligned bars that start at or
+        after ``start`` and end at or before ``end`` pass through untouched now (and once
+        :meth:`accepts_pass_through` holds). Without a calendar, any bar; with one, the bars of the
+        session last entered, since a bar past it may open the next session, fall in a halt or be
+        cut at the close. An empty window (``end <= start``): every bar must be added."""
+        if self._calendar is None:
+            return (0, _NO_LIMIT)
+        if self._bucket is not None:
+            return (0, -1)
+        # (0, -1) before any session or when the calendar does not cover the time; (0, 0) when the
+        # market was closed: empty either way.
+        return (self._session_open, self._session_close)
+
+    def pass_through_runs(self, starts: Sequence[int], seconds: int) -> list[tuple[int, int, bool]]:
+        """Splits increasing, clock-aligned bars of the strategy size (their ``starts``) into runs
+        ``(i, j, passes)`` of indices ``[i, j)``, in order: ``passes`` when each bar of the run lies
+        wholly in a session (so it would pass through untouched), not when the calendar drops each
+        one (in a halt or a closed day, or running past a close). Without a calendar, one run that
+        passes. From the first bar the calendar does not cover, one last run that does not pass."""
+        n = len(starts)
+        calendar = self._calendar
+        if calendar is None:
+            return [(0, n, True)] if n else []
+        runs: list[tuple[int, int, bool]] = []
+
+        def run(i: int, j: int, passes: bool) -> None:
+            if j <= i:
+                return
+            if runs and runs[-1][2] == passes:
+                runs[-1] = (runs[-1][0], j, passes)
+            else:
+                runs.append((i, j, passes))
+
+        i = 0
+        try:
+            while i < n:
+                session = calendar.session_at(starts[i])
+                if session is None:  # closed until the next session opens
+                    j = bisect_left(starts, calendar.next_session(starts[i]).open_epoch, i)
+                    run(i, j, False)
+                    i = j
+                    continue
+                close = session.close_epoch
+                whole = bisect_right(starts, close - seconds, i)  # bars ending by the close
+                cut = bisect_left(starts, close, whole)  # the rest of those starting before it
+                run(i, whole, True)
+                run(whole, cut, False)
+                i = cut
+        except CalendarCoverageError:
+            run(i, n, False)
+        return runs
+
+    def note_pass_through(self, count: int, first_epoch: int, gaps: int, last: Bar) -> None:
+        """Account for ``count`` bars that passed through without :meth:`add` (within
+        :meth:`pass_through_window`), the first starting at ``first_epoch``, ``gaps`` of the others
+        starting after the bar before them ended, the last being ``last``: the state and counters
+        end up as if each had been added."""
         stats = self.stats
         stats.bars_in += count
         stats.bars_out += count
+        # The first bar is compared with the latest bar accepted before it, as add() does (a bar
+        # opening the session after a halt is no gap); the others follow a bar of the same session.
+        if (
+            self._prev_end != -1
+            and first_epoch > self._prev_end
+            and not self._after_halt(first_epoch)
+        ):
+            gaps += 1
         stats.gaps += gaps
         self._done_start = last.epoch
         self._done_seen = {last.epoch: last}

@@ -20,14 +20,21 @@ from adapters.zscore.reference import PythonZScoreEngine
 from application.fast_replay import FastReplay
 from application.services import EventInbox, TradingService
 from domain.aggregation import BarAggregator
-from domain.calendar import ContinuousCalendar
+from domain.calendar import ContinuousCalendar, build_calendar
 from domain.values import MES
 from entrypoints.container import build_container
 from entrypoints.settings import load_settings
 from tests.support.builders import engine
 
 
-def _series(seed: int, bars: int, drop: float, volatility: float) -> BarSeries:
+def _series(
+    seed: int,
+    bars: int,
+    drop: float,
+    volatility: float,
+    start: int = 1_893_456_000,
+    only_in_session: bool = False,
+) -> BarSeries:
     rng = np.random.default_rng(seed)
     steps = np.round(rng.normal(0.0, volatility, bars) * 4) / 4
     close = 5000.0 + np.cumsum(steps) - 0.02 * np.cumsum(np.cumsum(steps)) / 50
@@ -35,8 +42,11 @@ def _series(seed: int, bars: int, drop: float, volatility: float) -> BarSeries:
     open_ = np.concatenate(([close[0]], close[:-1]))
     high = np.maximum(open_, close) + np.round(np.abs(rng.normal(0, 1, bars)) * 4) / 4
     low = np.minimum(open_, close) - np.round(np.abs(rng.normal(0, 1, bars)) * 4) / 4
-    epochs = 1_893_456_000 + 300 * np.arange(bars, dtype=np.int64)
+    epochs = start + 300 * np.arange(bars, dtype=np.int64)
     keep = rng.random(bars) >= drop  # missing bars make gaps
+    if only_in_session:  # as IB records them: no bar while the market is halted or closed
+        cme = build_calendar("cme_globex_equity")
+        keep &= np.array([cme.session_at(int(t)) is not None for t in epochs], dtype=bool)
     return BarSeries(
         source=Path("synthetic"),
         bar_seconds=300,
@@ -125,27 +135,103 @@ def test_skipping_quiet_bars_changes_no_decision(
     assert batch == per_bar
 
 
-def test_the_batch_path_really_skips_and_really_trades() -> None:
-    """Guard against a vacuous comparison: the configuration above trades and skips bars."""
-    series = _series(7, 2000, 0.0, 1.5)
-    environ = {"QS_SESSION__CALENDAR": "none", "QS_EXECUTION__FILL_MODEL": "signal_close"}
-    records, *_ = asyncio.run(_run(environ, series, skip=True))
-    assert isinstance(records, list)
-    trips = [r for r in records if type(r).__name__ == "RoundTripRecord"]
-    assert len(trips) > 20
+# Starts (UTC) whose next days hold what a session calendar changes: a weekend with a DST switch and
+# a roll week (2024-03-08), an early close and a holiday (2024-07-03), Thanksgiving (2024-11-27), a
+# plain week (2024-05-14), and a 2013 week with the 16:15-16:30 ET halt (2013-10-08).
+_CALENDAR_STARTS = [1_709_913_600, 1_720_008_000, 1_732_665_600, 1_715_644_800, 1_381_190_400]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bars=st.integers(30, 1500),
+    start=st.sampled_from(_CALENDAR_STARTS),
+    only_in_session=st.booleans(),
+    drop=st.sampled_from([0.0, 0.0, 0.05]),
+    volatility=st.sampled_from([0.5, 1.5, 4.0]),
+    fill_model=st.sampled_from(["next_open", "signal_close"]),
+    stop=st.sampled_from(["null", "10", "40"]),
+    daily_loss=st.sampled_from(["null", "30", "150"]),
+    duration=st.sampled_from(["null", "0.25", "2"]),
+    # (no entry, flatten) minutes before a close: flatten never earlier than entries stop.
+    near_close=st.sampled_from(
+        [("15", "5"), ("60", "30"), ("0", "null"), ("15", "null"), ("5", "0")]
+    ),
+    roll_week=st.sampled_from(["true", "false"]),
+    lookback=st.sampled_from(["2", "5", "20"]),
+)
+def test_skipping_quiet_bars_under_a_session_calendar_changes_no_decision(
+    seed: int,
+    bars: int,
+    start: int,
+    only_in_session: bool,
+    drop: float,
+    volatility: float,
+    fill_model: str,
+    stop: str,
+    daily_loss: str,
+    duration: str,
+    near_close: tuple[str, str],
+    roll_week: str,
+    lookback: str,
+) -> None:
+    series = _series(seed, bars, drop, volatility, start, only_in_session)
+    if len(series) == 0:
+        return
+    no_entry, flatten = near_close
+    environ = {
+        "QS_SESSION__CALENDAR": "cme_globex_equity",
+        "QS_SESSION__NO_ENTRY_MINUTES_BEFORE_CLOSE": no_entry,
+        "QS_SESSION__FLATTEN_MINUTES_BEFORE_CLOSE": flatten,
+        "QS_SESSION__NO_ENTRY_IN_ROLL_WEEK": roll_week,
+        "QS_EXECUTION__FILL_MODEL": fill_model,
+        "QS_RISK__STOP_LOSS_DOLLARS": stop,
+        "QS_RISK__TAKE_PROFIT_DOLLARS": stop,
+        "QS_RISK__MAX_DAILY_LOSS": daily_loss,
+        "QS_RISK__MAX_POSITION_DURATION_HOURS": duration,
+        "QS_STRATEGY__LOOKBACK_PERIOD": lookback,
+    }
+    batch = asyncio.run(_run(environ, series, skip=True))
+    per_bar = asyncio.run(_run(environ, series, skip=False))
+    assert batch == per_bar
+
+
+def _visits(environ: dict[str, str], series: BarSeries) -> tuple[int, int]:
+    """How many strategy bars the fast replay handed to the engine, and the round trips made."""
     cfg = load_settings(None, environ)
     container = build_container(cfg, "simulated", bar_source=series)
     service = container.services.trading()
     visited = 0
     real_on_bar = service.engine.on_bar
 
-    def counting(bar, z):
+    def counting(bar, z):  # type: ignore[no-untyped-def]
         nonlocal visited
         visited += 1
         return real_on_bar(bar, z)
 
-    service.engine.on_bar = counting
+    service.engine.on_bar = counting  # type: ignore[method-assign]
     asyncio.run(container.services.fast_replay().run(container.adapters.market_data()))
+    journal = container.adapters.journal()
+    assert isinstance(journal, InMemoryJournal)
+    return visited, len(journal.round_trips())
+
+
+@pytest.mark.parametrize(
+    ("calendar", "start", "only_in_session"),
+    [
+        ("none", 1_893_456_000, False),
+        ("cme_globex_equity", 1_715_644_800, True),  # bars as IB records them, no halt bars
+        ("cme_globex_equity", 1_715_644_800, False),  # halt and weekend bars too: dropped
+    ],
+)
+def test_the_batch_path_really_skips_and_really_trades(
+    calendar: str, start: int, only_in_session: bool
+) -> None:
+    """Guard against a vacuous comparison: the configurations above trade and skip bars."""
+    series = _series(7, 3000, 0.0, 1.5, start, only_in_session)
+    environ = {"QS_SESSION__CALENDAR": calendar, "QS_EXECUTION__FILL_MODEL": "signal_close"}
+    visited, trips = _visits(environ, series)
+    assert trips > 20
     assert visited < len(series) / 3  # most bars were skipped
 
 

@@ -731,3 +731,112 @@ def test_bars_past_the_calendar_are_aggregated_and_counted_as_uncovered(
     assert agg.stats.outside_session_dropped == len(halt)
     # Without halt knowledge past the table, 17:10-18:00 is an ordinary gap.
     assert agg.stats.gaps == 1
+
+
+# ------------------------------------------ pass-through: what the fast replay may skip in bulk
+
+# Strategy-sized bars over days holding a weekend, the 2013 16:15-16:30 ET halt, an early close and
+# a holiday (2024-07-03/04), and the end of the calendar's table (2027-12-31).
+PASS_THROUGH_SPANS = [
+    (et(2013, 10, 10, 12, 0), et(2013, 10, 14, 12, 0)),
+    (et(2024, 7, 2, 12, 0), et(2024, 7, 6, 12, 0)),
+    (et(2027, 12, 30, 12, 0), et(2028, 1, 2, 12, 0)),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    span_index=st.integers(0, len(PASS_THROUGH_SPANS) - 1),
+    n=st.sampled_from([300, 900, 1800, 3600]),
+    keep=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_pass_through_runs_say_which_bars_the_calendar_lets_through_untouched(
+    cme: CmeGlobexEquityCalendar, span_index: int, n: int, keep: float, seed: int
+) -> None:
+    start, end = PASS_THROUGH_SPANS[span_index]
+    rng = random.Random(seed)
+    first = start - start % n
+    bars = [one(t - first, seconds=n) for t in range(first, end, n) if rng.random() < keep]
+    bars = [Bar.at_epoch(b.epoch + first, n, b.open, b.high, b.low, b.close, 1) for b in bars]
+    runs = BarAggregator(n, cme).pass_through_runs([b.epoch for b in bars], n)
+    # Runs cover the bars in order, and two runs in a row never agree.
+    assert [i for i, _, _ in runs] == [0, *(j for _, j, _ in runs[:-1])]
+    assert (runs[-1][1] if runs else 0) == len(bars)
+    assert all(a[2] != b[2] for a, b in itertools.pairwise(runs))
+    # A bar of a passing run comes out of add() as it went in; any other is dropped or uncovered.
+    agg = BarAggregator(n, cme)
+    for i, j, passes in runs:
+        for bar in bars[i:j]:
+            uncovered = agg.stats.uncovered
+            out = agg.add(bar)
+            if passes:
+                assert len(out) == 1
+                assert out[0] is bar
+            else:
+                assert out == () or agg.stats.uncovered == uncovered + 1
+
+
+def test_pass_through_runs_without_a_calendar_are_one_run() -> None:
+    assert BarAggregator(300).pass_through_runs([0, 300, 900], 300) == [(0, 3, True)]
+    assert BarAggregator(300).pass_through_runs([], 300) == []
+
+
+def test_the_pass_through_window_is_the_session_last_entered(
+    cme: CmeGlobexEquityCalendar,
+) -> None:
+    assert BarAggregator(300).pass_through_window() == (0, 2**63 - 1)
+    agg = BarAggregator(300, cme)
+    start, end = agg.pass_through_window()
+    assert end <= start  # no session entered yet: every bar must be added
+    agg.add(Bar.at_epoch(et(2024, 7, 2, 10, 0), 300, 5000.0, 5000.0, 5000.0, 5000.0, 1))
+    session = cme.session_at(et(2024, 7, 2, 10, 0))
+    assert session is not None
+    assert agg.pass_through_window() == (session.open_epoch, session.close_epoch)
+    agg.add(Bar.at_epoch(et(2024, 7, 2, 17, 15), 300, 5000.0, 5000.0, 5000.0, 5000.0, 1))
+    start, end = agg.pass_through_window()
+    assert end <= start  # a bar in the daily halt: the market is closed
+    finer = BarAggregator(300, cme)
+    finer.add(Bar.at_epoch(et(2024, 7, 2, 10, 0), 60, 5000.0, 5000.0, 5000.0, 5000.0, 1))
+    start, end = finer.pass_through_window()
+    assert end <= start  # a bucket is open
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    count=st.integers(3, 60),
+    cut=st.data(),
+    missing=st.sets(st.integers(0, 59), max_size=20),
+)
+def test_bars_noted_as_passed_through_leave_the_state_adding_them_would(
+    cme: CmeGlobexEquityCalendar, count: int, cut: st.DataObject, missing: set[int]
+) -> None:
+    open_ = et(2024, 7, 1, 18, 0)  # a session of 23 hours: every bar below lies in it
+    bars = [
+        Bar.at_epoch(open_ + 300 * k, 300, 5000.0, 5000.25, 4999.75, 5000.0, k)
+        for k in range(count)
+        if k not in missing or k == 0
+    ]
+    i = cut.draw(st.integers(1, len(bars)))
+    j = cut.draw(st.integers(i, len(bars)))
+    every = BarAggregator(300, cme)
+    for bar in bars:
+        every.add(bar)
+    noted = BarAggregator(300, cme)
+    for bar in bars[:i]:
+        noted.add(bar)
+    if j > i:
+        start, end = noted.pass_through_window()
+        assert start <= bars[i].epoch
+        assert bars[j - 1].end_epoch <= end
+        assert noted.accepts_pass_through(bars[i].epoch)
+        inner_gaps = sum(b.epoch > a.end_epoch for a, b in itertools.pairwise(bars[i:j]))
+        noted.note_pass_through(j - i, bars[i].epoch, inner_gaps, bars[j - 1])
+    for bar in bars[j:]:
+        noted.add(bar)
+    assert noted.stats == every.stats
+    assert noted.last_end == every.last_end
+    # Both now take a duplicate of the last bar, and a late bar, the same way.
+    for late in (bars[-1], bars[0]):
+        assert noted.add(late) == every.add(late)
+    assert noted.stats == every.stats
