@@ -204,12 +204,12 @@ def _visits(environ: dict[str, str], series: BarSeries) -> tuple[int, int]:
     visited = 0
     real_on_bar = service.engine.on_bar
 
-    def counting(bar, z):  # type: ignore[no-untyped-def]
+    def counting(bar, z):
         nonlocal visited
         visited += 1
         return real_on_bar(bar, z)
 
-    service.engine.on_bar = counting  # type: ignore[method-assign]
+    service.engine.on_bar = counting
     asyncio.run(container.services.fast_replay().run(container.adapters.market_data()))
     journal = container.adapters.journal()
     assert isinstance(journal, InMemoryJournal)
