@@ -44,6 +44,20 @@ class BarColumns(Sequence[Bar]):
     def __len__(self) -> int:
         return len(self.epochs)
 
+    def joined(self, later: BarColumns) -> BarColumns:
+        """These bars, then ``later``'s (bars of the same size)."""
+        if later.seconds != self.seconds:
+            raise ValueError(f"cannot join {self.seconds}s bars with {later.seconds}s bars")
+        return BarColumns(
+            self.seconds,
+            np.concatenate((self.epochs, later.epochs)),
+            np.concatenate((self.opens, later.opens)),
+            np.concatenate((self.highs, later.highs)),
+            np.concatenate((self.lows, later.lows)),
+            np.concatenate((self.closes, later.closes)),
+            np.concatenate((self.volumes, later.volumes)),
+        )
+
     @overload
     def __getitem__(self, index: int) -> Bar: ...
 

@@ -69,18 +69,38 @@ class FastReplay:
         """Trade on the whole recording, then decide the strategy bar still open at its end."""
         service = self.service
         aggregator = service.aggregator
-        async for batch in feed.column_batches():
+        carried: BarColumns | None = None  # finer bars of a strategy bar the last batch cut
+        async for received in feed.column_batches():
+            batch = received
+            if carried is not None:
+                if carried.seconds == received.seconds:
+                    batch = carried.joined(received)
+                else:
+                    await service.on_bars(carried)
+                carried = None
             if not self._can_skip(batch):
                 await service.on_bars(batch)
                 continue
+            fine = batch.seconds < aggregator.bar_seconds
             runs = aggregator.pass_through_runs(batch.epochs.tolist(), batch.seconds)
-            for start, stop, passes in runs:
-                part = batch if stop - start == len(batch) else batch[start:stop]
+            for run in runs:
+                part = batch if run.stop - run.start == len(batch) else batch[run.start : run.stop]
                 assert isinstance(part, BarColumns)
-                if passes and aggregator.accepts_pass_through(int(part.epochs[0])):
-                    await self._on_columns(part)
-                else:  # bars the calendar drops (their z-scores must not be computed) or cuts
+                if not run.passes or not aggregator.accepts_pass_through(int(part.epochs[0])):
+                    # Bars the calendar drops (their z-scores must not be computed), or a strategy
+                    # bar left open by the plain path.
                     await service.on_bars(part)
+                elif not fine:
+                    await self._on_columns(part)
+                else:
+                    sessions = tuple((i - run.start, o, c) for i, o, c in run.sessions)
+                    rest = await self._on_finer(part, sessions)
+                    if run.stop < len(batch):
+                        await service.on_bars(rest)  # the plain path closes it
+                    else:
+                        carried = rest  # the next batch may hold more of its bars
+        if carried is not None:
+            await service.on_bars(carried)
         await service.end_of_recording()
         await service.settle()
 
@@ -88,14 +108,110 @@ class FastReplay:
         """Whether quiet bars of this batch may be skipped: they pass through the aggregator
         untouched (strategy-sized, clock-aligned, newer; with a session calendar, the bars of
         :meth:`BarAggregator.pass_through_runs <domain.aggregation.BarAggregator.pass_through_runs>`
-        that pass, up to each session's end)."""
+        that pass, up to each session's end), or they are finer bars, each aligned to its own size,
+        that build strategy bars the same way."""
         aggregator = self.service.aggregator
+        size = aggregator.bar_seconds
         return (
             len(bars) > 0
-            and bars.seconds == aggregator.bar_seconds
+            and bars.seconds <= size
+            and size % bars.seconds == 0
             and aggregator.accepts_pass_through(int(bars.epochs[0]))
             and bars.is_clock_aligned()
         )
+
+    async def _on_finer(
+        self, bars: BarColumns, sessions: tuple[tuple[int, int, int], ...]
+    ) -> BarColumns:
+        """The plain path's decisions on bars finer than the strategy's, visiting only the strategy
+        bars that need the engine or a listener, bar by bar; the others are accounted for in bulk.
+        Every strategy bar but the last is decided here, and the bars of the last are returned: it
+        may continue in the next batch, and the plain path closes it otherwise.
+
+        The strategy bars are built at once from the finer bars (as the aggregator builds them, each
+        within its session), and their z-scores computed at once (advancing the service's z-score).
+        A strategy bar the aggregator emits on a visit must be the one built here, or this raises.
+        """
+        service = self.service
+        engine = service.engine
+        aggregator = service.aggregator
+        listeners = self._listeners
+        quiet = self._quiet
+        buckets = _Buckets(bars, aggregator.bar_seconds, sessions)
+        count = buckets.count - 1  # strategy bars decided here
+        end = buckets.first[count]  # the finer bars before the last strategy bar
+        if count == 0:
+            return bars
+        service.counters.bars_in += end
+        strategy = buckets.columns(count)
+        scores = service.zscore.update_many(strategy.closes)
+        wakes = _Wakes(strategy, scores.values)
+        fine = _Rows(bars)
+        first = buckets.first
+        bucket_of = buckets.bucket_of
+
+        async def decide(done: Bar) -> None:
+            k = buckets.index(done, count)
+            service.counters.strategy_bars += 1
+            commands = engine.on_bar(done, scores.at(k))
+            if commands:
+                await service.execute(commands)
+
+        f = 0
+        while f < end:
+            k = bucket_of[f]
+            if f == first[k] and aggregator.accepts_pass_through(fine.starts[f]):
+                j = wakes.first(quiet.wake_spec(), k)
+                for listener in listeners:
+                    if j == k:
+                        break
+                    g = listener.next_wake(bars, f)
+                    j = min(j, bucket_of[g] if g < end else count)
+                if j > k:
+                    j = min(j, wakes.first_outside(aggregator.pass_through_window(), k))
+                if j > k:
+                    # The engine does not see the strategy bars skipped: the next one it decides
+                    # replaces its last bar, and nothing in between reads it. (The last strategy
+                    # bar of the batch is not decided here: the engine sees it.)
+                    self._skip_buckets(k, j, buckets, fine)
+                    f = first[j]
+                    continue
+            bar = fine.bar(f)
+            closed = aggregator.close_before(bar.epoch)
+            if closed is not None:
+                await decide(closed)
+            for listener in listeners:
+                listener.on_bar(bar)
+            if service.events_waiting:
+                await service.settle()
+            for done in aggregator.add(bar):
+                await decide(done)
+            f += 1
+        # The next bar closes a strategy bar still open by time: decided here, as it was scored here.
+        closed = aggregator.close_before(fine.starts[end])
+        if closed is not None:
+            await decide(closed)
+        rest = bars[end:]
+        assert isinstance(rest, BarColumns)
+        return rest
+
+    def _skip_buckets(self, k: int, j: int, buckets: _Buckets, fine: _Rows) -> None:
+        """Account for strategy bars ``[k, j)`` and their finer bars, none of which needed the
+        engine or a listener."""
+        a, b = buckets.first[k], buckets.first[j]
+        last_bars = [fine.bar(i) for i in range(buckets.first[j - 1], b)]
+        self.service.aggregator.note_buckets(
+            b - a,
+            fine.starts[a],
+            fine.gaps_within(a, b),
+            j - k,
+            buckets.cut_within(k, j),
+            buckets.starts[j - 1],
+            last_bars,
+        )
+        self.service.counters.strategy_bars += j - k
+        for listener in self._listeners:
+            listener.skip(last_bars[-1])
 
     async def _on_columns(self, bars: BarColumns) -> None:
         """The plain path's decisions, visiting only the bars that need the engine or a listener.
@@ -254,3 +370,117 @@ class _Wakes:
             floor = spec.close_at_least
             found = first_at_or_after(lambda lo, hi: closes[lo:hi] >= floor, start, found)
         return found
+
+
+class _Rows:
+    """Finer bars of a batch as lists, and their gaps (each bar's start against the end before)."""
+
+    __slots__ = ("_gaps", "_rows", "_seconds", "starts")
+
+    def __init__(self, bars: BarColumns) -> None:
+        epochs = bars.epochs
+        self._seconds = bars.seconds
+        self.starts: list[int] = epochs.tolist()
+        self._rows = (
+            bars.opens.tolist(),
+            bars.highs.tolist(),
+            bars.lows.tolist(),
+            bars.closes.tolist(),
+            bars.volumes.tolist(),
+        )
+        # _gaps[k]: how many of bars 1..k start after the bar before them ended.
+        self._gaps: list[int] = np.concatenate(
+            ([0], np.cumsum(epochs[1:] > epochs[:-1] + bars.seconds))
+        ).tolist()
+
+    def bar(self, i: int) -> Bar:
+        opens, highs, lows, closes, volumes = self._rows
+        return Bar.at_epoch(
+            self.starts[i], self._seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
+        )
+
+    def gaps_within(self, i: int, j: int) -> int:
+        """How many of bars ``i+1 .. j-1`` start after the bar before them ended."""
+        return self._gaps[j - 1] - self._gaps[i]
+
+
+class _Buckets:
+    """The strategy bars that finer bars build, as :class:`BarAggregator
+    <domain.aggregation.BarAggregator>` builds them from clean input: clock-aligned buckets of
+    ``size`` seconds, cut to the session each finer bar lies in (``sessions``: the first index,
+    open and close of each)."""
+
+    __slots__ = ("_cut", "_ends", "_ohlcv", "_size", "bucket_of", "count", "first", "starts")
+
+    def __init__(
+        self, bars: BarColumns, size: int, sessions: tuple[tuple[int, int, int], ...]
+    ) -> None:
+        n = len(bars)
+        epochs = bars.epochs
+        segment_starts = np.array([s[0] for s in sessions], dtype=np.int64)
+        segment = np.searchsorted(segment_starts, np.arange(n), side="right") - 1
+        opens_at = np.array([s[1] for s in sessions], dtype=np.int64)[segment]
+        closes_at = np.array([s[2] for s in sessions], dtype=np.int64)[segment]
+        aligned = epochs - epochs % size
+        new = np.ones(n, dtype=bool)
+        new[1:] = (aligned[1:] != aligned[:-1]) | (segment[1:] != segment[:-1])
+        first = np.flatnonzero(new)
+        last = np.append(first[1:], n) - 1
+        starts = np.maximum(aligned[first], opens_at[first])
+        ends = np.minimum(aligned[first] + size, closes_at[first])
+        self._size = size
+        self.count = len(first)
+        self.first: list[int] = [*first.tolist(), n]
+        self.bucket_of: list[int] = (np.cumsum(new) - 1).tolist()
+        self.starts: list[int] = starts.tolist()
+        self._ends: list[int] = ends.tolist()
+        self._cut: list[int] = np.concatenate(([0], np.cumsum(ends - starts < size))).tolist()
+        self._ohlcv = (
+            bars.opens[first],
+            np.maximum.reduceat(bars.highs, first),
+            np.minimum.reduceat(bars.lows, first),
+            bars.closes[last],
+            np.add.reduceat(bars.volumes, first),
+        )
+
+    def columns(self, count: int) -> BarColumns:
+        """The first ``count`` strategy bars as columns (each ending, there, a whole strategy
+        bar's length after its start: what the wake tests read, erring early)."""
+        opens, highs, lows, closes, volumes = self._ohlcv
+        return BarColumns(
+            self._size,
+            np.array(self.starts[:count], dtype=np.int64),
+            opens[:count],
+            highs[:count],
+            lows[:count],
+            closes[:count],
+            volumes[:count],
+        )
+
+    def bar(self, k: int) -> Bar:
+        """Strategy bar ``k`` as the aggregator emits it."""
+        opens, highs, lows, closes, volumes = self._ohlcv
+        start = self.starts[k]
+        return Bar.at_epoch(
+            start,
+            self._ends[k] - start,
+            float(opens[k]),
+            float(highs[k]),
+            float(lows[k]),
+            float(closes[k]),
+            int(volumes[k]),
+        )
+
+    def index(self, bar: Bar, count: int) -> int:
+        """The index of the strategy bar ``bar`` is, among the first ``count``; raises if the
+        aggregator built another one."""
+        k = bisect_left(self.starts, bar.epoch, 0, count)
+        if k == count or self.bar(k) != bar:
+            raise RuntimeError(
+                f"fast replay: the aggregator emitted {bar!r}, not a strategy bar built here"
+            )
+        return k
+
+    def cut_within(self, k: int, j: int) -> int:
+        """How many of strategy bars ``k .. j-1`` are cut at a halt (shorter than the size)."""
+        return self._cut[j] - self._cut[k]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 from domain.bar import Bar
 from domain.calendar import SessionCalendar
@@ -33,6 +34,16 @@ from domain.errors import CalendarCoverageError, DomainError
 
 _NO_BARS: tuple[Bar, ...] = ()
 _NO_LIMIT = 2**63 - 1
+
+
+class PassRun(NamedTuple):
+    """Bars ``[start, stop)`` of a batch (see :meth:`BarAggregator.pass_through_runs`)."""
+
+    start: int
+    stop: int
+    passes: bool
+    sessions: tuple[tuple[int, int, int], ...]
+    """For a run that passes: ``(first index, open, close)`` of each session its bars lie in."""
 
 
 @dataclass(slots=True)
@@ -152,25 +163,28 @@ class BarAggregator:
         # market was closed: empty either way.
         return (self._session_open, self._session_close)
 
-    def pass_through_runs(self, starts: Sequence[int], seconds: int) -> list[tuple[int, int, bool]]:
-        """Splits increasing, clock-aligned bars of the strategy size (their ``starts``) into runs
-        ``(i, j, passes)`` of indices ``[i, j)``, in order: ``passes`` when each bar of the run lies
-        wholly in a session (so it would pass through untouched), not when the calendar drops each
-        one (in a halt or a closed day, or running past a close). Without a calendar, one run that
-        passes. From the first bar the calendar does not cover, one last run that does not pass."""
+    def pass_through_runs(self, starts: Sequence[int], seconds: int) -> list[PassRun]:
+        """Splits increasing, clock-aligned bars of one size (their ``starts``) into runs of indices,
+        in order: a run that passes holds bars that each lie wholly in a session (the calendar lets
+        them through), one that does not holds bars the calendar drops (in a halt or a closed day,
+        or running past a close). Without a calendar, one run that passes. From the first bar the
+        calendar does not cover, one last run that does not pass."""
         n = len(starts)
         calendar = self._calendar
         if calendar is None:
-            return [(0, n, True)] if n else []
-        runs: list[tuple[int, int, bool]] = []
+            return [PassRun(0, n, True, ((0, 0, _NO_LIMIT),))] if n else []
+        runs: list[PassRun] = []
 
-        def run(i: int, j: int, passes: bool) -> None:
+        def run(i: int, j: int, session: tuple[int, int, int] | None) -> None:
             if j <= i:
                 return
-            if runs and runs[-1][2] == passes:
-                runs[-1] = (runs[-1][0], j, passes)
+            passes = session is not None
+            sessions = () if session is None else (session,)
+            if runs and runs[-1].passes == passes:
+                last = runs[-1]
+                runs[-1] = PassRun(last.start, j, passes, last.sessions + sessions)
             else:
-                runs.append((i, j, passes))
+                runs.append(PassRun(i, j, passes, sessions))
 
         i = 0
         try:
@@ -178,27 +192,44 @@ class BarAggregator:
                 session = calendar.session_at(starts[i])
                 if session is None:  # closed until the next session opens
                     j = bisect_left(starts, calendar.next_session(starts[i]).open_epoch, i)
-                    run(i, j, False)
+                    run(i, j, None)
                     i = j
                     continue
                 close = session.close_epoch
                 whole = bisect_right(starts, close - seconds, i)  # bars ending by the close
                 cut = bisect_left(starts, close, whole)  # the rest of those starting before it
-                run(i, whole, True)
-                run(whole, cut, False)
+                run(i, whole, (i, session.open_epoch, close))
+                run(whole, cut, None)
                 i = cut
         except CalendarCoverageError:
-            run(i, n, False)
+            run(i, n, None)
         return runs
 
     def note_pass_through(self, count: int, first_epoch: int, gaps: int, last: Bar) -> None:
-        """Account for ``count`` bars that passed through without :meth:`add` (within
-        :meth:`pass_through_window`), the first starting at ``first_epoch``, ``gaps`` of the others
-        starting after the bar before them ended, the last being ``last``: the state and counters
-        end up as if each had been added."""
+        """Account for ``count`` strategy-sized bars that passed through without :meth:`add`
+        (within :meth:`pass_through_window`); see :meth:`note_buckets`."""
+        self.note_buckets(count, first_epoch, gaps, count, 0, last.epoch, (last,))
+
+    def note_buckets(
+        self,
+        count: int,
+        first_epoch: int,
+        gaps: int,
+        buckets: int,
+        cut: int,
+        last_start: int,
+        last_bars: Sequence[Bar],
+    ) -> None:
+        """Account for ``count`` bars that were not added, all within :meth:`pass_through_window`
+        and making ``buckets`` whole strategy bars (``cut`` of them cut at a halt) that were not
+        emitted: the first bar starts at ``first_epoch``, ``gaps`` of the others start after the bar
+        before them ended, and the last strategy bar starts at ``last_start`` and holds
+        ``last_bars`` (in order). The state and counters end up as if each bar had been added and
+        each strategy bar emitted."""
         stats = self.stats
         stats.bars_in += count
-        stats.bars_out += count
+        stats.bars_out += buckets
+        stats.cut_at_halt += cut
         # The first bar is compared with the latest bar accepted before it, as add() does (a bar
         # opening the session after a halt is no gap); the others follow a bar of the same session.
         if (
@@ -208,9 +239,9 @@ class BarAggregator:
         ):
             gaps += 1
         stats.gaps += gaps
-        self._done_start = last.epoch
-        self._done_seen = {last.epoch: last}
-        self._prev_end = last.end_epoch
+        self._done_start = last_start
+        self._done_seen = {bar.epoch: bar for bar in last_bars}
+        self._prev_end = last_bars[-1].end_epoch
 
     @property
     def last_end(self) -> int:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.simulated.broker import SimulatedBroker
 from adapters.simulated.clock import ManualClock
-from adapters.simulated.market_data import BarSeries
+from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.notifier import RecordingNotifier
 from adapters.simulated.repositories import InMemoryJournal
 from adapters.zscore.reference import PythonZScoreEngine
@@ -34,6 +34,7 @@ def _series(
     volatility: float,
     start: int = 1_893_456_000,
     only_in_session: bool = False,
+    seconds: int = 300,
 ) -> BarSeries:
     rng = np.random.default_rng(seed)
     steps = np.round(rng.normal(0.0, volatility, bars) * 4) / 4
@@ -42,14 +43,14 @@ def _series(
     open_ = np.concatenate(([close[0]], close[:-1]))
     high = np.maximum(open_, close) + np.round(np.abs(rng.normal(0, 1, bars)) * 4) / 4
     low = np.minimum(open_, close) - np.round(np.abs(rng.normal(0, 1, bars)) * 4) / 4
-    epochs = start + 300 * np.arange(bars, dtype=np.int64)
+    epochs = start + seconds * np.arange(bars, dtype=np.int64)
     keep = rng.random(bars) >= drop  # missing bars make gaps
     if only_in_session:  # as IB records them: no bar while the market is halted or closed
         cme = build_calendar("cme_globex_equity")
         keep &= np.array([cme.session_at(int(t)) is not None for t in epochs], dtype=bool)
     return BarSeries(
         source=Path("synthetic"),
-        bar_seconds=300,
+        bar_seconds=seconds,
         epochs=epochs[keep],
         opens=open_[keep],
         highs=high[keep],
@@ -60,14 +61,17 @@ def _series(
     )
 
 
-async def _run(environ: dict[str, str], series: BarSeries, skip: bool) -> tuple[object, ...]:
+async def _run(
+    environ: dict[str, str], series: BarSeries, skip: bool, batch_size: int = 4096
+) -> tuple[object, ...]:
     cfg = load_settings(None, environ)
     container = build_container(cfg, "simulated", bar_source=series)
     service = container.services.trading()
+    feed = ReplayMarketData(series, batch_size=batch_size)
     if skip:
-        await container.services.fast_replay().run(container.adapters.market_data())
+        await container.services.fast_replay().run(feed)
     else:  # the plain path, over the same feed: every bar through the engine
-        await service.run(container.adapters.market_data(), recording=True)
+        await service.run(feed, recording=True)
     journal = container.adapters.journal()
     assert isinstance(journal, InMemoryJournal)
     engine = service.engine
@@ -196,6 +200,118 @@ def test_skipping_quiet_bars_under_a_session_calendar_changes_no_decision(
     assert batch == per_bar
 
 
+# (input bar seconds, strategy bar minutes): finer bars the aggregator builds strategy bars from.
+_FINER = [(60, 5), (5, 5), (60, 15), (300, 30), (60, 60), (300, 60)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bars=st.integers(30, 3000),
+    sizes=st.sampled_from(_FINER),
+    calendar=st.sampled_from(["none", "cme_globex_equity"]),
+    start=st.sampled_from(_CALENDAR_STARTS),
+    only_in_session=st.booleans(),
+    drop=st.sampled_from([0.0, 0.0, 0.02, 0.3]),
+    volatility=st.sampled_from([0.5, 1.5, 4.0]),
+    fill_model=st.sampled_from(["next_open", "signal_close"]),
+    stop=st.sampled_from(["null", "10", "40"]),
+    daily_loss=st.sampled_from(["null", "30", "150"]),
+    losses=st.sampled_from(["null", "1"]),
+    duration=st.sampled_from(["null", "0.25", "2"]),
+    lookback=st.sampled_from(["2", "5", "20"]),
+    batch_size=st.sampled_from([7, 100, 4096]),
+)
+# Strategy bars cut where the 2013 session halted at 16:15 ET and reopened at 16:30.
+@example(
+    1,
+    3000,
+    (60, 60),
+    "cme_globex_equity",
+    _CALENDAR_STARTS[4],
+    True,
+    0.0,
+    1.5,
+    "next_open",
+    "40",
+    "null",
+    "null",
+    "null",
+    "2",
+    100,
+)
+@example(
+    2,
+    3000,
+    (300, 30),
+    "cme_globex_equity",
+    _CALENDAR_STARTS[4],
+    False,
+    0.02,
+    1.5,
+    "signal_close",
+    "null",
+    "150",
+    "1",
+    "2",
+    "2",
+    4096,
+)
+# IB's 5-second bars, over a weekend.
+@example(
+    3,
+    3000,
+    (5, 5),
+    "cme_globex_equity",
+    _CALENDAR_STARTS[0],
+    True,
+    0.0,
+    0.5,
+    "next_open",
+    "10",
+    "30",
+    "null",
+    "0.25",
+    "5",
+    7,
+)
+def test_skipping_quiet_bars_of_finer_input_changes_no_decision(
+    seed: int,
+    bars: int,
+    sizes: tuple[int, int],
+    calendar: str,
+    start: int,
+    only_in_session: bool,
+    drop: float,
+    volatility: float,
+    fill_model: str,
+    stop: str,
+    daily_loss: str,
+    losses: str,
+    duration: str,
+    lookback: str,
+    batch_size: int,
+) -> None:
+    seconds, minutes = sizes
+    series = _series(seed, bars, drop, volatility, start, only_in_session, seconds)
+    if len(series) == 0:
+        return
+    environ = {
+        "QS_STRATEGY__BAR_MINUTES": str(minutes),
+        "QS_SESSION__CALENDAR": calendar,
+        "QS_EXECUTION__FILL_MODEL": fill_model,
+        "QS_RISK__STOP_LOSS_DOLLARS": stop,
+        "QS_RISK__TAKE_PROFIT_DOLLARS": stop,
+        "QS_RISK__MAX_DAILY_LOSS": daily_loss,
+        "QS_RISK__MAX_CONSECUTIVE_LOSSES": losses,
+        "QS_RISK__MAX_POSITION_DURATION_HOURS": duration,
+        "QS_STRATEGY__LOOKBACK_PERIOD": lookback,
+    }
+    batch = asyncio.run(_run(environ, series, skip=True, batch_size=batch_size))
+    per_bar = asyncio.run(_run(environ, series, skip=False, batch_size=batch_size))
+    assert batch == per_bar
+
+
 def _visits(environ: dict[str, str], series: BarSeries) -> tuple[int, int]:
     """How many strategy bars the fast replay handed to the engine, and the round trips made."""
     cfg = load_settings(None, environ)
@@ -217,22 +333,34 @@ def _visits(environ: dict[str, str], series: BarSeries) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(
-    ("calendar", "start", "only_in_session"),
+    ("calendar", "start", "only_in_session", "seconds"),
     [
-        ("none", 1_893_456_000, False),
-        ("cme_globex_equity", 1_715_644_800, True),  # bars as IB records them, no halt bars
-        ("cme_globex_equity", 1_715_644_800, False),  # halt and weekend bars too: dropped
+        ("none", 1_893_456_000, False, 300),
+        ("cme_globex_equity", 1_715_644_800, True, 300),  # bars as IB records them, no halt bars
+        ("cme_globex_equity", 1_715_644_800, False, 300),  # halt and weekend bars too: dropped
+        ("none", 1_893_456_000, False, 60),  # finer bars: 1-minute
+        ("cme_globex_equity", 1_715_644_800, True, 60),
+        ("cme_globex_equity", 1_715_644_800, True, 5),  # IB's real-time 5-second bars
     ],
 )
 def test_the_batch_path_really_skips_and_really_trades(
-    calendar: str, start: int, only_in_session: bool
+    calendar: str, start: int, only_in_session: bool, seconds: int
 ) -> None:
     """Guard against a vacuous comparison: the configurations above trade and skip bars."""
-    series = _series(7, 3000, 0.0, 1.5, start, only_in_session)
+    per_strategy_bar = 300 // seconds
+    series = _series(
+        7,
+        3000 * per_strategy_bar,
+        0.0,
+        1.5 / per_strategy_bar**0.5,
+        start,
+        only_in_session,
+        seconds,
+    )
     environ = {"QS_SESSION__CALENDAR": calendar, "QS_EXECUTION__FILL_MODEL": "signal_close"}
     visited, trips = _visits(environ, series)
     assert trips > 20
-    assert visited < len(series) / 3  # most bars were skipped
+    assert visited < len(series) / per_strategy_bar / 3  # most strategy bars were skipped
 
 
 def _plain_service() -> tuple[TradingService, SimulatedBroker]:

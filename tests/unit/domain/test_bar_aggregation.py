@@ -761,13 +761,19 @@ def test_pass_through_runs_say_which_bars_the_calendar_lets_through_untouched(
     bars = [Bar.at_epoch(b.epoch + first, n, b.open, b.high, b.low, b.close, 1) for b in bars]
     runs = BarAggregator(n, cme).pass_through_runs([b.epoch for b in bars], n)
     # Runs cover the bars in order, and two runs in a row never agree.
-    assert [i for i, _, _ in runs] == [0, *(j for _, j, _ in runs[:-1])]
-    assert (runs[-1][1] if runs else 0) == len(bars)
-    assert all(a[2] != b[2] for a, b in itertools.pairwise(runs))
+    assert [r.start for r in runs] == [0, *(r.stop for r in runs[:-1])]
+    assert (runs[-1].stop if runs else 0) == len(bars)
+    assert all(a.passes != b.passes for a, b in itertools.pairwise(runs))
     # A bar of a passing run comes out of add() as it went in; any other is dropped or uncovered.
     agg = BarAggregator(n, cme)
-    for i, j, passes in runs:
-        for bar in bars[i:j]:
+    for i, j, passes, sessions in runs:
+        # A passing run names the session of each of its bars, from the first on.
+        assert not passes or sessions[0][0] == i
+        for k, bar in enumerate(bars[i:j], start=i):
+            if passes:
+                _, open_, close = next(s for s in reversed(sessions) if s[0] <= k)
+                assert open_ <= bar.epoch
+                assert bar.end_epoch <= close
             uncovered = agg.stats.uncovered
             out = agg.add(bar)
             if passes:
@@ -778,7 +784,9 @@ def test_pass_through_runs_say_which_bars_the_calendar_lets_through_untouched(
 
 
 def test_pass_through_runs_without_a_calendar_are_one_run() -> None:
-    assert BarAggregator(300).pass_through_runs([0, 300, 900], 300) == [(0, 3, True)]
+    assert BarAggregator(300).pass_through_runs([0, 300, 900], 300) == [
+        (0, 3, True, ((0, 0, 2**63 - 1),))
+    ]
     assert BarAggregator(300).pass_through_runs([], 300) == []
 
 
@@ -840,3 +848,61 @@ def test_bars_noted_as_passed_through_leave_the_state_adding_them_would(
     for late in (bars[-1], bars[0]):
         assert noted.add(late) == every.add(late)
     assert noted.stats == every.stats
+
+
+@pytest.mark.parametrize(
+    ("size", "first", "count", "noted", "missing"),
+    [
+        # 1-minute bars into 5-minute bars, two bars missing inside the noted strategy bars.
+        (300, et(2024, 7, 2, 10, 0), 40, (2, 6), {13, 21}),
+        # 1-minute bars into 1-hour bars in the 2013 session that reopened at 16:30 ET after the
+        # 16:15 halt and closed at 17:15: the noted strategy bar is cut at the close.
+        (3600, et(2013, 10, 10, 16, 30), 45, (1, 2), set()),
+    ],
+)
+def test_finer_bars_noted_as_whole_strategy_bars_leave_the_state_adding_them_would(
+    cme: CmeGlobexEquityCalendar,
+    size: int,
+    first: int,
+    count: int,
+    noted: tuple[int, int],
+    missing: set[int],
+) -> None:
+    bars = [
+        Bar.at_epoch(first + 60 * k, 60, 5000.0, 5000.25, 4999.75, 5000.0, k + 1)
+        for k in range(count)
+        if k not in missing
+    ]
+    every = BarAggregator(size, cme)
+    emitted_bars = [out for bar in bars for out in every.add(bar)]
+    buckets = [b.epoch for b in emitted_bars]
+    k, j = noted
+    session = cme.session_at(first)
+    assert session is not None
+    bounds = [*buckets, session.close_epoch]
+    inside = [b for b in bars if bounds[k] <= b.epoch < bounds[j]]
+    before = [b for b in bars if b.epoch < bounds[k]]
+    after = [b for b in bars if b.epoch >= bounds[j]]
+    noted_agg = BarAggregator(size, cme)
+    for bar in before:
+        noted_agg.add(bar)
+    start, end = noted_agg.pass_through_window()
+    assert start <= inside[0].epoch
+    assert inside[-1].end_epoch <= end
+    assert noted_agg.accepts_pass_through(inside[0].epoch)
+    last = [b for b in inside if b.epoch >= bounds[j - 1]]
+    cut = sum(e.seconds < size for e in emitted_bars[k:j])
+    inner_gaps = sum(b.epoch > a.end_epoch for a, b in itertools.pairwise(inside))
+    noted_agg.note_buckets(
+        len(inside), inside[0].epoch, inner_gaps, j - k, cut, bounds[j - 1], last
+    )
+    for bar in after:
+        noted_agg.add(bar)
+    noted_agg.flush()
+    every.flush()
+    assert noted_agg.stats == every.stats
+    assert (noted_agg.stats.cut_at_halt > 0) == (size == 3600)
+    assert noted_agg.stats.gaps == len(missing)
+    for late in (last[-1], last[0], bars[0]):  # duplicates of the noted bars, then a late bar
+        assert noted_agg.add(late) == every.add(late)
+    assert noted_agg.stats == every.stats
