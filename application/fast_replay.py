@@ -79,8 +79,10 @@ class FastReplay:
                     await service.on_bars(carried)
                 carried = None
             if not self._can_skip(batch):
-                await service.on_bars(batch)
-                continue
+                batch = await self._close_open_bar(batch)
+                if not self._can_skip(batch):
+                    await service.on_bars(batch)
+                    continue
             fine = batch.seconds < aggregator.bar_seconds
             runs = aggregator.pass_through_runs(batch.epochs.tolist(), batch.seconds)
             for run in runs:
@@ -103,6 +105,23 @@ class FastReplay:
             await service.on_bars(carried)
         await service.end_of_recording()
         await service.settle()
+
+    async def _close_open_bar(self, bars: BarColumns) -> BarColumns:
+        """After the plain path (a batch it could not skip through), the aggregator may be building
+        a strategy bar from finer bars: hand the bars that still belong to it to the plain path and
+        close it, so that the rest of the batch may be skipped through. Returns the rest."""
+        service = self.service
+        until = service.aggregator.open_until
+        if until is None or len(bars) == 0 or bars.seconds >= service.aggregator.bar_seconds:
+            return bars
+        rest = int(np.searchsorted(bars.epochs, until))
+        if rest == len(bars) or not bars.is_clock_aligned():
+            return bars
+        head, tail = bars[:rest], bars[rest:]
+        assert isinstance(tail, BarColumns)
+        await service.on_bars(head)
+        await service.close_before(int(tail.epochs[0]))
+        return tail
 
     def _can_skip(self, bars: BarColumns) -> bool:
         """Whether quiet bars of this batch may be skipped: they pass through the aggregator

@@ -204,6 +204,16 @@ class TradingService:
                 if checkpoint is not None:
                     await checkpoint(bar.epoch + 1)
 
+    async def close_before(self, epoch: int) -> None:
+        """Decide the strategy bar being built if it ended at or before ``epoch``, as the first
+        market bar at ``epoch`` would: for a runner that hands bars on in parts and checkpoints
+        nothing (the fast replay)."""
+        closed = self.aggregator.close_before(epoch)
+        if closed is not None:
+            commands = self._decide(closed)
+            if commands:
+                await self.execute(commands)
+
     def _decide(self, bar: Bar) -> list[EngineCommand]:
         self.counters.strategy_bars += 1
         return self.engine.on_bar(bar, self._zscore.update(bar.close))

@@ -248,6 +248,12 @@ class BarAggregator:
         """End of the latest bar accepted (-1 before the first)."""
         return self._prev_end
 
+    @property
+    def open_until(self) -> int | None:
+        """End (epoch seconds) of the strategy bar being built (None: none is open)."""
+        bucket = self._bucket
+        return None if bucket is None else bucket.end
+
     def close_before(self, epoch: int) -> Bar | None:
         """Emit the open bucket if it ends at or before ``epoch`` (time has passed it)."""
         bucket = self._bucket

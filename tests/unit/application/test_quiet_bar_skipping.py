@@ -19,7 +19,7 @@ from adapters.simulated.repositories import InMemoryJournal
 from adapters.zscore.reference import PythonZScoreEngine
 from application.fast_replay import FastReplay
 from application.services import EventInbox, TradingService
-from domain.aggregation import BarAggregator
+from domain.aggregation import AggregationStats, BarAggregator
 from domain.calendar import ContinuousCalendar, build_calendar
 from domain.values import MES
 from entrypoints.container import build_container
@@ -312,7 +312,7 @@ def test_skipping_quiet_bars_of_finer_input_changes_no_decision(
     assert batch == per_bar
 
 
-def _visits(environ: dict[str, str], series: BarSeries) -> tuple[int, int]:
+def _visits(environ: dict[str, str], series: BarSeries, batch_size: int = 4096) -> tuple[int, int]:
     """How many strategy bars the fast replay handed to the engine, and the round trips made."""
     cfg = load_settings(None, environ)
     container = build_container(cfg, "simulated", bar_source=series)
@@ -326,7 +326,8 @@ def _visits(environ: dict[str, str], series: BarSeries) -> tuple[int, int]:
         return real_on_bar(bar, z)
 
     service.engine.on_bar = counting
-    asyncio.run(container.services.fast_replay().run(container.adapters.market_data()))
+    feed = ReplayMarketData(series, batch_size=batch_size)
+    asyncio.run(container.services.fast_replay().run(feed))
     journal = container.adapters.journal()
     assert isinstance(journal, InMemoryJournal)
     return visited, len(journal.round_trips())
@@ -384,3 +385,39 @@ def test_the_fast_replay_drives_exactly_the_services_own_listeners() -> None:
     with pytest.raises(ValueError, match="own bar listeners"):
         FastReplay(service=service, listeners=[broker, ManualClock()])
     assert FastReplay(service=service, listeners=[broker]).service is service
+
+
+def _with_duplicate(series: BarSeries, at: int) -> BarSeries:
+    """``series`` with row ``at`` recorded twice (a glitch the plain path must handle)."""
+    rows = np.insert(np.arange(len(series)), at, at)
+    return BarSeries(
+        source=series.source,
+        bar_seconds=series.bar_seconds,
+        epochs=series.epochs[rows],
+        opens=series.opens[rows],
+        highs=series.highs[rows],
+        lows=series.lows[rows],
+        closes=series.closes[rows],
+        volumes=series.volumes[rows],
+        rows_read=len(rows),
+    )
+
+
+@pytest.mark.parametrize("calendar", ["none", "cme_globex_equity"])
+def test_after_a_batch_only_the_plain_path_takes_the_fast_replay_skips_again(calendar: str) -> None:
+    """A duplicated 1-minute bar makes its batch go down the plain path, which leaves a strategy
+    bar open at the batch's end; the next batches still skip, and nothing changes."""
+    clean = _series(7, 15_000, 0.0, 0.7, 1_715_644_800, True, 60)
+    series = _with_duplicate(clean, 50)
+    environ = {"QS_SESSION__CALENDAR": calendar, "QS_EXECUTION__FILL_MODEL": "signal_close"}
+    batch = asyncio.run(_run(environ, series, skip=True, batch_size=1003))
+    per_bar = asyncio.run(_run(environ, series, skip=False, batch_size=1003))
+    assert batch == per_bar
+    stats = batch[4]
+    assert isinstance(stats, AggregationStats)
+    assert stats.duplicates == 1
+    visited, trips = _visits(environ, series, batch_size=1003)
+    visited_clean, trips_clean = _visits(environ, clean, batch_size=1003)
+    assert trips == trips_clean > 20
+    # Only the first batch (1,003 one-minute bars: 201 strategy bars) went bar by bar.
+    assert visited - visited_clean <= 1003 // 5 + 1
