@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from adapters.simulated.market_data import BarSeries, ReplayMarketData
 from adapters.simulated.repositories import InMemoryJournal
+from bench import run_facts
 from bench.gen_series import generate, write_csv
 from domain.calendar import build_calendar
 from entrypoints.container import build_container
@@ -119,10 +119,7 @@ def main() -> None:
                 "config": str(CONFIG.relative_to(HERE.parent)),
                 "figures": figures,
                 "runs": args.runs,
-                "load_average_before": [round(x, 2) for x in load_before],
-                "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
+                **run_facts(load_before),
             },
             indent=2,
         )

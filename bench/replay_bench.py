@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from adapters.simulated.market_data import read_bar_file
 from application.report import ReplayInputs, summarize
-from bench import startup_bench
+from bench import run_facts, startup_bench
 from bench.zscore_bench import TARGET_BATCH_NS, best_ns, mes_closes
 from domain.calendar import cme_trade_date
 from domain.position import ExitReason, RoundTrip
@@ -237,10 +236,7 @@ def main() -> None:
                 "bars_per_s_met": arch_rate >= TARGET_BARS_PER_S,
                 "startup": startup,
                 "runs": args.runs,
-                "load_average_before": [round(x, 2) for x in load_before],
-                "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
+                **run_facts(load_before),
             },
             indent=2,
         )

@@ -87,6 +87,16 @@ async def _run(
     )
 
 
+def _same_on_both_paths(
+    environ: dict[str, str], series: BarSeries, batch_size: int = 4096
+) -> tuple[object, ...]:
+    """Replay ``series`` on both paths; they must end identical. Returns the fast replay's end."""
+    batch = asyncio.run(_run(environ, series, skip=True, batch_size=batch_size))
+    per_bar = asyncio.run(_run(environ, series, skip=False, batch_size=batch_size))
+    assert batch == per_bar
+    return batch
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -134,9 +144,7 @@ def test_skipping_quiet_bars_changes_no_decision(
         "QS_STRATEGY__LOOKBACK_PERIOD": lookback,
         "QS_STRATEGY__MIN_VOLUME": min_volume,
     }
-    batch = asyncio.run(_run(environ, series, skip=True))
-    per_bar = asyncio.run(_run(environ, series, skip=False))
-    assert batch == per_bar
+    _same_on_both_paths(environ, series)
 
 
 # Starts (UTC) whose next days hold what a session calendar changes: a weekend with a DST switch and
@@ -195,9 +203,7 @@ def test_skipping_quiet_bars_under_a_session_calendar_changes_no_decision(
         "QS_RISK__MAX_POSITION_DURATION_HOURS": duration,
         "QS_STRATEGY__LOOKBACK_PERIOD": lookback,
     }
-    batch = asyncio.run(_run(environ, series, skip=True))
-    per_bar = asyncio.run(_run(environ, series, skip=False))
-    assert batch == per_bar
+    _same_on_both_paths(environ, series)
 
 
 # (input bar seconds, strategy bar minutes): finer bars the aggregator builds strategy bars from.
@@ -307,9 +313,7 @@ def test_skipping_quiet_bars_of_finer_input_changes_no_decision(
         "QS_RISK__MAX_POSITION_DURATION_HOURS": duration,
         "QS_STRATEGY__LOOKBACK_PERIOD": lookback,
     }
-    batch = asyncio.run(_run(environ, series, skip=True, batch_size=batch_size))
-    per_bar = asyncio.run(_run(environ, series, skip=False, batch_size=batch_size))
-    assert batch == per_bar
+    _same_on_both_paths(environ, series, batch_size)
 
 
 def _visits(environ: dict[str, str], series: BarSeries, batch_size: int = 4096) -> tuple[int, int]:
@@ -410,10 +414,7 @@ def test_after_a_batch_only_the_plain_path_takes_the_fast_replay_skips_again(cal
     clean = _series(7, 15_000, 0.0, 0.7, 1_715_644_800, True, 60)
     series = _with_duplicate(clean, 50)
     environ = {"QS_SESSION__CALENDAR": calendar, "QS_EXECUTION__FILL_MODEL": "signal_close"}
-    batch = asyncio.run(_run(environ, series, skip=True, batch_size=1003))
-    per_bar = asyncio.run(_run(environ, series, skip=False, batch_size=1003))
-    assert batch == per_bar
-    stats = batch[4]
+    stats = _same_on_both_paths(environ, series, 1003)[4]
     assert isinstance(stats, AggregationStats)
     assert stats.duplicates == 1
     visited, trips = _visits(environ, series, batch_size=1003)
