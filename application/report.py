@@ -251,15 +251,19 @@ def summarize(inputs: ReplayInputs) -> ReplaySummary:
 
 def _summarize(inputs: ReplayInputs) -> ReplaySummary:
     trips = ordered(inputs.round_trips)
+    # Each trip's net P&L once (RoundTrip.net_pnl subtracts on every read), in closing order: the
+    # metrics below read it a dozen times per trip.
     nets = [t.net_pnl for t in trips]
     wins = [n for n in nets if n > 0]
     losses = [n for n in nets if n < 0]
     gross_win = sum(wins, ZERO)
     gross_loss = sum(losses, ZERO)
-    daily = _daily_pnl(trips, inputs.trade_dates, inputs.trade_date_of)
+    daily = _daily_pnl(trips, nets, inputs.trade_dates, inputs.trade_date_of)
     returns = [pnl for _, pnl in daily]
-    best = max(trips, key=lambda t: t.net_pnl, default=None)
-    worst = min(trips, key=lambda t: t.net_pnl, default=None)
+    # The first trip of the highest (lowest) net P&L, as max/min over the trips would pick.
+    best = max(range(len(trips)), key=nets.__getitem__, default=None)
+    worst = min(range(len(trips)), key=nets.__getitem__, default=None)
+    equity = _equity_of_ordered(trips, nets)
     trip_log = tuple(sorted(inputs.breaker_trips, key=lambda trip: trip[0]))
     return ReplaySummary(
         bars_in=inputs.bars_in,
@@ -278,11 +282,11 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
         expectancy_usd=_mean(nets),
         avg_win_usd=_mean(wins),
         avg_loss_usd=_mean(losses),
-        best_trade_usd=None if best is None else best.net_pnl,
-        best_trade_seq=None if best is None else best.seq,
-        worst_trade_usd=None if worst is None else worst.net_pnl,
-        worst_trade_seq=None if worst is None else worst.seq,
-        max_drawdown_usd=max((dd for _, dd in drawdown_curve(equity_curve(trips))), default=ZERO),
+        best_trade_usd=None if best is None else nets[best],
+        best_trade_seq=None if best is None else trips[best].seq,
+        worst_trade_usd=None if worst is None else nets[worst],
+        worst_trade_seq=None if worst is None else trips[worst].seq,
+        max_drawdown_usd=max((dd for _, dd in drawdown_curve(equity)), default=ZERO),
         max_losing_streak=_longest_run(n < 0 for n in nets),
         max_winning_streak=_longest_run(n > 0 for n in nets),
         trading_days=len(daily),
@@ -291,7 +295,7 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
         sortino_daily=_sortino(returns),
         first_trade_at=min((t.entry_ts for t in trips), default=None),
         last_trade_at=trips[-1].exit_ts if trips else None,
-        by_exit_reason=_by_exit_reason(trips),
+        by_exit_reason=_by_exit_reason(trips, nets),
         breaker_trips=len(trip_log),
         breaker_trips_by_rule=dict(sorted(Counter(rule for _, rule in trip_log).items())),
         breaker_trip_log=trip_log,
@@ -302,7 +306,7 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
             sorted(inputs.signals_blocked.items(), key=lambda item: (-item[1], item[0]))
         ),
         signals_blocked_total=sum(inputs.signals_blocked.values()),
-        **_trader_metrics(inputs, trips, daily),
+        **_trader_metrics(inputs, trips, nets, equity, daily),
     )
 
 
@@ -333,8 +337,13 @@ class _TraderFields(TypedDict):
 
 
 def _trader_metrics(
-    inputs: ReplayInputs, trips: Sequence[RoundTrip], daily: Sequence[tuple[date, Decimal]]
+    inputs: ReplayInputs,
+    trips: Sequence[RoundTrip],
+    nets: Sequence[Decimal],
+    equity: Sequence[tuple[datetime, Decimal]],
+    daily: Sequence[tuple[date, Decimal]],
 ) -> _TraderFields:
+    """``trips`` in closing order, ``nets`` their net P&L and ``equity`` their equity curve."""
     prices = inputs.prices
     first_bar = last_bar = None
     last_close: Decimal | None = None
@@ -352,7 +361,7 @@ def _trader_metrics(
             pct=float(points / first_open * 100) if first_open else 0.0,
             usd_per_contract=points * inputs.point_value,
         )
-    net = sum((t.net_pnl for t in trips), ZERO)
+    net = sum(nets, ZERO)
     account = inputs.account_size_usd
     return_pct = _ratio(net * 100, account) if account > 0 else None
     days = (last_bar - first_bar).total_seconds() / 86400 if first_bar and last_bar else 0.0
@@ -360,13 +369,13 @@ def _trader_metrics(
     cagr = None
     if return_pct is not None and days >= CAGR_MIN_DAYS and return_pct > -100:
         cagr = ((1 + return_pct / 100) ** (DAYS_PER_YEAR / days) - 1) * 100
-    drawdown = max_drawdown(equity_curve(trips), account)
+    drawdown = max_drawdown(equity, account)
     calmar = None
     if annual is not None and drawdown.depth_pct:
         calmar = annual / drawdown.depth_pct
     held = [t.exit_ts - t.entry_ts for t in trips]
-    won_held = [t.exit_ts - t.entry_ts for t in trips if t.net_pnl > 0]
-    lost_held = [t.exit_ts - t.entry_ts for t in trips if t.net_pnl < 0]
+    won_held = [h for h, n in zip(held, nets, strict=True) if n > 0]
+    lost_held = [h for h, n in zip(held, nets, strict=True) if n < 0]
     final = inputs.final_position
     unrealized = None
     if final is not None and last_close is not None:
@@ -379,15 +388,15 @@ def _trader_metrics(
         "return_pct": return_pct,
         "annual_return_pct": annual,
         "cagr_pct": cagr,
-        "long": _side_pnl(trips, Side.LONG),
-        "short": _side_pnl(trips, Side.SHORT),
+        "long": _side_pnl(trips, nets, Side.LONG),
+        "short": _side_pnl(trips, nets, Side.SHORT),
         "avg_hold": _mean_delta(held),
         "avg_hold_win": _mean_delta(won_held),
         "avg_hold_loss": _mean_delta(lost_held),
         "max_hold": max(held, default=None),
         "drawdown": drawdown,
         "calmar": calmar,
-        "sqn": _sqn([t.net_pnl for t in trips]),
+        "sqn": _sqn(nets),
         "best_day": max(daily, key=lambda d: d[1], default=None),
         "worst_day": min(daily, key=lambda d: d[1], default=None),
         "days_won": sum(1 for _, pnl in daily if pnl > 0),
@@ -494,12 +503,12 @@ def _excursions(
     return min(adverse, ZERO) * scale, max(favourable, ZERO) * scale
 
 
-def _side_pnl(trips: Sequence[RoundTrip], side: Side) -> SidePnl:
-    mine = [t for t in trips if t.side is side]
+def _side_pnl(trips: Sequence[RoundTrip], nets: Sequence[Decimal], side: Side) -> SidePnl:
+    mine = [n for t, n in zip(trips, nets, strict=True) if t.side is side]
     return SidePnl(
         trades=len(mine),
-        wins=sum(1 for t in mine if t.net_pnl > 0),
-        net_pnl_usd=sum((t.net_pnl for t in mine), ZERO),
+        wins=sum(1 for n in mine if n > 0),
+        net_pnl_usd=sum(mine, ZERO),
     )
 
 
@@ -547,6 +556,20 @@ def equity_curve(
     return curve
 
 
+def _equity_of_ordered(
+    trips: Sequence[RoundTrip], nets: Sequence[Decimal]
+) -> list[tuple[datetime, Decimal]]:
+    """:func:`equity_curve` of round trips already in closing order, their net P&L given."""
+    if not trips:
+        return []
+    curve = [(trips[0].entry_ts, ZERO)]
+    equity = ZERO
+    for trip, net in zip(trips, nets, strict=True):
+        equity += net
+        curve.append((trip.exit_ts, equity))
+    return curve
+
+
 def drawdown_curve(equity: Iterable[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
     """Distance below the running peak (never below 0) at each point of an equity curve."""
     peak = ZERO
@@ -587,33 +610,38 @@ def _require_aware(ts: datetime, what: str) -> None:
 
 def _daily_pnl(
     trips: Sequence[RoundTrip],
+    nets: Sequence[Decimal],
     trade_dates: Sequence[date],
     trade_date_of: Callable[[datetime], date],
 ) -> list[tuple[date, Decimal]]:
     days = dict.fromkeys(sorted(set(trade_dates)), ZERO)
-    for trip in trips:
+    for trip, net in zip(trips, nets, strict=True):
         day = trade_date_of(trip.exit_ts)
         if day not in days:
             raise ValueError(
                 f"replay report: round trip {trip.seq} exits on trade date {day.isoformat()}, "
                 "which is not among the trade dates that had strategy bars"
             )
-        days[day] += trip.net_pnl
+        days[day] += net
     return list(days.items())
 
 
-def _by_exit_reason(trips: Sequence[RoundTrip]) -> dict[ExitReason, ExitReasonStats]:
-    stats: dict[ExitReason, ExitReasonStats] = {}
-    for reason in ExitReason:  # enum order, so the mapping's order is fixed
-        nets = [t.net_pnl for t in trips if t.exit_reason is reason]
-        if nets:
-            stats[reason] = ExitReasonStats(
-                trades=len(nets),
-                wins=sum(1 for n in nets if n > 0),
-                losses=sum(1 for n in nets if n < 0),
-                net_pnl_usd=sum(nets, ZERO),
-            )
-    return stats
+def _by_exit_reason(
+    trips: Sequence[RoundTrip], nets: Sequence[Decimal]
+) -> dict[ExitReason, ExitReasonStats]:
+    by_reason: dict[ExitReason, list[Decimal]] = {}
+    for trip, net in zip(trips, nets, strict=True):
+        by_reason.setdefault(trip.exit_reason, []).append(net)
+    return {
+        reason: ExitReasonStats(
+            trades=len(mine),
+            wins=sum(1 for n in mine if n > 0),
+            losses=sum(1 for n in mine if n < 0),
+            net_pnl_usd=sum(mine, ZERO),
+        )
+        for reason in ExitReason  # enum order, so the mapping's order is fixed
+        if (mine := by_reason.get(reason))
+    }
 
 
 def _longest_run(flags: Iterable[bool]) -> int:
