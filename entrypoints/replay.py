@@ -293,14 +293,14 @@ def trade_dates_of_hours(hours: Sequence[int]) -> list[date]:
 
 
 def price_bars(series: BarSeries) -> PriceBars:
-    """The series' bars as the report's plain columns."""
+    """The series' bars as the report's columns: its own arrays, not copied."""
     return PriceBars(
-        starts=series.epochs.tolist(),
+        starts=series.epochs,
         seconds=series.bar_seconds,
-        opens=series.opens.tolist(),
-        highs=series.highs.tolist(),
-        lows=series.lows.tolist(),
-        closes=series.closes.tolist(),
+        opens=series.opens,
+        highs=series.highs,
+        lows=series.lows,
+        closes=series.closes,
     )
 
 
