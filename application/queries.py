@@ -12,6 +12,7 @@ records of one kind in the order they were first appended.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -48,31 +49,40 @@ RECORD_KINDS: tuple[type[JournalRecord], ...] = (
 def record_identity(rec: JournalRecord, occurrence: int = 0) -> tuple[object, ...]:
     """The natural key of a journal record: records with equal keys are one record.
 
+    Its type and its key among the records of that type (:func:`record_key`).
+    """
+    return (type(rec), record_key(rec, occurrence))
+
+
+def record_key(rec: JournalRecord, occurrence: int = 0) -> Hashable:
+    """The natural key of a journal record among the records of its own type.
+
     A fill is its execution id, an order intent its idempotency key, a round trip its side and entry
     and exit times, a signal its bar and action; order events and breaker events are keyed by what
     happened, to what, and when; an operator command by when, who, what and its ``occurrence``
-    (see :class:`CommandOccurrences`).
+    (see :class:`CommandOccurrences`). Enum members appear as their values (an enum's values are
+    unique, and hashing a member runs Python code: this runs on every append).
     """
-    kind = type(rec)  # exact types: records are final, and this runs on every append
+    kind = type(rec)  # exact types: records are final
     if kind is FillRecord:
-        return ("fill", rec.fill.exec_id)  # type: ignore[union-attr]
+        return rec.fill.exec_id  # type: ignore[union-attr]
     if kind is OrderIntentRecord:
-        return ("intent", rec.key)  # type: ignore[union-attr]
+        return rec.key  # type: ignore[union-attr]
     if kind is SignalRecord:
-        return ("signal", rec.ts, rec.bar_start, rec.action)  # type: ignore[union-attr]
+        return (rec.ts, rec.bar_start, rec.action.value)  # type: ignore[union-attr]
     if kind is OrderEventRecord:
-        return ("order_event", rec.key, rec.status, rec.ts, rec.detail)  # type: ignore[union-attr]
+        return (rec.key, rec.status, rec.ts, rec.detail)  # type: ignore[union-attr]
     if isinstance(rec, RoundTripRecord):
         trip = rec.trip
-        return ("round_trip", trip.side, trip.entry_ts, trip.exit_ts)
+        return (trip.side.value, trip.entry_ts, trip.exit_ts)
     if isinstance(rec, BreakerRecord):
         event = rec.event
         if isinstance(event, BreakerTripped):
-            return ("breaker", "tripped", event.rule.value, event.ts)
-        return ("breaker", "reset", event.reason, event.ts)
+            return ("tripped", event.rule.value, event.ts)
+        return ("reset", event.reason, event.ts)
     if not isinstance(rec, OperatorRecord):
         raise TypeError(f"not a journal record: {rec!r}")
-    return ("operator", rec.ts, rec.by, rec.command, occurrence)
+    return (rec.ts, rec.by, rec.command, occurrence)
 
 
 class CommandOccurrences:

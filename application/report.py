@@ -11,13 +11,15 @@ is reported only as ``final_position``.
 from __future__ import annotations
 
 import bisect
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import TypedDict
+
+import numpy as np
+import numpy.typing as npt
 
 from domain.commands import OrderIntentRecord, SignalAction, SignalRecord
 from domain.engine import EntryBlock
@@ -37,18 +39,26 @@ MES_POINT_VALUE = Decimal(5)
 _CONTEXT = Context(prec=34)
 
 
+IntColumn = Sequence[int] | npt.NDArray[np.int64]
+FloatColumn = Sequence[float] | npt.NDArray[np.float64]
+
+
 @dataclass(frozen=True, slots=True)
 class PriceBars:
     """The bars the run saw, oldest first, as columns: start times (epoch seconds), one bar length
     (seconds) and OHLC. Prices are floats on the tick grid (0.25 and its multiples are exact in
-    binary), so converting an extreme back to ``Decimal`` is exact."""
+    binary), so converting an extreme back to ``Decimal`` is exact.
 
-    starts: Sequence[int]
+    A column is a list or a numpy array: a replay hands over its series' arrays as they are (a
+    million bars as Python lists cost 0.15 s to build, and as much again to turn back into
+    arrays for the MAE/MFE search and the charts)."""
+
+    starts: IntColumn
     seconds: int
-    opens: Sequence[float]
-    highs: Sequence[float]
-    lows: Sequence[float]
-    closes: Sequence[float]
+    opens: FloatColumn
+    highs: FloatColumn
+    lows: FloatColumn
+    closes: FloatColumn
 
     def __post_init__(self) -> None:
         n = len(self.starts)
@@ -251,15 +261,19 @@ def summarize(inputs: ReplayInputs) -> ReplaySummary:
 
 def _summarize(inputs: ReplayInputs) -> ReplaySummary:
     trips = ordered(inputs.round_trips)
+    # Each trip's net P&L once (RoundTrip.net_pnl subtracts on every read), in closing order: the
+    # metrics below read it a dozen times per trip.
     nets = [t.net_pnl for t in trips]
     wins = [n for n in nets if n > 0]
     losses = [n for n in nets if n < 0]
     gross_win = sum(wins, ZERO)
     gross_loss = sum(losses, ZERO)
-    daily = _daily_pnl(trips, inputs.trade_dates, inputs.trade_date_of)
+    daily = _daily_pnl(trips, nets, inputs.trade_dates, inputs.trade_date_of)
     returns = [pnl for _, pnl in daily]
-    best = max(trips, key=lambda t: t.net_pnl, default=None)
-    worst = min(trips, key=lambda t: t.net_pnl, default=None)
+    # The first trip of the highest (lowest) net P&L, as max/min over the trips would pick.
+    best = max(range(len(trips)), key=nets.__getitem__, default=None)
+    worst = min(range(len(trips)), key=nets.__getitem__, default=None)
+    equity = _equity_of_ordered(trips, nets)
     trip_log = tuple(sorted(inputs.breaker_trips, key=lambda trip: trip[0]))
     return ReplaySummary(
         bars_in=inputs.bars_in,
@@ -278,11 +292,11 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
         expectancy_usd=_mean(nets),
         avg_win_usd=_mean(wins),
         avg_loss_usd=_mean(losses),
-        best_trade_usd=None if best is None else best.net_pnl,
-        best_trade_seq=None if best is None else best.seq,
-        worst_trade_usd=None if worst is None else worst.net_pnl,
-        worst_trade_seq=None if worst is None else worst.seq,
-        max_drawdown_usd=max((dd for _, dd in drawdown_curve(equity_curve(trips))), default=ZERO),
+        best_trade_usd=None if best is None else nets[best],
+        best_trade_seq=None if best is None else trips[best].seq,
+        worst_trade_usd=None if worst is None else nets[worst],
+        worst_trade_seq=None if worst is None else trips[worst].seq,
+        max_drawdown_usd=max((dd for _, dd in drawdown_curve(equity)), default=ZERO),
         max_losing_streak=_longest_run(n < 0 for n in nets),
         max_winning_streak=_longest_run(n > 0 for n in nets),
         trading_days=len(daily),
@@ -291,7 +305,7 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
         sortino_daily=_sortino(returns),
         first_trade_at=min((t.entry_ts for t in trips), default=None),
         last_trade_at=trips[-1].exit_ts if trips else None,
-        by_exit_reason=_by_exit_reason(trips),
+        by_exit_reason=_by_exit_reason(trips, nets),
         breaker_trips=len(trip_log),
         breaker_trips_by_rule=dict(sorted(Counter(rule for _, rule in trip_log).items())),
         breaker_trip_log=trip_log,
@@ -302,7 +316,7 @@ def _summarize(inputs: ReplayInputs) -> ReplaySummary:
             sorted(inputs.signals_blocked.items(), key=lambda item: (-item[1], item[0]))
         ),
         signals_blocked_total=sum(inputs.signals_blocked.values()),
-        **_trader_metrics(inputs, trips, daily),
+        **_trader_metrics(inputs, trips, nets, equity, daily),
     )
 
 
@@ -333,17 +347,23 @@ class _TraderFields(TypedDict):
 
 
 def _trader_metrics(
-    inputs: ReplayInputs, trips: Sequence[RoundTrip], daily: Sequence[tuple[date, Decimal]]
+    inputs: ReplayInputs,
+    trips: Sequence[RoundTrip],
+    nets: Sequence[Decimal],
+    equity: Sequence[tuple[datetime, Decimal]],
+    daily: Sequence[tuple[date, Decimal]],
 ) -> _TraderFields:
+    """``trips`` in closing order, ``nets`` their net P&L and ``equity`` their equity curve."""
     prices = inputs.prices
     first_bar = last_bar = None
     last_close: Decimal | None = None
     market: MarketChange | None = None
     if prices is not None and len(prices):
-        first_bar = datetime.fromtimestamp(prices.starts[0], UTC)
-        last_bar = datetime.fromtimestamp(prices.starts[-1] + prices.seconds, UTC)
-        first_open = Decimal(prices.opens[0])
-        last_close = Decimal(prices.closes[-1])
+        # int() and float(): a numpy column's items are numpy scalars.
+        first_bar = datetime.fromtimestamp(int(prices.starts[0]), UTC)
+        last_bar = datetime.fromtimestamp(int(prices.starts[-1]) + prices.seconds, UTC)
+        first_open = Decimal(float(prices.opens[0]))
+        last_close = Decimal(float(prices.closes[-1]))
         points = last_close - first_open
         market = MarketChange(
             first_open=first_open,
@@ -352,7 +372,7 @@ def _trader_metrics(
             pct=float(points / first_open * 100) if first_open else 0.0,
             usd_per_contract=points * inputs.point_value,
         )
-    net = sum((t.net_pnl for t in trips), ZERO)
+    net = sum(nets, ZERO)
     account = inputs.account_size_usd
     return_pct = _ratio(net * 100, account) if account > 0 else None
     days = (last_bar - first_bar).total_seconds() / 86400 if first_bar and last_bar else 0.0
@@ -360,13 +380,13 @@ def _trader_metrics(
     cagr = None
     if return_pct is not None and days >= CAGR_MIN_DAYS and return_pct > -100:
         cagr = ((1 + return_pct / 100) ** (DAYS_PER_YEAR / days) - 1) * 100
-    drawdown = max_drawdown(equity_curve(trips), account)
+    drawdown = max_drawdown(equity, account)
     calmar = None
     if annual is not None and drawdown.depth_pct:
         calmar = annual / drawdown.depth_pct
     held = [t.exit_ts - t.entry_ts for t in trips]
-    won_held = [t.exit_ts - t.entry_ts for t in trips if t.net_pnl > 0]
-    lost_held = [t.exit_ts - t.entry_ts for t in trips if t.net_pnl < 0]
+    won_held = [h for h, n in zip(held, nets, strict=True) if n > 0]
+    lost_held = [h for h, n in zip(held, nets, strict=True) if n < 0]
     final = inputs.final_position
     unrealized = None
     if final is not None and last_close is not None:
@@ -379,15 +399,15 @@ def _trader_metrics(
         "return_pct": return_pct,
         "annual_return_pct": annual,
         "cagr_pct": cagr,
-        "long": _side_pnl(trips, Side.LONG),
-        "short": _side_pnl(trips, Side.SHORT),
+        "long": _side_pnl(trips, nets, Side.LONG),
+        "short": _side_pnl(trips, nets, Side.SHORT),
         "avg_hold": _mean_delta(held),
         "avg_hold_win": _mean_delta(won_held),
         "avg_hold_loss": _mean_delta(lost_held),
         "max_hold": max(held, default=None),
         "drawdown": drawdown,
         "calmar": calmar,
-        "sqn": _sqn([t.net_pnl for t in trips]),
+        "sqn": _sqn(nets),
         "best_day": max(daily, key=lambda d: d[1], default=None),
         "worst_day": min(daily, key=lambda d: d[1], default=None),
         "days_won": sum(1 for _, pnl in daily if pnl > 0),
@@ -452,15 +472,16 @@ def trade_details(
         if intent.role in ("stop", "target"):
             brackets.setdefault(intent.ts, {})[intent.role] = intent.price
     bracket_times = sorted(brackets)
+    extremes = None if prices is None else bar_extremes(trips, prices)
     details = []
-    for trip in trips:
+    for k, trip in enumerate(trips):
         i = bisect.bisect_right(entry_times, trip.entry_ts) - 1
         z = entries[i][1] if i >= 0 else None
         j = bisect.bisect_right(bracket_times, trip.entry_ts) - 1
         legs = brackets[bracket_times[j]] if j >= 0 else {}
         mae = mfe = None
-        if prices is not None:
-            mae, mfe = _excursions(trip, prices, point_value)
+        if extremes is not None:
+            mae, mfe = _excursions(trip, extremes[k], point_value)
         details.append(
             TradeDetail(
                 seq=trip.seq,
@@ -475,17 +496,45 @@ def trade_details(
     return details
 
 
+def bar_extremes(trips: Sequence[RoundTrip], prices: PriceBars) -> list[tuple[float, float] | None]:
+    """For each round trip, the lowest low and the highest high of the input bars lying wholly
+    inside its holding time (from the first bar starting at or after the entry to the last one
+    ending at or before the exit); None where no bar does.
+
+    All trips at once: two binary searches and a min and a max over each trip's bars, in numpy
+    (a trip's bars are a slice of the columns; the straightforward per-trip loop is the oracle of
+    tests/unit/application/test_report_bar_extremes.py)."""
+    n = len(trips)
+    if n == 0 or not len(prices):
+        return [None] * n
+    starts = np.asarray(prices.starts, dtype=np.int64)
+    # Whole seconds: a bar starts at or after ceil(entry) and ends at or before floor(exit).
+    entries = np.ceil(np.fromiter((t.entry_ts.timestamp() for t in trips), np.float64, n))
+    exits = np.floor(np.fromiter((t.exit_ts.timestamp() for t in trips), np.float64, n))
+    first = np.searchsorted(starts, entries.astype(np.int64), side="left")
+    end = np.searchsorted(starts, exits.astype(np.int64) - prices.seconds, side="right")
+    inside = end > first
+    # reduceat over the interleaved (first, end) pairs: the even results are the trips' slices;
+    # a sentinel bar past the end makes an end equal to the bar count a valid index.
+    bounds = np.column_stack((first[inside], end[inside])).ravel()
+    lows = np.append(np.asarray(prices.lows, dtype=np.float64), np.inf)
+    highs = np.append(np.asarray(prices.highs, dtype=np.float64), -np.inf)
+    found = zip(
+        np.minimum.reduceat(lows, bounds)[::2].tolist() if len(bounds) else [],
+        np.maximum.reduceat(highs, bounds)[::2].tolist() if len(bounds) else [],
+        strict=True,
+    )
+    return [next(found) if has else None for has in inside.tolist()]
+
+
 def _excursions(
-    trip: RoundTrip, prices: PriceBars, point_value: Decimal
+    trip: RoundTrip, extremes: tuple[float, float] | None, point_value: Decimal
 ) -> tuple[Decimal, Decimal]:
-    entry_epoch = math.ceil(trip.entry_ts.timestamp())
-    exit_epoch = math.floor(trip.exit_ts.timestamp())
-    lo_i = bisect.bisect_left(prices.starts, entry_epoch)
-    hi_i = bisect.bisect_right(prices.starts, exit_epoch - prices.seconds)
+    """MAE and MFE of ``trip`` given the extremes of its bars (see :func:`bar_extremes`)."""
     low, high = min(trip.entry_price, trip.exit_price), max(trip.entry_price, trip.exit_price)
-    if hi_i > lo_i:
-        low = min(low, Decimal(min(prices.lows[lo_i:hi_i])))
-        high = max(high, Decimal(max(prices.highs[lo_i:hi_i])))
+    if extremes is not None:
+        low = min(low, Decimal(extremes[0]))
+        high = max(high, Decimal(extremes[1]))
     scale = point_value * trip.qty
     if trip.side is Side.LONG:
         adverse, favourable = low - trip.entry_price, high - trip.entry_price
@@ -494,12 +543,12 @@ def _excursions(
     return min(adverse, ZERO) * scale, max(favourable, ZERO) * scale
 
 
-def _side_pnl(trips: Sequence[RoundTrip], side: Side) -> SidePnl:
-    mine = [t for t in trips if t.side is side]
+def _side_pnl(trips: Sequence[RoundTrip], nets: Sequence[Decimal], side: Side) -> SidePnl:
+    mine = [n for t, n in zip(trips, nets, strict=True) if t.side is side]
     return SidePnl(
         trades=len(mine),
-        wins=sum(1 for t in mine if t.net_pnl > 0),
-        net_pnl_usd=sum((t.net_pnl for t in mine), ZERO),
+        wins=sum(1 for n in mine if n > 0),
+        net_pnl_usd=sum(mine, ZERO),
     )
 
 
@@ -547,6 +596,20 @@ def equity_curve(
     return curve
 
 
+def _equity_of_ordered(
+    trips: Sequence[RoundTrip], nets: Sequence[Decimal]
+) -> list[tuple[datetime, Decimal]]:
+    """:func:`equity_curve` of round trips already in closing order, their net P&L given."""
+    if not trips:
+        return []
+    curve = [(trips[0].entry_ts, ZERO)]
+    equity = ZERO
+    for trip, net in zip(trips, nets, strict=True):
+        equity += net
+        curve.append((trip.exit_ts, equity))
+    return curve
+
+
 def drawdown_curve(equity: Iterable[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
     """Distance below the running peak (never below 0) at each point of an equity curve."""
     peak = ZERO
@@ -587,33 +650,38 @@ def _require_aware(ts: datetime, what: str) -> None:
 
 def _daily_pnl(
     trips: Sequence[RoundTrip],
+    nets: Sequence[Decimal],
     trade_dates: Sequence[date],
     trade_date_of: Callable[[datetime], date],
 ) -> list[tuple[date, Decimal]]:
     days = dict.fromkeys(sorted(set(trade_dates)), ZERO)
-    for trip in trips:
+    for trip, net in zip(trips, nets, strict=True):
         day = trade_date_of(trip.exit_ts)
         if day not in days:
             raise ValueError(
                 f"replay report: round trip {trip.seq} exits on trade date {day.isoformat()}, "
                 "which is not among the trade dates that had strategy bars"
             )
-        days[day] += trip.net_pnl
+        days[day] += net
     return list(days.items())
 
 
-def _by_exit_reason(trips: Sequence[RoundTrip]) -> dict[ExitReason, ExitReasonStats]:
-    stats: dict[ExitReason, ExitReasonStats] = {}
-    for reason in ExitReason:  # enum order, so the mapping's order is fixed
-        nets = [t.net_pnl for t in trips if t.exit_reason is reason]
-        if nets:
-            stats[reason] = ExitReasonStats(
-                trades=len(nets),
-                wins=sum(1 for n in nets if n > 0),
-                losses=sum(1 for n in nets if n < 0),
-                net_pnl_usd=sum(nets, ZERO),
-            )
-    return stats
+def _by_exit_reason(
+    trips: Sequence[RoundTrip], nets: Sequence[Decimal]
+) -> dict[ExitReason, ExitReasonStats]:
+    by_reason: dict[ExitReason, list[Decimal]] = {}
+    for trip, net in zip(trips, nets, strict=True):
+        by_reason.setdefault(trip.exit_reason, []).append(net)
+    return {
+        reason: ExitReasonStats(
+            trades=len(mine),
+            wins=sum(1 for n in mine if n > 0),
+            losses=sum(1 for n in mine if n < 0),
+            net_pnl_usd=sum(mine, ZERO),
+        )
+        for reason in ExitReason  # enum order, so the mapping's order is fixed
+        if (mine := by_reason.get(reason))
+    }
 
 
 def _longest_run(flags: Iterable[bool]) -> int:

@@ -11,6 +11,7 @@ store (:func:`load_store_series`); either way they become one :class:`BarSeries`
 
 from __future__ import annotations
 
+import bisect
 import gc
 import itertools
 from collections.abc import Callable, Sequence
@@ -257,24 +258,49 @@ async def _replay(
 
 
 def trade_dates(series: BarSeries) -> list[date]:
-    """CME trade dates that had bars. Trade dates change at 18:00 ET, a whole hour in UTC, so one
-    lookup per distinct UTC hour is exact."""
+    """CME trade dates that had bars. Trade dates change at 18:00 ET, a whole hour in UTC, so the
+    distinct UTC hours of the bars give them exactly."""
     # Sorted and deduplicated by hand: np.unique imports numpy.ma, a replay's start-up for nothing.
     hours = np.sort(series.epochs // 3600)
     hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
-    dates = {cme_trade_date(datetime.fromtimestamp(int(h) * 3600, UTC)) for h in hours.tolist()}
-    return sorted(dates)
+    return trade_dates_of_hours(hours.tolist())
+
+
+_MAX_TRADE_DATE_HOURS = 74
+"""A trade date never spans more hours than this: Friday 18:00 ET to Monday 18:00 ET (the weekend
+maps to Monday) is 72, plus a DST change, plus one."""
+
+
+def trade_dates_of_hours(hours: Sequence[int]) -> list[date]:
+    """The CME trade dates of some distinct UTC hours (hours since the epoch), sorted ascending.
+
+    The trade date of an instant never decreases as the instant grows, so the hours of one trade
+    date are a run of the sorted hours: each run's end is found by bisection (inside the longest
+    run a trade date can have), a handful of lookups per trade date instead of one per hour (at
+    1M 5-minute bars: ~20,000 instead of ~83,000)."""
+
+    def trade_date(hour: int) -> date:
+        return cme_trade_date(datetime.fromtimestamp(hour * 3600, UTC))
+
+    dates: list[date] = []
+    i, n = 0, len(hours)
+    while i < n:
+        day = trade_date(hours[i])
+        limit = bisect.bisect_left(hours, hours[i] + _MAX_TRADE_DATE_HOURS, i + 1, n)
+        dates.append(day)
+        i = bisect.bisect_right(hours, day, i + 1, limit, key=trade_date)
+    return dates
 
 
 def price_bars(series: BarSeries) -> PriceBars:
-    """The series' bars as the report's plain columns."""
+    """The series' bars as the report's columns: its own arrays, not copied."""
     return PriceBars(
-        starts=series.epochs.tolist(),
+        starts=series.epochs,
         seconds=series.bar_seconds,
-        opens=series.opens.tolist(),
-        highs=series.highs.tolist(),
-        lows=series.lows.tolist(),
-        closes=series.closes.tolist(),
+        opens=series.opens,
+        highs=series.highs,
+        lows=series.lows,
+        closes=series.closes,
     )
 
 

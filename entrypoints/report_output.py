@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 import numpy as np
 
 from application.report import (
+    IntColumn,
     PriceBars,
     ReplaySummary,
     TradeDetail,
@@ -577,7 +578,7 @@ def price_bars_of(bars: Sequence[Bar]) -> PriceBars | None:
 _MAX_DATE_TICKS = 8
 
 
-def trading_positions(times: Sequence[datetime], starts: Sequence[int]) -> list[int]:
+def trading_positions(times: Sequence[datetime], starts: IntColumn) -> list[int]:
     """Trading time of each instant: how many bars started at or before it."""
     epochs = np.asarray([int(ts.timestamp()) for ts in times], dtype=np.int64)
     positions: list[int] = np.searchsorted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date, datetime
 from typing import cast
 
@@ -10,7 +11,7 @@ from application.queries import (
     R,
     SessionPnl,
     in_window,
-    record_identity,
+    record_key,
     record_time,
     session_pnl_of,
 )
@@ -42,7 +43,8 @@ class InMemoryJournal:
     def __init__(self) -> None:
         self._records: list[JournalRecord] = []
         self._pending: list[JournalRecord] = []
-        self._keys: set[tuple[object, ...]] = set()
+        # The keys of the kept records, by their (final) type (application.queries.record_key).
+        self._keys: dict[type, set[Hashable]] = {}
         # The kept records again, by their (final) type: a query reads its kind alone.
         self._by_kind: dict[type, list[JournalRecord]] = {}
         self._bars: dict[tuple[str, int, int], tuple[str, Bar]] = {}
@@ -73,18 +75,19 @@ class InMemoryJournal:
         kept = self._records
         by_kind = self._by_kind
         occurrences = self._occurrences
-        identity = record_identity
+        key_of = record_key
         for record in pending:
             occurrence = occurrences.next(record) if isinstance(record, OperatorRecord) else 0
-            key = identity(record, occurrence)
-            if key not in keys:
-                keys.add(key)
+            key = key_of(record, occurrence)
+            kind = type(record)
+            seen = keys.get(kind)
+            if seen is None:
+                seen = keys[kind] = set()
+                by_kind.setdefault(kind, [])
+            if key not in seen:
+                seen.add(key)
                 kept.append(record)
-                kind = type(record)
-                same = by_kind.get(kind)
-                if same is None:
-                    same = by_kind[kind] = []
-                same.append(record)
+                by_kind[kind].append(record)
 
     def _of_kind(self, kind: type[R]) -> list[R]:
         """The kept records of type ``kind``, in order (records are final types)."""
