@@ -144,10 +144,16 @@ class BarAggregator:
         return self._n
 
     def accepts_pass_through(self, first_epoch: int) -> bool:
-        """Whether strategy-sized, clock-aligned, increasing bars starting at ``first_epoch`` may pass
-        through untouched, as far as :meth:`pass_through_window` allows: no bucket is open and they
-        are newer than anything seen."""
-        return self._bucket is None and first_epoch > self._done_start
+        """Whether clock-aligned, increasing bars of one size starting at ``first_epoch`` may be
+        accounted for without :meth:`add` (as far as :meth:`pass_through_window` allows): no
+        bucket is open, and they start where every bar accepted so far has ended, so none of them
+        repeats or precedes one (a repeated finer bar can start after the last emitted bucket's
+        start, and add() would drop it)."""
+        return (
+            self._bucket is None
+            and first_epoch > self._done_start
+            and first_epoch >= self._prev_end
+        )
 
     def pass_through_window(self) -> tuple[int, int]:
         """``(start, end)`` in epoch seconds: strategy-sized, clock-aligned bars that start at or

@@ -111,7 +111,7 @@ def _same_on_both_paths(
     losses=st.sampled_from(["null", "1", "2"]),
     max_trades=st.sampled_from(["null", "3", "20"]),
     duration=st.sampled_from(["null", "0.25", "2"]),
-    lookback=st.sampled_from(["2", "5", "20"]),
+    lookback=st.sampled_from(["5", "10", "20", "40"]),
     min_volume=st.sampled_from(["0", "200"]),
 )
 def test_skipping_quiet_bars_changes_no_decision(
@@ -170,7 +170,7 @@ _CALENDAR_STARTS = [1_709_913_600, 1_720_008_000, 1_732_665_600, 1_715_644_800, 
         [("15", "5"), ("60", "30"), ("0", "null"), ("15", "null"), ("5", "0")]
     ),
     roll_week=st.sampled_from(["true", "false"]),
-    lookback=st.sampled_from(["2", "5", "20"]),
+    lookback=st.sampled_from(["5", "10", "20", "40"]),
 )
 def test_skipping_quiet_bars_under_a_session_calendar_changes_no_decision(
     seed: int,
@@ -225,8 +225,9 @@ _FINER = [(60, 5), (5, 5), (60, 15), (300, 30), (60, 60), (300, 60)]
     daily_loss=st.sampled_from(["null", "30", "150"]),
     losses=st.sampled_from(["null", "1"]),
     duration=st.sampled_from(["null", "0.25", "2"]),
-    lookback=st.sampled_from(["2", "5", "20"]),
-    batch_size=st.sampled_from([7, 100, 4096]),
+    lookback=st.sampled_from(["5", "10", "20", "40"]),
+    batch_size=st.sampled_from([1, 7, 11, 100, 4096]),
+    glitches=st.lists(st.tuples(st.sampled_from(["dup", "swap"]), st.floats(0.0, 1.0)), max_size=3),
 )
 # Strategy bars cut where the 2013 session halted at 16:15 ET and reopened at 16:30.
 @example(
@@ -243,8 +244,9 @@ _FINER = [(60, 5), (5, 5), (60, 15), (300, 30), (60, 60), (300, 60)]
     "null",
     "null",
     "null",
-    "2",
+    "20",
     100,
+    [],
 )
 @example(
     2,
@@ -260,8 +262,9 @@ _FINER = [(60, 5), (5, 5), (60, 15), (300, 30), (60, 60), (300, 60)]
     "150",
     "1",
     "2",
-    "2",
+    "10",
     4096,
+    [("dup", 0.5)],
 )
 # IB's 5-second bars, over a weekend.
 @example(
@@ -278,8 +281,9 @@ _FINER = [(60, 5), (5, 5), (60, 15), (300, 30), (60, 60), (300, 60)]
     "30",
     "null",
     "0.25",
-    "5",
+    "10",
     7,
+    [("swap", 0.3)],
 )
 def test_skipping_quiet_bars_of_finer_input_changes_no_decision(
     seed: int,
@@ -297,11 +301,13 @@ def test_skipping_quiet_bars_of_finer_input_changes_no_decision(
     duration: str,
     lookback: str,
     batch_size: int,
+    glitches: list[tuple[str, float]],
 ) -> None:
     seconds, minutes = sizes
     series = _series(seed, bars, drop, volatility, start, only_in_session, seconds)
-    if len(series) == 0:
+    if len(series) < 2:
         return
+    series = _glitched(series, glitches)
     environ = {
         "QS_STRATEGY__BAR_MINUTES": str(minutes),
         "QS_SESSION__CALENDAR": calendar,
@@ -391,9 +397,18 @@ def test_the_fast_replay_drives_exactly_the_services_own_listeners() -> None:
     assert FastReplay(service=service, listeners=[broker]).service is service
 
 
-def _with_duplicate(series: BarSeries, at: int) -> BarSeries:
-    """``series`` with row ``at`` recorded twice (a glitch the plain path must handle)."""
-    rows = np.insert(np.arange(len(series)), at, at)
+def _glitched(series: BarSeries, glitches: list[tuple[str, float]]) -> BarSeries:
+    """``series`` with rows recorded twice (``dup``) or swapped with the next (``swap``), at the
+    given fractions of its length: input the plain path must handle."""
+    rows = np.arange(len(series))
+    for kind, where in glitches:
+        at = min(int(where * len(rows)), len(rows) - 2)
+        if at < 0:
+            continue
+        if kind == "dup":
+            rows = np.insert(rows, at, rows[at])
+        else:
+            rows[[at, at + 1]] = rows[[at + 1, at]]
     return BarSeries(
         source=series.source,
         bar_seconds=series.bar_seconds,
@@ -405,6 +420,11 @@ def _with_duplicate(series: BarSeries, at: int) -> BarSeries:
         volumes=series.volumes[rows],
         rows_read=len(rows),
     )
+
+
+def _with_duplicate(series: BarSeries, at: int) -> BarSeries:
+    """``series`` with row ``at`` recorded twice."""
+    return _glitched(series, [("dup", at / len(series))])
 
 
 @pytest.mark.parametrize("calendar", ["none", "cme_globex_equity"])
@@ -422,3 +442,29 @@ def test_after_a_batch_only_the_plain_path_takes_the_fast_replay_skips_again(cal
     assert trips == trips_clean > 20
     # Only the first batch (1,003 one-minute bars: 201 strategy bars) went bar by bar.
     assert visited - visited_clean <= 1003 // 5 + 1
+
+
+def test_a_finer_bar_repeated_across_a_batch_boundary_is_dropped_as_the_plain_path_drops_it() -> (
+    None
+):
+    """A batch the plain path takes (it holds a duplicate) ends with a strategy bar complete; the
+    next batch opens with a repeat of that bar's last 1-minute bar, newer than the strategy bar's
+    start. The fast replay must not take the repeat for a new strategy bar."""
+    base = _series(4, 600, 0.0, 1.5, seconds=60)
+    rows = np.array([0, 1, 1, *range(2, 10), 9, *range(10, 600)])
+    series = BarSeries(
+        source=base.source,
+        bar_seconds=60,
+        epochs=base.epochs[rows],
+        opens=base.opens[rows],
+        highs=base.highs[rows],
+        lows=base.lows[rows],
+        closes=base.closes[rows],
+        volumes=base.volumes[rows],
+        rows_read=len(rows),
+    )
+    environ = {"QS_SESSION__CALENDAR": "none", "QS_EXECUTION__FILL_MODEL": "signal_close"}
+    stats = _same_on_both_paths(environ, series, 11)[4]
+    assert isinstance(stats, AggregationStats)
+    assert stats.duplicates == 2
+    assert stats.bars_out == 120
