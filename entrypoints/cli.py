@@ -501,7 +501,9 @@ def _replay(settings: Settings, args: argparse.Namespace, series: BarSeries | No
     if not args.no_progress and sys.stderr.isatty():
         progress = ProgressBar(len(series), "replay")
     try:
-        result = asyncio.run(run_replay(settings, series, on_progress=progress))
+        result = asyncio.run(
+            run_replay(settings, series, on_progress=progress, last_in_process=True)
+        )
     except DomainError as exc:  # a domain rule refusing this input with this config
         print(f"error: {source}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
