@@ -5,15 +5,22 @@ bar to the listeners, the aggregator and the engine. A replay holds its bars as 
 better with the same decisions: the engine's quiet rule (:mod:`domain.quiet`) and each listener's
 ``next_wake`` say which bars need someone, and the bars in between are accounted for in bulk (they
 would produce no command). A visited bar goes through the listeners, the aggregator and
-``Engine.on_bar`` exactly as in the plain path. The engine has no entry point for skipped bars: a
-batch that ends quiet hands its last bar to ``Engine.on_bar`` (which, by the quiet rule, decides
-nothing there and keeps it as its last bar, as the plain path leaves it).
+``Engine.on_bar`` exactly as in the plain path.
 
-It is chosen explicitly (the replay command builds it); a batch it cannot skip through (bars not of
-the strategy's size or not clock-aligned) goes down the plain path, and so do the bars a session
-calendar drops (in a halt, on a closed day, running past a close). A skip never crosses the end of
-the aggregator's session: the next session's first bar goes through the aggregator, which enters it.
-A property test compares the two paths on random series and configurations.
+Bars of the strategy's size pass through the aggregator untouched, so each is a strategy bar; the
+engine has no entry point for skipped bars, and a batch that ends quiet hands its last bar to
+``Engine.on_bar`` (which, by the quiet rule, decides nothing there and keeps it as its last bar, as
+the plain path leaves it). Finer bars (1-minute, IB's 5-second bars) are built into strategy bars
+at once, as the aggregator builds them; the fast replay skips whole strategy bars and walks the
+finer bars of the others one by one; the last strategy bar of a batch is carried into the next one
+(or handed to the plain path, which closes it).
+
+It is chosen explicitly (the replay command builds it); a batch it cannot skip through (bars whose
+size does not divide the strategy's, not clock-aligned, repeated or out of order) goes down the
+plain path, and so do the bars a session calendar drops (in a halt, on a closed day, running past a
+close). A skip never crosses the end of the aggregator's session: the next session's first bar goes
+through the aggregator, which enters it. Property tests compare the two paths on random series and
+configurations.
 """
 
 from __future__ import annotations

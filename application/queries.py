@@ -1,6 +1,6 @@
 """The journal's read side, and what makes two journal records "the same".
 
-Every journal keeps a record once per natural key (:func:`record_identity`), so journaling the same
+Every journal keeps a record once per type and natural key (:func:`record_key`), so journaling the same
 events twice (a restart that replays bars after its last snapshot, a spool replayed after an outage)
 changes nothing. Operator commands are the exception that proves the rule: two identical commands
 with the same time and user are two commands (a flood of ``/status``), so a journal numbers the
@@ -44,14 +44,6 @@ RECORD_KINDS: tuple[type[JournalRecord], ...] = (
     BreakerRecord,
     OperatorRecord,
 )
-
-
-def record_identity(rec: JournalRecord, occurrence: int = 0) -> tuple[object, ...]:
-    """The natural key of a journal record: records with equal keys are one record.
-
-    Its type and its key among the records of that type (:func:`record_key`).
-    """
-    return (type(rec), record_key(rec, occurrence))
 
 
 def record_key(rec: JournalRecord, occurrence: int = 0) -> Hashable:

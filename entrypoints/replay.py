@@ -225,9 +225,9 @@ async def run_replay(
     try:
         return await _replay(settings, series, on_progress)
     finally:
-        if last_in_process:
-            gc.freeze()
         if collecting:
+            if last_in_process:
+                gc.freeze()
             gc.enable()
 
 

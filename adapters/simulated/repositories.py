@@ -31,7 +31,7 @@ from domain.position import Fill, RoundTrip
 
 
 class InMemoryJournal:
-    """Keeps every record in order, once per natural key (``application.queries.record_identity``):
+    """Keeps every record in order, once per type and natural key (``application.queries.record_key``):
     appending the same fill, intent, signal or event twice keeps one. Recorded bars are kept once
     per contract, start and size. Identical operator commands are each kept (numbered by
     :class:`CommandOccurrences`).
