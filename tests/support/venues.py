@@ -38,6 +38,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CONFIG = ROOT / "config" / "sample.yaml"
 STOP_WAIT_S = 60.0
 """A graceful stop is bounded by ``shutdown.timeout_s``; this leaves room on a loaded machine."""
+FEED_WAIT_S = 300.0
+"""The simulated daemon playing its whole recorded feed: ~10 s on an idle 2-core machine, over
+60 s on one shared with the suite's other worker and two CPU-bound processes. A daemon that ends
+early fails the wait at once."""
 
 
 class RunningDaemon(Protocol):
@@ -150,6 +154,7 @@ class SimulatedDaemon:
         await eventually(
             lambda: service.counters.bars_in == feed and not service.engine.position.is_flat,
             "the feed's end, a position held",
+            timeout_s=FEED_WAIT_S,
             unless_done=self.task,
         )
         return service.engine.position.signed_qty
