@@ -78,13 +78,8 @@ class FastReplay:
         aggregator = service.aggregator
         carried: BarColumns | None = None  # finer bars of a strategy bar the last batch cut
         async for received in feed.column_batches():
-            batch = received
-            if carried is not None:
-                if carried.seconds == received.seconds:
-                    batch = carried.joined(received)
-                else:
-                    await service.on_bars(carried)
-                carried = None
+            batch = received if carried is None else carried.joined(received)
+            carried = None
             if not self._can_skip(batch):
                 batch = await self._close_open_bar(batch)
                 if not self._can_skip(batch):
@@ -269,11 +264,11 @@ class FastReplay:
                 # decides nothing there and so keeps it as its last bar, as the plain path does.
                 # (A quiet run followed by a visit needs no such call: the visited bar's on_bar
                 # replaces the last bar, and nothing in between reads it.)
-                commands = engine.on_bar(wakes.bar(n - 1), scores.at(n - 1))
+                commands = engine.on_bar(wakes.rows.bar(n - 1), scores.at(n - 1))
                 if commands:
                     await service.execute(commands)
                 return
-            bar = wakes.bar(j)
+            bar = wakes.rows.bar(j)
             for listener in listeners:
                 listener.on_bar(bar)
             if service.events_waiting:
@@ -289,8 +284,9 @@ class FastReplay:
         """Account for bars ``[i, j)``, none of which needed the engine or a listener."""
         service = self.service
         aggregator = service.aggregator
-        last = wakes.bar(j - 1)
-        aggregator.note_pass_through(j - i, wakes.start(i), wakes.gaps_within(i, j), last)
+        rows = wakes.rows
+        last = rows.bar(j - 1)
+        aggregator.note_pass_through(j - i, rows.starts[i], rows.gaps_within(i, j), last)
         service.counters.strategy_bars += j - i
         for listener in self._listeners:
             listener.skip(last)
@@ -303,56 +299,17 @@ class _Wakes:
     query is O(1)), time conditions by bisection, price conditions by a short scan.
     """
 
-    __slots__ = (
-        "_abs_z",
-        "_at_least",
-        "_at_most",
-        "_bars",
-        "_closes",
-        "_ends",
-        "_gaps",
-        "_n",
-        "_rows",
-        "_starts",
-    )
+    __slots__ = ("_abs_z", "_at_least", "_at_most", "_closes", "_ends", "_n", "_starts", "rows")
 
     def __init__(self, bars: BarColumns, z: npt.NDArray[np.float64]) -> None:
-        self._bars = bars
+        self.rows = _Rows(bars)
         self._n = len(bars)
         self._abs_z = np.abs(z)
         self._closes = bars.closes
-        epochs = bars.epochs
-        self._starts: list[int] = epochs.tolist()
-        self._ends: list[int] = (epochs + bars.seconds).tolist()
-        # _gaps[k]: how many of bars 1..k start after the bar before them ended.
-        self._gaps: list[int] = np.concatenate(
-            ([0], np.cumsum(epochs[1:] > epochs[:-1] + bars.seconds))
-        ).tolist()
+        self._starts = self.rows.starts
+        self._ends: list[int] = (bars.epochs + bars.seconds).tolist()
         self._at_least: dict[float, list[int]] = {}
         self._at_most: dict[float, list[int]] = {}
-        self._rows: tuple[list[float], list[float], list[float], list[float], list[int]] | None
-        self._rows = None
-
-    def bar(self, i: int) -> Bar:
-        """Bar ``i`` (as ``bars[i]``, from columns turned into lists once, on the first visit)."""
-        rows = self._rows
-        if rows is None:
-            b = self._bars
-            rows = self._rows = (
-                b.opens.tolist(),
-                b.highs.tolist(),
-                b.lows.tolist(),
-                b.closes.tolist(),
-                b.volumes.tolist(),
-            )
-        opens, highs, lows, closes, volumes = rows
-        return Bar.at_epoch(
-            self._starts[i], self._bars.seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
-        )
-
-    def start(self, i: int) -> int:
-        """Bar ``i``'s start (epoch seconds)."""
-        return self._starts[i]
 
     def first_outside(self, window: tuple[int, int], start: int) -> int:
         """The first index >= ``start`` whose bar is not wholly in ``[window[0], window[1])``
@@ -360,11 +317,6 @@ class _Wakes:
         if self._starts[start] < window[0]:
             return start
         return bisect_right(self._ends, window[1], start)
-
-    def gaps_within(self, i: int, j: int) -> int:
-        """How many of bars ``i+1 .. j-1`` start after the bar before them ended."""
-        gaps = self._gaps
-        return gaps[j - 1] - gaps[i]
 
     def first(self, spec: WakeSpec, start: int) -> int:
         if spec.every_bar:
@@ -399,30 +351,36 @@ class _Wakes:
 
 
 class _Rows:
-    """Finer bars of a batch as lists, and their gaps (each bar's start against the end before)."""
+    """A batch's bars one at a time (as ``bars[i]``, from the columns turned into lists once, when
+    the first bar is taken), their starts, and their gaps (each start against the end before)."""
 
-    __slots__ = ("_gaps", "_rows", "_seconds", "starts")
+    __slots__ = ("_bars", "_gaps", "_rows", "starts")
 
     def __init__(self, bars: BarColumns) -> None:
         epochs = bars.epochs
-        self._seconds = bars.seconds
+        self._bars = bars
         self.starts: list[int] = epochs.tolist()
-        self._rows = (
-            bars.opens.tolist(),
-            bars.highs.tolist(),
-            bars.lows.tolist(),
-            bars.closes.tolist(),
-            bars.volumes.tolist(),
-        )
         # _gaps[k]: how many of bars 1..k start after the bar before them ended.
         self._gaps: list[int] = np.concatenate(
             ([0], np.cumsum(epochs[1:] > epochs[:-1] + bars.seconds))
         ).tolist()
+        self._rows: tuple[list[float], list[float], list[float], list[float], list[int]] | None
+        self._rows = None
 
     def bar(self, i: int) -> Bar:
-        opens, highs, lows, closes, volumes = self._rows
+        rows = self._rows
+        if rows is None:
+            b = self._bars
+            rows = self._rows = (
+                b.opens.tolist(),
+                b.highs.tolist(),
+                b.lows.tolist(),
+                b.closes.tolist(),
+                b.volumes.tolist(),
+            )
+        opens, highs, lows, closes, volumes = rows
         return Bar.at_epoch(
-            self.starts[i], self._seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
+            self.starts[i], self._bars.seconds, opens[i], highs[i], lows[i], closes[i], volumes[i]
         )
 
     def gaps_within(self, i: int, j: int) -> int:
