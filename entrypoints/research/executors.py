@@ -150,7 +150,7 @@ def _local(series: BarSeries, workers: int) -> Iterator[Runner]:
 
 class _DaskRunner:
     def __init__(self, client: Any, series_future: Any, workers: int) -> None:
-        self._client = client
+        self.client = client
         self._series = series_future
         self.workers = workers
 
@@ -160,7 +160,7 @@ class _DaskRunner:
         dask_wait: Any = distributed.wait
 
         def submit(job: Job) -> Any:
-            return self._client.submit(
+            return self.client.submit(
                 run_trial_or_failure,
                 job.key,
                 job.settings,
@@ -195,9 +195,24 @@ def _log_remote_failure(failed: TrialFailed) -> None:
     _log.debug("%s\n%s", what, failed.traceback)
 
 
+QUIET_DASK_WORKERS: dict[str, object] = {
+    # A worker samples its task thread's stack every 10 ms for the dashboard's profile: a replay is
+    # one long pure-Python task, and each sample takes the GIL from it (~10% of a trial's time).
+    "distributed.worker.profile.enabled": False,
+    # Its event loop checks for blocking every 20 ms and polls its memory every 100 ms, each a GIL
+    # hand-off mid-replay; once a second still catches a blocked loop and a runaway worker.
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+"""Worker settings of the local Dask cluster a sweep starts (64 trials over 200k bars, 2 workers:
+without them ~1.2x the local pool's time, with them ~0.9-1.0x). A cluster at --address keeps its own:
+the README says how to start one's workers with them."""
+
+
 @contextmanager
 def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterator[Runner]:
     try:
+        import dask
         import distributed
     except ImportError:
         raise MissingExtra("dask", "dask") from None
@@ -209,15 +224,16 @@ def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterat
     cluster = None
     try:
         if address is None:
-            cluster = LocalCluster(
-                n_workers=workers or default_workers(),
-                threads_per_worker=1,
-                processes=True,
-                # Any free loopback port: the scheduler's HTTP server starts even without a
-                # dashboard, on 8787 when asked for none, which another cluster may hold.
-                dashboard_address="127.0.0.1:0",
-                silence_logs=logging.WARNING,
-            )
+            with dask.config.set(QUIET_DASK_WORKERS):
+                cluster = LocalCluster(
+                    n_workers=workers or default_workers(),
+                    threads_per_worker=1,
+                    processes=True,
+                    # Any free loopback port: the scheduler's HTTP server starts even without a
+                    # dashboard, on 8787 when asked for none, which another cluster may hold.
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=logging.WARNING,
+                )
             client = Client(cluster)
         else:
             client = Client(address, timeout=15)

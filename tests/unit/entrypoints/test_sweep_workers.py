@@ -63,3 +63,30 @@ def test_one_runner_serves_the_trials_of_every_window(executor: ExecutorName) ->
         lines = sorted(runner.run(jobs))
     assert lines == sorted(expected)
     assert len(set(lines)) == 6
+
+
+@pytest.mark.timeout(300)
+def test_the_local_dask_cluster_runs_its_workers_quiet() -> None:
+    # The settings reach the worker processes themselves (each reads its own config): a worker
+    # that still sampled the replay's stack every 10 ms would cost every trial ~10%.
+    pytest.importorskip("distributed")
+    import dask
+
+    from entrypoints.research.executors import QUIET_DASK_WORKERS
+
+    here_before = {name: dask.config.get(name) for name in QUIET_DASK_WORKERS}
+
+    settings = load_settings(SAMPLE_CONFIG, {})
+    series = load_series(settings, SAMPLE)
+
+    def worker_config() -> dict[str, object]:
+        import dask
+
+        return {name: dask.config.get(name) for name in QUIET_DASK_WORKERS}
+
+    with open_runner("dask", series, workers=2, address=None) as runner:
+        seen = runner.client.run(worker_config)  # type: ignore[attr-defined]
+    assert len(seen) == 2
+    assert all(config == QUIET_DASK_WORKERS for config in seen.values())
+    # ...and only there: this process's own settings are left as they were.
+    assert {name: dask.config.get(name) for name in QUIET_DASK_WORKERS} == here_before
