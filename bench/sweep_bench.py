@@ -12,7 +12,9 @@ settings: no session rules, so the 2030 dates trade) are read once, as the sweep
 * memory: the peak RSS (VmHWM) of each local worker after its share of the 64 trials, against a
   fresh process that ran one replay of the most expensive trial; target: <= 1.5x;
 * dask, ray: the same 64 on 2-worker local clusters; target: within 1.3x the local time (judged
-  on the run; the clusters' start-up is reported beside it).
+  on the run; the clusters' start-up is reported beside it). Each cluster is judged against a local
+  run made just before it: the speed of a shared host drifts by a third over minutes, more than
+  the overheads measured here.
 
 Every executor must give the same records, or the benchmark fails. Prints one JSON object.
 
@@ -165,19 +167,24 @@ def main() -> None:
             series, planned, 2, work / "local.jsonl"
         )
         same = local_lines == single_lines
-        clusters = {}
+        clusters: dict[str, dict[str, object]] = {}
+        paired_s = local_s  # the local run just made
         for name in executors:
             if name == "local":
                 continue
+            if clusters:  # a fresh local run right before each later cluster
+                paired_s, lines, _, _ = run_local(series, planned, 2, work / f"local-{name}.jsonl")
+                same = same and lines == single_lines
             startup, run_s, lines = run_cluster(name, series, planned, work / f"{name}.jsonl")
             same = same and lines == single_lines
             clusters[name] = {
                 "startup_seconds": round(startup, 2),
                 "run_seconds": round(run_s, 2),
-                "run_over_local": round(run_s / local_s, 3),
-                "total_over_local": round((startup + run_s) / local_s, 3),
-                "met": run_s / local_s <= TARGET_CLUSTER_RATIO,
-                "met_including_startup": (startup + run_s) / local_s <= TARGET_CLUSTER_RATIO,
+                "local_seconds_just_before": round(paired_s, 2),
+                "run_over_local": round(run_s / paired_s, 3),
+                "total_over_local": round((startup + run_s) / paired_s, 3),
+                "met": run_s / paired_s <= TARGET_CLUSTER_RATIO,
+                "met_including_startup": (startup + run_s) / paired_s <= TARGET_CLUSTER_RATIO,
             }
     single_rate = 64 / single_s
     local_rate = 64 / local_s
