@@ -107,10 +107,10 @@ def normalize(value: Decimal) -> Decimal:
 def parse_grid(
     data: object,
     source: str = "grid",
-    check: Callable[[str, ParamValue], list[str]] | None = None,
+    check: Callable[[str, tuple[ParamValue, ...]], list[str]] | None = None,
 ) -> Grid:
     """The grid described by ``data`` (the parsed grid file; floats must already be Decimals).
-    ``check`` says what is wrong with one value of one setting (the settings model's verdict),
+    ``check`` says what is wrong with the values of one setting (the settings model's verdict),
     so that a mistake of shape and a value the settings refuse are reported together. Raises
     :class:`GridError` listing every problem."""
     problems: list[str] = []
@@ -131,8 +131,7 @@ def parse_grid(
         if values is not None:
             axes.append(Axis(name, values))
             if check is not None:
-                for value in values:
-                    problems.extend(check(name, value))
+                problems.extend(check(name, values))
     grid = Grid(tuple(axes))
     if not problems and grid.size > MAX_POINTS:
         problems.append(f"the grid has {grid.size:,} points, more than {MAX_POINTS:,}")

@@ -32,7 +32,7 @@ class PlannedTrial:
 
 def read_grid(path: Path, base: Settings | None = None) -> Grid:
     """The grid in the YAML file ``path`` (numbers with a point are exact decimals); with ``base``,
-    each value is also checked against the settings (:func:`value_problems`), and every problem of
+    each value is also checked against the settings (:func:`axis_problems`), and every problem of
     either kind is in one :class:`GridError`."""
     source = str(path)
     try:
@@ -52,19 +52,31 @@ def read_grid(path: Path, base: Settings | None = None) -> Grid:
         raise GridError([f"YAML error: {exc}"], source) from exc
     finally:
         loader.dispose()
-    check = None if base is None else functools.partial(value_problems, base)
+    check = None if base is None else functools.partial(axis_problems, base)
     return parse_grid(data, source, check)
 
 
-def value_problems(base: Settings, key: str, value: ParamValue) -> list[str]:
-    """What the settings model says of ``key = value`` applied alone to ``base`` (nothing if it
-    is fine). Rules across settings (exit below entry) are left to :func:`plan`, which sees the
-    combinations."""
-    try:
-        settings_with(base, {key: value}, cross_checks=False)
-    except SettingsError as exc:
-        return [f"{key} = {param_text(value)}: {error}" for error in exc.errors]
-    return []
+def axis_problems(base: Settings, key: str, values: Sequence[ParamValue]) -> list[str]:
+    """What the settings model says of each of ``values`` of ``key`` applied alone to ``base``
+    (nothing if all are fine). A refusal every value gets (an unknown setting) is said once, the
+    others with the value they are about. Rules across settings (exit below entry) are left to
+    :func:`plan`, which sees the combinations."""
+    refusals: list[tuple[ParamValue, list[str]]] = []
+    for value in values:
+        try:
+            settings_with(base, {key: value}, cross_checks=False)
+        except SettingsError as exc:
+            refusals.append((value, list(exc.errors)))
+        else:
+            refusals.append((value, []))
+    # The settings name the setting in each of their errors ("strategy.x: unknown key").
+    common = [e for e in refusals[0][1] if all(e in errors for _, errors in refusals)]
+    if len(values) < 2:
+        common = []
+    problems = list(common)
+    for value, errors in refusals:
+        problems.extend(f"{key} = {param_text(value)}: {e}" for e in errors if e not in common)
+    return problems
 
 
 def data_hash(series: BarSeries) -> str:
@@ -104,10 +116,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
 def check_values(base: Settings, grid: Grid, source: str) -> None:
     """Each value of each axis applied alone to ``base``; :class:`GridError` lists every refusal."""
     problems = [
-        problem
-        for axis in grid.axes
-        for value in axis.values
-        for problem in value_problems(base, axis.key, value)
+        problem for axis in grid.axes for problem in axis_problems(base, axis.key, axis.values)
     ]
     if problems:
         raise GridError(problems, source)

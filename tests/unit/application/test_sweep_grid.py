@@ -167,8 +167,8 @@ def test_a_grid_too_large_is_refused_and_point_checks_its_index() -> None:
 
 
 def test_the_settings_verdict_on_each_value_joins_the_report() -> None:
-    def check(key: str, value: object) -> list[str]:
-        return [f"{key} = {value}: too small"] if value == 1 else []
+    def check(key: str, values: tuple[object, ...]) -> list[str]:
+        return [f"{key} = {value}: too small" for value in values if value == 1]
 
     with pytest.raises(GridError) as caught:
         parse_grid({"strategy.lookback_period": [1, 20], "lookback": [3]}, check=check)

@@ -65,6 +65,27 @@ def test_grid_values_the_settings_refuse_are_all_listed() -> None:
     assert "execution.slippage_ticks = -1:" in text
 
 
+def test_a_refusal_every_value_gets_is_said_once() -> None:
+    # An unknown setting is one mistake, not one per value; a value's own refusal keeps its value.
+    base = load_settings(None, {})
+    grid = parse_grid({"strategy.lookbak": [10, 20, 40], "strategy.lookback_period": [1, 0]})
+    with pytest.raises(GridError) as caught:
+        check_values(base, grid, "g.yaml")
+    assert caught.value.errors == [
+        "strategy.lookbak: unknown key (did you mean 'lookback_period'?)",
+        "strategy.lookback_period = 1: strategy.lookback_period: Input should be greater than or "
+        "equal to 2, got 1",
+        "strategy.lookback_period = 0: strategy.lookback_period: Input should be greater than or "
+        "equal to 2, got 0",
+    ]
+    single = parse_grid({"strategy.lookbak": [10]})
+    with pytest.raises(GridError) as caught:
+        check_values(base, single, "g.yaml")
+    assert caught.value.errors == [
+        "strategy.lookbak = 10: strategy.lookbak: unknown key (did you mean 'lookback_period'?)"
+    ]
+
+
 def test_combinations_refused_by_a_cross_field_rule_are_listed() -> None:
     base = load_settings(None, {})
     grid = parse_grid(
