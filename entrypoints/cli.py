@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # The project's modules (and pydantic, numpy behind them) are imported in main(), while the cyclic
 # collector is paused for start-up (see _StartUp): importing this module costs next to nothing.
@@ -64,15 +64,62 @@ _MODULE_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Refused:
+    """Stands in for an argument's value that its ``type`` refused, until the parse ends."""
+
+
+_REFUSED = _Refused()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a command line with several bad values names them all: a
+    value its ``type`` refuses is noted and the parse goes on, and at its end every refusal is
+    one line of the error (argparse alone stops at the first). The commands' parsers are of this
+    class too (``add_subparsers`` makes them of their parent's)."""
+
+    _refusals: list[str]
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._refusals = []
+        parsed, extras = super().parse_known_args(args, namespace)
+        if len(self._refusals) == 1:
+            self.error(self._refusals[0])
+        if self._refusals:
+            self.error(
+                f"{len(self._refusals)} bad arguments:\n"
+                + "\n".join(f"  {refusal}" for refusal in self._refusals)
+            )
+        return parsed, extras
+
+    # argparse's own hooks (stable since Python 2.7): converting one value, checking its choices.
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        try:
+            return super()._get_value(action, arg_string)
+        except argparse.ArgumentError as exc:
+            self._refusals.append(str(exc))
+            return _REFUSED
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if value is _REFUSED:
+            return
+        if action.nargs == argparse.PARSER:  # an unknown command: nothing after it can be read
+            super()._check_value(action, value)
+            return
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            self._refusals.append(str(exc))
+
+
 def _requested(argv: Sequence[str] | None) -> str | None:
     """The command ``argv`` asks for: its first word that is not an option (None: there is none)."""
     words = sys.argv[1:] if argv is None else argv
     return next((word for word in words if not word.startswith("-")), None)
 
 
-def _module_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, requested: str | None
-) -> None:
+def _module_command(sub: argparse._SubParsersAction[Any], name: str, requested: str | None) -> None:
     """Add command ``name`` of :data:`_MODULE_COMMANDS`: complete if it is the requested one, else
     its name and help only (all that the top-level help and the choice of a command need)."""
     module, help_ = _MODULE_COMMANDS[name]
@@ -86,7 +133,7 @@ def _module_command(
 def _parser(requested: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; only the ``requested`` command's arguments are complete for the
     commands of :data:`_MODULE_COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="quant-scalper",
         description="Z-score mean-reversion trading for MES futures (Interactive Brokers).",
     )
@@ -180,9 +227,7 @@ def _parser(requested: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _journal_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], requested: str | None
-) -> None:
+def _journal_parsers(sub: argparse._SubParsersAction[Any], requested: str | None) -> None:
     """``db``, ``trades`` and ``report``: the commands on the journal store (database.* settings;
     the embedded SQLite file in database.data_dir when database.url is not set)."""
     db = sub.add_parser("db", help="the journal store's schema (alembic migrations)")
