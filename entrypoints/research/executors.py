@@ -236,6 +236,7 @@ def _dask(series: BarSeries, workers: int | None, address: str | None) -> Iterat
                 )
             client = Client(cluster)
         else:
+            _probe(address, "Dask scheduler", scheme="tcp")
             client = Client(address, timeout=15)
     except OSError as exc:
         raise ExecutorUnavailable(f"--address {address}: no Dask scheduler: {exc}") from exc
@@ -287,9 +288,6 @@ class _RayRunner:
         return _windowed(jobs, self.workers * IN_FLIGHT_PER_WORKER, submit, next_done, result)
 
 
-RAY_PROBE_TIMEOUT_S = 5.0
-
-
 def ray_unavailable(address: str | None, exc: BaseException) -> ExecutorUnavailable:
     """The one line for a Ray cluster ray.init could not join. A Ray Client that times out is
     most often one without the cluster's token: Ray 2.59+ clusters require one, and the client is
@@ -303,23 +301,28 @@ def ray_unavailable(address: str | None, exc: BaseException) -> ExecutorUnavaila
     return ExecutorUnavailable(f"--address {address}: no Ray cluster: {exc}{hint}")
 
 
-def _probe_ray_address(address: str) -> None:
-    """A cluster's GCS address (``host:port``) that nothing answers at, refused at once: ray.init
-    retries such an address for minutes, logging every attempt. Other forms (``ray://`` of a Ray
-    Client, ``auto``) are left to ray.init."""
-    if "://" in address:
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(address: str, cluster: str, scheme: str | None = None) -> None:
+    """A cluster address (``host:port``, or ``scheme://host:port``) at which nothing accepts a
+    connection, refused at once: ray.init retries such an address for minutes, logging every
+    attempt, and a Dask client waits out its whole timeout. Other forms (a Ray Client's
+    ``ray://``, ``auto``, Dask's ``tls://``) are left to the library."""
+    target = address.removeprefix(f"{scheme}://") if scheme else address
+    if "://" in target:
         return
-    host, sep, port = address.rpartition(":")
+    host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit():
         return
     try:
         with socket.create_connection(
-            (host.strip("[]") or "127.0.0.1", int(port)), timeout=RAY_PROBE_TIMEOUT_S
+            (host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S
         ):
             pass
     except OSError as exc:
         raise ExecutorUnavailable(
-            f"--address {address}: no Ray cluster: cannot connect: {exc.strerror or exc}"
+            f"--address {address}: no {cluster}: cannot connect: {exc.strerror or exc}"
         ) from exc
 
 
@@ -342,7 +345,7 @@ def _ray(series: BarSeries, workers: int | None, address: str | None) -> Iterato
                 configure_logging=False,
             )
         else:
-            _probe_ray_address(address)
+            _probe(address, "Ray cluster")
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, OSError, RuntimeError) as exc:
         raise ray_unavailable(address, exc) from exc

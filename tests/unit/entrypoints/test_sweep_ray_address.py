@@ -1,5 +1,6 @@
-"""A Ray cluster address nothing answers at is one line and exit 4 in seconds: ray.init itself
-retries a dead GCS address for minutes, logging every attempt."""
+"""A Ray or Dask cluster address nothing answers at is one line and exit 4 at once: ray.init
+itself retries a dead GCS address for minutes, logging every attempt, and a Dask client waits out
+its whole timeout."""
 
 from __future__ import annotations
 
@@ -27,6 +28,22 @@ def test_a_ray_address_nothing_listens_on_is_unavailable() -> None:
     address = f"127.0.0.1:{port}"
     refused = pytest.raises(ExecutorUnavailable, match=f"--address {address}: no Ray cluster")
     with refused, open_runner("ray", series, workers=1, address=address):
+        pass
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scheme", ["tcp://", ""])
+def test_a_dask_address_nothing_listens_on_is_unavailable(scheme: str) -> None:
+    pytest.importorskip("distributed")
+    series = load_series(load_settings(SAMPLE_CONFIG, {}), SAMPLE)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"{scheme}127.0.0.1:{port}"
+    refused = pytest.raises(
+        ExecutorUnavailable, match=f"--address {address}: no Dask scheduler: cannot connect: "
+    )
+    with refused, open_runner("dask", series, workers=1, address=address):
         pass
 
 
