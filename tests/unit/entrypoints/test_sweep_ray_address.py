@@ -18,13 +18,19 @@ SAMPLE = ROOT / "data" / "sample" / "es_1min_20131006_20131014.csv"
 SAMPLE_CONFIG = ROOT / "config" / "sample.yaml"
 
 
+def _dead_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 @pytest.mark.timeout(60)
 def test_a_ray_address_nothing_listens_on_is_unavailable() -> None:
     pytest.importorskip("ray")
     series = load_series(load_settings(SAMPLE_CONFIG, {}), SAMPLE)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _dead_port()
     address = f"127.0.0.1:{port}"
     refused = pytest.raises(ExecutorUnavailable, match=f"--address {address}: no Ray cluster")
     with refused, open_runner("ray", series, workers=1, address=address):
@@ -36,9 +42,7 @@ def test_a_ray_address_nothing_listens_on_is_unavailable() -> None:
 def test_a_dask_address_nothing_listens_on_is_unavailable(scheme: str) -> None:
     pytest.importorskip("distributed")
     series = load_series(load_settings(SAMPLE_CONFIG, {}), SAMPLE)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _dead_port()
     address = f"{scheme}127.0.0.1:{port}"
     refused = pytest.raises(
         ExecutorUnavailable, match=f"--address {address}: no Dask scheduler: cannot connect: "
