@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 # The project's modules (and pydantic, numpy behind them) are imported in main(), while the cyclic
 # collector is paused for start-up (see _StartUp): importing this module costs next to nothing.
@@ -72,39 +72,48 @@ _REFUSED = _Refused()
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's parser, except that a command line with several bad values names them all: a
-    value its ``type`` refuses is noted and the parse goes on, and at its end every refusal is
-    one line of the error (argparse alone stops at the first). The commands' parsers are of this
-    class too (``add_subparsers`` makes them of their parent's)."""
+    """argparse's parser, except that a command line with several mistakes names them all: a value
+    its ``type`` or ``choices`` refuse is noted and the parse goes on, and the error at its end
+    (or argparse's own, such as a missing option) lists every refusal too (argparse alone stops at
+    the first). The commands' parsers are of this class too (``add_subparsers`` makes them of their
+    parent's). With ``exit_on_error=False`` it is argparse's parser unchanged."""
 
-    _refusals: list[str]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusals: list[str] = []
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         self._refusals = []
         parsed, extras = super().parse_known_args(args, namespace)
-        if len(self._refusals) == 1:
-            self.error(self._refusals[0])
         if self._refusals:
-            self.error(
-                f"{len(self._refusals)} bad arguments:\n"
-                + "\n".join(f"  {refusal}" for refusal in self._refusals)
-            )
+            last = self._refusals.pop()
+            self.error(last)  # with the others before it
         return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        mistakes = [*self._refusals, message]
+        self._refusals = []
+        if len(mistakes) > 1:
+            message = f"{len(mistakes)} bad arguments:\n" + "\n".join(f"  {m}" for m in mistakes)
+        super().error(message)
 
     # argparse's own hooks (stable since Python 2.7): converting one value, checking its choices.
     def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
         try:
             return super()._get_value(action, arg_string)
         except argparse.ArgumentError as exc:
+            if not self.exit_on_error:
+                raise
             self._refusals.append(str(exc))
             return _REFUSED
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if value is _REFUSED:
             return
-        if action.nargs == argparse.PARSER:  # an unknown command: nothing after it can be read
+        # An unknown command: nothing after it can be read.
+        if action.nargs == argparse.PARSER or not self.exit_on_error:
             super()._check_value(action, value)
             return
         try:

@@ -205,7 +205,7 @@ QUIET_DASK_WORKERS: dict[str, object] = {
     "distributed.worker.memory.monitor-interval": "1s",
 }
 """Worker settings of the local Dask cluster a sweep starts (64 trials over 200k bars, 2 workers:
-without them ~1.2x the local pool's time, with them ~0.9-1.0x). A cluster at --address keeps its own:
+without them ~1.2-1.4x the local pool's time, with them ~0.9-1.15x). A cluster at --address keeps its own:
 the README says how to start one's workers with them."""
 
 

@@ -70,9 +70,9 @@ def axis_problems(base: Settings, key: str, values: Sequence[ParamValue]) -> lis
         else:
             refusals.append((value, []))
     # The settings name the setting in each of their errors ("strategy.x: unknown key").
-    common = [e for e in refusals[0][1] if all(e in errors for _, errors in refusals)]
-    if len(values) < 2:
-        common = []
+    common: list[str] = []
+    if len(refusals) > 1:
+        common = [e for e in refusals[0][1] if all(e in errors for _, errors in refusals)]
     problems = list(common)
     for value, errors in refusals:
         problems.extend(f"{key} = {param_text(value)}: {e}" for e in errors if e not in common)
