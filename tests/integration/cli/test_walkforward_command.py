@@ -293,14 +293,19 @@ def test_bars_a_trial_cannot_build_its_strategy_bars_from_are_bad_input(
     assert [e.split()[0] for e in executors] == ["open", "closed"]
 
 
+_WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_ctrl_c_stops_the_run_and_closes_its_executor(tmp_path: Path, executor: str) -> None:
     pytest.importorskip("distributed" if executor == "dask" else "concurrent")
     grid = tmp_path / "grid.yaml"
     # 1,400 trials (280 a window), ~17 s on one idle worker: the run is not over by the time
-    # Ctrl-C reaches it, however long a busy machine keeps this test from sending it (with 45
-    # trials, it sometimes was).
+    # Ctrl-C reaches it, however long a busy machine keeps this test from sending it.
     grid.write_text(
         "strategy.lookback_period: [10, 15, 20, 25, 30, 35, 40, 45]\n"
         "strategy.z_threshold_entry: {from: 1.5, to: 3.0, step: 0.25}\n"
@@ -310,6 +315,10 @@ def test_ctrl_c_stops_the_run_and_closes_its_executor(tmp_path: Path, executor: 
     command = str(Path(sys.executable).parent / "quant-scalper")
     process = subprocess.Popen(
         [
+            # As from a terminal, Ctrl-C's default action: a suite started in the background by a
+            # non-interactive shell (`.ci/run &`) hands every child SIGINT ignored, and a Python
+            # started so never turns it into KeyboardInterrupt. Reset, then exec the command.
+            *(sys.executable, "-c", _WITH_DEFAULT_SIGINT),
             *(command, "walkforward", str(SAMPLE), "--config", str(SAMPLE_CONFIG)),
             *("--grid", str(grid), "--train", "2d", "--test", "1d", "--out", str(out)),
             *("--executor", executor, "--workers", "1", "--no-progress"),
