@@ -112,13 +112,12 @@ class _Parser(argparse.ArgumentParser):
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if value is _REFUSED:
             return
-        # An unknown command: nothing after it can be read.
-        if action.nargs == argparse.PARSER or not self.exit_on_error:
-            super()._check_value(action, value)
-            return
         try:
             super()._check_value(action, value)
         except argparse.ArgumentError as exc:
+            # An unknown command: nothing after it can be read.
+            if action.nargs == argparse.PARSER or not self.exit_on_error:
+                raise
             self._refusals.append(str(exc))
 
 
